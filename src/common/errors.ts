@@ -1,0 +1,40 @@
+// Errors shared by every layer. The exit code travels with the error so front ends map any
+// failure to DESIGN.md's exit statuses without knowing where it came from.
+
+/** Base of every error berth raises on purpose. */
+export class BerthError extends Error {
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.exitCode = exitCode;
+  }
+}
+
+/** A bad value from the user (exit 1). The message names the value and what is accepted. */
+export class UserError extends BerthError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 1, options);
+  }
+}
+
+/** The command line itself is wrong: unknown flag, missing argument (exit 2). */
+export class UsageError extends BerthError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 2, options);
+  }
+}
+
+/** The kernel or the system failed us (exit 3). */
+export class SystemError extends BerthError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 3, options);
+  }
+}
+
+/** The named thing (network, container, endpoint…) does not exist. */
+export class NotFoundError extends UserError {}
+
+/** The value is well-formed but clashes with existing state (name taken, address in use…). */
+export class ConflictError extends UserError {}

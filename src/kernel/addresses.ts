@@ -1,0 +1,51 @@
+// Interface addresses (IPv4 and IPv6).
+import { FlagsNew } from 'netlink';
+import { AF_INET, AF_INET6, bufferToIp, ipToBuffer, parseCidr } from './addr.js';
+import type { Rtnl } from './rtnl.js';
+
+export interface AddressInfo {
+  index: number;
+  family: number;
+  ip: string;
+  prefixLen: number;
+  /** "ip/prefix" */
+  cidr: string;
+}
+
+/** Add an address such as 10.0.0.2/24 to a link. IPv6 addresses skip DAD unless asked. */
+export async function addAddress(nl: Rtnl, index: number, cidr: string, opts: { dad?: boolean } = {}): Promise<void> {
+  const a = parseCidr(cidr);
+  const ip = ipToBuffer(a.ip);
+  await nl.call(`add address ${cidr} to link #${index}`, (s) =>
+    s.newAddress(
+      { family: a.family, prefixlen: a.prefixLen, index, ...(a.family === AF_INET6 && !opts.dad ? { flags: { nodad: true } } : {}) },
+      { local: ip, address: ip },
+      { flags: FlagsNew.CREATE | FlagsNew.EXCL },
+    ),
+  );
+}
+
+/** Remove an address; false if it was not there. */
+export async function deleteAddress(nl: Rtnl, index: number, cidr: string): Promise<boolean> {
+  const a = parseCidr(cidr);
+  const ip = ipToBuffer(a.ip);
+  return nl.callIgnoringGone(`delete address ${cidr} from link #${index}`, (s) =>
+    s.delAddress({ family: a.family, prefixlen: a.prefixLen, index }, { local: ip, address: ip }),
+  );
+}
+
+export async function listAddresses(nl: Rtnl, filter: { index?: number; family?: number } = {}): Promise<AddressInfo[]> {
+  const msgs = await nl.call('list addresses', (s) => s.getAddresses());
+  const out: AddressInfo[] = [];
+  for (const m of msgs) {
+    const raw = m.attrs.local ?? m.attrs.address;
+    if (!raw || m.data.index === undefined) continue;
+    const family = m.data.family ?? (raw.length === 4 ? AF_INET : AF_INET6);
+    if (filter.index !== undefined && m.data.index !== filter.index) continue;
+    if (filter.family !== undefined && family !== filter.family) continue;
+    const ip = bufferToIp(raw);
+    const prefixLen = m.data.prefixlen ?? 0;
+    out.push({ index: m.data.index, family, ip, prefixLen, cidr: `${ip}/${prefixLen}` });
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+// The few libc calls Node does not expose: namespaces and mounts. Called through koffi on the
+// main thread; namespace switches are per-thread, so a switch must never span an await.
+import koffi from 'koffi';
+import { constants as osConstants } from 'node:os';
+import { SystemError } from '../common/errors.js';
+
+const libc = koffi.load('libc.so.6');
+
+export const CLONE_NEWNS = 0x00020000;
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWPID = 0x20000000;
+export const CLONE_NEWNET = 0x40000000;
+
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+
+const setnsFn = libc.func('int setns(int fd, int nstype)');
+const unshareFn = libc.func('int unshare(int flags)');
+const mountFn = libc.func(
+  'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+);
+const umount2Fn = libc.func('int umount2(const char *target, int flags)');
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+/** Name of an errno value, e.g. 17 -> "EEXIST". */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+/** A failed libc call, carrying the errno so callers can tell EEXIST from EPERM. */
+export class LibcError extends SystemError {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call} failed: ${errnoName(errno)}`);
+  }
+  get code(): string {
+    return errnoName(this.errno);
+  }
+}
+
+function check(call: string, rc: number): void {
+  if (rc !== 0) throw new LibcError(call, koffi.errno());
+}
+
+export function setns(fd: number, nstype: number): void {
+  check('setns', setnsFn(fd, nstype) as number);
+}
+
+export function unshare(flags: number): void {
+  check('unshare', unshareFn(flags) as number);
+}
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
+  check(`mount ${target}`, mountFn(source, target, fstype, flags, data) as number);
+}
+
+export function umount2(target: string, flags: number): void {
+  check(`umount ${target}`, umount2Fn(target, flags) as number);
+}
