@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what berth and its tests need on a Debian 12 machine (as root), then builds berth.
+# Idempotent: only missing Debian packages are installed; npm ci only when the lock changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_node_major=20
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt "$need_node_major" ]; then
+  echo "berth needs Node.js >= $need_node_major (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "Debian 12's own nodejs is 18; install Node.js 20 first, then run this again." >&2
+  exit 1
+fi
+
+# Debian packages: kernel tools used by berth (nft, unshare/nsenter) and by the tests (ip, ping),
+# and a compiler for better-sqlite3's native module.
+packages=(iproute2 nftables util-linux iputils-ping procps python3 make g++)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm dependencies, reinstalled only when package-lock.json changed since the last install.
+stamp=node_modules/.berth-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  npm ci --no-audit --no-fund
+  cp package-lock.json "$stamp"
+fi
+
+npm run --silent build

@@ -1,0 +1,50 @@
+// berth's command line: parse, validate at the edge, call the engine, format. No logic here.
+import { Command, CommanderError, Option } from 'commander';
+import { BerthError } from '../common/errors.js';
+import { VERSION } from '../common/version.js';
+import { systemCommand } from './commands/system.js';
+
+function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('Docker-style container networking for any Linux host')
+    .version(VERSION, '-v, --version', 'print the version')
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
+  program
+    .command('version')
+    .description('print the version')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((opts: { format: string }) => {
+      if (opts.format === 'json') process.stdout.write(`${JSON.stringify({ Version: VERSION, Node: process.version })}\n`);
+      else process.stdout.write(`berth ${VERSION}\n`);
+    });
+  program.addCommand(systemCommand());
+  return program;
+}
+
+/** Exit statuses (DESIGN.md): 0 ok, 1 user error, 2 usage, 3 system/kernel error. */
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const overrideExit = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version are "errors" to commander; they exit 0
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof BerthError) {
+      process.stderr.write(`berth: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`berth: ${(err as Error).stack ?? String(err)}\n`);
+    return 3;
+  }
+}
+
+process.exitCode = await main(process.argv);

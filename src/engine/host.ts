@@ -1,0 +1,2 @@
+// Facts about the host berth runs on, for front ends.
+export { probeKernelFeatures, type KernelFeatures } from '../kernel/features.js';
