@@ -19,4 +19,14 @@ export default tseslint.config(
     },
   },
   { files: ['src/**/*.ts'], ignores: ['src/kernel/**'], rules: { 'no-restricted-imports': ['error', kernelOnly] } },
+  {
+    // node:test's describe/it return promises the runner itself awaits
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', name: ['describe', 'it', 'test', 'suite'], package: 'node:test' }] },
+      ],
+    },
+  },
 );

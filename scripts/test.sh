@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Leftovers from a crashed earlier run (our prefix only), then the root-namespace snapshot.
-node dist/test/lab/sweep.js
+node dist/test/lab/sweep-cli.js
 snapshot=$(mktemp /tmp/berth-root-snapshot.XXXXXX)
 trap 'rm -f "$snapshot"' EXIT
 node dist/test/lab/root-snapshot.js save "$snapshot"

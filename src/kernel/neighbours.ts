@@ -57,12 +57,13 @@ export async function listNeighbours(nl: Rtnl, index?: number): Promise<Neighbou
  * that VTEP (`bridge fdb add MAC dev vx dst IP self permanent`). Without, on a bridge port:
  * a static entry on its master bridge.
  */
-export async function addFdb(nl: Rtnl, index: number, mac: string, opts: { dst?: string; master?: boolean } = {}): Promise<void> {
+export async function addFdb(nl: Rtnl, index: number, mac: string, opts: { dst?: string; master?: boolean; append?: boolean } = {}): Promise<void> {
+  // the all-zero MAC is VXLAN's flood list: one entry per VTEP, appended (the kernel refuses replace)
   await nl.call(`add fdb ${mac}${opts.dst ? ` dst ${opts.dst}` : ''} on link #${index}`, (s) =>
     s.newNeighbor(
       { family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: opts.master ? { master: true } : { self: true } },
       { lladdr: macToBuffer(mac), ...(opts.dst ? { dst: ipToBuffer(opts.dst) } : {}) },
-      { flags: REPLACE },
+      { flags: opts.append ? FlagsNew.CREATE | FlagsNew.APPEND : REPLACE },
     ),
   );
 }

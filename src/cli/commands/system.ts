@@ -23,7 +23,7 @@ export function systemCommand(): Command {
         ['Kernel', info.Kernel],
         ['Root', paths.root],
         ['Run', paths.run],
-        ...Object.entries(features).map(([k, v]): [string, string] => [`Kernel feature ${k}`, yesNo(v)]),
+        ...Object.entries(features).map(([k, v]: [string, boolean]): [string, string] => [`Kernel feature ${k}`, yesNo(v)]),
       ]);
     });
   return system;
