@@ -126,6 +126,23 @@ function toPort(row: PortRow): PortRecord {
   };
 }
 
+const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
+
+/** Run fn again after short sleeps while SQLite says the database is busy or locked. */
+function retryWhileBusy<T>(fn: () => T): T {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw err;
+      if (Date.now() > deadline) throw err;
+      Atomics.wait(sleepBuffer, 0, 0, delay);
+    }
+  }
+}
+
 function hostPortText(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
@@ -148,10 +165,13 @@ export class SqliteStore implements Store {
     try {
       mkdirSync(root, { recursive: true, mode: 0o700 });
       db = new Database(this.path, { timeout: BUSY_TIMEOUT_MS });
-      db.pragma('journal_mode = WAL');
+      const open = db;
+      // Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+      // once (no busy handler) when another process is opening the same fresh file: retry.
+      retryWhileBusy(() => open.pragma('journal_mode = WAL'));
       db.pragma('foreign_keys = ON');
       this.db = db;
-      this.migrate();
+      retryWhileBusy(() => this.migrate());
     } catch (err) {
       db?.close();
       if (err instanceof BerthError) throw err;
