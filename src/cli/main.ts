@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
+import { containerCommands } from './commands/containers.js';
 import { systemCommand } from './commands/system.js';
 
 function buildProgram(): Command {
@@ -18,6 +19,7 @@ function buildProgram(): Command {
       if (opts.format === 'json') process.stdout.write(`${JSON.stringify({ Version: VERSION, Node: process.version })}\n`);
       else process.stdout.write(`berth ${VERSION}\n`);
     });
+  for (const c of containerCommands()) program.addCommand(c, { hidden: c.name() === 'internal' });
   program.addCommand(systemCommand());
   return program;
 }

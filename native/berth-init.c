@@ -1,0 +1,351 @@
+// berth-init: the shim of one berth container (DESIGN.md, "Containers").
+//
+// Node cannot fork, so berth starts every container through this program. It stays in the
+// host's namespaces as a light supervisor (forwards signals, records the exit, then runs
+// --on-exit), and forks the container's PID 1, which enters the container's namespaces
+// (network, UTS, mount, PID), optionally pivots into a rootfs, mounts its own /proc and execs
+// the command. Nothing here builds a shell command line: everything is exec'd from argv.
+//
+// Contract with the caller:
+// - Usage errors and setup failures exit 125, a command that cannot be run 127 (not found) or
+//   126 (Docker's and the shell's conventions), with "berth-init: <why>" on stderr. Then nothing
+//   ran and nothing was written: no pidfile, no exit file, no --on-exit.
+// - The pidfile appears once the command was exec'd; from then on the exit file is written when
+//   it ends, and --on-exit runs.
+// - --detach returns (0) only when the pidfile is there, or fails with the status above.
+// - Signals are forwarded to the command, which is PID 1 of its namespace: the kernel drops
+//   those it has no handler for (SIGKILL aside), so a stop must escalate to SIGKILL, as Docker's.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OLDROOT ".berth-oldroot" // where pivot_root parks the host's root, inside --rootfs
+
+struct bind { const char *spec, *src, *dst; };
+static struct {
+  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log;
+  bool no_netns_unshare, detach;
+  struct bind *binds;
+  int nbinds;
+  char **onexit; // NULL-terminated argv (the "--end" slot of our argv becomes the NULL)
+  char **cmd;
+} opt;
+
+// A failure report, sent through a pipe by a process that cannot print for itself: the
+// container's PID 1 before exec (the shim prints it), or a detached shim (its stderr is the log,
+// so the waiting caller prints it). code 0 means "ready".
+struct report { int code; char msg[500]; };
+static int report_fd = -1;
+static bool report_only; // true in the container before exec: the shim prints the message
+
+static _Noreturn void fail(int code, const char *fmt, ...) {
+  struct report r = {.code = code};
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r.msg, sizeof r.msg, fmt, ap);
+  va_end(ap);
+  if (!report_only) dprintf(STDERR_FILENO, "berth-init: %s\n", r.msg);
+  if (report_fd >= 0 && write(report_fd, &r, sizeof r) < 0) { /* the reader is gone: nothing to tell */ }
+  _exit(code);
+}
+#define usage(...) fail(125, __VA_ARGS__)
+#define E strerror(errno)
+
+// The value of the option at argv[*i]: present, non-empty and not another option.
+static const char *value(int argc, char **argv, int *i, const char **slot) {
+  const char *name = argv[*i];
+  if (slot && *slot) usage("%s given twice", name);
+  if (*i + 1 >= argc) usage("%s needs a value", name);
+  const char *v = argv[++*i];
+  if (!*v) usage("%s: empty value", name);
+  if (!strncmp(v, "--", 2)) usage("%s needs a value, got the option \"%s\"", name, v);
+  if (slot) *slot = v;
+  return v;
+}
+
+static void parse(int argc, char **argv) {
+  opt.binds = calloc((size_t)argc, sizeof *opt.binds);
+  if (!opt.binds) fail(125, "out of memory");
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--")) break;
+    else if (!strcmp(a, "--netns")) value(argc, argv, &i, &opt.netns);
+    else if (!strcmp(a, "--hostname")) value(argc, argv, &i, &opt.hostname);
+    else if (!strcmp(a, "--rootfs")) value(argc, argv, &i, &opt.rootfs);
+    else if (!strcmp(a, "--workdir")) value(argc, argv, &i, &opt.workdir);
+    else if (!strcmp(a, "--pidfile")) value(argc, argv, &i, &opt.pidfile);
+    else if (!strcmp(a, "--exit-file")) value(argc, argv, &i, &opt.exitfile);
+    else if (!strcmp(a, "--log")) value(argc, argv, &i, &opt.log);
+    else if (!strcmp(a, "--no-netns-unshare")) opt.no_netns_unshare = true;
+    else if (!strcmp(a, "--detach")) opt.detach = true;
+    else if (!strcmp(a, "--bind")) {
+      const char *v = value(argc, argv, &i, NULL), *colon = strchr(v, ':');
+      if (!colon || colon == v || !colon[1] || v[0] != '/' || colon[1] != '/')
+        usage("--bind \"%s\": expected SRC:DST with two absolute paths", v);
+      char *src = strndup(v, (size_t)(colon - v));
+      if (!src) fail(125, "out of memory");
+      opt.binds[opt.nbinds++] = (struct bind){v, src, colon + 1};
+    } else if (!strcmp(a, "--on-exit")) {
+      if (opt.onexit) usage("--on-exit given twice");
+      int end = i + 1;
+      while (end < argc && strcmp(argv[end], "--end")) end++;
+      if (end == argc) usage("--on-exit: missing \"--end\" after the program and its arguments");
+      if (end == i + 1) usage("--on-exit needs a program before \"--end\"");
+      if (argv[i + 1][0] != '/') usage("--on-exit \"%s\": the program must be an absolute path", argv[i + 1]);
+      argv[end] = NULL;
+      opt.onexit = &argv[i + 1];
+      i = end;
+    } else if (a[0] == '-') usage("unknown option \"%s\"", a);
+    else usage("unexpected argument \"%s\" (the command goes after \"--\")", a);
+  }
+  if (i >= argc) usage("missing \"--\" and the command");
+  if (i + 1 >= argc) usage("missing the command after \"--\"");
+  opt.cmd = &argv[i + 1];
+  if (opt.netns && opt.no_netns_unshare) usage("--netns and --no-netns-unshare exclude each other");
+  if (opt.detach && !opt.log) usage("--detach needs --log FILE");
+  if (opt.log && !opt.detach) usage("--log is only used with --detach");
+  if (opt.rootfs && opt.rootfs[0] != '/') usage("--rootfs \"%s\": must be an absolute path", opt.rootfs);
+  if (opt.workdir && opt.workdir[0] != '/') usage("--workdir \"%s\": must be an absolute path", opt.workdir);
+  if (opt.hostname) {
+    size_t n = strlen(opt.hostname);
+    bool ok = n <= 64 && opt.hostname[0] != '-' && opt.hostname[0] != '.';
+    for (const char *p = opt.hostname; ok && *p; p++)
+      ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.';
+    if (!ok) usage("--hostname \"%s\": expected 1-64 letters, digits, '-' or '.', not starting with '-' or '.'", opt.hostname);
+  }
+}
+
+static void ensure_dir(const char *path, mode_t mode) {
+  if (mkdir(path, mode) && errno != EEXIST) fail(125, "mkdir \"%s\": %s", path, E);
+}
+
+// Under a rootfs, give a bind mount its mount point, as Docker does: parents, then the
+// file or directory. This runs after pivot_root, so symlinks resolve inside the container.
+static void make_target(const char *dst, bool dir) {
+  struct stat st;
+  if (!stat(dst, &st)) return;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", dst);
+  for (char *p = path + 1; (p = strchr(p, '/')); p++) {
+    *p = '\0';
+    ensure_dir(path, 0755);
+    *p = '/';
+  }
+  if (dir) ensure_dir(dst, 0755);
+  else {
+    int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail(125, "create \"%s\" in --rootfs: %s", dst, E);
+    close(fd);
+  }
+}
+
+// The container's PID 1, before exec. Failures go to the shim through report_fd.
+static _Noreturn void container(int netfd, const sigset_t *mask) {
+  if (netfd >= 0 && setns(netfd, CLONE_NEWNET)) fail(125, "setns --netns \"%s\": %s", opt.netns, E);
+  if (unshare(CLONE_NEWUTS | CLONE_NEWNS)) fail(125, "unshare UTS and mount namespaces: %s", E);
+  // Private, recursively: no mount made here propagates back to the host.
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(125, "make \"/\" a private mount: %s", E);
+  if (opt.hostname && sethostname(opt.hostname, strlen(opt.hostname)))
+    fail(125, "--hostname \"%s\": %s", opt.hostname, E);
+  const char *host = ""; // where the host's files are seen from here
+  if (opt.rootfs) {
+    // pivot_root, not chroot: the host's tree is unmounted below, so nothing can climb out.
+    if (mount(opt.rootfs, opt.rootfs, NULL, MS_BIND | MS_REC, NULL))
+      fail(125, "--rootfs \"%s\": bind mount on itself: %s", opt.rootfs, E);
+    if (chdir(opt.rootfs)) fail(125, "--rootfs \"%s\": %s", opt.rootfs, E);
+    ensure_dir(OLDROOT, 0700);
+    if (syscall(SYS_pivot_root, ".", OLDROOT)) fail(125, "--rootfs \"%s\": pivot_root: %s", opt.rootfs, E);
+    if (chdir("/")) fail(125, "chdir \"/\" in --rootfs: %s", E);
+    host = "/" OLDROOT;
+    ensure_dir("/dev", 0755);
+    if (mount("/" OLDROOT "/dev", "/dev", NULL, MS_BIND | MS_REC, NULL)) fail(125, "bind /dev into --rootfs: %s", E);
+  }
+  for (int i = 0; i < opt.nbinds; i++) {
+    const struct bind *b = &opt.binds[i];
+    char src[PATH_MAX];
+    struct stat st;
+    snprintf(src, sizeof src, "%s%s", host, b->src);
+    if (stat(src, &st)) fail(125, "--bind \"%s\": source \"%s\": %s", b->spec, b->src, E);
+    if (opt.rootfs) make_target(b->dst, S_ISDIR(st.st_mode));
+    if (mount(src, b->dst, NULL, MS_BIND | MS_REC, NULL)) fail(125, "--bind \"%s\": mount on \"%s\": %s", b->spec, b->dst, E);
+  }
+  if (opt.rootfs) ensure_dir("/proc", 0555);
+  // A proc of this PID namespace: ps inside sees only the container's processes.
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(125, "mount proc on \"/proc\": %s", E);
+  if (opt.rootfs) {
+    if (umount2("/" OLDROOT, MNT_DETACH)) fail(125, "unmount the host's root: %s", E);
+    if (rmdir("/" OLDROOT)) fail(125, "rmdir \"/%s\": %s", OLDROOT, E);
+  }
+  if (opt.workdir && chdir(opt.workdir)) fail(125, "--workdir \"%s\": %s", opt.workdir, E);
+  sigprocmask(SIG_SETMASK, mask, NULL);
+  execvp(opt.cmd[0], opt.cmd);
+  fail(errno == ENOENT ? 127 : 126, "cannot run \"%s\": %s", opt.cmd[0], E);
+}
+
+// Write a whole file, atomically for readers: a temp file beside it, then rename.
+static int write_atomic(const char *path, const char *data) {
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof tmp) return errno = ENAMETOOLONG, -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  size_t len = strlen(data);
+  ssize_t n = write(fd, data, len);
+  int err = n == (ssize_t)len ? 0 : n < 0 ? errno : EIO;
+  if (!err && fsync(fd)) err = errno;
+  if (close(fd) && !err) err = errno;
+  if (!err && rename(tmp, path)) err = errno;
+  if (err) unlink(tmp);
+  return err ? (errno = err, -1) : 0;
+}
+
+// --detach: fork the shim off and wait here until it reports the container started (or why
+// not), so the caller gets a meaningful status and then exits, leaving the shim behind.
+static void detach(void) {
+  int logfd = open(opt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (logfd < 0) fail(125, "--log \"%s\": %s", opt.log, E);
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) fail(125, "open \"/dev/null\": %s", E);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC)) fail(125, "pipe: %s", E);
+  pid_t pid = fork();
+  if (pid < 0) fail(125, "fork: %s", E);
+  if (pid > 0) {
+    close(p[1]);
+    struct report r;
+    ssize_t n;
+    while ((n = read(p[0], &r, sizeof r)) < 0 && errno == EINTR) {}
+    if (n != (ssize_t)sizeof r) fail(125, "the shim ended before the container started (see --log \"%s\")", opt.log);
+    r.msg[sizeof r.msg - 1] = '\0';
+    if (r.code) dprintf(STDERR_FILENO, "berth-init: %s\n", r.msg);
+    _exit(r.code);
+  }
+  close(p[0]);
+  report_fd = p[1];
+  if (setsid() < 0) fail(125, "setsid: %s", E);
+  if (dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) fail(125, "redirect to --log \"%s\": %s", opt.log, E);
+  // Keep none of the caller's descriptors: a pipe it reads to EOF would stay open for as long
+  // as the container runs.
+  if ((report_fd > 3 && close_range(3, (unsigned)report_fd - 1, 0)) || close_range((unsigned)report_fd + 1, ~0U, 0))
+    fail(125, "close_range: %s", E);
+}
+
+int main(int argc, char **argv) {
+  parse(argc, argv);
+  if (opt.detach) detach();
+  int netfd = -1;
+  if (opt.netns) {
+    netfd = open(opt.netns, O_RDONLY | O_CLOEXEC);
+    if (netfd < 0) fail(125, "--netns \"%s\": %s", opt.netns, E);
+    if (ioctl(netfd, NS_GET_NSTYPE) != CLONE_NEWNET) fail(125, "--netns \"%s\": not a network namespace", opt.netns);
+  }
+
+  // Signals are taken synchronously with sigwaitinfo: blocked from here on (the container
+  // gets the caller's mask back before exec), so none is lost between fork and the wait.
+  static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  sigset_t set, mask;
+  sigemptyset(&set);
+  for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) sigaddset(&set, fwd[i]);
+  sigaddset(&set, SIGCHLD);
+  signal(SIGCHLD, SIG_DFL); // an inherited SIG_IGN would make the kernel reap the child for us
+  sigprocmask(SIG_BLOCK, &set, &mask);
+
+  // The shim stays in the host's namespaces, so that --on-exit runs there. Only its children
+  // go to a new PID namespace; pid_for_children is set back right after the fork, so that
+  // --on-exit can start processes of its own.
+  int pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  if (pidns < 0) fail(125, "open \"/proc/self/ns/pid\": %s", E);
+  if (unshare(CLONE_NEWPID)) fail(125, "unshare PID namespace: %s", E);
+  int sp[2];
+  if (pipe2(sp, O_CLOEXEC)) fail(125, "pipe: %s", E);
+  pid_t child = fork();
+  if (child < 0) fail(125, "fork: %s", E);
+  if (child == 0) {
+    close(sp[0]);
+    report_fd = sp[1];
+    report_only = true;
+    container(netfd, &mask);
+  }
+  if (setns(pidns, CLONE_NEWPID)) dprintf(STDERR_FILENO, "berth-init: setns back to the host PID namespace: %s\n", E);
+  close(pidns);
+  close(sp[1]);
+  if (netfd >= 0) close(netfd);
+
+  // EOF: the exec happened (the pipe is close-on-exec). A report: setup or exec failed.
+  struct report r;
+  ssize_t n;
+  while ((n = read(sp[0], &r, sizeof r)) < 0 && errno == EINTR) {}
+  close(sp[0]);
+  if (n != 0) {
+    waitpid(child, NULL, 0);
+    if (n != (ssize_t)sizeof r) fail(125, "the container ended during setup");
+    r.msg[sizeof r.msg - 1] = '\0';
+    fail(r.code, "%s", r.msg);
+  }
+  char buf[640];
+  if (opt.pidfile) {
+    snprintf(buf, sizeof buf, "%d\n", (int)child);
+    if (write_atomic(opt.pidfile, buf)) {
+      int err = errno;
+      kill(child, SIGKILL);
+      waitpid(child, NULL, 0);
+      fail(125, "--pidfile \"%s\": %s", opt.pidfile, strerror(err));
+    }
+  }
+  if (report_fd >= 0) { // detached: tell the waiting caller the container runs
+    struct report ready = {0};
+    if (write(report_fd, &ready, sizeof ready) < 0) { /* the caller is gone: carry on */ }
+    close(report_fd);
+    report_fd = -1;
+  }
+
+  // Forward signals; reap only our child. sigwaitinfo blocks: no polling.
+  int status = 0;
+  for (;;) {
+    int sig = sigwaitinfo(&set, NULL);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      fail(125, "sigwaitinfo: %s", E);
+    }
+    if (sig != SIGCHLD) kill(child, sig); // ESRCH: it just ended, SIGCHLD follows
+    else if (waitpid(child, &status, WNOHANG) == child) break;
+  }
+  int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  if (opt.exitfile) {
+    char sig[32] = "null", when[32];
+    if (WIFSIGNALED(status)) {
+      const char *abbrev = sigabbrev_np(WTERMSIG(status));
+      if (abbrev) snprintf(sig, sizeof sig, "\"SIG%s\"", abbrev);
+      else snprintf(sig, sizeof sig, "\"SIG%d\"", WTERMSIG(status));
+    }
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", gmtime_r(&ts.tv_sec, &tm));
+    snprintf(buf, sizeof buf, "{\"exitCode\":%d,\"signal\":%s,\"pid\":%d,\"finishedAt\":\"%s.%03ldZ\"}\n", code, sig,
+             (int)child, when, ts.tv_nsec / 1000000);
+    if (write_atomic(opt.exitfile, buf)) dprintf(STDERR_FILENO, "berth-init: --exit-file \"%s\": %s\n", opt.exitfile, E);
+  }
+  if (opt.onexit) {
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    execv(opt.onexit[0], opt.onexit);
+    fail(125, "--on-exit \"%s\": %s", opt.onexit[0], E);
+  }
+  return code;
+}

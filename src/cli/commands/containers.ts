@@ -1,0 +1,220 @@
+// Container commands: run, ps, inspect, exec, port, logs, stop, rm. Parse and format only.
+import { Command, Option } from 'commander';
+import { createReadStream } from 'node:fs';
+import { UsageError, UserError } from '../../common/errors.js';
+import { expandPortSpecs, formatBindings, parseExposeSpec, parsePublishSpec, type ExposedPort, type PortSpec } from '../../portmap/index.js';
+import type { NetworkMode, RunSpec } from '../../engine/containers.js';
+import { Engine } from '../../engine/context.js';
+import { printJson, printTable } from '../output.js';
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+/** With pass-through options commander keeps a `--` that follows an operand: drop it. */
+const command = (args: string[]): string[] => (args[0] === '--' ? args.slice(1) : args);
+const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
+
+function parseNetworkMode(value: string): NetworkMode {
+  if (value === 'bridge' || value === 'default') return { kind: 'bridge' };
+  if (value === 'host') return { kind: 'host' };
+  if (value === 'none') return { kind: 'none' };
+  if (value.startsWith('container:')) {
+    const ref = value.slice('container:'.length);
+    if (!ref) throw new UserError(`invalid network mode "${value}": expected container:NAME or container:ID`);
+    return { kind: 'container', ref };
+  }
+  throw new UserError(`network "${value}" not found: accepted are bridge, host, none and container:NAME|ID`);
+}
+
+interface RunOptions {
+  detach?: boolean;
+  rm?: boolean;
+  name?: string;
+  network?: string;
+  net?: string;
+  ip?: string;
+  ip6?: string;
+  macAddress?: string;
+  hostname?: string;
+  publish: string[];
+  publishAll?: boolean;
+  expose: string[];
+  dns: string[];
+  networkAlias: string[];
+  rootfs?: string;
+}
+
+/** Turn flags into a RunSpec; every bad value is refused here, before anything changes. */
+export function runSpecFromOptions(cmd: string[], o: RunOptions): RunSpec {
+  const network = parseNetworkMode(o.network ?? o.net ?? 'bridge');
+  if (network.kind === 'bridge' && (o.ip || o.ip6 || o.networkAlias.length)) {
+    throw new UserError('--ip, --ip6 and --network-alias are supported on user-defined networks only, not on the default bridge');
+  }
+  const specs: PortSpec[] = o.publish.map(parsePublishSpec);
+  const exposed: ExposedPort[] = o.expose.flatMap(parseExposeSpec);
+  const macAddress = o.macAddress?.toLowerCase();
+  if (macAddress !== undefined && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(macAddress)) {
+    throw new UserError(`invalid --mac-address "${o.macAddress}": expected six hex pairs such as 02:42:ac:11:00:02`);
+  }
+  for (const d of o.dns) if (!/^[0-9a-fA-F.:]+$/.test(d)) throw new UserError(`invalid --dns "${d}": expected an IP address`);
+  return {
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    cmd,
+    detach: Boolean(o.detach),
+    rm: Boolean(o.rm),
+    network,
+    ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
+    publish: expandPortSpecs(specs, exposed, Boolean(o.publishAll)),
+    exposed,
+    dns: o.dns,
+    ...(o.rootfs !== undefined ? { rootfs: o.rootfs } : {}),
+    ...(macAddress !== undefined ? { mac: macAddress } : {}),
+  };
+}
+
+function runCommand(): Command {
+  return new Command('run')
+    .description('run a command in a new container')
+    .usage('[options] [--] CMD [ARG...]')
+    .helpOption('--help', 'display help for command')
+    .argument('<cmd...>', 'the command and its arguments')
+    .passThroughOptions()
+    .option('-d, --detach', 'run in the background and print the container id')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'name the container')
+    .option('--network <mode>', 'bridge (default), host, none or container:NAME|ID')
+    .addOption(new Option('--net <mode>', 'alias of --network').hideHelp())
+    .option('--ip <ip>', 'IPv4 address (user-defined networks only)')
+    .option('--ip6 <ip>', 'IPv6 address (user-defined networks only)')
+    .option('--mac-address <mac>', 'MAC address of eth0')
+    .option('-h, --hostname <name>', 'container host name')
+    .option('-p, --publish <spec>', 'publish a port: [IP:][HOST[-END]:]CTR[-END][/tcp|udp|sctp]', collect, [])
+    .option('-P, --publish-all', 'publish every exposed port on a random host port')
+    .option('--expose <port>', 'expose a port or range without publishing it', collect, [])
+    .option('--dns <ip>', 'name server for /etc/resolv.conf', collect, [])
+    .option('--network-alias <alias>', 'alias on a user-defined network', collect, [])
+    .option('--rootfs <dir>', 'run with DIR as the root file system (pivot_root)')
+    .action(async (cmd: string[], opts: RunOptions) => {
+      const spec = runSpecFromOptions(command(cmd), opts);
+      const { runContainer, waitForeground } = await import('../../engine/containers.js');
+      const engine = new Engine();
+      const started = await runContainer(engine, spec);
+      for (const w of started.warnings) process.stderr.write(`${w}\n`);
+      if (spec.detach) {
+        process.stdout.write(`${started.id}\n`);
+        return;
+      }
+      process.exitCode = await waitForeground(engine, started);
+    });
+}
+
+export function containerCommands(): Command[] {
+  const ps = new Command('ps')
+    .description('list containers')
+    .option('-a, --all', 'show all containers (default: running only)')
+    .option('-q, --quiet', 'only ids')
+    .addOption(formatOption())
+    .action(async (o: { all?: boolean; quiet?: boolean; format: string }) => {
+      const { listContainers } = await import('../../engine/containers.js');
+      const engine = new Engine();
+      const list = listContainers(engine, Boolean(o.all));
+      if (o.quiet) return void process.stdout.write(list.map((c) => `${c.id.slice(0, 12)}\n`).join(''));
+      const ports = (id: string) => engine.store.listPorts({ containerId: id });
+      if (o.format === 'json') {
+        return printJson(list.map((c) => ({ Id: c.id, Names: [`/${c.name}`], Command: c.config.cmd.join(' '), Created: c.created, State: c.state.status, Status: c.state.status === 'exited' ? `Exited (${c.state.exitCode ?? 0})` : c.state.status, NetworkMode: c.config.networkMode, Ports: ports(c.id) })));
+      }
+      printTable(
+        ['CONTAINER ID', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+        list.map((c) => [
+          c.id.slice(0, 12),
+          JSON.stringify(c.config.cmd.join(' ').slice(0, 20)),
+          c.created.replace('T', ' ').slice(0, 19),
+          c.state.status === 'exited' ? `Exited (${c.state.exitCode ?? 0})` : c.state.status === 'running' ? 'Up' : 'Created',
+          ports(c.id).map((p) => `${p.hostIp}:${p.hostPort}->${p.targetPort}/${p.proto}`).join(', '),
+          c.name,
+        ]),
+      );
+    });
+
+  const inspect = new Command('inspect')
+    .description('show containers as JSON (Docker shape)')
+    .argument('<container...>')
+    .action(async (refs: string[]) => {
+      const { getContainer } = await import('../../engine/containers.js');
+      const { inspectContainer } = await import('../../engine/inspect.js');
+      const engine = new Engine();
+      printJson(refs.map((r) => inspectContainer(engine, getContainer(engine, r))));
+    });
+
+  const exec = new Command('exec')
+    .description("run a command inside a running container's namespaces")
+    .usage('[options] CONTAINER [--] CMD [ARG...]')
+    .argument('<container>')
+    .argument('<cmd...>')
+    .passThroughOptions()
+    .action(async (ref: string, cmd: string[]) => {
+      const { execInContainer } = await import('../../engine/containers.js');
+      process.exitCode = await execInContainer(new Engine(), ref, command(cmd));
+    });
+
+  const port = new Command('port')
+    .description("list a container's published ports")
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const { containerPorts } = await import('../../engine/containers.js');
+      const lines = formatBindings(containerPorts(new Engine(), ref).map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.targetPort, proto: p.proto })));
+      process.stdout.write(lines.map((l) => `${l}\n`).join(''));
+    });
+
+  const logs = new Command('logs')
+    .description("print a detached container's output")
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const { logPath } = await import('../../engine/containers.js');
+      const path = logPath(new Engine(), ref);
+      await new Promise<void>((resolve, reject) => {
+        const s = createReadStream(path);
+        s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? resolve() : reject(e)));
+        s.once('end', resolve);
+        s.pipe(process.stdout, { end: false });
+      });
+    });
+
+  const stop = new Command('stop')
+    .description('stop containers: SIGTERM, then SIGKILL after the timeout')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
+    .action(async (refs: string[], o: { time: string }) => {
+      const t = Number(o.time);
+      if (!Number.isInteger(t) || t < 0) throw new UsageError(`invalid --time "${o.time}": expected a whole number of seconds`);
+      const { stopContainer } = await import('../../engine/containers.js');
+      const engine = new Engine();
+      for (const r of refs) {
+        await stopContainer(engine, r, t);
+        process.stdout.write(`${r}\n`);
+      }
+    });
+
+  const rm = new Command('rm')
+    .description('remove containers')
+    .argument('<container...>')
+    .option('-f, --force', 'kill and remove a running container')
+    .action(async (refs: string[], o: { force?: boolean }) => {
+      const { removeContainer } = await import('../../engine/containers.js');
+      const engine = new Engine();
+      for (const r of refs) {
+        await removeContainer(engine, r, Boolean(o.force));
+        process.stdout.write(`${r}\n`);
+      }
+    });
+
+  // called by a detached container's shim after its process ended; not for people
+  const internal = new Command('internal').description('berth-internal hooks');
+  internal
+    .command('on-exit')
+    .argument('<id>')
+    .action(async (id: string) => {
+      const { containerExited } = await import('../../engine/containers.js');
+      await containerExited(new Engine(), id);
+    });
+
+  return [runCommand(), ps, inspect, exec, port, logs, stop, rm, internal];
+}

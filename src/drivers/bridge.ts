@@ -1,0 +1,129 @@
+// The bridge driver: what a bridge network and its endpoints are in kernel terms. A network is
+// a Linux bridge holding the gateway address, plus elements in berth's nft table; an endpoint
+// is a veth pair, host side on the bridge, container side born inside the sandbox as ethN.
+import { randomBytes } from 'node:crypto';
+import { addAddress, listAddresses } from '../kernel/addresses.js';
+import { createBridge, createVeth, deleteLink, findLink, getLink, setBridgePort, setLinkUp, setMaster } from '../kernel/links.js';
+import { openNetns, type NetnsTarget } from '../kernel/netns.js';
+import { addRoute } from '../kernel/routes.js';
+import { KernelError, withRtnl } from '../kernel/rtnl.js';
+import { sysctls, writeSysctl } from '../kernel/sysctl.js';
+import { addBridgeRules, ensureFirewall, removeBridgeRules } from './firewall.js';
+
+export interface BridgeSpec {
+  /** the bridge's interface name (berth0, br-<12 hex>) */
+  ifname: string;
+  /** gateway addresses with prefix, e.g. 172.17.0.1/16 */
+  gateways: string[];
+  /** IPv4 subnet masqueraded on the way out, if NAT is on */
+  nat4?: string;
+  mtu?: number;
+}
+
+const ignoreExists = (err: unknown): void => {
+  if (!(err instanceof KernelError && err.code === 'EEXIST')) throw err;
+};
+
+/** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */
+export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): Promise<void> {
+  await withRtnl(host, async (nl) => {
+    let br = await findLink(nl, spec.ifname);
+    if (!br) {
+      // another berth process may create it at the same moment: EEXIST means it won the race
+      await createBridge(nl, { name: spec.ifname, ...(spec.mtu ? { mtu: spec.mtu } : {}) }).catch(ignoreExists);
+      br = await getLink(nl, spec.ifname);
+    }
+    const have = new Set((await listAddresses(nl, { index: br.index })).map((a) => a.cidr));
+    for (const gw of spec.gateways) if (!have.has(gw)) await addAddress(nl, br.index, gw).catch(ignoreExists);
+    if (!br.up) await setLinkUp(nl, br.index);
+  });
+  writeSysctl(host, sysctls.ipForward, '1');
+  // published ports reached via 127.0.0.1 leave through the bridge with a loopback source
+  writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '1');
+  ensureFirewall(host);
+  addBridgeRules(host, { bridge: spec.ifname, ...(spec.nat4 ? { nat4: spec.nat4 } : {}) });
+}
+
+/** Delete the bridge and its firewall elements. Idempotent. */
+export async function removeBridge(host: NetnsTarget | null, spec: BridgeSpec): Promise<void> {
+  removeBridgeRules(host, { bridge: spec.ifname, ...(spec.nat4 ? { nat4: spec.nat4 } : {}) });
+  await withRtnl(host, (nl) => deleteLink(nl, spec.ifname));
+}
+
+export interface EndpointSpec {
+  bridge: string;
+  /** the sandbox: the container's network namespace */
+  netns: string;
+  /** name inside the sandbox: eth0, eth1… */
+  ifname: string;
+  /** host-side name; veth<7 hex> when absent */
+  hostIfname?: string;
+  /** addresses with prefix, e.g. 172.17.0.2/16 */
+  addresses: string[];
+  /** default route via these gateways (one per family at most) */
+  defaultGateways: string[];
+  mac?: string;
+  mtu?: number;
+}
+
+export interface AttachedEndpoint {
+  hostIfname: string;
+  mac: string;
+}
+
+export function newVethName(): string {
+  return `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
+}
+
+/** Docker's classic scheme: 02:42 followed by the IPv4 address, so the MAC says who it is. */
+export function macForIpv4(cidrOrIp: string): string {
+  const ip = cidrOrIp.split('/')[0] ?? '';
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** Plug a sandbox into a bridge. On failure nothing is left behind. */
+export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec): Promise<AttachedEndpoint> {
+  const hostIfname = ep.hostIfname ?? newVethName();
+  const v4 = ep.addresses.find((a) => !a.includes(':'));
+  const mac = ep.mac ?? (v4 ? macForIpv4(v4) : undefined);
+  const sandbox = openNetns(ep.netns);
+  try {
+    return await withRtnl(host, async (nl) => {
+      const br = await getLink(nl, ep.bridge);
+      await createVeth(nl, {
+        name: hostIfname,
+        peerName: ep.ifname,
+        peerNetnsFd: sandbox.fd,
+        ...(mac ? { peerMac: mac } : {}),
+        ...(ep.mtu ? { mtu: ep.mtu } : {}),
+      });
+      try {
+        const veth = await getLink(nl, hostIfname);
+        await setMaster(nl, veth.index, br.index);
+        // hairpin: a container may reach its own published port through the host address
+        await setBridgePort(nl, veth.index, { hairpin: true });
+        await setLinkUp(nl, veth.index);
+        const peerMac = await withRtnl(ep.netns, async (inner) => {
+          const lo = await getLink(inner, 'lo');
+          if (!lo.up) await setLinkUp(inner, lo.index);
+          const eth = await getLink(inner, ep.ifname);
+          for (const a of ep.addresses) await addAddress(inner, eth.index, a);
+          await setLinkUp(inner, eth.index);
+          for (const gw of ep.defaultGateways) await addRoute(inner, { dst: 'default', gateway: gw, oif: eth.index });
+          return eth.mac ?? '';
+        });
+        return { hostIfname, mac: peerMac };
+      } catch (err) {
+        await deleteLink(nl, hostIfname);
+        throw err;
+      }
+    });
+  } finally {
+    sandbox.close();
+  }
+}
+
+/** Unplug: deleting the host side removes the pair. Idempotent. */
+export async function detachEndpoint(host: NetnsTarget | null, hostIfname: string): Promise<void> {
+  await withRtnl(host, (nl) => deleteLink(nl, hostIfname));
+}

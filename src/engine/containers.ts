@@ -1,0 +1,526 @@
+// Containers: run (plan -> apply -> commit, undoing on failure), stop, remove, list, inspect,
+// exec. A container is a berth-init shim and its child in their own namespaces; its record,
+// endpoints and published ports are in the store; its files are under $BERTH_RUN/containers/<id>.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
+import { publishPorts, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
+import { createNetns, deleteNetns } from '../kernel/netns.js';
+import { withRtnl } from '../kernel/rtnl.js';
+import { getLink, setLinkUp } from '../kernel/links.js';
+import type { ExposedPort, PortBinding } from '../portmap/index.js';
+import type { ContainerRecord, EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
+import { newId } from '../store/store.js';
+import type { Engine } from './context.js';
+import { checkHostPortFree, pickPort } from './host-ports.js';
+import { generateName, validateContainerName, validateHostname } from './names.js';
+import { ensureDefaultNetwork } from './networks.js';
+import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
+import { writeSandboxFiles } from './sandbox-files.js';
+
+export type NetworkMode = { kind: 'bridge' } | { kind: 'host' } | { kind: 'none' } | { kind: 'container'; ref: string };
+
+export interface RunSpec {
+  name?: string;
+  cmd: string[];
+  detach: boolean;
+  rm: boolean;
+  network: NetworkMode;
+  hostname?: string;
+  publish: PortBinding[];
+  exposed: ExposedPort[];
+  dns: string[];
+  rootfs?: string;
+  mac?: string;
+}
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerConfig {
+  cmd: string[];
+  hostname: string;
+  networkMode: string;
+  publish: PortBinding[];
+  exposed: ExposedPort[];
+  rm: boolean;
+  dns: string[];
+  rootfs?: string;
+  mac?: string;
+}
+
+export interface ContainerState {
+  status: ContainerStatus;
+  /** the berth-init shim, in the host PID namespace */
+  pid?: number;
+  pidStart?: string;
+  /** the container's PID 1, as the host sees it */
+  childPid?: number;
+  exitCode?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  /** the sandbox's network namespace (own bind mount, or the target's in container mode) */
+  netns?: string;
+  /** set when the network this container joined (container:X) went away */
+  networkNote?: string;
+}
+
+export interface Container {
+  id: string;
+  name: string;
+  created: string;
+  config: ContainerConfig;
+  state: ContainerState;
+}
+
+const BERTH_INIT = fileURLToPath(new URL('../../berth-init', import.meta.url));
+const BERTH_BIN = fileURLToPath(new URL('../../../bin/berth', import.meta.url));
+
+function asContainer(r: ContainerRecord): Container {
+  return { id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState };
+}
+
+export function hostIfnameOf(ep: EndpointRecord): string {
+  return `veth${ep.id.slice(0, 7)}`;
+}
+
+function toPublished(p: PortRecord): PublishedPort {
+  return { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: p.targetIp, targetPort: p.targetPort };
+}
+
+/** Where a command would be found, as execvp will look: inside the rootfs when there is one. */
+function commandExists(cmd: string, rootfs: string | undefined): boolean {
+  const inRoot = (p: string) => (rootfs ? join(rootfs, p) : p);
+  const isFile = (p: string) => {
+    try {
+      return statSync(inRoot(p)).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes('/')) return isFile(isAbsolute(cmd) ? cmd : join('/', cmd));
+  const path = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return path.split(delimiter).some((dir) => dir && isFile(join(dir, cmd)));
+}
+
+/** Live status: a container recorded as running whose shim is gone has exited. */
+export function liveStatus(c: Container): ContainerStatus {
+  if (c.state.status === 'running' && !isSameProcessAlive(c.state.pid, c.state.pidStart)) return 'exited';
+  return c.state.status;
+}
+
+export function getContainer(engine: Engine, ref: string): Container {
+  const rec = engine.store.findContainer(ref);
+  if (!rec) throw new NotFoundError(`no such container: "${ref}" (give a name, a full id or a unique id prefix)`);
+  return asContainer(rec);
+}
+
+export function listContainers(engine: Engine, all: boolean): Container[] {
+  return engine.store
+    .listContainers()
+    .map(asContainer)
+    .map((c) => ({ ...c, state: { ...c.state, status: liveStatus(c) } }))
+    .filter((c) => all || c.state.status === 'running');
+}
+
+/** What run undoes if a later step fails, newest first. */
+class Undo {
+  private steps: (() => Promise<void> | void)[] = [];
+  push(step: () => Promise<void> | void): void {
+    this.steps.unshift(step);
+  }
+  async run(): Promise<void> {
+    for (const step of this.steps) {
+      try {
+        await step();
+      } catch {
+        // keep undoing: one failed step must not leave the rest behind
+      }
+    }
+  }
+}
+
+export interface Started {
+  id: string;
+  name: string;
+  /** foreground only: the shim, stdio inherited */
+  shim?: ChildProcess;
+  warnings: string[];
+}
+
+/** Resolve `--network container:X`: X must be running; returns its id and namespace. */
+function resolveJoinTarget(engine: Engine, ref: string, selfName: string | undefined): { id: string; netns: string } {
+  if (selfName !== undefined && ref === selfName) {
+    throw new UserError(`invalid network mode "container:${ref}": a container cannot join its own network namespace`);
+  }
+  const target = getContainer(engine, ref);
+  if (liveStatus(target) !== 'running' || !target.state.childPid) {
+    throw new ConflictError(`cannot join the network of container "${target.name}": it is not running (start it first)`);
+  }
+  // the target's own namespace handle; /proc/PID/ns/net works too but dies with the process
+  return { id: target.id, netns: target.state.netns ?? `/proc/${target.state.childPid}/ns/net` };
+}
+
+async function waitForPidfile(path: string, shim: ChildProcess, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | null | undefined;
+  const onExit = (code: number | null) => {
+    exited = code;
+  };
+  shim.once('exit', onExit);
+  try {
+    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+      if (existsSync(path)) {
+        const pid = Number(readFileSync(path, 'utf8').trim());
+        if (pid > 0) return pid;
+      }
+      if (exited !== undefined) throw new StartFailed(exited ?? 125);
+      if (Date.now() > deadline) throw new SystemError(`the container did not start within ${timeoutMs / 1000} s`);
+      await sleep(delay);
+    }
+  } finally {
+    shim.off('exit', onExit);
+  }
+}
+
+/** berth-init exited before exec'ing the command; it already said why on stderr. */
+export class StartFailed extends UserError {
+  constructor(readonly status: number) {
+    super(`the container's command could not be started (berth-init exit status ${status})`);
+  }
+}
+
+export async function runContainer(engine: Engine, spec: RunSpec): Promise<Started> {
+  const store = engine.store;
+  const warnings: string[] = [];
+  if (spec.cmd.length === 0) throw new UserError('no command given: berth run [OPTIONS] -- CMD [ARG...]');
+  if (spec.name !== undefined) validateContainerName(spec.name);
+  if (spec.hostname !== undefined) validateHostname(spec.hostname);
+  if (spec.rootfs !== undefined && !existsSync(spec.rootfs)) {
+    throw new UserError(`--rootfs "${spec.rootfs}" does not exist: give a directory holding the container's root file system`);
+  }
+  const cmd0 = spec.cmd[0] ?? '';
+  if (!commandExists(cmd0, spec.rootfs)) {
+    throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
+  }
+  let publish = spec.publish;
+  if (spec.network.kind !== 'bridge' && publish.length) {
+    // Docker: published ports need a network of their own
+    warnings.push(`WARNING: Published ports are discarded when using ${spec.network.kind} network mode`);
+    publish = [];
+  }
+  const join = spec.network.kind === 'container' ? resolveJoinTarget(engine, spec.network.ref, spec.name) : undefined;
+  const network = spec.network.kind === 'bridge' ? await ensureDefaultNetwork(engine) : undefined;
+  engine.ensureRunDirs();
+
+  const id = newId();
+  const undo = new Undo();
+  try {
+    // 1. the record: reserves the name
+    const name = spec.name ?? generateName((n) => store.findContainer(n) !== undefined);
+    const hostname = spec.hostname ?? (spec.network.kind === 'host' ? (await import('node:os')).hostname() : id.slice(0, 12));
+    const config: ContainerConfig = {
+      cmd: spec.cmd,
+      hostname,
+      networkMode: join ? `container:${join.id}` : spec.network.kind,
+      publish,
+      exposed: spec.exposed,
+      rm: spec.rm,
+      dns: spec.dns,
+      ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
+      ...(spec.mac ? { mac: spec.mac } : {}),
+    };
+    store.createContainer({ id, name, config, state: { status: 'created' } satisfies ContainerState });
+    undo.push(() => void store.deleteContainer(id));
+
+    // 2. the sandbox's network namespace
+    let netns: string | undefined = join?.netns;
+    if (spec.network.kind === 'bridge' || spec.network.kind === 'none') {
+      netns = createNetns(engine.paths.netnsDir, id);
+      undo.push(() => deleteNetns(netns as string));
+      await withRtnl(netns, async (nl) => setLinkUp(nl, (await getLink(nl, 'lo')).index));
+    }
+
+    // 3. the endpoint on the default bridge, its address and published ports
+    const addresses: string[] = [];
+    if (network && netns) {
+      const ep = await attachToBridge(engine, network, id, netns, publish, spec.mac, undo);
+      addresses.push(...ep.addresses);
+    }
+
+    // 4. files and the process
+    const dir = engine.containerDir(id);
+    const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns });
+    undo.push(() => rmSync(dir, { recursive: true, force: true }));
+    const pidfile = join_(dir, 'pid');
+    const argv = [
+      ...(netns ? ['--netns', netns] : []),
+      '--hostname', hostname,
+      ...(spec.network.kind === 'host' ? [] : ['--bind', `${files.hosts}:/etc/hosts`, '--bind', `${files.resolvConf}:/etc/resolv.conf`]),
+      '--bind', `${files.hostname}:/etc/hostname`,
+      ...(spec.rootfs ? ['--rootfs', spec.rootfs] : []),
+      '--pidfile', pidfile,
+      '--exit-file', join_(dir, 'exit'),
+      ...(spec.detach
+        ? ['--detach', '--log', join_(dir, 'log'), '--on-exit', process.execPath, BERTH_BIN, 'internal', 'on-exit', id, '--end']
+        : []),
+      '--', ...spec.cmd,
+    ];
+    const shim = spawn(BERTH_INIT, argv, { stdio: spec.detach ? ['ignore', 'ignore', 'inherit'] : 'inherit', env: process.env });
+    if (!shim.pid) throw new SystemError(`cannot start ${BERTH_INIT}`);
+    let shimPid = shim.pid;
+    let childPid: number;
+    if (spec.detach) {
+      // the detached shim forks itself off; the process we started reports how the start went
+      const status = await new Promise<number>((resolve, reject) => {
+        shim.once('error', reject);
+        shim.once('exit', (code) => resolve(code ?? 125));
+      });
+      if (status !== 0) throw new StartFailed(status);
+      childPid = Number(readFileSync(pidfile, 'utf8').trim());
+      shimPid = parentPid(childPid) ?? 0;
+    } else {
+      childPid = await waitForPidfile(pidfile, shim);
+    }
+    undo.push(() => void signalProcess(childPid, 'SIGKILL'));
+    const state: ContainerState = {
+      status: 'running',
+      pid: shimPid,
+      pidStart: processStartTime(shimPid) ?? '',
+      childPid,
+      startedAt: new Date().toISOString(),
+      ...(netns ? { netns } : {}),
+    };
+    store.updateContainerState(id, state);
+    return { id, name, ...(spec.detach ? {} : { shim }), warnings };
+  } catch (err) {
+    await undo.run();
+    throw err;
+  }
+}
+
+const join_ = join;
+
+async function attachToBridge(
+  engine: Engine,
+  network: NetworkRecord,
+  containerId: string,
+  netns: string,
+  publish: PortBinding[],
+  mac: string | undefined,
+  undo: Undo,
+): Promise<EndpointRecord> {
+  const store = engine.store;
+  const subnet = network.subnets.find((s) => !s.subnet.includes(':'));
+  if (!subnet) throw new SystemError(`network "${network.name}" has no IPv4 subnet`);
+  const prefix = subnet.subnet.split('/')[1];
+  const endpointId = newId();
+  // host ports are checked against host processes before anything is reserved
+  const bindings = await Promise.all(publish.map(async (b) => ({ ...b, hostPort: await pickPort(engine, b) })));
+  const ep = store.transaction(() => {
+    const address = store.allocateAddress(network.id, subnet.subnet, endpointId);
+    const rec = store.createEndpoint({
+      id: endpointId,
+      networkId: network.id,
+      containerId,
+      interfaceName: 'eth0',
+      mac: mac ?? macForIpv4(address),
+      addresses: [`${address}/${prefix}`],
+      aliases: [],
+    });
+    for (const b of bindings) {
+      store.reservePort({
+        proto: b.proto,
+        hostIp: b.hostIp ?? '0.0.0.0',
+        hostPort: b.hostPort,
+        containerId,
+        endpointId,
+        targetIp: address,
+        targetPort: b.containerPort,
+      });
+    }
+    return rec;
+  });
+  undo.push(() => void store.deleteEndpoint(endpointId));
+  for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
+  const attached = await attachEndpoint(engine.hostNetns, {
+    bridge: network.interfaceName ?? 'berth0',
+    netns,
+    ifname: 'eth0',
+    hostIfname: hostIfnameOf(ep),
+    addresses: ep.addresses,
+    defaultGateways: subnet.gateway ? [subnet.gateway] : [],
+    ...(ep.mac ? { mac: ep.mac } : {}),
+  });
+  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
+  const ports = store.listPorts({ endpointId }).map(toPublished);
+  publishPorts(engine.hostNetns, ports);
+  undo.push(() => unpublishPorts(engine.hostNetns, ports));
+  return ep;
+}
+
+/** Release everything network a container holds: ports, endpoints, addresses, its namespace. Idempotent. */
+export async function releaseNetwork(engine: Engine, c: Container): Promise<void> {
+  const store = engine.store;
+  const ports = store.listPorts({ containerId: c.id });
+  unpublishPorts(engine.hostNetns, ports.map(toPublished));
+  for (const ep of store.listEndpoints({ containerId: c.id })) {
+    await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+    store.deleteEndpoint(ep.id);
+  }
+  store.releasePorts({ containerId: c.id });
+  // only a namespace berth made for this container is deleted; a joined one belongs to its target
+  if (c.state.netns && c.state.netns === engine.netnsPath(c.id)) deleteNetns(c.state.netns);
+  // containers that joined this one's namespace have lost their network
+  for (const other of store.listContainers().map(asContainer)) {
+    if (other.config.networkMode === `container:${c.id}` && !other.state.networkNote) {
+      store.updateContainerState(other.id, { ...other.state, networkNote: `network namespace of container "${c.name}" was removed; only lo is left` });
+    }
+  }
+}
+
+interface ExitRecord {
+  exitCode: number;
+  signal: string | null;
+  finishedAt: string;
+}
+
+function readExitFile(engine: Engine, id: string): ExitRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(engine.containerDir(id), 'exit'), 'utf8')) as ExitRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** After the process ended: record how, release the network, and remove it if --rm. */
+export async function containerExited(engine: Engine, id: string, fallbackCode?: number): Promise<number> {
+  const c = getContainer(engine, id);
+  const exit = readExitFile(engine, id);
+  const exitCode = exit?.exitCode ?? fallbackCode ?? 255;
+  await releaseNetwork(engine, c);
+  if (c.config.rm) {
+    removeRecord(engine, c);
+  } else {
+    const { netns: _gone, ...rest } = c.state;
+    engine.store.updateContainerState(id, {
+      ...rest,
+      status: 'exited',
+      exitCode,
+      finishedAt: exit?.finishedAt ?? new Date().toISOString(),
+    } satisfies ContainerState);
+  }
+  return exitCode;
+}
+
+function removeRecord(engine: Engine, c: Container): void {
+  rmSync(engine.containerDir(c.id), { recursive: true, force: true });
+  engine.store.deleteContainer(c.id);
+}
+
+/** Foreground run: forward signals to the shim, wait, clean up; resolves to the exit status. */
+export async function waitForeground(engine: Engine, started: Started): Promise<number> {
+  const shim = started.shim;
+  if (!shim) throw new Error('waitForeground needs a foreground container');
+  const forward = (sig: NodeJS.Signals) => () => void (shim.pid && signalProcess(shim.pid, sig));
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  const handlers = signals.map((s) => [s, forward(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  try {
+    const code = await new Promise<number>((resolve) => {
+      if (shim.exitCode !== null) resolve(shim.exitCode);
+      shim.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? (osSignals[sig] ?? 0) : 0)));
+    });
+    return await containerExited(engine, started.id, code);
+  } finally {
+    for (const [s, h] of handlers) process.off(s, h);
+  }
+}
+
+const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+
+async function waitUntilGone(pid: number | undefined, start: string | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isSameProcessAlive(pid, start)) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+/** Wait for a detached container's on-exit hook to record the exit (it runs in the shim's place). */
+async function waitForExitRecorded(engine: Engine, id: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rec = engine.store.findContainer(id);
+    if (!rec || (rec.state as ContainerState).status !== 'running') return;
+    const c = asContainer(rec);
+    if (!isSameProcessAlive(c.state.pid, c.state.pidStart)) {
+      // the shim (or its on-exit hook) is gone without recording: do it here
+      await containerExited(engine, id);
+      return;
+    }
+    if (Date.now() > deadline) throw new SystemError(`container "${c.name}" did not finish its exit within ${timeoutMs / 1000} s`);
+    await sleep(10);
+  }
+}
+
+/** SIGTERM, then SIGKILL after timeoutSec, as `docker stop -t`. */
+export async function stopContainer(engine: Engine, ref: string, timeoutSec = 10): Promise<Container> {
+  const c = getContainer(engine, ref);
+  if (liveStatus(c) !== 'running') {
+    if (c.state.status === 'running') await waitForExitRecorded(engine, c.id, 30_000);
+    return c;
+  }
+  if (c.state.pid) signalProcess(c.state.pid, 'SIGTERM');
+  if (!(await waitUntilGone(c.state.pid, c.state.pidStart, timeoutSec * 1000))) {
+    // PID 1 of a namespace ignores signals it has no handler for: only SIGKILL ends it
+    if (c.state.childPid) signalProcess(c.state.childPid, 'SIGKILL');
+    await waitUntilGone(c.state.pid, c.state.pidStart, 10_000);
+  }
+  await waitForExitRecorded(engine, c.id, 30_000);
+  return c;
+}
+
+export async function removeContainer(engine: Engine, ref: string, force: boolean): Promise<Container> {
+  let c = getContainer(engine, ref);
+  if (liveStatus(c) === 'running') {
+    if (!force) {
+      throw new ConflictError(`cannot remove running container "${c.name}": stop it first, or use rm -f`);
+    }
+    if (c.state.childPid) signalProcess(c.state.childPid, 'SIGKILL');
+    await waitUntilGone(c.state.pid, c.state.pidStart, 10_000);
+    await waitForExitRecorded(engine, c.id, 30_000);
+  }
+  const rec = engine.store.findContainer(c.id);
+  if (!rec) return c; // --rm already removed it
+  c = asContainer(rec);
+  await releaseNetwork(engine, c);
+  removeRecord(engine, c);
+  return c;
+}
+
+/** Run a command inside all of a running container's namespaces; resolves to its exit status. */
+export async function execInContainer(engine: Engine, ref: string, cmd: string[]): Promise<number> {
+  const c = getContainer(engine, ref);
+  if (liveStatus(c) !== 'running' || !c.state.childPid) throw new ConflictError(`container "${c.name}" is not running`);
+  if (cmd.length === 0) throw new UserError('no command given: berth exec CONTAINER -- CMD [ARG...]');
+  const argv = ['--target', String(c.state.childPid), '--net', '--uts', '--mount', '--pid', '--root', '--wd', '--', ...cmd];
+  const child = spawn('nsenter', argv, { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? (osSignals[sig] ?? 0) : 0)));
+  });
+}
+
+export function containerPorts(engine: Engine, ref: string): PortRecord[] {
+  const c = getContainer(engine, ref);
+  return engine.store.listPorts({ containerId: c.id });
+}
+
+export function logPath(engine: Engine, ref: string): string {
+  const c = getContainer(engine, ref);
+  return join(engine.containerDir(c.id), 'log');
+}
