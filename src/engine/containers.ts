@@ -4,18 +4,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BERTH_BIN, BERTH_INIT } from '../common/package.js';
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
-import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
-import { publishPorts, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
 import { createNetns, deleteNetns } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { getLink, setLinkUp } from '../kernel/links.js';
 import type { ExposedPort, PortBinding } from '../portmap/index.js';
-import type { ContainerRecord, EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
+import type { ContainerRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
-import { checkHostPortFree, pickPort } from './host-ports.js';
+import { attachBridgeEndpoint, releaseEndpoints, Undo } from './endpoints.js';
 import { generateName, validateContainerName, validateHostname } from './names.js';
 import { ensureDefaultNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
@@ -75,19 +73,9 @@ export interface Container {
   state: ContainerState;
 }
 
-const BERTH_INIT = fileURLToPath(new URL('../../berth-init', import.meta.url));
-const BERTH_BIN = fileURLToPath(new URL('../../../bin/berth', import.meta.url));
 
 function asContainer(r: ContainerRecord): Container {
   return { id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState };
-}
-
-export function hostIfnameOf(ep: EndpointRecord): string {
-  return `veth${ep.id.slice(0, 7)}`;
-}
-
-function toPublished(p: PortRecord): PublishedPort {
-  return { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: p.targetIp, targetPort: p.targetPort };
 }
 
 /** Where a command would be found, as execvp will look: inside the rootfs when there is one. */
@@ -123,23 +111,6 @@ export function listContainers(engine: Engine, all: boolean): Container[] {
     .map(asContainer)
     .map((c) => ({ ...c, state: { ...c.state, status: liveStatus(c) } }))
     .filter((c) => all || c.state.status === 'running');
-}
-
-/** What run undoes if a later step fails, newest first. */
-class Undo {
-  private steps: (() => Promise<void> | void)[] = [];
-  push(step: () => Promise<void> | void): void {
-    this.steps.unshift(step);
-  }
-  async run(): Promise<void> {
-    for (const step of this.steps) {
-      try {
-        await step();
-      } catch {
-        // keep undoing: one failed step must not leave the rest behind
-      }
-    }
-  }
 }
 
 export interface Started {
@@ -246,7 +217,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     // 3. the endpoint on the default bridge, its address and published ports
     const addresses: string[] = [];
     if (network && netns) {
-      const ep = await attachToBridge(engine, network, id, netns, publish, spec.mac, undo);
+      const ep = await attachBridgeEndpoint(engine, network, { containerId: id, netns, ifname: 'eth0', publish, ...(spec.mac ? { mac: spec.mac } : {}) }, undo);
       addresses.push(...ep.addresses);
     }
 
@@ -303,74 +274,10 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
 
 const join_ = join;
 
-async function attachToBridge(
-  engine: Engine,
-  network: NetworkRecord,
-  containerId: string,
-  netns: string,
-  publish: PortBinding[],
-  mac: string | undefined,
-  undo: Undo,
-): Promise<EndpointRecord> {
-  const store = engine.store;
-  const subnet = network.subnets.find((s) => !s.subnet.includes(':'));
-  if (!subnet) throw new SystemError(`network "${network.name}" has no IPv4 subnet`);
-  const prefix = subnet.subnet.split('/')[1];
-  const endpointId = newId();
-  // host ports are checked against host processes before anything is reserved
-  const bindings = await Promise.all(publish.map(async (b) => ({ ...b, hostPort: await pickPort(engine, b) })));
-  const ep = store.transaction(() => {
-    const address = store.allocateAddress(network.id, subnet.subnet, endpointId);
-    const rec = store.createEndpoint({
-      id: endpointId,
-      networkId: network.id,
-      containerId,
-      interfaceName: 'eth0',
-      mac: mac ?? macForIpv4(address),
-      addresses: [`${address}/${prefix}`],
-      aliases: [],
-    });
-    for (const b of bindings) {
-      store.reservePort({
-        proto: b.proto,
-        hostIp: b.hostIp ?? '0.0.0.0',
-        hostPort: b.hostPort,
-        containerId,
-        endpointId,
-        targetIp: address,
-        targetPort: b.containerPort,
-      });
-    }
-    return rec;
-  });
-  undo.push(() => void store.deleteEndpoint(endpointId));
-  for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
-  const attached = await attachEndpoint(engine.hostNetns, {
-    bridge: network.interfaceName ?? 'berth0',
-    netns,
-    ifname: 'eth0',
-    hostIfname: hostIfnameOf(ep),
-    addresses: ep.addresses,
-    defaultGateways: subnet.gateway ? [subnet.gateway] : [],
-    ...(ep.mac ? { mac: ep.mac } : {}),
-  });
-  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
-  const ports = store.listPorts({ endpointId }).map(toPublished);
-  publishPorts(engine.hostNetns, ports);
-  undo.push(() => unpublishPorts(engine.hostNetns, ports));
-  return ep;
-}
-
 /** Release everything network a container holds: ports, endpoints, addresses, its namespace. Idempotent. */
 export async function releaseNetwork(engine: Engine, c: Container): Promise<void> {
   const store = engine.store;
-  const ports = store.listPorts({ containerId: c.id });
-  unpublishPorts(engine.hostNetns, ports.map(toPublished));
-  for (const ep of store.listEndpoints({ containerId: c.id })) {
-    await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
-    store.deleteEndpoint(ep.id);
-  }
-  store.releasePorts({ containerId: c.id });
+  await releaseEndpoints(engine, c.id);
   // only a namespace berth made for this container is deleted; a joined one belongs to its target
   if (c.state.netns && c.state.netns === engine.netnsPath(c.id)) deleteNetns(c.state.netns);
   // containers that joined this one's namespace have lost their network

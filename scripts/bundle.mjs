@@ -1,0 +1,36 @@
+// Bundle the CLI into one ESM file: one read and parse instead of hundreds of module
+// resolutions, which is most of berth's start-up time. Native addons stay external.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+
+// netlink loads its addon relative to its own directory; point that at the installed package.
+const netlinkAddon = {
+  name: 'netlink-addon',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]netlink[\\/]dist[\\/]raw\.js$/ }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const patched = src.replace(
+        "require('node-gyp-build')(__dirname + '/..')",
+        "require('node-gyp-build')(require('path').dirname(require.resolve('netlink/package.json')))",
+      );
+      if (patched === src) throw new Error('netlink/dist/raw.js changed: update scripts/bundle.mjs');
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
+const entries = { 'dist/berth.mjs': 'dist/src/cli/main.js', 'dist/berth-cni.mjs': 'dist/src/cni/main.js' };
+for (const [outfile, entry] of Object.entries(entries)) await build({
+  entryPoints: [entry],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  external: ['better-sqlite3', 'koffi', 'node-gyp-build'],
+  banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
+  plugins: [netlinkAddon],
+  logLevel: 'warning',
+  legalComments: 'none',
+  minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
+});
