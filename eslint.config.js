@@ -29,4 +29,6 @@ export default tseslint.config(
       ],
     },
   },
+  // plain-JS build scripts: no type information
+  { files: ['**/*.mjs'], extends: [tseslint.configs.disableTypeChecked], languageOptions: { globals: { console: 'readonly', process: 'readonly' } } },
 );

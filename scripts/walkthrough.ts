@@ -1,89 +1,66 @@
-// berth's guided walkthrough: in a throwaway lab namespace (a stand-in "host"), build what a
-// bridge network is made of with berth's kernel layer, show it, prove it carries packets, and
-// remove it all. Nothing happens in the machine's own network namespace.
-import { addAddress } from '../src/kernel/addresses.js';
-import { createBridge, createVeth, getLink, setLinkUp, setMaster } from '../src/kernel/links.js';
-import { createNetns, openNetns } from '../src/kernel/netns.js';
-import { add, chain, counter, ip, masquerade, match, notMatch, rule, table, PRIORITY, cidr, accept, meta } from '../src/kernel/nft/model.js';
-import { applyNft } from '../src/kernel/nft/apply.js';
-import { addRoute } from '../src/kernel/routes.js';
-import { withRtnl } from '../src/kernel/rtnl.js';
-import { writeSysctl, sysctls } from '../src/kernel/sysctl.js';
-import { Lab, addressesOf, links, nftRuleset, ping, routes } from '../test/lab/index.js';
+// berth's guided walkthrough: the four network modes, in a throwaway lab. A lab namespace plays
+// the host, another plays the outside world; berth runs inside the host exactly as it would on
+// a real machine. Nothing happens in the machine's own network namespace.
+import { Lab, type Host } from '../test/lab/index.js';
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const tty = process.stdout.isTTY;
+const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
 const step = (n: number, text: string) => console.log(`\n${bold(`${n}. ${text}`)}`);
-const show = (label: string, value: unknown) => console.log(`   ${label}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+const indent = (s: string) => s.trimEnd().split('\n').map((l) => `   ${l}`).join('\n');
+
+/** Show a berth command as a user would type it, run it on the lab host, print its output. */
+async function berth(host: Host, args: string[]): Promise<string> {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  console.log(dim(`   $ berth ${args.map(quote).join(' ')}`));
+  const r = await host.berth(args, { timeoutMs: 60_000 });
+  const out = `${r.stdout}${r.stderr}`;
+  if (out.trim()) console.log(indent(out));
+  if (r.code !== 0) throw new Error(`berth ${args.join(' ')} exited with ${r.code}`);
+  return r.stdout.trim();
+}
+
+const node = process.execPath;
+// a TCP server that answers every connection with the address it came from
+const whoami = `require('net').createServer(s=>s.end('you are '+s.remoteAddress+'\\n')).listen(80)`;
+const ask = (host: string, port: number) =>
+  `const s=require('net').connect(${port},'${host}');s.on('data',d=>process.stdout.write(d));s.on('error',e=>{console.log(e.message);process.exit(1)})`;
 
 const lab = await Lab.create({ label: 'walkthrough' });
 try {
-  step(1, 'A throwaway lab: one "host" namespace and one "external" peer on a lab switch');
+  step(1, 'A throwaway lab: a "host" and the "world" on one switch (the world has no route to containers)');
   const host = await lab.createHost('host');
-  const external = await lab.createExternal('world');
+  const world = await lab.createExternal('world');
   const sw = await lab.createSwitch('lan');
   await sw.plug(host, { ifname: 'eth0', address: '192.0.2.10/24' });
-  await sw.plug(external, { ifname: 'eth0', address: '192.0.2.1/24' });
-  show('host namespace', host.netnsPath);
+  await sw.plug(world, { ifname: 'eth0', address: '192.0.2.1/24' });
+  console.log(indent(`host 192.0.2.10 (${host.netnsPath}), world 192.0.2.1`));
 
-  step(2, 'Two container namespaces, persisted under $BERTH_RUN/netns');
-  const netnsDir = `${host.runDir}/netns`;
-  const ctrs = ['web', 'db'].map((name) => ({ name, path: createNetns(netnsDir, name) }));
-  for (const c of ctrs) show(c.name, c.path);
+  step(2, 'bridge mode (the default): a container with its own namespace on berth0, publishing port 80 as 8080');
+  await berth(host, ['run', '-d', '--name', 'web', '-p', '8080:80', '--', node, '-e', whoami]);
+  await berth(host, ['ps']);
+  await berth(host, ['port', 'web']);
+  await new Promise((r) => setTimeout(r, 500)); // the server's own start-up
+  console.log(dim('   world $ connect to 192.0.2.10:8080   (DNAT in the kernel, no proxy: the real client address arrives)'));
+  console.log(indent((await world.exec([node, '-e', ask('192.0.2.10', 8080)])).stdout));
+  console.log(dim('   a second container reaches the world; the world sees the host address (masquerade):'));
+  await berth(host, ['run', '--rm', '--', 'ping', '-c', '1', '-W', '2', '192.0.2.1']);
 
-  step(3, 'A bridge with the gateway address, and a veth pair per container (peer born inside as eth0)');
-  await withRtnl(host.netnsPath, async (nl) => {
-    await createBridge(nl, { name: 'berth0' });
-    const br = await getLink(nl, 'berth0');
-    await addAddress(nl, br.index, '172.17.0.1/16');
-    await setLinkUp(nl, br.index);
-    let n = 1;
-    for (const c of ctrs) {
-      n++;
-      const ns = openNetns(c.path);
-      try {
-        await createVeth(nl, { name: `veth${c.name}`, peerName: 'eth0', peerNetnsFd: ns.fd });
-      } finally {
-        ns.close();
-      }
-      const v = await getLink(nl, `veth${c.name}`);
-      await setMaster(nl, v.index, br.index);
-      await setLinkUp(nl, v.index);
-      await withRtnl(c.path, async (inner) => {
-        for (const ifname of ['lo', 'eth0']) await setLinkUp(inner, (await getLink(inner, ifname)).index);
-        await addAddress(inner, (await getLink(inner, 'eth0')).index, `172.17.0.${n}/16`);
-        await addRoute(inner, { dst: 'default', gateway: '172.17.0.1' });
-      });
-    }
-  });
-  const hostLinks = await links(host);
-  show('bridge ports', hostLinks.filter((l) => l.master === 'berth0').map((l) => l.ifname));
-  for (const c of ctrs) show(`${c.name} eth0`, (await addressesOf(c.path, 'eth0', 4)).join(', '));
-  show('web routes', (await routes(ctrs[0]?.path ?? '')).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`));
+  step(3, "host mode: no namespace of its own; the container sees the host's interfaces (and -p is ignored)");
+  await berth(host, ['run', '--rm', '--network', 'host', '-p', '9999:9999', '--', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
 
-  step(4, 'NAT to the outside: ip_forward on, and an nftables table "berth" applied as one atomic batch');
-  writeSysctl(host.netnsPath, sysctls.ipForward, '1');
-  const T = table('inet', 'berth');
-  applyNft(
-    [
-      add(T),
-      add(chain(T, 'forward', { type: 'filter', hook: 'forward', priority: PRIORITY.filter, policy: 'accept' })),
-      add(rule(T, 'forward', [match(meta('iifname'), 'berth0'), counter, accept])),
-      add(chain(T, 'postrouting', { type: 'nat', hook: 'postrouting', priority: PRIORITY.srcnat, policy: 'accept' })),
-      add(rule(T, 'postrouting', [match(ip.saddr, cidr('172.17.0.0/16')), notMatch(meta('oifname'), 'berth0'), counter, masquerade])),
-    ],
-    { netns: host.netnsPath },
-  );
-  const ruleset = await nftRuleset(host);
-  show('nft objects in the host', ruleset.nftables.map((o) => Object.keys(o)[0]).filter((k) => k !== 'metainfo').join(' '));
+  step(4, "container mode: join web's namespace; same address, talk over lo, but own hostname and processes");
+  await berth(host, ['run', '--rm', '--network', 'container:web', '--', node, '-e', ask('127.0.0.1', 80)]);
+  await berth(host, ['run', '--rm', '--network', 'container:web', '--', 'ps', '-e', '-o', 'pid,comm']);
 
-  step(5, 'Packets');
-  const web = ctrs[0]?.path ?? '';
-  show('web -> db (172.17.0.3), across the bridge', (await ping(web, '172.17.0.3', { count: 2, timeout: 5 })) ? 'reached' : 'NOT reached');
-  show('web -> gateway (172.17.0.1)', (await ping(web, '172.17.0.1', { count: 1, timeout: 5 })) ? 'reached' : 'NOT reached');
-  show('web -> external 192.0.2.1, masqueraded', (await ping(web, '192.0.2.1', { count: 2, timeout: 5 })) ? 'reached' : 'NOT reached');
-  console.log('   (the external peer has no route to 172.17.0.0/16: its replies arrive only because of the masquerade)');
+  step(5, 'none mode: only lo (configure it yourself later with berth exec)');
+  await berth(host, ['run', '--rm', '--network', 'none', '--', 'ip', '-o', 'link']);
+
+  step(6, 'Remove web: its address, veth, published port and namespace go with it');
+  await berth(host, ['rm', '-f', 'web']);
+  await berth(host, ['ps', '-a']);
 } finally {
-  step(6, 'Removing the lab: namespaces, links, rules, temp files');
+  step(7, 'Removing the lab');
   await lab.close();
-  console.log('   done; the machine itself was never touched.');
+  console.log(indent('done; the machine itself was never touched.'));
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { BerthError, UserError } from '../common/errors.js';
 import { Engine } from '../engine/context.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import type { PortBinding, Proto } from '../portmap/index.js';
+import type { PortBinding } from '../portmap/index.js';
 
 const SUPPORTED = ['0.4.0', '1.0.0', '1.1.0'];
 
@@ -64,7 +64,7 @@ function toBindings(maps: PortMapping[] | undefined): PortBinding[] {
     for (const [what, port] of [['hostPort', m.hostPort], ['containerPort', m.containerPort]] as const) {
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CniError(7, `invalid portMappings ${what} "${port}": expected 1-65535`);
     }
-    return { hostIp: m.hostIP || undefined, hostPort: m.hostPort, containerPort: m.containerPort, proto: proto as Proto };
+    return { hostIp: m.hostIP || undefined, hostPort: m.hostPort, containerPort: m.containerPort, proto };
   });
 }
 

@@ -176,6 +176,10 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
   if (!commandExists(cmd0, spec.rootfs)) {
     throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
   }
+  const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
+  if (v6) {
+    throw new UserError(`cannot publish on IPv6 address "${v6.hostIp}": the default bridge network is IPv4 only; publish on an IPv4 address or on every address`);
+  }
   let publish = spec.publish;
   if (spec.network.kind !== 'bridge' && publish.length) {
     // Docker: published ports need a network of their own
