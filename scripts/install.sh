@@ -13,7 +13,7 @@ fi
 
 # Debian packages: kernel tools used by berth (nft, unshare/nsenter) and by the tests (ip, ping),
 # and a compiler for better-sqlite3's native module.
-packages=(iproute2 nftables util-linux iputils-ping procps python3 make g++)
+packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
