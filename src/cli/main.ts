@@ -1,6 +1,7 @@
 // berth's command line: parse, validate at the edge, call the engine, format. No logic here.
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 import { VERSION } from '../common/version.js';
 import { containerCommands } from './commands/containers.js';
 import { systemCommand } from './commands/system.js';
@@ -26,6 +27,7 @@ function buildProgram(): Command {
 
 /** Exit statuses (DESIGN.md): 0 ok, 1 user error, 2 usage, 3 system/kernel error. */
 async function main(argv: string[]): Promise<number> {
+  trace('cli: loaded');
   const program = buildProgram();
   const overrideExit = (cmd: Command): void => {
     cmd.exitOverride();

@@ -6,7 +6,7 @@ import {
   lookup, masquerade, match, meta, notMatch, rule, setRef, table, th, tuple, cidr, PRIORITY,
   type MapEntry, type NftOp, type Statement, type Value, ct,
 } from '../kernel/nft/model.js';
-import { applyNft, readNftTable } from '../kernel/nft/apply.js';
+import { applyNft, listNftChainComments } from '../kernel/nft/apply.js';
 import type { NetnsTarget } from '../kernel/netns.js';
 
 export const BERTH_TABLE = table('inet', 'berth');
@@ -70,9 +70,7 @@ function tableDefinition(): NftOp[] {
 
 /** Install berth's table in netns unless the current version is already there. */
 export function ensureFirewall(netns: NetnsTarget | null): void {
-  const current = readNftTable(T, { netns });
-  const installed = current?.chains.find((c) => c.name === 'forward')?.rules.some((r) => r.comment === RULESET_VERSION);
-  if (installed) return;
+  if (listNftChainComments(T, 'forward', { netns })?.includes(RULESET_VERSION)) return;
   applyNft(tableDefinition(), { netns });
 }
 

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { BERTH_BIN, BERTH_INIT } from '../common/package.js';
+import { trace } from '../common/trace.js';
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { createNetns, deleteNetns } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
@@ -186,8 +187,10 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     warnings.push(`WARNING: Published ports are discarded when using ${spec.network.kind} network mode`);
     publish = [];
   }
+  trace('run: validated');
   const join = spec.network.kind === 'container' ? resolveJoinTarget(engine, spec.network.ref, spec.name) : undefined;
   const network = spec.network.kind === 'bridge' ? await ensureDefaultNetwork(engine) : undefined;
+  trace('run: network ready');
   engine.ensureRunDirs();
 
   const id = newId();
@@ -210,6 +213,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     store.createContainer({ id, name, config, state: { status: 'created' } satisfies ContainerState });
     undo.push(() => void store.deleteContainer(id));
 
+    trace('run: record');
     // 2. the sandbox's network namespace
     let netns: string | undefined = join?.netns;
     if (spec.network.kind === 'bridge' || spec.network.kind === 'none') {
@@ -218,6 +222,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       await withRtnl(netns, async (nl) => setLinkUp(nl, (await getLink(nl, 'lo')).index));
     }
 
+    trace('run: netns');
     // 3. the endpoint on the default bridge, its address and published ports
     const addresses: string[] = [];
     if (network && netns) {
@@ -225,6 +230,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       addresses.push(...ep.addresses);
     }
 
+    trace('run: endpoint');
     // 4. files and the process
     const dir = engine.containerDir(id);
     const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns });
@@ -260,6 +266,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       childPid = await waitForPidfile(pidfile, shim);
     }
     undo.push(() => void signalProcess(childPid, 'SIGKILL'));
+    trace('run: started');
     const state: ContainerState = {
       status: 'running',
       pid: shimPid,
@@ -344,7 +351,10 @@ export async function waitForeground(engine: Engine, started: Started): Promise<
       if (shim.exitCode !== null) resolve(shim.exitCode);
       shim.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? (osSignals[sig] ?? 0) : 0)));
     });
-    return await containerExited(engine, started.id, code);
+    trace('run: exited');
+    const status = await containerExited(engine, started.id, code);
+    trace('run: cleaned up');
+    return status;
   } finally {
     for (const [s, h] of handlers) process.off(s, h);
   }

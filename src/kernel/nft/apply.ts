@@ -270,6 +270,27 @@ export function listNft(target: NftTarget & { readonly table?: TableRef } = {}):
   return JSON.parse(r.output) as NftListing;
 }
 
+/**
+ * The comments of the rules of one chain, in order, or undefined if the table or chain is
+ * missing. Cheap enough for every call: it does not list sets and maps.
+ */
+export function listNftChainComments(ref: TableRef, chainName: string, target: NftTarget = {}): (string | undefined)[] | undefined {
+  const engine = pickEngine(target.engine);
+  const cmd = { list: { chain: { family: ref.family, table: ref.name, name: chainName } } };
+  const r = withNetns(target.netns ?? null, () => run(engine, JSON.stringify({ nftables: [cmd] }), { json: true, dryRun: false }));
+  if (!r.ok) {
+    if (/No such file or directory|does not exist/i.test(r.error)) return undefined;
+    throw new NftError(`nft cannot list chain ${ref.family} ${ref.name} ${chainName}: ${cleanError(r.error) || 'no error text'}`, r.error);
+  }
+  const listing = JSON.parse(r.output || '{"nftables":[]}') as NftListing;
+  return listing.nftables
+    .filter((o) => 'rule' in o)
+    .map((o) => {
+      const c = (o.rule as { comment?: Json }).comment;
+      return typeof c === 'string' ? c : undefined;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading a listing back into the model
 

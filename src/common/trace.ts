@@ -1,0 +1,6 @@
+// BERTH_TRACE=1 prints the time since process start at named points, to find where time goes.
+const enabled = Boolean(process.env.BERTH_TRACE);
+
+export function trace(label: string): void {
+  if (enabled) process.stderr.write(`[trace ${performance.now().toFixed(1)} ms] ${label}\n`);
+}
