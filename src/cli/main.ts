@@ -4,6 +4,7 @@ import { BerthError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import { VERSION } from '../common/version.js';
 import { containerCommands } from './commands/containers.js';
+import { networkCommand } from './commands/networks.js';
 import { systemCommand } from './commands/system.js';
 
 function buildProgram(): Command {
@@ -21,6 +22,7 @@ function buildProgram(): Command {
       else process.stdout.write(`berth ${VERSION}\n`);
     });
   for (const c of containerCommands()) program.addCommand(c, { hidden: c.name() === 'internal' });
+  program.addCommand(networkCommand());
   program.addCommand(systemCommand());
   return program;
 }

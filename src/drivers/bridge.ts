@@ -8,21 +8,28 @@ import { openNetns, type NetnsTarget } from '../kernel/netns.js';
 import { addRoute } from '../kernel/routes.js';
 import { KernelError, withRtnl } from '../kernel/rtnl.js';
 import { sysctls, writeSysctl } from '../kernel/sysctl.js';
-import { addBridgeRules, ensureFirewall, removeBridgeRules } from './firewall.js';
+import { addBridgeRules, ensureFirewall, removeBridgeRules, type BridgeFirewall } from './firewall.js';
 
 export interface BridgeSpec {
   /** the bridge's interface name (berth0, br-<12 hex>) */
   ifname: string;
-  /** gateway addresses with prefix, e.g. 172.17.0.1/16 */
+  /** gateway addresses with prefix, e.g. 172.17.0.1/16 (none in gateway mode isolated) */
   gateways: string[];
-  /** IPv4 subnet masqueraded on the way out, if NAT is on */
-  nat4?: string;
+  /** subnets masqueraded on the way out (empty: no NAT) */
+  nat4: string[];
+  nat6: string[];
+  internal: boolean;
+  inbound: 'nat' | 'nat-unprotected' | 'routed';
   mtu?: number;
 }
 
 const ignoreExists = (err: unknown): void => {
   if (!(err instanceof KernelError && err.code === 'EEXIST')) throw err;
 };
+
+function firewallOf(spec: BridgeSpec): BridgeFirewall {
+  return { bridge: spec.ifname, nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound };
+}
 
 /** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */
 export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): Promise<void> {
@@ -37,16 +44,19 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): 
     for (const gw of spec.gateways) if (!have.has(gw)) await addAddress(nl, br.index, gw).catch(ignoreExists);
     if (!br.up) await setLinkUp(nl, br.index);
   });
-  writeSysctl(host, sysctls.ipForward, '1');
+  if (!spec.internal) {
+    if (spec.gateways.some((g) => !g.includes(':'))) writeSysctl(host, sysctls.ipForward, '1');
+    if (spec.gateways.some((g) => g.includes(':'))) writeSysctl(host, sysctls.ipv6Forwarding, '1');
+  }
   // published ports reached via 127.0.0.1 leave through the bridge with a loopback source
   writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '1');
   ensureFirewall(host);
-  addBridgeRules(host, { bridge: spec.ifname, ...(spec.nat4 ? { nat4: spec.nat4 } : {}) });
+  addBridgeRules(host, firewallOf(spec));
 }
 
 /** Delete the bridge and its firewall elements. Idempotent. */
 export async function removeBridge(host: NetnsTarget | null, spec: BridgeSpec): Promise<void> {
-  removeBridgeRules(host, { bridge: spec.ifname, ...(spec.nat4 ? { nat4: spec.nat4 } : {}) });
+  removeBridgeRules(host, firewallOf(spec));
   await withRtnl(host, (nl) => deleteLink(nl, spec.ifname));
 }
 
@@ -64,6 +74,8 @@ export interface EndpointSpec {
   defaultGateways: string[];
   mac?: string;
   mtu?: number;
+  /** bridge port isolation: the endpoint reaches the gateway but no other isolated port (icc=false) */
+  isolated?: boolean;
 }
 
 export interface AttachedEndpoint {
@@ -101,7 +113,7 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
         const veth = await getLink(nl, hostIfname);
         await setMaster(nl, veth.index, br.index);
         // hairpin: a container may reach its own published port through the host address
-        await setBridgePort(nl, veth.index, { hairpin: true });
+        await setBridgePort(nl, veth.index, { hairpin: true, isolated: Boolean(ep.isolated) });
         await setLinkUp(nl, veth.index);
         const peerMac = await withRtnl(ep.netns, async (inner) => {
           const lo = await getLink(inner, 'lo');
@@ -109,7 +121,7 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
           const eth = await getLink(inner, ep.ifname);
           for (const a of ep.addresses) await addAddress(inner, eth.index, a);
           await setLinkUp(inner, eth.index);
-          for (const gw of ep.defaultGateways) await addRoute(inner, { dst: 'default', gateway: gw, oif: eth.index });
+          for (const gw of ep.defaultGateways) await addRoute(inner, { dst: 'default', gateway: gw, oif: eth.index }, { replace: true });
           return eth.mac ?? '';
         });
         return { hostIfname, mac: peerMac };

@@ -3,7 +3,7 @@
 // element (one atomic batch) and the per-packet cost does not grow with their number.
 import {
   accept, add, anonSet, chain, concat, counter, ctState, del, dnat, drop, elements, fibDaddrLocal, flush, ip, jump,
-  lookup, masquerade, match, meta, notMatch, rule, setRef, table, th, tuple, cidr, PRIORITY,
+  lookup, masquerade, match, meta, notMatch, rule, setRef, table, th, tuple, cidr, ip6, PRIORITY,
   type MapEntry, type NftOp, type Statement, type Value, ct,
 } from '../kernel/nft/model.js';
 import { applyNft, listNftChainComments } from '../kernel/nft/apply.js';
@@ -12,27 +12,42 @@ import type { NetnsTarget } from '../kernel/netns.js';
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;
 /** Bumped whenever the rules below change; `ensureFirewall` reinstalls on a mismatch. */
-const RULESET_VERSION = 'berth:ruleset:1';
+const RULESET_VERSION = 'berth:ruleset:2';
 
 const SETS = {
   /** every berth bridge */
   bridges: 'bridges',
-  /** IPv4 subnets masqueraded when leaving their bridge */
+  /** (bridge, bridge) pairs: traffic within one network (and, DNATed, its hairpin) */
+  intra: 'intra',
+  /** subnets masqueraded when leaving the bridges */
   nat4: 'nat4',
-  /** (in, out) bridge pairs whose DNATed traffic is masqueraded: hairpin to a published port */
-  hairpin: 'hairpin',
+  nat6: 'nat6',
+  /** bridges of --internal networks: nothing in or out */
+  internal: 'internal',
+  /** bridges in gateway mode nat-unprotected: anything may reach container addresses */
+  open: 'open',
+  /** bridges in gateway mode routed: container addresses reachable, but only on published ports */
+  routed: 'routed',
+  /** (container address, proto, port) published on routed networks */
+  routed4: 'routed4',
+  routed6: 'routed6',
   /** (host ip, proto, host port) -> (container ip, port) */
   pub4: 'pub4',
+  pub6: 'pub6',
   /** (proto, host port) -> (container ip, port), for ports published on every host address */
   pub4any: 'pub4any',
+  pub6any: 'pub6any',
 } as const;
 
 const L4 = anonSet('tcp', 'udp', 'sctp');
+const inSet = (key: 'iifname' | 'oifname', set: string) => match(meta(key), setRef(set));
 
 function tableDefinition(): NftOp[] {
   const publish: Statement[][] = [
     [dnat('ip', lookup(concat(ip.daddr, meta('l4proto'), th.dport), SETS.pub4))],
-    [dnat('ip', lookup(concat(meta('l4proto'), th.dport), SETS.pub4any))],
+    [match(meta('nfproto'), 'ipv4'), dnat('ip', lookup(concat(meta('l4proto'), th.dport), SETS.pub4any))],
+    [dnat('ip6', lookup(concat(ip6.daddr, meta('l4proto'), th.dport), SETS.pub6))],
+    [match(meta('nfproto'), 'ipv6'), dnat('ip6', lookup(concat(meta('l4proto'), th.dport), SETS.pub6any))],
   ];
   const chains = [
     chain(T, 'raw_prerouting', { type: 'filter', hook: 'prerouting', priority: PRIORITY.raw, policy: 'accept' }),
@@ -42,13 +57,40 @@ function tableDefinition(): NftOp[] {
     chain(T, 'forward', { type: 'filter', hook: 'forward', priority: PRIORITY.filter, policy: 'accept' }),
     chain(T, 'postrouting', { type: 'nat', hook: 'postrouting', priority: PRIORITY.srcnat, policy: 'accept' }),
   ];
+  const forward: Statement[][] = [
+    [inSet('oifname', SETS.bridges), ctState('established', 'related'), accept],
+    [inSet('iifname', SETS.bridges), ctState('established', 'related'), accept],
+    // within one network (with br_netfilter, bridged frames come here with in = out = the bridge)
+    [match(concat(meta('iifname'), meta('oifname')), setRef(SETS.intra)), accept],
+    // published ports are reachable from anywhere, other networks included (Docker's rule)
+    [inSet('oifname', SETS.bridges), match(ct('status'), 'dnat'), accept],
+    [inSet('iifname', SETS.internal), counter, drop],
+    [inSet('oifname', SETS.internal), counter, drop],
+    // networks are isolated from each other
+    [inSet('iifname', SETS.bridges), inSet('oifname', SETS.bridges), counter, drop],
+    [inSet('iifname', SETS.bridges), accept],
+    [inSet('oifname', SETS.open), accept],
+    [inSet('oifname', SETS.routed), match(concat(ip.daddr, meta('l4proto'), th.dport), setRef(SETS.routed4)), accept],
+    [inSet('oifname', SETS.routed), match(concat(ip6.daddr, meta('l4proto'), th.dport), setRef(SETS.routed6)), accept],
+    [inSet('oifname', SETS.routed), match(meta('l4proto'), anonSet('icmp', 'ipv6-icmp')), accept],
+    // nothing else reaches a container unasked (Docker's nat mode)
+    [inSet('oifname', SETS.bridges), counter, drop],
+  ];
   return [
     add(T),
     add({ kind: 'set', table: T, name: SETS.bridges, type: 'ifname' }),
+    add({ kind: 'set', table: T, name: SETS.intra, type: ['ifname', 'ifname'] }),
     add({ kind: 'set', table: T, name: SETS.nat4, type: 'ipv4_addr', flags: ['interval'] }),
-    add({ kind: 'set', table: T, name: SETS.hairpin, type: ['ifname', 'ifname'] }),
+    add({ kind: 'set', table: T, name: SETS.nat6, type: 'ipv6_addr', flags: ['interval'] }),
+    add({ kind: 'set', table: T, name: SETS.internal, type: 'ifname' }),
+    add({ kind: 'set', table: T, name: SETS.open, type: 'ifname' }),
+    add({ kind: 'set', table: T, name: SETS.routed, type: 'ifname' }),
+    add({ kind: 'set', table: T, name: SETS.routed4, type: ['ipv4_addr', 'inet_proto', 'inet_service'] }),
+    add({ kind: 'set', table: T, name: SETS.routed6, type: ['ipv6_addr', 'inet_proto', 'inet_service'] }),
     add({ kind: 'map', table: T, name: SETS.pub4, type: ['ipv4_addr', 'inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'] }),
     add({ kind: 'map', table: T, name: SETS.pub4any, type: ['inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'] }),
+    add({ kind: 'map', table: T, name: SETS.pub6, type: ['ipv6_addr', 'inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'] }),
+    add({ kind: 'map', table: T, name: SETS.pub6any, type: ['inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'] }),
     ...chains.map(add),
     ...chains.map(flush),
     // Packets for 127/8 from anywhere but lo are forged: without this, loopback-only published
@@ -56,15 +98,12 @@ function tableDefinition(): NftOp[] {
     add(rule(T, 'raw_prerouting', [notMatch(meta('iifname'), 'lo'), match(ip.daddr, cidr('127.0.0.0/8')), counter, drop])),
     add(rule(T, 'prerouting', [fibDaddrLocal, match(meta('l4proto'), L4), jump('publish')])),
     add(rule(T, 'output', [fibDaddrLocal, match(meta('l4proto'), L4), jump('publish')])),
-    ...publish.map((s) => add(rule(T, 'publish', s))),
-    add(rule(T, 'forward', [match(meta('oifname'), setRef(SETS.bridges)), ctState('established', 'related'), accept], RULESET_VERSION)),
-    add(rule(T, 'forward', [match(meta('oifname'), setRef(SETS.bridges)), match(ct('status'), 'dnat'), accept])),
-    add(rule(T, 'forward', [match(meta('iifname'), setRef(SETS.bridges)), accept])),
-    // nothing reaches a container unasked, except through a published port (Docker's nat mode)
-    add(rule(T, 'forward', [match(meta('oifname'), setRef(SETS.bridges)), counter, drop])),
-    add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(meta('iifname'), meta('oifname')), setRef(SETS.hairpin)), masquerade])),
-    add(rule(T, 'postrouting', [match(ip.saddr, cidr('127.0.0.0/8')), match(meta('oifname'), setRef(SETS.bridges)), masquerade])),
+    ...publish.map((st) => add(rule(T, 'publish', st))),
+    ...forward.map((st, i) => add(rule(T, 'forward', st, i === 0 ? RULESET_VERSION : undefined))),
+    add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(meta('iifname'), meta('oifname')), setRef(SETS.intra)), masquerade])),
+    add(rule(T, 'postrouting', [match(ip.saddr, cidr('127.0.0.0/8')), inSet('oifname', SETS.bridges), masquerade])),
     add(rule(T, 'postrouting', [match(ip.saddr, setRef(SETS.nat4)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
+    add(rule(T, 'postrouting', [match(ip6.saddr, setRef(SETS.nat6)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
   ];
 }
 
@@ -79,17 +118,28 @@ export function removeFirewall(netns: NetnsTarget | null): void {
   applyNft([del(T, { ifExists: true })], { netns });
 }
 
+export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed' | 'isolated';
+
 export interface BridgeFirewall {
   bridge: string;
-  /** IPv4 subnet to masquerade on the way out; undefined: no NAT */
-  nat4?: string;
+  /** subnets masqueraded on the way out (empty: no NAT) */
+  nat4?: string[];
+  nat6?: string[];
+  internal?: boolean;
+  /** how outsiders may reach container addresses: nat (not at all), nat-unprotected (freely), routed (published ports) */
+  inbound?: 'nat' | 'nat-unprotected' | 'routed';
 }
 
 function bridgeElements(b: BridgeFirewall): NftOp[] {
+  const el = (set: string, items: Value[]) => (items.length ? [add(elements(T, set, items))] : []);
   return [
-    add(elements(T, SETS.bridges, [b.bridge])),
-    add(elements(T, SETS.hairpin, [tuple(b.bridge, b.bridge)])),
-    ...(b.nat4 ? [add(elements(T, SETS.nat4, [cidr(b.nat4)]))] : []),
+    ...el(SETS.bridges, [b.bridge]),
+    ...el(SETS.intra, [tuple(b.bridge, b.bridge)]),
+    ...el(SETS.nat4, (b.nat4 ?? []).map(cidr)),
+    ...el(SETS.nat6, (b.nat6 ?? []).map(cidr)),
+    ...el(SETS.internal, b.internal ? [b.bridge] : []),
+    ...el(SETS.open, b.inbound === 'nat-unprotected' ? [b.bridge] : []),
+    ...el(SETS.routed, b.inbound === 'routed' ? [b.bridge] : []),
   ];
 }
 
@@ -99,14 +149,8 @@ export function addBridgeRules(netns: NetnsTarget | null, b: BridgeFirewall): vo
 }
 
 export function removeBridgeRules(netns: NetnsTarget | null, b: BridgeFirewall): void {
-  applyNft(
-    [
-      del(elements(T, SETS.bridges, [b.bridge]), { ifExists: true }),
-      del(elements(T, SETS.hairpin, [tuple(b.bridge, b.bridge)]), { ifExists: true }),
-      ...(b.nat4 ? [del(elements(T, SETS.nat4, [cidr(b.nat4)]), { ifExists: true })] : []),
-    ],
-    { netns },
-  );
+  const ops = bridgeElements(b).map((op) => (op.op === 'add' ? del(op.obj, { ifExists: true }) : op));
+  applyNft(ops, { netns });
 }
 
 export interface PublishedPort {
@@ -120,22 +164,28 @@ export interface PublishedPort {
 
 function portEntry(p: PublishedPort): { map: string; entry: MapEntry } {
   const data: Value = tuple(p.targetIp, p.targetPort);
-  if (!p.hostIp || p.hostIp === '0.0.0.0') return { map: SETS.pub4any, entry: { key: tuple(p.proto, p.hostPort), data } };
-  return { map: SETS.pub4, entry: { key: tuple(p.hostIp, p.proto, p.hostPort), data } };
+  const v6 = p.targetIp.includes(':');
+  if (!p.hostIp || p.hostIp === '0.0.0.0' || p.hostIp === '::') {
+    return { map: v6 ? SETS.pub6any : SETS.pub4any, entry: { key: tuple(p.proto, p.hostPort), data } };
+  }
+  return { map: v6 ? SETS.pub6 : SETS.pub4, entry: { key: tuple(p.hostIp, p.proto, p.hostPort), data } };
 }
 
-function portOps(op: 'add' | 'delete', ports: readonly PublishedPort[]): NftOp[] {
-  return ports.map((p) => {
+function portOps(op: 'add' | 'delete', ports: readonly PublishedPort[], routed: boolean): NftOp[] {
+  return ports.flatMap((p) => {
     const { map, entry } = portEntry(p);
-    return op === 'add' ? add(elements(T, map, [entry])) : del(elements(T, map, [entry]), { ifExists: true });
+    const objs = [elements(T, map, [entry])];
+    // on a routed network the container's own address and port are reachable too
+    if (routed) objs.push(elements(T, p.targetIp.includes(':') ? SETS.routed6 : SETS.routed4, [tuple(p.targetIp, p.proto, p.targetPort)]));
+    return objs.map((o) => (op === 'add' ? add(o) : del(o, { ifExists: true })));
   });
 }
 
 /** Publish ports: one map element each, all in one batch. */
-export function publishPorts(netns: NetnsTarget | null, ports: readonly PublishedPort[]): void {
-  if (ports.length) applyNft(portOps('add', ports), { netns });
+export function publishPorts(netns: NetnsTarget | null, ports: readonly PublishedPort[], opts: { routed?: boolean } = {}): void {
+  if (ports.length) applyNft(portOps('add', ports, Boolean(opts.routed)), { netns });
 }
 
-export function unpublishPorts(netns: NetnsTarget | null, ports: readonly PublishedPort[]): void {
-  if (ports.length) applyNft(portOps('delete', ports), { netns });
+export function unpublishPorts(netns: NetnsTarget | null, ports: readonly PublishedPort[], opts: { routed?: boolean } = {}): void {
+  if (ports.length) applyNft(portOps('delete', ports, Boolean(opts.routed)), { netns });
 }

@@ -11,16 +11,22 @@ import { createNetns, deleteNetns } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { getLink, setLinkUp } from '../kernel/links.js';
 import type { ExposedPort, PortBinding } from '../portmap/index.js';
-import type { ContainerRecord, PortRecord } from '../store/store.js';
+import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
-import { attachBridgeEndpoint, releaseEndpoints, Undo } from './endpoints.js';
+import { attachBridgeEndpoint, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { generateName, validateContainerName, validateHostname } from './names.js';
-import { ensureDefaultNetwork } from './networks.js';
+import { ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
 import { writeSandboxFiles } from './sandbox-files.js';
 
-export type NetworkMode = { kind: 'bridge' } | { kind: 'host' } | { kind: 'none' } | { kind: 'container'; ref: string };
+export type NetworkMode =
+  | { kind: 'bridge' }
+  | { kind: 'host' }
+  | { kind: 'none' }
+  | { kind: 'container'; ref: string }
+  /** a user-defined network, by name or id */
+  | { kind: 'network'; ref: string };
 
 export interface RunSpec {
   name?: string;
@@ -34,6 +40,10 @@ export interface RunSpec {
   dns: string[];
   rootfs?: string;
   mac?: string;
+  ip?: string;
+  ip6?: string;
+  aliases?: string[];
+  gwPriority?: number;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -178,18 +188,26 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
   }
   const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
-  if (v6) {
+  if (v6 && spec.network.kind === 'bridge') {
     throw new UserError(`cannot publish on IPv6 address "${v6.hostIp}": the default bridge network is IPv4 only; publish on an IPv4 address or on every address`);
   }
+  if (spec.network.kind !== 'network' && (spec.ip || spec.ip6 || spec.aliases?.length)) {
+    throw new UserError('--ip, --ip6 and --network-alias are supported on user-defined networks only');
+  }
   let publish = spec.publish;
-  if (spec.network.kind !== 'bridge' && publish.length) {
+  if (spec.network.kind !== 'bridge' && spec.network.kind !== 'network' && publish.length) {
     // Docker: published ports need a network of their own
     warnings.push(`WARNING: Published ports are discarded when using ${spec.network.kind} network mode`);
     publish = [];
   }
   trace('run: validated');
   const join = spec.network.kind === 'container' ? resolveJoinTarget(engine, spec.network.ref, spec.name) : undefined;
-  const network = spec.network.kind === 'bridge' ? await ensureDefaultNetwork(engine) : undefined;
+  const network =
+    spec.network.kind === 'bridge'
+      ? await ensureDefaultNetwork(engine)
+      : spec.network.kind === 'network'
+        ? await readyNetwork(engine, spec.network.ref)
+        : undefined;
   trace('run: network ready');
   engine.ensureRunDirs();
 
@@ -202,7 +220,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     const config: ContainerConfig = {
       cmd: spec.cmd,
       hostname,
-      networkMode: join ? `container:${join.id}` : spec.network.kind,
+      networkMode: join ? `container:${join.id}` : network && spec.network.kind === 'network' ? network.name : spec.network.kind,
       publish,
       exposed: spec.exposed,
       rm: spec.rm,
@@ -216,7 +234,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     trace('run: record');
     // 2. the sandbox's network namespace
     let netns: string | undefined = join?.netns;
-    if (spec.network.kind === 'bridge' || spec.network.kind === 'none') {
+    if (spec.network.kind === 'bridge' || spec.network.kind === 'none' || spec.network.kind === 'network') {
       netns = createNetns(engine.paths.netnsDir, id);
       undo.push(() => deleteNetns(netns as string));
       await withRtnl(netns, async (nl) => setLinkUp(nl, (await getLink(nl, 'lo')).index));
@@ -226,7 +244,23 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     // 3. the endpoint on the default bridge, its address and published ports
     const addresses: string[] = [];
     if (network && netns) {
-      const ep = await attachBridgeEndpoint(engine, network, { containerId: id, netns, ifname: 'eth0', publish, ...(spec.mac ? { mac: spec.mac } : {}) }, undo);
+      const ep = await attachBridgeEndpoint(
+        engine,
+        network,
+        {
+          containerId: id,
+          netns,
+          ifname: 'eth0',
+          publish,
+          ...(spec.mac ? { mac: spec.mac } : {}),
+          ...(spec.ip ? { ip: spec.ip } : {}),
+          ...(spec.ip6 ? { ip6: spec.ip6 } : {}),
+          aliases: spec.aliases ?? [],
+          gwPriority: spec.gwPriority ?? 0,
+        },
+        undo,
+      );
+      await syncDefaultRoutes(engine, id, netns);
       addresses.push(...ep.addresses);
     }
 
@@ -444,4 +478,75 @@ export function containerPorts(engine: Engine, ref: string): PortRecord[] {
 export function logPath(engine: Engine, ref: string): string {
   const c = getContainer(engine, ref);
   return join(engine.containerDir(c.id), 'log');
+}
+
+/** A user-defined network, its kernel objects made sure of (someone may have deleted the bridge). */
+async function readyNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
+  const net = getNetwork(engine, ref);
+  await ensureNetworkKernel(engine, net);
+  return net;
+}
+
+function ownNetns(engine: Engine, c: Container, action: string): string {
+  if (liveStatus(c) !== 'running') throw new ConflictError(`container "${c.name}" is not running: cannot ${action}`);
+  const mode = c.config.networkMode;
+  if (mode === 'host' || mode.startsWith('container:') || !c.state.netns) {
+    throw new ConflictError(`container "${c.name}" uses network mode "${mode}": it has no network namespace of its own to ${action}`);
+  }
+  return c.state.netns;
+}
+
+export interface ConnectOptions {
+  ip?: string;
+  ip6?: string;
+  aliases?: string[];
+  mac?: string;
+  gwPriority?: number;
+}
+
+/** `network connect`: a new ethN in a running container; undone if any step fails. */
+export async function connectContainer(engine: Engine, ref: string, networkRef: string, opts: ConnectOptions): Promise<void> {
+  const c = getContainer(engine, ref);
+  const netns = ownNetns(engine, c, 'connect it to a network');
+  const network = networkRef === 'bridge' ? await ensureDefaultNetwork(engine) : await readyNetwork(engine, networkRef);
+  if (network.name === 'bridge' && (opts.ip || opts.ip6 || opts.aliases?.length)) {
+    throw new UserError('--ip, --ip6 and --alias are supported on user-defined networks only');
+  }
+  if (engine.store.listEndpoints({ containerId: c.id }).some((e) => e.networkId === network.id)) {
+    throw new ConflictError(`container "${c.name}" is already connected to network "${network.name}"`);
+  }
+  const undo = new Undo();
+  try {
+    await attachBridgeEndpoint(
+      engine,
+      network,
+      {
+        containerId: c.id,
+        netns,
+        ifname: nextInterfaceName(engine, c.id),
+        publish: [],
+        ...(opts.mac ? { mac: opts.mac } : {}),
+        ...(opts.ip ? { ip: opts.ip } : {}),
+        ...(opts.ip6 ? { ip6: opts.ip6 } : {}),
+        aliases: opts.aliases ?? [],
+        gwPriority: opts.gwPriority ?? 0,
+      },
+      undo,
+    );
+    await syncDefaultRoutes(engine, c.id, netns);
+  } catch (err) {
+    await undo.run();
+    throw err;
+  }
+}
+
+/** `network disconnect`: remove the container's ethN on that network; its other legs stay up. */
+export async function disconnectContainer(engine: Engine, ref: string, networkRef: string): Promise<void> {
+  const c = getContainer(engine, ref);
+  const network = getNetwork(engine, networkRef);
+  const ep = engine.store.listEndpoints({ containerId: c.id }).find((e) => e.networkId === network.id);
+  if (!ep) throw new NotFoundError(`container "${c.name}" is not connected to network "${network.name}"`);
+  const netns = ownNetns(engine, c, 'disconnect it');
+  await releaseEndpoints(engine, c.id, ep.interfaceName);
+  await syncDefaultRoutes(engine, c.id, netns);
 }

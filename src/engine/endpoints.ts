@@ -1,13 +1,17 @@
 // Endpoints: a sandbox's leg on a network (address, veth, published ports), attached with an
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
-import { SystemError } from '../common/errors.js';
+import { SystemError, UserError } from '../common/errors.js';
 import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
 import { publishPorts, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
+import { listLinks } from '../kernel/links.js';
+import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/routes.js';
+import { withRtnl } from '../kernel/rtnl.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
+import { bridgeOptions } from './network-options.js';
 
 /** What run undoes if a later step fails, newest first. */
 export class Undo {
@@ -42,42 +46,76 @@ export interface AttachRequest {
   ifname: string;
   publish: PortBinding[];
   mac?: string;
+  /** static addresses (--ip, --ip6) */
+  ip?: string;
+  ip6?: string;
+  aliases?: string[];
+  gwPriority?: number;
 }
 
+const prefixOf = (cidr: string): string => cidr.split('/')[1] ?? '';
+const isV6 = (cidr: string): boolean => cidr.includes(':');
+
 /**
- * Plug a sandbox into a bridge network: an address, a veth pair, published ports. Each step
- * pushes its undo, so the caller can roll everything back if a later step fails.
+ * Plug a sandbox into a bridge network: addresses (IPv4, and IPv6 where the network has it), a
+ * veth pair, published ports. Each step pushes its undo, so the caller can roll everything back
+ * if a later step fails. The default route is not set here: see syncDefaultRoutes.
  */
 export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  const { containerId, netns, ifname, publish, mac } = req;
+  const { containerId, netns, ifname, mac } = req;
   const store = engine.store;
-  const subnet = network.subnets.find((s) => !s.subnet.includes(':'));
-  if (!subnet) throw new SystemError(`network "${network.name}" has no IPv4 subnet`);
-  const prefix = subnet.subnet.split('/')[1];
+  const v4 = network.subnets.find((s) => !isV6(s.subnet));
+  const v6 = network.subnets.find((s) => isV6(s.subnet));
+  if (!v4 && !v6) throw new SystemError(`network "${network.name}" has no subnet`);
+  if (req.ip6 && !v6) throw new UserError(`--ip6 "${req.ip6}" given, but network "${network.name}" has no IPv6 subnet (create it with --ipv6)`);
+  if (req.ip && !v4) throw new UserError(`--ip "${req.ip}" given, but network "${network.name}" has no IPv4 subnet`);
+  const options = bridgeOptions(network.options, network.internal);
+  let publish = req.publish;
+  if (network.internal && publish.length) publish = []; // Docker: nothing is published from an internal network
   const endpointId = newId();
   // host ports are checked against host processes before anything is reserved
-  const bindings = await Promise.all(publish.map(async (b) => ({ ...b, hostPort: await pickPort(engine, b) })));
+  const bindings = await Promise.all(
+    publish.map(async (b) => {
+      const hostIp = b.hostIp ?? options.hostBindingIpv4;
+      return { ...b, hostIp, hostPort: await pickPort(engine, { ...b, hostIp }) };
+    }),
+  );
   const ep = store.transaction(() => {
-    const address = store.allocateAddress(network.id, subnet.subnet, endpointId);
+    const addresses: string[] = [];
+    // an address outside the ip-range is allowed when asked for explicitly (Docker)
+    const pick = (subnet: typeof v4, wanted: string | undefined) => {
+      if (!subnet) return;
+      const address = store.allocateAddress(network.id, subnet.subnet, endpointId, wanted ? { static: wanted } : {});
+      addresses.push(`${address}/${prefixOf(subnet.subnet)}`);
+    };
+    pick(v4, req.ip);
+    pick(v6, req.ip6);
+    const first4 = addresses.find((a) => !isV6(a));
     const rec = store.createEndpoint({
       id: endpointId,
       networkId: network.id,
       containerId,
       interfaceName: ifname,
-      mac: mac ?? macForIpv4(address),
-      addresses: [`${address}/${prefix}`],
-      aliases: [],
+      mac: mac ?? (first4 ? macForIpv4(first4) : null),
+      addresses,
+      aliases: req.aliases ?? [],
+      gwPriority: req.gwPriority ?? 0,
     });
     for (const b of bindings) {
-      store.reservePort({
-        proto: b.proto,
-        hostIp: b.hostIp ?? '0.0.0.0',
-        hostPort: b.hostPort,
-        containerId,
-        endpointId,
-        targetIp: address,
-        targetPort: b.containerPort,
-      });
+      // a port published on every address goes to the container's IPv4 and IPv6 addresses alike
+      const targets = addresses.filter((a) => (b.hostIp === undefined ? true : isV6(b.hostIp) === isV6(a)));
+      if (!targets.length) throw new UserError(`cannot publish ${b.hostIp}:${b.hostPort}: the container has no address of that IP family on "${network.name}"`);
+      for (const t of targets) {
+        store.reservePort({
+          proto: b.proto,
+          hostIp: b.hostIp ?? (isV6(t) ? '::' : '0.0.0.0'),
+          hostPort: b.hostPort,
+          containerId,
+          endpointId,
+          targetIp: t.split('/')[0] ?? '',
+          targetPort: b.containerPort,
+        });
+      }
     }
     return rec;
   });
@@ -89,13 +127,16 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
     ifname,
     hostIfname: hostIfnameOf(ep),
     addresses: ep.addresses,
-    defaultGateways: subnet.gateway ? [subnet.gateway] : [],
+    defaultGateways: [],
+    isolated: !options.icc,
+    ...(options.mtu ? { mtu: options.mtu } : {}),
     ...(ep.mac ? { mac: ep.mac } : {}),
   });
   undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
   const ports = store.listPorts({ endpointId }).map(toPublished);
-  publishPorts(engine.hostNetns, ports);
-  undo.push(() => unpublishPorts(engine.hostNetns, ports));
+  const routed = options.gatewayModeIpv4 === 'routed' || options.gatewayModeIpv6 === 'routed';
+  publishPorts(engine.hostNetns, ports, { routed });
+  undo.push(() => unpublishPorts(engine.hostNetns, ports, { routed }));
   return ep;
 }
 
@@ -104,9 +145,55 @@ export async function releaseEndpoints(engine: Engine, containerId: string, ifna
   const store = engine.store;
   for (const ep of store.listEndpoints({ containerId })) {
     if (ifname !== undefined && ep.interfaceName !== ifname) continue;
-    unpublishPorts(engine.hostNetns, store.listPorts({ endpointId: ep.id }).map(toPublished));
+    const net = store.findNetwork(ep.networkId);
+    const o = net ? bridgeOptions(net.options, net.internal) : undefined;
+    const routed = o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed';
+    unpublishPorts(engine.hostNetns, store.listPorts({ endpointId: ep.id }).map(toPublished), { routed });
     await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
     store.deleteEndpoint(ep.id);
   }
   if (ifname === undefined) store.releasePorts({ containerId });
+}
+
+const ifIndex = (name: string): number => Number(/\d+$/.exec(name)?.[0] ?? 0);
+
+/** The lowest free ethN of a container. */
+export function nextInterfaceName(engine: Engine, containerId: string): string {
+  const used = new Set(engine.store.listEndpoints({ containerId }).map((e) => e.interfaceName));
+  for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
+}
+
+/**
+ * One default route per family: via the endpoint with the highest gw-priority whose network has
+ * a gateway of that family (ties: the lowest ethN, i.e. the first network), as Docker 28 does.
+ */
+export async function syncDefaultRoutes(engine: Engine, containerId: string, netns: string): Promise<void> {
+  const store = engine.store;
+  const candidates = store
+    .listEndpoints({ containerId })
+    .map((ep) => ({ ep, net: store.findNetwork(ep.networkId) }))
+    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
+    .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
+  await withRtnl(netns, async (nl) => {
+    for (const family of [AF_INET, AF_INET6]) {
+      const v6 = family === AF_INET6;
+      let chosen: { gateway: string; ifname: string } | undefined;
+      for (const { ep, net } of candidates) {
+        const o = bridgeOptions(net.options, net.internal);
+        if ((v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
+        const subnet = net.subnets.find((s) => isV6(s.subnet) === v6);
+        if (!subnet?.gateway || !ep.addresses.some((a) => isV6(a) === v6)) continue;
+        chosen = { gateway: subnet.gateway, ifname: ep.interfaceName };
+        break;
+      }
+      const links = await listLinks(nl);
+      const want = chosen ? links.find((l) => l.name === chosen.ifname)?.index : undefined;
+      for (const r of await listRoutes(nl, family)) {
+        if (r.dst !== 'default') continue;
+        if (chosen && r.gateway === chosen.gateway && r.oif === want) continue;
+        await deleteRoute(nl, { dst: 'default', family, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { oif: r.oif } : {}) });
+      }
+      if (chosen && want) await addRoute(nl, { dst: 'default', gateway: chosen.gateway, oif: want }, { replace: true });
+    }
+  });
 }

@@ -66,4 +66,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX ports_by_port ON ports (proto, host_port);
   CREATE INDEX ports_by_container ON ports (container_id);
   `,
+  // 2: driver-owned state of a network (e.g. what a NAT-free bridge took over from its parent NIC),
+  //    and each endpoint's claim to the container's default route (Docker 28's GwPriority).
+  `
+  ALTER TABLE networks ADD COLUMN state TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE endpoints ADD COLUMN gw_priority INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

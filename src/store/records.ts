@@ -128,6 +128,7 @@ export function checkNewEndpoint(endpoint: NewEndpoint): EndpointRecord {
     mac,
     addresses: endpoint.addresses.map(checkInterfaceAddress),
     aliases: [...endpoint.aliases],
+    gwPriority: endpoint.gwPriority ?? 0,
   };
 }
 

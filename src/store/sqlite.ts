@@ -45,6 +45,7 @@ interface NetworkRow {
   ipv6: number;
   interface: string | null;
   subnets: string;
+  state: string;
 }
 
 interface ContainerRow {
@@ -63,6 +64,7 @@ interface EndpointRow {
   mac: string | null;
   addresses: string;
   aliases: string;
+  gw_priority: number;
 }
 
 interface PortRow {
@@ -89,6 +91,7 @@ function toNetwork(row: NetworkRow): NetworkRecord {
     ipv6: row.ipv6 === 1,
     interfaceName: row.interface,
     subnets: JSON.parse(row.subnets) as SubnetConfig[],
+    state: JSON.parse(row.state) as Record<string, unknown>,
   };
 }
 
@@ -111,6 +114,7 @@ function toEndpoint(row: EndpointRow): EndpointRecord {
     mac: row.mac,
     addresses: JSON.parse(row.addresses) as string[],
     aliases: JSON.parse(row.aliases) as string[],
+    gwPriority: row.gw_priority,
   };
 }
 
@@ -295,6 +299,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  setNetworkState(id: string, state: Record<string, unknown>): void {
+    this.transaction(() => {
+      const { changes } = this.db.prepare('UPDATE networks SET state = ? WHERE id = ?').run(JSON.stringify(state), id);
+      if (changes === 0) throw new NotFoundError(`network ${id} not found`);
+    });
+  }
+
   deleteNetwork(id: string): boolean {
     return this.transaction(() => {
       const row = this.networkRow('id', id);
@@ -426,13 +437,13 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          'INSERT INTO endpoints (id, network_id, container_id, interface, mac, addresses, aliases) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO endpoints (id, network_id, container_id, interface, mac, addresses, aliases, gw_priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           record.id, record.networkId, record.containerId, record.interfaceName, record.mac,
-          JSON.stringify(record.addresses), JSON.stringify(record.aliases),
+          JSON.stringify(record.addresses), JSON.stringify(record.aliases), record.gwPriority ?? 0,
         );
-      return record;
+      return { ...record, gwPriority: record.gwPriority ?? 0 };
     });
   }
 

@@ -22,6 +22,8 @@ export interface NetworkRecord {
   interfaceName: string | null;
   /** IPv4 subnets first, then IPv6; normalised (canonical text, gateway filled in). */
   subnets: SubnetConfig[];
+  /** driver-owned state, e.g. what a NAT-free bridge took over from its parent NIC */
+  state?: Record<string, unknown>;
 }
 
 /** What createNetwork needs; id (random) and created (now) are filled in when absent. */
@@ -50,6 +52,8 @@ export interface EndpointRecord {
   /** `address/prefix`, e.g. `172.18.0.2/16`. */
   addresses: string[];
   aliases: string[];
+  /** the endpoint with the highest priority holds the container's default route (ties: the first) */
+  gwPriority?: number;
 }
 
 export type NewEndpoint = Omit<EndpointRecord, 'id'> & { id?: string };
@@ -81,6 +85,7 @@ export interface Store {
   getNetwork(ref: string): NetworkRecord;
   listNetworks(): NetworkRecord[];
   setNetworkInterface(id: string, interfaceName: string | null): void;
+  setNetworkState(id: string, state: Record<string, unknown>): void;
   /** False when already gone; ConflictError while endpoints remain. Drops its allocations. */
   deleteNetwork(id: string): boolean;
 

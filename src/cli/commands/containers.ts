@@ -21,7 +21,10 @@ function parseNetworkMode(value: string): NetworkMode {
     if (!ref) throw new UserError(`invalid network mode "${value}": expected container:NAME or container:ID`);
     return { kind: 'container', ref };
   }
-  throw new UserError(`network "${value}" not found: accepted are bridge, host, none and container:NAME|ID`);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(value)) {
+    throw new UserError(`invalid network "${value}": accepted are bridge, host, none, container:NAME|ID or the name of a user-defined network`);
+  }
+  return { kind: 'network', ref: value };
 }
 
 interface RunOptions {
@@ -39,15 +42,21 @@ interface RunOptions {
   expose: string[];
   dns: string[];
   networkAlias: string[];
+  gwPriority?: string;
   rootfs?: string;
+}
+
+export function parseGwPriority(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new UserError(`invalid --gw-priority "${value}": expected an integer`);
+  return n;
 }
 
 /** Turn flags into a RunSpec; every bad value is refused here, before anything changes. */
 export function runSpecFromOptions(cmd: string[], o: RunOptions): RunSpec {
   const network = parseNetworkMode(o.network ?? o.net ?? 'bridge');
-  if (network.kind === 'bridge' && (o.ip || o.ip6 || o.networkAlias.length)) {
-    throw new UserError('--ip, --ip6 and --network-alias are supported on user-defined networks only, not on the default bridge');
-  }
+  const gwPriority = parseGwPriority(o.gwPriority);
   const specs: PortSpec[] = o.publish.map(parsePublishSpec);
   const exposed: ExposedPort[] = o.expose.flatMap(parseExposeSpec);
   const macAddress = o.macAddress?.toLowerCase();
@@ -67,6 +76,10 @@ export function runSpecFromOptions(cmd: string[], o: RunOptions): RunSpec {
     dns: o.dns,
     ...(o.rootfs !== undefined ? { rootfs: o.rootfs } : {}),
     ...(macAddress !== undefined ? { mac: macAddress } : {}),
+    ...(o.ip !== undefined ? { ip: o.ip } : {}),
+    ...(o.ip6 !== undefined ? { ip6: o.ip6 } : {}),
+    aliases: o.networkAlias,
+    ...(gwPriority !== undefined ? { gwPriority } : {}),
   };
 }
 
@@ -80,7 +93,7 @@ function runCommand(): Command {
     .option('-d, --detach', 'run in the background and print the container id')
     .option('--rm', 'remove the container when it exits')
     .option('--name <name>', 'name the container')
-    .option('--network <mode>', 'bridge (default), host, none or container:NAME|ID')
+    .option('--network <mode>', 'bridge (default), host, none, container:NAME|ID, or a user-defined network')
     .addOption(new Option('--net <mode>', 'alias of --network').hideHelp())
     .option('--ip <ip>', 'IPv4 address (user-defined networks only)')
     .option('--ip6 <ip>', 'IPv6 address (user-defined networks only)')
@@ -91,6 +104,7 @@ function runCommand(): Command {
     .option('--expose <port>', 'expose a port or range without publishing it', collect, [])
     .option('--dns <ip>', 'name server for /etc/resolv.conf', collect, [])
     .option('--network-alias <alias>', 'alias on a user-defined network', collect, [])
+    .option('--gw-priority <n>', "the network's claim to the default route (highest wins)")
     .option('--rootfs <dir>', 'run with DIR as the root file system (pivot_root)')
     .action(async (cmd: string[], opts: RunOptions) => {
       const spec = runSpecFromOptions(command(cmd), opts);

@@ -1,0 +1,147 @@
+// `berth network …`: create, ls, inspect, rm, prune, connect, disconnect. Parse and format only.
+import { Command, Option } from 'commander';
+import { Engine } from '../../engine/context.js';
+import { keyValues } from '../../engine/network-options.js';
+import { printJson, printTable } from '../output.js';
+import { parseGwPriority } from './containers.js';
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
+
+interface CreateOptions {
+  driver: string;
+  subnet: string[];
+  gateway: string[];
+  ipRange: string[];
+  auxAddress: string[];
+  ipv6?: boolean;
+  internal?: boolean;
+  attachable?: boolean;
+  opt: string[];
+  label: string[];
+}
+
+export function networkCommand(): Command {
+  const network = new Command('network').description('manage networks');
+
+  network
+    .command('create')
+    .description('create a network')
+    .argument('<name>')
+    .option('-d, --driver <driver>', 'network driver', 'bridge')
+    .option('--subnet <cidr>', 'subnet (repeatable: IPv4 and IPv6)', collect, [])
+    .option('--gateway <ip>', 'gateway of the subnet it falls in', collect, [])
+    .option('--ip-range <cidr>', 'allocate container addresses from this sub-range', collect, [])
+    .option('--aux-address <name=ip>', 'reserve an address', collect, [])
+    .option('--ipv6', 'enable IPv6 (a ULA /64 is picked when no IPv6 --subnet is given)')
+    .option('--internal', 'no external connectivity')
+    .option('--attachable', 'accepted for Docker compatibility')
+    .option('-o, --opt <key=value>', 'driver option', collect, [])
+    .option('--label <key=value>', 'label', collect, [])
+    .action(async (name: string, o: CreateOptions) => {
+      const { createNetwork } = await import('../../engine/networks.js');
+      const net = await createNetwork(new Engine(), {
+        name,
+        driver: o.driver,
+        subnets: o.subnet,
+        gateways: o.gateway,
+        ipRanges: o.ipRange,
+        auxAddresses: keyValues('--aux-address', o.auxAddress),
+        ipv6: Boolean(o.ipv6),
+        internal: Boolean(o.internal),
+        attachable: Boolean(o.attachable),
+        options: keyValues('--opt', o.opt),
+        labels: keyValues('--label', o.label),
+      });
+      process.stdout.write(`${net.id}\n`);
+    });
+
+  network
+    .command('ls')
+    .alias('list')
+    .description('list networks')
+    .option('-q, --quiet', 'only ids')
+    .addOption(formatOption())
+    .action(async (o: { quiet?: boolean; format: string }) => {
+      const { ensureDefaultNetwork } = await import('../../engine/networks.js');
+      const engine = new Engine();
+      // the default network exists from the start, as in Docker
+      await ensureDefaultNetwork(engine);
+      const nets = engine.store.listNetworks();
+      if (o.quiet) return void process.stdout.write(nets.map((n) => `${n.id.slice(0, 12)}\n`).join(''));
+      if (o.format === 'json') {
+        return printJson(nets.map((n) => ({ ID: n.id, Name: n.name, Driver: n.driver, Scope: n.scope, IPv6: n.ipv6, Internal: n.internal, Labels: n.labels, CreatedAt: n.created })));
+      }
+      printTable(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], nets.map((n) => [n.id.slice(0, 12), n.name, n.driver, n.scope]));
+    });
+
+  network
+    .command('inspect')
+    .description('show networks as JSON (Docker shape)')
+    .argument('<network...>')
+    .action(async (refs: string[]) => {
+      const { getNetwork, inspectNetwork, ensureDefaultNetwork } = await import('../../engine/networks.js');
+      const engine = new Engine();
+      if (refs.includes('bridge')) await ensureDefaultNetwork(engine);
+      printJson(refs.map((r) => inspectNetwork(engine, getNetwork(engine, r))));
+    });
+
+  network
+    .command('rm')
+    .alias('remove')
+    .description('remove networks')
+    .argument('<network...>')
+    .action(async (refs: string[]) => {
+      const { removeNetwork } = await import('../../engine/networks.js');
+      const engine = new Engine();
+      for (const r of refs) {
+        await removeNetwork(engine, r);
+        process.stdout.write(`${r}\n`);
+      }
+    });
+
+  network
+    .command('prune')
+    .description('remove all unused user-defined networks')
+    .option('-f, --force', 'do not ask (berth never asks)')
+    .action(async () => {
+      const { pruneNetworks } = await import('../../engine/networks.js');
+      const removed = await pruneNetworks(new Engine());
+      if (removed.length) process.stdout.write(`Deleted Networks:\n${removed.map((n) => `${n}\n`).join('')}`);
+    });
+
+  network
+    .command('connect')
+    .description('connect a running container to a network (a new ethN)')
+    .argument('<network>')
+    .argument('<container>')
+    .option('--ip <ip>', 'IPv4 address')
+    .option('--ip6 <ip>', 'IPv6 address')
+    .option('--alias <alias>', 'network-scoped alias', collect, [])
+    .option('--mac-address <mac>', 'MAC address')
+    .option('--gw-priority <n>', "the network's claim to the default route (highest wins)")
+    .action(async (net: string, ctr: string, o: { ip?: string; ip6?: string; alias: string[]; macAddress?: string; gwPriority?: string }) => {
+      const { connectContainer } = await import('../../engine/containers.js');
+      const gwPriority = parseGwPriority(o.gwPriority);
+      await connectContainer(new Engine(), ctr, net, {
+        ...(o.ip ? { ip: o.ip } : {}),
+        ...(o.ip6 ? { ip6: o.ip6 } : {}),
+        aliases: o.alias,
+        ...(o.macAddress ? { mac: o.macAddress.toLowerCase() } : {}),
+        ...(gwPriority !== undefined ? { gwPriority } : {}),
+      });
+    });
+
+  network
+    .command('disconnect')
+    .description('disconnect a container from a network')
+    .argument('<network>')
+    .argument('<container>')
+    .option('-f, --force', 'accepted for Docker compatibility')
+    .action(async (net: string, ctr: string) => {
+      const { disconnectContainer } = await import('../../engine/containers.js');
+      await disconnectContainer(new Engine(), ctr, net);
+    });
+
+  return network;
+}
