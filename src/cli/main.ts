@@ -38,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
   overrideExit(program);
   try {
     await program.parseAsync(argv);
-    return 0;
+    // an action may have set a status of its own (berth run: the command's)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version are "errors" to commander; they exit 0

@@ -58,7 +58,7 @@ async function rollback(undo: (() => Promise<unknown>)[]): Promise<void> {
 }
 
 /** Create `bridge`, enslave `parent` and move its addresses and routes onto the bridge. */
-export async function adoptParent(host: NetnsTarget | null, bridge: string, parent: string, mtu?: number): Promise<ParentState> {
+export async function adoptParent(host: NetnsTarget | null, bridge: string, parent: string, opts: { mtu?: number; alias?: string } = {}): Promise<ParentState> {
   return withRtnl(host, async (nl) => {
     const nic = await getLink(nl, parent);
     const state: ParentState = {
@@ -71,7 +71,7 @@ export async function adoptParent(host: NetnsTarget | null, bridge: string, pare
     const undo: (() => Promise<unknown>)[] = [];
     try {
       // the bridge takes the NIC's MAC, so neighbours' ARP caches stay right
-      await createBridge(nl, { name: bridge, mtu: mtu ?? nic.mtu, ...(nic.mac ? { mac: nic.mac } : {}) });
+      await createBridge(nl, { name: bridge, mtu: opts.mtu ?? nic.mtu, ...(nic.mac ? { mac: nic.mac } : {}), ...(opts.alias ? { alias: opts.alias } : {}) });
       undo.push(() => deleteLink(nl, bridge));
       const br = await getLink(nl, bridge);
       await setMaster(nl, nic.index, br.index);

@@ -21,6 +21,8 @@ export interface BridgeSpec {
   internal: boolean;
   inbound: 'nat' | 'nat-unprotected' | 'routed';
   mtu?: number;
+  /** marks the bridge as berth's (IFLA_IFALIAS), e.g. berth:network:<id> */
+  alias?: string;
 }
 
 const ignoreExists = (err: unknown): void => {
@@ -37,7 +39,7 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): 
     let br = await findLink(nl, spec.ifname);
     if (!br) {
       // another berth process may create it at the same moment: EEXIST means it won the race
-      await createBridge(nl, { name: spec.ifname, ...(spec.mtu ? { mtu: spec.mtu } : {}) }).catch(ignoreExists);
+      await createBridge(nl, { name: spec.ifname, ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
       br = await getLink(nl, spec.ifname);
     }
     const have = new Set((await listAddresses(nl, { index: br.index })).map((a) => a.cidr));
@@ -76,6 +78,8 @@ export interface EndpointSpec {
   mtu?: number;
   /** bridge port isolation: the endpoint reaches the gateway but no other isolated port (icc=false) */
   isolated?: boolean;
+  /** marks the host side as berth's (IFLA_IFALIAS), e.g. berth:endpoint:<id> */
+  alias?: string;
 }
 
 export interface AttachedEndpoint {
@@ -108,6 +112,7 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
         peerNetnsFd: sandbox.fd,
         ...(mac ? { peerMac: mac } : {}),
         ...(ep.mtu ? { mtu: ep.mtu } : {}),
+        ...(ep.alias ? { alias: ep.alias } : {}),
       });
       try {
         const veth = await getLink(nl, hostIfname);

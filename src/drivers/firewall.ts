@@ -6,7 +6,7 @@ import {
   lookup, masquerade, match, meta, notMatch, rule, setRef, table, th, tuple, cidr, ip6, PRIORITY,
   type MapEntry, type NftOp, type Statement, type Value, ct,
 } from '../kernel/nft/model.js';
-import { applyNft, listNftChainComments } from '../kernel/nft/apply.js';
+import { applyNft, listNftChainComments, readNftTable } from '../kernel/nft/apply.js';
 import type { NetnsTarget } from '../kernel/netns.js';
 
 export const BERTH_TABLE = table('inet', 'berth');
@@ -130,7 +130,7 @@ export interface BridgeFirewall {
   inbound?: 'nat' | 'nat-unprotected' | 'routed';
 }
 
-function bridgeElements(b: BridgeFirewall): NftOp[] {
+export function bridgeElements(b: BridgeFirewall): NftOp[] {
   const el = (set: string, items: Value[]) => (items.length ? [add(elements(T, set, items))] : []);
   return [
     ...el(SETS.bridges, [b.bridge]),
@@ -150,7 +150,17 @@ export function addBridgeRules(netns: NetnsTarget | null, b: BridgeFirewall): vo
 
 export function removeBridgeRules(netns: NetnsTarget | null, b: BridgeFirewall): void {
   const ops = bridgeElements(b).map((op) => (op.op === 'add' ? del(op.obj, { ifExists: true }) : op));
-  applyNft(ops, { netns });
+  removeElements(netns, ops);
+}
+
+/** Delete elements; with no berth table at all (flushed by someone) there is nothing to delete. */
+function removeElements(netns: NetnsTarget | null, ops: NftOp[]): void {
+  if (!ops.length) return;
+  try {
+    applyNft(ops, { netns });
+  } catch (err) {
+    if (listNftChainComments(T, 'forward', { netns }) !== undefined) throw err;
+  }
 }
 
 export interface PublishedPort {
@@ -187,5 +197,43 @@ export function publishPorts(netns: NetnsTarget | null, ports: readonly Publishe
 }
 
 export function unpublishPorts(netns: NetnsTarget | null, ports: readonly PublishedPort[], opts: { routed?: boolean } = {}): void {
-  if (ports.length) applyNft(portOps('delete', ports, Boolean(opts.routed)), { netns });
+  removeElements(netns, portOps('delete', ports, Boolean(opts.routed)));
+}
+
+export interface PortPublication {
+  port: PublishedPort;
+  routed: boolean;
+}
+
+/**
+ * Make berth's table hold exactly these networks and ports: install the rules if they are
+ * missing, then empty every set and map and refill them, all in one atomic batch (no window
+ * where a published port is missing). Used by self-repair.
+ */
+export function syncFirewall(netns: NetnsTarget | null, bridges: readonly BridgeFirewall[], ports: readonly PortPublication[]): void {
+  ensureFirewall(netns);
+  const emptied: NftOp[] = Object.values(SETS).map((name) =>
+    flush(name.startsWith('pub') ? { kind: 'map', table: T, name, type: 'ifname', data: 'ifname' } : { kind: 'set', table: T, name, type: 'ifname' }),
+  );
+  applyNft([...emptied, ...bridges.flatMap(bridgeElements), ...ports.flatMap((p) => portOps('add', [p.port], p.routed))], { netns });
+}
+
+/** How many elements each of berth's sets and maps holds (undefined: no berth table). */
+export function firewallElementCounts(netns: NetnsTarget | null): Record<string, number> | undefined {
+  const t = readNftTable(T, { netns });
+  if (!t) return undefined;
+  return Object.fromEntries([...t.sets.map((s) => [s.name, s.elements.length]), ...t.maps.map((m) => [m.name, m.elements.length])]) as Record<string, number>;
+}
+
+/** The element counts syncFirewall would produce for this desired state. */
+export function expectedElementCounts(bridges: readonly BridgeFirewall[], ports: readonly PortPublication[]): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries(Object.values(SETS).map((n) => [n, 0]));
+  const ops = [...bridges.flatMap(bridgeElements), ...ports.flatMap((p) => portOps('add', [p.port], p.routed))];
+  for (const op of ops) if (op.obj.kind === 'element') counts[op.obj.set] = (counts[op.obj.set] ?? 0) + op.obj.items.length;
+  return counts;
+}
+
+/** True if berth's table is there with the current rules. */
+export function firewallInstalled(netns: NetnsTarget | null): boolean {
+  return Boolean(listNftChainComments(T, 'forward', { netns })?.includes(RULESET_VERSION));
 }

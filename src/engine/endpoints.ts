@@ -129,6 +129,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
     addresses: ep.addresses,
     defaultGateways: [],
     isolated: !options.icc,
+    alias: `berth:endpoint:${ep.id}`,
     ...(options.mtu ? { mtu: options.mtu } : {}),
     ...(ep.mac ? { mac: ep.mac } : {}),
   });

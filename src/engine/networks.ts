@@ -18,6 +18,9 @@ import type { Engine } from './context.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
 
 export const DEFAULT_NETWORK = 'bridge';
+/** IFLA_IFALIAS prefixes that mark berth's links (bridge of a network, host side of an endpoint). */
+export const NETWORK_ALIAS_PREFIX = 'berth:network:';
+export const ENDPOINT_ALIAS_PREFIX = 'berth:endpoint:';
 export const DEFAULT_BRIDGE_IFNAME = 'berth0';
 const PREDEFINED = new Set([DEFAULT_NETWORK, 'host', 'none']);
 
@@ -65,6 +68,7 @@ export function bridgeSpecOf(net: NetworkRecord): BridgeSpec {
       ? 'nat-unprotected'
       : [o.gatewayModeIpv4, o.gatewayModeIpv6].includes('routed') ? 'routed' : 'nat',
     ...(o.mtu ? { mtu: o.mtu } : {}),
+    alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
   };
 }
 
@@ -218,7 +222,7 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   });
   try {
     if (bridge.parent) {
-      const state = await adoptParent(engine.hostNetns, ifname, bridge.parent, bridge.mtu);
+      const state = await adoptParent(engine.hostNetns, ifname, bridge.parent, { ...(bridge.mtu ? { mtu: bridge.mtu } : {}), alias: `${NETWORK_ALIAS_PREFIX}${record.id}` });
       store.setNetworkState(record.id, { parent: state });
     }
     await ensureNetworkKernel(engine, record);

@@ -31,6 +31,8 @@ const CREATE = FlagsNew.CREATE | FlagsNew.EXCL;
 export interface LinkInfo {
   index: number;
   name: string;
+  /** IFLA_IFALIAS: berth marks the links it creates, so it can tell them from others' */
+  alias: string | undefined;
   kind: string | undefined;
   mtu: number;
   mac: string | undefined;
@@ -38,12 +40,13 @@ export interface LinkInfo {
   master: number | undefined;
 }
 
-function toLinkInfo(msg: { data: { index?: number; flags?: { up?: true } }; attrs: { ifname?: string; mtu?: number; address?: Buffer; master?: number; linkinfo?: Buffer } }): LinkInfo {
+function toLinkInfo(msg: { data: { index?: number; flags?: { up?: true } }; attrs: { ifname?: string; ifalias?: string; mtu?: number; address?: Buffer; master?: number; linkinfo?: Buffer } }): LinkInfo {
   const info = msg.attrs.linkinfo ? parseNla(msg.attrs.linkinfo) : undefined;
   const kind = info?.get(IFLA_INFO_KIND);
   return {
     index: msg.data.index ?? 0,
     name: msg.attrs.ifname ?? '',
+    alias: msg.attrs.ifalias || undefined,
     kind: kind ? nlaToString(kind) : undefined,
     mtu: msg.attrs.mtu ?? 0,
     mac: msg.attrs.address && msg.attrs.address.length === 6 ? bufferToMac(msg.attrs.address) : undefined,
@@ -81,7 +84,7 @@ export async function getLinkByIndex(nl: Rtnl, index: number): Promise<LinkInfo>
   return toLinkInfo(msg);
 }
 
-async function createLink(nl: Rtnl, name: string, kind: string, extra: { mtu?: number; mac?: string; netnsFd?: number }, linkinfo: Buffer[]): Promise<void> {
+async function createLink(nl: Rtnl, name: string, kind: string, extra: { mtu?: number; mac?: string; netnsFd?: number; alias?: string }, linkinfo: Buffer[]): Promise<void> {
   validateIfName(name);
   await nl.call(`create ${kind} ${name}`, (s) =>
     s.newLink(
@@ -96,6 +99,12 @@ async function createLink(nl: Rtnl, name: string, kind: string, extra: { mtu?: n
       { flags: CREATE },
     ),
   );
+  // the kernel ignores IFLA_IFALIAS on creation: set it on the new link, found by name
+  if (extra.alias) await setAliasByName(nl, name, extra.alias);
+}
+
+async function setAliasByName(nl: Rtnl, name: string, alias: string): Promise<void> {
+  await nl.call(`set alias of ${name}`, (s) => s.setLink({}, { ifname: name, ifalias: alias }));
 }
 
 export interface VethSpec {
@@ -106,6 +115,8 @@ export interface VethSpec {
   mtu?: number;
   mac?: string;
   peerMac?: string;
+  /** IFLA_IFALIAS of the first end */
+  alias?: string;
 }
 
 /** Create a veth pair; the peer can be born directly inside another namespace. */
@@ -121,7 +132,7 @@ export async function createVeth(nl: Rtnl, spec: VethSpec): Promise<void> {
   await createLink(nl, spec.name, 'veth', spec, [nlaString(IFLA_INFO_KIND, 'veth'), nlaNested(IFLA_INFO_DATA, [peer])]);
 }
 
-export async function createBridge(nl: Rtnl, spec: { name: string; mtu?: number; mac?: string }): Promise<void> {
+export async function createBridge(nl: Rtnl, spec: { name: string; mtu?: number; mac?: string; alias?: string }): Promise<void> {
   await createLink(nl, spec.name, 'bridge', spec, [
     nlaString(IFLA_INFO_KIND, 'bridge'),
     nlaNested(IFLA_INFO_DATA, [nlaU32(IFLA_BR_STP_STATE, 0)]),

@@ -26,5 +26,20 @@ export function systemCommand(): Command {
         ...Object.entries(features).map(([k, v]: [string, boolean]): [string, string] => [`Kernel feature ${k}`, yesNo(v)]),
       ]);
     });
+  system
+    .command('check')
+    .description('compare the store with the kernel and list the differences; --repair fixes them')
+    .option('--repair', 'make the kernel match the store again')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (opts: { repair?: boolean; format: string }) => {
+      const { checkSystem } = await import('../../engine/repair.js');
+      const { Engine } = await import('../../engine/context.js');
+      const findings = await checkSystem(new Engine(), { repair: Boolean(opts.repair) });
+      if (opts.format === 'json') return printJson(findings);
+      if (!findings.length) return void process.stdout.write('the kernel matches the store\n');
+      for (const f of findings) process.stdout.write(`${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}\n`);
+      // like diff(1): differences found and not repaired is a non-zero status
+      if (!opts.repair) process.exitCode = 1;
+    });
   return system;
 }

@@ -1,0 +1,152 @@
+// Self-repair: compare the store (what should be) with the kernel (what is), report every
+// difference, and with `repair` make the kernel match the store again. The store wins, except
+// for containers whose processes are gone: those release what they held.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { deleteLink, listLinks, setLinkUp, setMaster, type LinkInfo } from '../kernel/links.js';
+import { listAddresses } from '../kernel/addresses.js';
+import { deleteNetns, isNetnsPath } from '../kernel/netns.js';
+import { withRtnl } from '../kernel/rtnl.js';
+import {
+  expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
+} from '../drivers/firewall.js';
+import type { Engine } from './context.js';
+import { containerExited, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
+import { hostIfnameOf } from './endpoints.js';
+import { bridgeOptions } from './network-options.js';
+import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
+
+export interface Finding {
+  object: string;
+  problem: string;
+  /** what --repair did about it */
+  action?: string;
+}
+
+function containers(engine: Engine): Container[] {
+  return engine.store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
+}
+
+/** What berth's nft table should hold, from the store. */
+export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; ports: PortPublication[] } {
+  const store = engine.store;
+  const bridges = store.listNetworks().map((n) => {
+    const s = bridgeSpecOf(n);
+    return { bridge: s.ifname, nat4: s.nat4, nat6: s.nat6, internal: s.internal, inbound: s.inbound };
+  });
+  const ports = store.listPorts().map((p) => {
+    const ep = p.endpointId ? store.getEndpoint(p.endpointId) : undefined;
+    const net = ep ? store.findNetwork(ep.networkId) : undefined;
+    const o = net ? bridgeOptions(net.options, net.internal) : undefined;
+    return {
+      port: { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: p.targetIp, targetPort: p.targetPort },
+      routed: o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed',
+    };
+  });
+  return { bridges, ports };
+}
+
+/** Put berth's nft table back as the store says (after a flush or a firewall reload). */
+export function restoreFirewall(engine: Engine): void {
+  const { bridges, ports } = desiredFirewall(engine);
+  syncFirewall(engine.hostNetns, bridges, ports);
+}
+
+export async function checkSystem(engine: Engine, opts: { repair: boolean }): Promise<Finding[]> {
+  const store = engine.store;
+  const findings: Finding[] = [];
+  const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...(opts.repair && action ? { action } : {}) });
+
+  // 1. containers whose process is gone still hold addresses, ports and a namespace
+  for (const c of containers(engine)) {
+    if (c.state.status === 'running' && liveStatus(c) === 'exited') {
+      note(`container ${c.name}`, 'its process is gone, but it still holds its network', 'released its addresses, ports and namespace');
+      if (opts.repair) await containerExited(engine, c.id);
+    }
+  }
+
+  // 2. networks: bridge present, up, with its gateway addresses
+  const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const addresses = await withRtnl(engine.hostNetns, (nl) => listAddresses(nl));
+  for (const net of store.listNetworks()) {
+    const spec = bridgeSpecOf(net);
+    const br = byName.get(spec.ifname);
+    const have = new Set(addresses.filter((a) => a.index === br?.index).map((a) => a.cidr));
+    const missing = spec.gateways.filter((g) => !have.has(g));
+    const problem = !br ? `bridge ${spec.ifname} is missing` : !br.up ? `bridge ${spec.ifname} is down` : missing.length ? `bridge ${spec.ifname} lacks ${missing.join(', ')}` : '';
+    if (!problem) continue;
+    if (net.state?.parent && !br) {
+      note(`network ${net.name}`, `${problem} (a NAT-free bridge: its parent's addresses are not moved back automatically)`);
+      continue;
+    }
+    note(`network ${net.name}`, problem, 're-created it');
+    if (opts.repair) await ensureNetworkKernel(engine, net);
+  }
+
+  // 3. endpoints: the host side must exist and sit on its network's bridge (a re-created bridge has no ports)
+  const live = containers(engine).filter((c) => liveStatus(c) === 'running');
+  const now = opts.repair ? await withRtnl(engine.hostNetns, (nl) => listLinks(nl)) : links;
+  const nowByName = new Map(now.map((l) => [l.name, l]));
+  for (const ep of store.listEndpoints()) {
+    if (!live.some((c) => c.id === ep.containerId)) continue;
+    const owner = `endpoint ${ep.interfaceName} of container ${store.findContainer(ep.containerId)?.name ?? ep.containerId}`;
+    const veth = nowByName.get(hostIfnameOf(ep));
+    const net = store.findNetwork(ep.networkId);
+    const bridge = net ? nowByName.get(bridgeSpecOf(net).ifname) : undefined;
+    if (!veth) {
+      note(owner, `veth ${hostIfnameOf(ep)} is missing (reconnect the container to restore it)`);
+    } else if (bridge && veth.master !== bridge.index) {
+      note(owner, `veth ${veth.name} is not on bridge ${bridge.name}`, 'attached it again');
+      if (opts.repair) {
+        await withRtnl(engine.hostNetns, async (nl) => {
+          await setMaster(nl, veth.index, bridge.index);
+          await setLinkUp(nl, veth.index);
+        });
+      }
+    }
+  }
+
+  // 4. links berth made that the store does not know
+  const networkIds = new Set(store.listNetworks().map((n) => n.id));
+  const endpointIds = new Set(store.listEndpoints().map((e) => e.id));
+  const stray = (l: LinkInfo): boolean =>
+    (l.alias?.startsWith(NETWORK_ALIAS_PREFIX) === true && !networkIds.has(l.alias.slice(NETWORK_ALIAS_PREFIX.length))) ||
+    (l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX) === true && !endpointIds.has(l.alias.slice(ENDPOINT_ALIAS_PREFIX.length)));
+  for (const l of links.filter(stray)) {
+    note(`link ${l.name}`, `berth made it (${l.alias}), but the store does not know it`, 'deleted it');
+    if (opts.repair) await withRtnl(engine.hostNetns, (nl) => deleteLink(nl, l.name));
+  }
+
+  // 5. namespace mounts of containers that are gone or not running
+  const running = new Set(containers(engine).filter((c) => c.state.status === 'running').map((c) => c.state.netns));
+  let mounts: string[] = [];
+  try {
+    mounts = readdirSync(engine.paths.netnsDir);
+  } catch {
+    // no namespace directory yet
+  }
+  for (const name of mounts) {
+    const path = join(engine.paths.netnsDir, name);
+    if (running.has(path)) continue;
+    note(`netns ${name}`, isNetnsPath(path) ? 'no running container owns it' : 'a stale file, not a namespace', 'deleted it');
+    if (opts.repair) deleteNetns(path);
+  }
+
+  // 6. berth's nft table: present, current, and holding what the store says
+  const desired = desiredFirewall(engine);
+  let fwProblem = '';
+  if (!firewallInstalled(engine.hostNetns)) {
+    fwProblem = store.listNetworks().length ? "berth's nft table is missing or outdated" : '';
+  } else {
+    const have = firewallElementCounts(engine.hostNetns) ?? {};
+    const want = expectedElementCounts(desired.bridges, desired.ports);
+    const off = Object.keys(want).filter((k) => (have[k] ?? 0) !== want[k]);
+    if (off.length) fwProblem = `nft elements differ from the store in ${off.map((k) => `${k} (${have[k] ?? 0}, want ${want[k]})`).join(', ')}`;
+  }
+  if (fwProblem) {
+    note('nft table inet berth', fwProblem, 'reinstalled the rules and refilled every set and map');
+    if (opts.repair) syncFirewall(engine.hostNetns, desired.bridges, desired.ports);
+  }
+  return findings;
+}
