@@ -24,6 +24,22 @@ function buildProgram(): Command {
   for (const c of containerCommands()) program.addCommand(c, { hidden: c.name() === 'internal' });
   program.addCommand(networkCommand());
   program.addCommand(systemCommand());
+  program
+    .command('daemon')
+    .description('run the daemon: REST API (Docker Engine API subset), repair, nft watch')
+    .option('--api <listener>', 'unix:///PATH or tcp://127.0.0.1:PORT (repeatable; default unix://$BERTH_RUN/berth.sock)', (v: string, acc: string[]) => [...acc, v], [])
+    .action(async (o: { api: string[] }) => {
+      const { startDaemon } = await import('../daemon/main.js');
+      const { berthPaths } = await import('../common/config.js');
+      const api = o.api.length ? o.api : [`unix://${berthPaths().run}/berth.sock`];
+      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      const daemon = await startDaemon({ api, log });
+      await new Promise<void>((resolve) => {
+        for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+      });
+      log('stopping');
+      await daemon.stop();
+    });
   return program;
 }
 

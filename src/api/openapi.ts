@@ -1,0 +1,80 @@
+// The API as OpenAPI 3.1, served at /openapi.json. test/unit/api-openapi.test.ts keeps it in step
+// with the routes the server really has.
+const json = { 'application/json': { schema: { type: 'object' } } };
+const error = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+const ok = (description: string, body = true) => ({ description, ...(body ? { content: json } : {}) });
+const idParam = (name: string, what: string) => ({ name, in: 'path', required: true, description: `${what} name, id or unique id prefix`, schema: { type: 'string' } });
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: {
+    title: 'berth API',
+    version: '1.41',
+    description:
+      'A subset of the Docker Engine API (system and networks; every path also answers under /v1.NN/) plus berth routes for containers, topology and events. Errors are {"message": "..."}.',
+  },
+  servers: [{ url: 'unix:///run/berth/berth.sock' }],
+  components: {
+    schemas: { Error: { type: 'object', required: ['message'], properties: { message: { type: 'string' } } } },
+  },
+  paths: {
+    '/_ping': { get: { summary: 'Liveness; HEAD works too. Sets the Api-Version header.', responses: { 200: ok('OK', false) } } },
+    '/version': { get: { summary: 'Versions (Docker shape)', responses: { 200: ok('versions') } } },
+    '/networks': {
+      get: {
+        summary: 'List networks (Docker shape); filters: name, id, driver, label, type, scope, dangling',
+        parameters: [{ name: 'filters', in: 'query', schema: { type: 'string' } }],
+        responses: { 200: ok('networks'), 400: error },
+      },
+    },
+    '/networks/create': {
+      post: {
+        summary: 'Create a network: {Name, Driver, IPAM:{Config:[{Subnet,Gateway,IPRange,AuxiliaryAddresses}]}, Internal, Attachable, EnableIPv6, Options, Labels}',
+        requestBody: { content: json },
+        responses: { 201: ok('{Id, Warning}'), 400: error, 409: error },
+      },
+    },
+    '/networks/{id}': {
+      get: { summary: 'Inspect a network', parameters: [idParam('id', 'network')], responses: { 200: ok('network'), 404: error } },
+      delete: { summary: 'Remove a network', parameters: [idParam('id', 'network')], responses: { 204: ok('removed', false), 403: error, 404: error } },
+    },
+    '/networks/{id}/connect': {
+      post: {
+        summary: 'Connect a container: {Container, EndpointConfig:{IPAMConfig:{IPv4Address,IPv6Address}, Aliases, MacAddress, GwPriority}}',
+        parameters: [idParam('id', 'network')],
+        requestBody: { content: json },
+        responses: { 200: ok('connected', false), 400: error, 404: error, 409: error },
+      },
+    },
+    '/networks/{id}/disconnect': {
+      post: {
+        summary: 'Disconnect a container: {Container, Force}',
+        parameters: [idParam('id', 'network')],
+        requestBody: { content: json },
+        responses: { 200: ok('disconnected', false), 404: error },
+      },
+    },
+    '/networks/prune': { post: { summary: 'Remove unused networks', responses: { 200: ok('{NetworksDeleted}') } } },
+    '/containers/json': {
+      get: { summary: 'List containers (inspect shape); all=1 for stopped ones too', parameters: [{ name: 'all', in: 'query', schema: { type: 'string' } }], responses: { 200: ok('containers') } },
+    },
+    '/containers/create': {
+      post: {
+        summary: 'Create and start a detached container: {Cmd, Hostname, ExposedPorts, MacAddress, HostConfig:{NetworkMode, PortBindings, PublishAllPorts, AutoRemove, Dns}, NetworkingConfig:{EndpointsConfig}}; ?name=',
+        parameters: [{ name: 'name', in: 'query', schema: { type: 'string' } }],
+        requestBody: { content: json },
+        responses: { 201: ok('{Id, Warnings}'), 400: error, 404: error, 409: error },
+      },
+    },
+    '/containers/{id}/json': { get: { summary: 'Inspect a container (Docker shape)', parameters: [idParam('id', 'container')], responses: { 200: ok('container'), 404: error } } },
+    '/containers/{id}/stop': {
+      post: { summary: 'SIGTERM, then SIGKILL after t seconds', parameters: [idParam('id', 'container'), { name: 't', in: 'query', schema: { type: 'integer' } }], responses: { 204: ok('stopped', false), 404: error } },
+    },
+    '/containers/{id}': {
+      delete: { summary: 'Remove a container; force=1 kills a running one', parameters: [idParam('id', 'container'), { name: 'force', in: 'query', schema: { type: 'string' } }], responses: { 204: ok('removed', false), 404: error, 409: error } },
+    },
+    '/topology': { get: { summary: 'Hosts, namespaces, bridges, veth pairs, addresses, routes and published ports as one graph {nodes, edges}', responses: { 200: ok('graph') } } },
+    '/events': { get: { summary: 'Server-sent events: one JSON event (Docker shape) per change', responses: { 200: { description: 'text/event-stream' } } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI') } } },
+  },
+} as const;

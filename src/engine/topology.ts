@@ -1,0 +1,65 @@
+// The host as one graph: namespaces, bridges, veth pairs, addresses, routes and published
+// ports, for GET /topology and the web page.
+import { listAddresses } from '../kernel/addresses.js';
+import { listLinks } from '../kernel/links.js';
+import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
+import { withRtnl } from '../kernel/rtnl.js';
+import type { Engine } from './context.js';
+import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
+import { hostIfnameOf } from './endpoints.js';
+import { bridgeSpecOf } from './networks.js';
+
+export interface TopologyNode {
+  id: string;
+  kind: 'host' | 'namespace' | 'bridge' | 'interface' | 'network';
+  label: string;
+  data?: Record<string, unknown>;
+}
+export interface TopologyEdge {
+  from: string;
+  to: string;
+  kind: 'in' | 'port-of' | 'veth' | 'publishes' | 'attached';
+  label?: string;
+}
+
+export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[]; edges: TopologyEdge[] }> {
+  const store = engine.store;
+  const nodes: TopologyNode[] = [];
+  const edges: TopologyEdge[] = [];
+  const host = await withRtnl(engine.hostNetns, async (nl) => ({
+    links: await listLinks(nl),
+    addrs: await listAddresses(nl),
+    routes: [...(await listRoutes(nl, AF_INET)), ...(await listRoutes(nl, AF_INET6))],
+  }));
+  nodes.push({ id: 'host', kind: 'host', label: 'host', data: { routes: host.routes.map((r) => ({ dst: r.dst, gateway: r.gateway, oif: r.oif })) } });
+  const ifId = (name: string) => `host/${name}`;
+  for (const l of host.links) {
+    const addresses = host.addrs.filter((a) => a.index === l.index).map((a) => a.cidr);
+    nodes.push({ id: ifId(l.name), kind: l.kind === 'bridge' ? 'bridge' : 'interface', label: l.name, data: { kind: l.kind, up: l.up, mtu: l.mtu, mac: l.mac, addresses } });
+    edges.push({ from: ifId(l.name), to: 'host', kind: 'in' });
+    const master = l.master !== undefined ? host.links.find((m) => m.index === l.master) : undefined;
+    if (master) edges.push({ from: ifId(l.name), to: ifId(master.name), kind: 'port-of' });
+  }
+  for (const net of store.listNetworks()) {
+    const spec = bridgeSpecOf(net);
+    nodes.push({ id: `network/${net.name}`, kind: 'network', label: net.name, data: { id: net.id, subnets: net.subnets, internal: net.internal } });
+    edges.push({ from: `network/${net.name}`, to: ifId(spec.ifname), kind: 'attached' });
+  }
+  const containers: Container[] = store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
+  for (const c of containers) {
+    const status = liveStatus(c);
+    const nsId = `ns/${c.id}`;
+    nodes.push({ id: nsId, kind: 'namespace', label: c.name, data: { id: c.id, status, networkMode: c.config.networkMode, netns: c.state.netns } });
+    if (c.config.networkMode.startsWith('container:')) edges.push({ from: nsId, to: `ns/${c.config.networkMode.slice('container:'.length)}`, kind: 'in', label: 'shares namespace' });
+    for (const ep of store.listEndpoints({ containerId: c.id })) {
+      const epId = `${nsId}/${ep.interfaceName}`;
+      nodes.push({ id: epId, kind: 'interface', label: ep.interfaceName, data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases } });
+      edges.push({ from: epId, to: nsId, kind: 'in' });
+      edges.push({ from: epId, to: ifId(hostIfnameOf(ep)), kind: 'veth' });
+    }
+    for (const p of store.listPorts({ containerId: c.id })) {
+      edges.push({ from: 'host', to: nsId, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });
+    }
+  }
+  return { nodes, edges };
+}
