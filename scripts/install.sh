@@ -11,9 +11,10 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   exit 1
 fi
 
-# Debian packages: kernel tools used by berth (nft, unshare/nsenter) and by the tests (ip, ping),
-# and a compiler for better-sqlite3's native module.
-packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev)
+# Debian packages: kernel tools used by berth (nft, nsenter) and by the tests (ip, ping), a C
+# compiler for berth-init and better-sqlite3, and docker.io for its docker CLI, which the API
+# tests drive (its dockerd is never started).
+packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev docker.io)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
