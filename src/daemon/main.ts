@@ -9,6 +9,7 @@ import { checkSystem, restoreFirewall } from '../engine/repair.js';
 import { firewallInstalled } from '../drivers/firewall.js';
 import { createApiServer } from '../api/server.js';
 import { events } from '../api/events.js';
+import { DaemonDns } from './dns.js';
 
 export interface DaemonOptions {
   /** unix:///path or tcp://127.0.0.1:PORT (loopback only) */
@@ -34,6 +35,7 @@ export function parseListener(spec: string): Listener {
 
 export interface Daemon {
   engine: Engine;
+  dns: DaemonDns;
   servers: Server[];
   stop(): Promise<void>;
 }
@@ -67,6 +69,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     servers.push(server);
   }
 
+  const dns = new DaemonDns(engine, opts.log);
+  await dns.refresh(true);
+  // CLI processes change the store too: follow it (cheap when nothing changed)
+  let refreshing = false;
+  const follow = setInterval(() => {
+    if (refreshing) return;
+    refreshing = true;
+    dns
+      .refresh()
+      .catch((err: Error) => opts.log(`dns: ${err.message}`))
+      .finally(() => (refreshing = false));
+  }, opts.watchInterval ?? 250);
+  events.on('event', () => void dns.refresh(true).catch((err: Error) => opts.log(`dns: ${err.message}`)));
+
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
   const watch = setInterval(() => {
     try {
@@ -82,9 +98,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   return {
     engine,
+    dns,
     servers,
     async stop() {
       clearInterval(watch);
+      clearInterval(follow);
+      await dns.close();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       engine.close();
     },

@@ -267,7 +267,10 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     trace('run: endpoint');
     // 4. files and the process
     const dir = engine.containerDir(id);
-    const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns });
+    // user-defined networks have the daemon's DNS on their gateway (not the default bridge, as in Docker)
+    const dnsNet = spec.network.kind === 'network' ? network : undefined;
+    const embeddedDns = dnsNet?.subnets.find((x) => !x.subnet.includes(':'))?.gateway ?? dnsNet?.subnets[0]?.gateway;
+    const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns, ...(embeddedDns ? { embeddedDns } : {}) });
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const pidfile = join_(dir, 'pid');
     const argv = [

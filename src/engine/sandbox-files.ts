@@ -18,8 +18,13 @@ const HOSTS_HEADER = [
   'ff02::2\tip6-allrouters',
 ];
 
-/** resolv.conf as Docker writes it on the default bridge: the host's, minus loopback resolvers. */
-export function resolvConfFor(hostResolvConf: string, dns: readonly string[]): string {
+/**
+ * resolv.conf as Docker writes it: on user-defined networks the embedded resolver (here: the
+ * network's gateway, where the daemon answers) with ndots:0, the --dns servers becoming its
+ * upstreams; on the default bridge the --dns servers, or the host's minus loopback resolvers.
+ */
+export function resolvConfFor(hostResolvConf: string, dns: readonly string[], embedded?: string): string {
+  if (embedded) return `nameserver ${embedded}\noptions ndots:0\n`;
   if (dns.length) return `${dns.map((ip) => `nameserver ${ip}`).join('\n')}\n`;
   const lines = hostResolvConf
     .split('\n')
@@ -32,7 +37,7 @@ export function hostsFor(hostname: string, addresses: readonly string[]): string
   return `${[...HOSTS_HEADER, ...own].join('\n')}\n`;
 }
 
-export function writeSandboxFiles(dir: string, opts: { hostname: string; addresses: string[]; dns: string[] }): SandboxFiles {
+export function writeSandboxFiles(dir: string, opts: { hostname: string; addresses: string[]; dns: string[]; embeddedDns?: string }): SandboxFiles {
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   let hostResolv = '';
   try {
@@ -42,7 +47,7 @@ export function writeSandboxFiles(dir: string, opts: { hostname: string; address
   }
   const files = { hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname') };
   writeFileSync(files.hosts, hostsFor(opts.hostname, opts.addresses), { mode: 0o644 });
-  writeFileSync(files.resolvConf, resolvConfFor(hostResolv, opts.dns), { mode: 0o644 });
+  writeFileSync(files.resolvConf, resolvConfFor(hostResolv, opts.dns, opts.embeddedDns), { mode: 0o644 });
   writeFileSync(files.hostname, `${opts.hostname}\n`, { mode: 0o644 });
   return files;
 }

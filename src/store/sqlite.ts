@@ -187,6 +187,11 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
+  /** Changes whenever another connection commits (PRAGMA data_version): cheap change detection. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
   schemaVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;
   }

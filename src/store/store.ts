@@ -75,6 +75,8 @@ export interface Store {
   /** Run fn in one BEGIN IMMEDIATE transaction (a savepoint when nested); fn must be synchronous. */
   transaction<T>(fn: () => T): T;
   schemaVersion(): number;
+  /** Changes whenever another connection commits: cheap change detection for the daemon. */
+  dataVersion(): number;
   close(): void;
 
   /** Fails with ConflictError on a taken name or a subnet overlapping another network's. Reserves gateway and aux addresses. */
