@@ -59,10 +59,12 @@ export class DaemonDns {
     const networks = store.listNetworks().filter((n) => n.name !== DEFAULT_NETWORK);
     const ids = new Set(networks.map((n) => n.id));
     for (const n of networks) this.table.setNetwork({ id: n.id, name: n.name, internal: n.internal });
+    // every container holding endpoints: one being started asks before it is marked running,
+    // and one that exited has released its endpoints already
     const live = store
       .listContainers()
       .map((r): Container => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }))
-      .filter((c) => liveStatus(c) === 'running');
+      .filter((c) => c.state.status === 'created' || liveStatus(c) === 'running');
     const records: DnsContainerRecord[] = live.map((c) => ({
       id: c.id,
       name: c.name,
