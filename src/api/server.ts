@@ -78,7 +78,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.setHeader('Docker-Experimental', 'false');
   res.setHeader('Ostype', 'linux');
   if (status === 204 || body === undefined) {
-    res.writeHead(status === 200 && body === undefined ? 204 : status);
+    // Docker answers connect/disconnect with 200 and an empty body, delete with 204
+    res.writeHead(status);
     res.end();
     return;
   }
@@ -283,8 +284,8 @@ route('POST', '/networks/{id}/disconnect', async (engine, req) => {
 route('POST', '/networks/prune', async (engine) => {
   const { pruneNetworks } = await import('../engine/networks.js');
   const removed = await pruneNetworks(engine);
-  for (const name of removed) publish({ Type: 'network', Action: 'destroy', Actor: { ID: name, Attributes: { name } } });
-  return { NetworksDeleted: removed };
+  for (const n of removed) publish({ Type: 'network', Action: 'destroy', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
+  return { NetworksDeleted: removed.map((n) => n.name) };
 });
 
 // ------------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ route(
     const { runContainer } = await import('../engine/containers.js');
     const spec = runSpecFromRequest(req.body, req.query.get('name') ?? undefined);
     const started = await runContainer(engine, spec);
-    publish({ Type: 'container', Action: 'start', Actor: { ID: started.id, Attributes: { name: started.name } } });
+    for (const Action of ['create', 'start']) publish({ Type: 'container', Action, Actor: { ID: started.id, Attributes: { name: started.name } } });
     return { Id: started.id, Warnings: started.warnings };
   },
   201,

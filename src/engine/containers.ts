@@ -74,6 +74,9 @@ export interface ContainerState {
   netns?: string;
   /** set when the network this container joined (container:X) went away */
   networkNote?: string;
+  /** while created: the berth process creating it */
+  creatorPid?: number;
+  creatorStart?: string;
 }
 
 export interface Container {
@@ -102,6 +105,26 @@ function commandExists(cmd: string, rootfs: string | undefined): boolean {
   if (cmd.includes('/')) return isFile(isAbsolute(cmd) ? cmd : join('/', cmd));
   const path = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   return path.split(delimiter).some((dir) => dir && isFile(join(dir, cmd)));
+}
+
+/** A container left in `created` by a berth process that died while creating it. */
+export function creationAbandoned(c: Container): boolean {
+  return c.state.status === 'created' && !isSameProcessAlive(c.state.creatorPid, c.state.creatorStart);
+}
+
+/** Kill the process of an abandoned creation (if it got that far), release everything, forget it. */
+export async function discardAbandoned(engine: Engine, c: Container): Promise<void> {
+  try {
+    const pid = Number(readFileSync(join(engine.containerDir(c.id), 'pid'), 'utf8').trim());
+    // only if it is still the container we started: PID 1 of a namespace, child of a berth-init shim
+    if (pid > 0 && readFileSync(`/proc/${parentPid(pid) ?? 0}/cmdline`, 'utf8').includes('berth-init')) signalProcess(pid, 'SIGKILL');
+  } catch {
+    // no pid file or no such process: it never started
+  }
+  await releaseNetwork(engine, c);
+  // its own namespace, if it got one (the record says so only once it runs)
+  if (c.config.networkMode !== 'host' && !c.config.networkMode.startsWith('container:')) deleteNetns(engine.netnsPath(c.id));
+  removeRecord(engine, c);
 }
 
 /** Live status: a container recorded as running whose shim is gone has exited. */
@@ -228,7 +251,9 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
       ...(spec.mac ? { mac: spec.mac } : {}),
     };
-    store.createContainer({ id, name, config, state: { status: 'created' } satisfies ContainerState });
+    // who is creating it: if that process dies halfway, repair knows the creation was abandoned
+    const creating: ContainerState = { status: 'created', creatorPid: process.pid, creatorStart: processStartTime(process.pid) ?? '' };
+    store.createContainer({ id, name, config, state: creating });
     undo.push(() => void store.deleteContainer(id));
 
     trace('run: record');

@@ -267,13 +267,12 @@ export async function removeNetwork(engine: Engine, ref: string): Promise<Networ
   return net;
 }
 
-/** Remove every user-defined network without endpoints; returns their names. */
-export async function pruneNetworks(engine: Engine): Promise<string[]> {
-  const removed: string[] = [];
+/** Remove every user-defined network without endpoints; returns them. */
+export async function pruneNetworks(engine: Engine): Promise<NetworkRecord[]> {
+  const removed: NetworkRecord[] = [];
   for (const net of engine.store.listNetworks()) {
     if (net.name === DEFAULT_NETWORK || engine.store.listEndpoints({ networkId: net.id }).length) continue;
-    await removeNetwork(engine, net.id);
-    removed.push(net.name);
+    removed.push(await removeNetwork(engine, net.id));
   }
   return removed;
 }

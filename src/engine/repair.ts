@@ -11,7 +11,7 @@ import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
 } from '../drivers/firewall.js';
 import type { Engine } from './context.js';
-import { containerExited, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
+import { containerExited, creationAbandoned, discardAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { hostIfnameOf } from './endpoints.js';
 import { bridgeOptions } from './network-options.js';
 import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
@@ -57,8 +57,14 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   const findings: Finding[] = [];
   const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...(opts.repair && action ? { action } : {}) });
 
-  // 1. containers whose process is gone still hold addresses, ports and a namespace
+  // 1. containers whose process is gone still hold addresses, ports and a namespace; a creation
+  //    abandoned halfway (its berth process died) is undone
   for (const c of containers(engine)) {
+    if (creationAbandoned(c)) {
+      note(`container ${c.name}`, 'its creation was interrupted (the berth process creating it died)', 'stopped what had started and released its network');
+      if (opts.repair) await discardAbandoned(engine, c);
+      continue;
+    }
     if (c.state.status === 'running' && liveStatus(c) === 'exited') {
       note(`container ${c.name}`, 'its process is gone, but it still holds its network', 'released its addresses, ports and namespace');
       if (opts.repair) await containerExited(engine, c.id);
@@ -119,7 +125,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   }
 
   // 5. namespace mounts of containers that are gone or not running
-  const running = new Set(containers(engine).filter((c) => c.state.status === 'running').map((c) => c.state.netns));
+  // a namespace of a container being created right now (by a live berth process) is spared too
+  const running = new Set(
+    containers(engine)
+      .filter((c) => c.state.status === 'running' || (c.state.status === 'created' && !creationAbandoned(c)))
+      .map((c) => c.state.netns ?? engine.netnsPath(c.id)),
+  );
   let mounts: string[] = [];
   try {
     mounts = readdirSync(engine.paths.netnsDir);

@@ -107,7 +107,7 @@ export function networkCommand(): Command {
     .action(async () => {
       const { pruneNetworks } = await import('../../engine/networks.js');
       const removed = await pruneNetworks(new Engine());
-      if (removed.length) process.stdout.write(`Deleted Networks:\n${removed.map((n) => `${n}\n`).join('')}`);
+      if (removed.length) process.stdout.write(`Deleted Networks:\n${removed.map((n) => `${n.name}\n`).join('')}`);
     });
 
   network

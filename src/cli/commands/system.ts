@@ -35,11 +35,11 @@ export function systemCommand(): Command {
       const { checkSystem } = await import('../../engine/repair.js');
       const { Engine } = await import('../../engine/context.js');
       const findings = await checkSystem(new Engine(), { repair: Boolean(opts.repair) });
+      // like diff(1): differences found and not repaired is a non-zero status
+      if (findings.length && !opts.repair) process.exitCode = 1;
       if (opts.format === 'json') return printJson(findings);
       if (!findings.length) return void process.stdout.write('the kernel matches the store\n');
       for (const f of findings) process.stdout.write(`${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}\n`);
-      // like diff(1): differences found and not repaired is a non-zero status
-      if (!opts.repair) process.exitCode = 1;
     });
   return system;
 }
