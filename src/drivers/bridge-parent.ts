@@ -17,14 +17,27 @@ export interface ParentState {
   routes: RouteSpec[];
 }
 
-/** Routes through ifindex that someone added (not the ones the kernel derives from addresses). */
+const RT_TABLE_LOCAL = 255;
+
+/**
+ * Routes through ifindex that someone added (not the ones the kernel derives from addresses), in
+ * every table, with what makes them what they are: gateway, metric, table, source, protocol.
+ */
 async function movableRoutes(nl: Rtnl, index: number): Promise<RouteSpec[]> {
   const out: RouteSpec[] = [];
   for (const family of [AF_INET, AF_INET6]) {
-    for (const r of await listRoutes(nl, family)) {
-      if (r.oif !== index || r.protocol === 'KERNEL' || r.type !== 'UNICAST') continue;
+    for (const r of await listRoutes(nl, family, 0)) {
+      if (r.oif !== index || r.protocol === 'KERNEL' || r.type !== 'UNICAST' || r.table === RT_TABLE_LOCAL) continue;
       if (family === AF_INET6 && r.dst.startsWith('fe80:')) continue;
-      out.push({ dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.metric !== undefined ? { metric: r.metric } : {}), family });
+      out.push({
+        dst: r.dst,
+        family,
+        table: r.table,
+        protocol: r.protocol,
+        ...(r.gateway ? { gateway: r.gateway } : {}),
+        ...(r.metric !== undefined ? { metric: r.metric } : {}),
+        ...(r.src ? { src: r.src } : {}),
+      });
     }
   }
   return out;

@@ -12,7 +12,7 @@ import type { NetnsTarget } from '../kernel/netns.js';
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;
 /** Bumped whenever the rules below change; `ensureFirewall` reinstalls on a mismatch. */
-const RULESET_VERSION = 'berth:ruleset:2';
+const RULESET_VERSION = 'berth:ruleset:3';
 
 const SETS = {
   /** every berth bridge */
@@ -62,10 +62,11 @@ function tableDefinition(): NftOp[] {
     [inSet('iifname', SETS.bridges), ctState('established', 'related'), accept],
     // within one network (with br_netfilter, bridged frames come here with in = out = the bridge)
     [match(concat(meta('iifname'), meta('oifname')), setRef(SETS.intra)), accept],
-    // published ports are reachable from anywhere, other networks included (Docker's rule)
-    [inSet('oifname', SETS.bridges), match(ct('status'), 'dnat'), accept],
+    // internal networks: nothing out, nothing in, not even through a published port
     [inSet('iifname', SETS.internal), counter, drop],
     [inSet('oifname', SETS.internal), counter, drop],
+    // published ports are reachable from anywhere, other networks included (Docker's rule)
+    [inSet('oifname', SETS.bridges), match(ct('status'), 'dnat'), accept],
     // networks are isolated from each other
     [inSet('iifname', SETS.bridges), inSet('oifname', SETS.bridges), counter, drop],
     [inSet('iifname', SETS.bridges), accept],

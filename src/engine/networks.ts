@@ -174,9 +174,9 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   }
   const options = canonicalOptions(spec.options);
   const bridge = bridgeOptions(options, spec.internal);
-  // the default network is there first and takes the first pool (172.17.0.0/16), as in Docker
-  await ensureDefaultNetwork(engine);
   const explicit = validateSubnetConfigs(subnetConfigs(spec)).map(toSubnetConfig);
+  const v6given = explicit.find((s) => s.subnet.includes(':'));
+  if (v6given && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6given.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
   const id = newId();
   const ifname = bridge.bridgeName ?? `br-${id.slice(0, 12)}`;
   if (bridge.parent && !explicit.some((s) => !s.subnet.includes(':'))) {
@@ -193,6 +193,9 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   if (bridge.parent && !parentExists) throw new UserError(`parent interface "${bridge.parent}" does not exist on this host`);
   if (bridge.parent && parentExists?.master) throw new ConflictError(`parent interface "${bridge.parent}" is already enslaved to another device`);
   if (ifnameTaken) throw new ConflictError(`an interface named "${ifname}" already exists on this host: choose another bridge name`);
+  // the default network is there first and takes the first pool (172.17.0.0/16), as in Docker;
+  // made only now that the request is known to be good (bad input changes nothing)
+  await ensureDefaultNetwork(engine);
 
   const record = store.transaction(() => {
     const subnets = [...explicit];
@@ -203,9 +206,6 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
       subnets.unshift({ subnet: pickFreeSubnet(DEFAULT_POOLS, [...taken, ...used]).text });
     }
     if (spec.ipv6 && !subnets.some((s) => s.subnet.includes(':'))) subnets.push({ subnet: pickUlaSubnet([...taken, ...used]).text });
-    if (!spec.ipv6 && subnets.some((s) => s.subnet.includes(':'))) {
-      throw new UserError('an IPv6 --subnet needs --ipv6');
-    }
     return store.createNetwork({
       id,
       name: spec.name,

@@ -21,6 +21,8 @@ export interface RouteSpec {
   src?: string;
   /** required for dst "default" without a gateway */
   family?: number;
+  /** who installed it, as the netlink package names it (BOOT, STATIC, DHCP…); default BOOT */
+  protocol?: string;
 }
 
 export interface RouteInfo {
@@ -30,6 +32,8 @@ export interface RouteInfo {
   oif: number | undefined;
   metric: number | undefined;
   table: number;
+  /** preferred source address */
+  src: string | undefined;
   /** names as the netlink package spells them: KERNEL, BOOT, STATIC…; UNIVERSE, LINK, HOST…; UNICAST, LOCAL… */
   protocol: string;
   scope: string;
@@ -59,7 +63,8 @@ function routeMessage(spec: RouteSpec) {
     family,
     dstLen,
     table: table < 256 ? table : 0,
-    protocol: 'BOOT' as const,
+    // a protocol the netlink package has no name for comes back as its number
+    protocol: (spec.protocol && /^\d+$/.test(spec.protocol) ? Number(spec.protocol) : (spec.protocol ?? 'BOOT')) as 'BOOT',
     // no gateway: the destination is directly on the link
     scope: spec.gateway ? ('UNIVERSE' as const) : ('LINK' as const),
     type: 'UNICAST' as const,
@@ -109,6 +114,7 @@ export async function listRoutes(nl: Rtnl, family: number = AF_INET, table: numb
       oif: m.attrs.oif,
       metric: m.attrs.priority,
       table: t,
+      src: m.attrs.prefsrc ? bufferToIp(m.attrs.prefsrc) : undefined,
       protocol: String(m.data.protocol ?? ''),
       scope: String(m.data.scope ?? ''),
       type: String(m.data.type ?? ''),
