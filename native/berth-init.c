@@ -300,7 +300,8 @@ int main(int argc, char **argv) {
   }
   char buf[640];
   if (opt.pidfile) {
-    snprintf(buf, sizeof buf, "%d\n", (int)child);
+    // line 1: the container's PID 1; line 2: this shim (a detached shim is not the caller's child)
+    snprintf(buf, sizeof buf, "%d\n%d\n", (int)child, (int)getpid());
     if (write_atomic(opt.pidfile, buf)) {
       int err = errno;
       kill(child, SIGKILL);

@@ -23,6 +23,8 @@ export interface BridgeSpec {
   mtu?: number;
   /** marks the bridge as berth's (IFLA_IFALIAS), e.g. berth:network:<id> */
   alias?: string;
+  /** the network's subnets */
+  subnets?: string[];
 }
 
 const ignoreExists = (err: unknown): void => {
@@ -30,7 +32,7 @@ const ignoreExists = (err: unknown): void => {
 };
 
 function firewallOf(spec: BridgeSpec): BridgeFirewall {
-  return { bridge: spec.ifname, nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound };
+  return { bridge: spec.ifname, subnets: spec.subnets ?? [], nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound };
 }
 
 /** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */

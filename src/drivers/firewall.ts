@@ -12,13 +12,20 @@ import type { NetnsTarget } from '../kernel/netns.js';
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;
 /** Bumped whenever the rules below change; `ensureFirewall` reinstalls on a mismatch. */
-const RULESET_VERSION = 'berth:ruleset:3';
+const RULESET_VERSION = 'berth:ruleset:4';
 
 const SETS = {
   /** every berth bridge */
   bridges: 'bridges',
-  /** (bridge, bridge) pairs: traffic within one network (and, DNATed, its hairpin) */
+  /** (bridge, bridge) pairs: traffic within one network */
   intra: 'intra',
+  /**
+   * (subnet, bridge): DNATed traffic from a network back into it (hairpin to a published port)
+   * is masqueraded. Keyed on the source address, not the in-interface: with br_netfilter such a
+   * packet may be bridged, and bridged packets have no in-interface in postrouting.
+   */
+  hairpin4: 'hairpin4',
+  hairpin6: 'hairpin6',
   /** subnets masqueraded when leaving the bridges */
   nat4: 'nat4',
   nat6: 'nat6',
@@ -81,6 +88,8 @@ function tableDefinition(): NftOp[] {
     add(T),
     add({ kind: 'set', table: T, name: SETS.bridges, type: 'ifname' }),
     add({ kind: 'set', table: T, name: SETS.intra, type: ['ifname', 'ifname'] }),
+    add({ kind: 'set', table: T, name: SETS.hairpin4, type: ['ipv4_addr', 'ifname'], flags: ['interval'] }),
+    add({ kind: 'set', table: T, name: SETS.hairpin6, type: ['ipv6_addr', 'ifname'], flags: ['interval'] }),
     add({ kind: 'set', table: T, name: SETS.nat4, type: 'ipv4_addr', flags: ['interval'] }),
     add({ kind: 'set', table: T, name: SETS.nat6, type: 'ipv6_addr', flags: ['interval'] }),
     add({ kind: 'set', table: T, name: SETS.internal, type: 'ifname' }),
@@ -101,7 +110,8 @@ function tableDefinition(): NftOp[] {
     add(rule(T, 'output', [fibDaddrLocal, match(meta('l4proto'), L4), jump('publish')])),
     ...publish.map((st) => add(rule(T, 'publish', st))),
     ...forward.map((st, i) => add(rule(T, 'forward', st, i === 0 ? RULESET_VERSION : undefined))),
-    add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(meta('iifname'), meta('oifname')), setRef(SETS.intra)), masquerade])),
+    add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(ip.saddr, meta('oifname')), setRef(SETS.hairpin4)), masquerade])),
+    add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(ip6.saddr, meta('oifname')), setRef(SETS.hairpin6)), masquerade])),
     add(rule(T, 'postrouting', [match(ip.saddr, cidr('127.0.0.0/8')), inSet('oifname', SETS.bridges), masquerade])),
     add(rule(T, 'postrouting', [match(ip.saddr, setRef(SETS.nat4)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
     add(rule(T, 'postrouting', [match(ip6.saddr, setRef(SETS.nat6)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
@@ -123,6 +133,8 @@ export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed' | 'isolated';
 
 export interface BridgeFirewall {
   bridge: string;
+  /** the network's subnets (hairpin masquerade) */
+  subnets?: string[];
   /** subnets masqueraded on the way out (empty: no NAT) */
   nat4?: string[];
   nat6?: string[];
@@ -136,6 +148,8 @@ export function bridgeElements(b: BridgeFirewall): NftOp[] {
   return [
     ...el(SETS.bridges, [b.bridge]),
     ...el(SETS.intra, [tuple(b.bridge, b.bridge)]),
+    ...el(SETS.hairpin4, (b.subnets ?? []).filter((x) => !x.includes(':')).map((x) => tuple(cidr(x), b.bridge))),
+    ...el(SETS.hairpin6, (b.subnets ?? []).filter((x) => x.includes(':')).map((x) => tuple(cidr(x), b.bridge))),
     ...el(SETS.nat4, (b.nat4 ?? []).map(cidr)),
     ...el(SETS.nat6, (b.nat6 ?? []).map(cidr)),
     ...el(SETS.internal, b.internal ? [b.bridge] : []),

@@ -115,7 +115,7 @@ export function creationAbandoned(c: Container): boolean {
 /** Kill the process of an abandoned creation (if it got that far), release everything, forget it. */
 export async function discardAbandoned(engine: Engine, c: Container): Promise<void> {
   try {
-    const pid = Number(readFileSync(join(engine.containerDir(c.id), 'pid'), 'utf8').trim());
+    const pid = Number(readFileSync(join(engine.containerDir(c.id), 'pid'), 'utf8').split('\n')[0]);
     // only if it is still the container we started: PID 1 of a namespace, child of a berth-init shim
     if (pid > 0 && readFileSync(`/proc/${parentPid(pid) ?? 0}/cmdline`, 'utf8').includes('berth-init')) signalProcess(pid, 'SIGKILL');
   } catch {
@@ -178,7 +178,7 @@ async function waitForPidfile(path: string, shim: ChildProcess, timeoutMs = 10_0
   try {
     for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
       if (existsSync(path)) {
-        const pid = Number(readFileSync(path, 'utf8').trim());
+        const pid = Number(readFileSync(path, 'utf8').split('\n')[0]);
         if (pid > 0) return pid;
       }
       if (exited !== undefined) throw new StartFailed(exited ?? 125);
@@ -313,6 +313,8 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     ];
     const shim = spawn(BERTH_INIT, argv, { stdio: spec.detach ? ['ignore', 'ignore', 'inherit'] : 'inherit', env: process.env });
     if (!shim.pid) throw new SystemError(`cannot start ${BERTH_INIT}`);
+    // from here on a signal to berth is meant for the container: forward it, do not die of it
+    if (!spec.detach) forwardSignals(shim);
     let shimPid = shim.pid;
     let childPid: number;
     if (spec.detach) {
@@ -322,8 +324,9 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
         shim.once('exit', (code) => resolve(code ?? 125));
       });
       if (status !== 0) throw new StartFailed(status);
-      childPid = Number(readFileSync(pidfile, 'utf8').trim());
-      shimPid = parentPid(childPid) ?? 0;
+      const [child, shim2] = readFileSync(pidfile, 'utf8').trim().split('\n').map(Number);
+      childPid = child ?? 0;
+      shimPid = shim2 ?? parentPid(childPid) ?? 0;
     } else {
       childPid = await waitForPidfile(pidfile, shim);
     }
@@ -337,7 +340,15 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       startedAt: new Date().toISOString(),
       ...(netns ? { netns } : {}),
     };
-    store.updateContainerState(id, state);
+    // a quick command may have ended, and its exit been recorded (or, with --rm, the container
+    // removed) by the shim's on-exit hook already: never overwrite that with "running"
+    const recorded = store.transaction(() => {
+      const now = store.findContainer(id);
+      if (!now || (now.state as ContainerState).status !== 'created') return false;
+      store.updateContainerState(id, state);
+      return true;
+    });
+    if (!recorded) return { id, name, warnings };
     return { id, name, ...(spec.detach ? {} : { shim }), warnings };
   } catch (err) {
     await undo.run();
@@ -400,26 +411,29 @@ function removeRecord(engine: Engine, c: Container): void {
   engine.store.deleteContainer(c.id);
 }
 
-/** Foreground run: forward signals to the shim, wait, clean up; resolves to the exit status. */
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+/** Pass these signals to the shim (which passes them to the command) until it exits. */
+function forwardSignals(shim: ChildProcess): void {
+  const handlers = FORWARDED.map((sig) => [sig, () => void (shim.pid && signalProcess(shim.pid, sig))] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  shim.once('exit', () => {
+    for (const [s, h] of handlers) process.off(s, h);
+  });
+}
+
+/** Foreground run: wait for the command (signals are forwarded), clean up; resolves to the exit status. */
 export async function waitForeground(engine: Engine, started: Started): Promise<number> {
   const shim = started.shim;
   if (!shim) throw new Error('waitForeground needs a foreground container');
-  const forward = (sig: NodeJS.Signals) => () => void (shim.pid && signalProcess(shim.pid, sig));
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
-  const handlers = signals.map((s) => [s, forward(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
-  try {
-    const code = await new Promise<number>((resolve) => {
-      if (shim.exitCode !== null) resolve(shim.exitCode);
-      shim.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? (osSignals[sig] ?? 0) : 0)));
-    });
-    trace('run: exited');
-    const status = await containerExited(engine, started.id, code);
-    trace('run: cleaned up');
-    return status;
-  } finally {
-    for (const [s, h] of handlers) process.off(s, h);
-  }
+  const code = await new Promise<number>((resolve) => {
+    if (shim.exitCode !== null) resolve(shim.exitCode);
+    shim.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? (osSignals[sig] ?? 0) : 0)));
+  });
+  trace('run: exited');
+  const status = await containerExited(engine, started.id, code);
+  trace('run: cleaned up');
+  return status;
 }
 
 const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };

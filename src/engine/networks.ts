@@ -69,6 +69,7 @@ export function bridgeSpecOf(net: NetworkRecord): BridgeSpec {
       : [o.gatewayModeIpv4, o.gatewayModeIpv6].includes('routed') ? 'routed' : 'nat',
     ...(o.mtu ? { mtu: o.mtu } : {}),
     alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
+    subnets: net.subnets.map((s) => s.subnet),
   };
 }
 
@@ -239,7 +240,7 @@ async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<
   const spec = bridgeSpecOf(net);
   if (parent) {
     const { removeBridgeRules } = await import('../drivers/firewall.js');
-    removeBridgeRules(engine.hostNetns, { bridge: spec.ifname, nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound });
+    removeBridgeRules(engine.hostNetns, { bridge: spec.ifname, subnets: spec.subnets ?? [], nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound });
     await releaseParent(engine.hostNetns, spec.ifname, parent);
   } else {
     await removeBridge(engine.hostNetns, spec);

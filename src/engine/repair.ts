@@ -32,7 +32,7 @@ export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; po
   const store = engine.store;
   const bridges = store.listNetworks().map((n) => {
     const s = bridgeSpecOf(n);
-    return { bridge: s.ifname, nat4: s.nat4, nat6: s.nat6, internal: s.internal, inbound: s.inbound };
+    return { bridge: s.ifname, subnets: s.subnets ?? [], nat4: s.nat4, nat6: s.nat6, internal: s.internal, inbound: s.inbound };
   });
   const ports = store.listPorts().map((p) => {
     const ep = p.endpointId ? store.getEndpoint(p.endpointId) : undefined;

@@ -3,9 +3,10 @@
 // and a snapshot of everything berth owns on a host, to prove that failures and removals leave
 // nothing behind. Every packet stays inside the lab's namespaces.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ExecResult, type External, type Host, Lab, type LabNode, links, nftRuleset } from '../lab/index.js';
+import { type ExecResult, type External, type Host, Lab, type LabNode, type NsRef, links, nftRuleset, ping, runIn } from '../lab/index.js';
 
 export const NODE = process.execPath;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -101,26 +102,50 @@ export function parseProbe(r: ExecResult): Probe {
   return { ok: r.code === 0 && m !== null, ...(m ? { peer: m[1], local: m[2] } : {}), output: `${r.stdout}${r.stderr}`.trim() };
 }
 
-/** Connect from a lab node (its netns) to addr:port. */
-export async function probeFrom(node: LabNode, proto: Proto, addr: string, port: number): Promise<Probe> {
-  return parseProbe(await node.exec(clientArgv(proto, addr, port), { timeoutMs: 10_000 }));
+/**
+ * Connect from a network namespace to addr:port: a lab node, or a path such as a container's
+ * /proc/PID/ns/net (see ctrNet). The client runs with nsenter --net only, which is all a
+ * reachability test needs and far cheaper than a `berth exec`.
+ */
+export async function probeFrom(ns: NsRef, proto: Proto, addr: string, port: number): Promise<Probe> {
+  return parseProbe(await runIn(ns, clientArgv(proto, addr, port), { timeoutMs: 10_000 }));
 }
 
-/** Connect from inside a container (berth exec) to addr:port. */
+/** Connect from inside a container through `berth exec` (all its namespaces) to addr:port. */
 export async function probeFromContainer(h: Host, ctr: string, proto: Proto, addr: string, port: number): Promise<Probe> {
   return parseProbe(await h.berth(['exec', ctr, '--', ...clientArgv(proto, addr, port)], { timeoutMs: 15_000 }));
 }
 
-/** Poll `berth logs ctr` until it matches pattern; returns the log. */
-export async function waitForLog(h: Host, ctr: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+/** A container's network namespace as its PID 1 holds it (valid in every mode, while it runs). */
+export async function ctrNet(h: Host, ctr: string): Promise<string> {
+  const pid = (await inspect(h, ctr)).State.Pid;
+  assert.ok(pid > 0, `container ${ctr} is running`);
+  return `/proc/${pid}/ns/net`;
+}
+
+/** True if every echo request from ns to addr is answered. */
+export function pingFrom(ns: NsRef, addr: string, count = 1): Promise<boolean> {
+  return ping(ns, addr, { count, timeout: 3 });
+}
+
+/** IPv4 address (no prefix) of eth0 in ns, as the kernel has it. */
+export async function ipOf(ns: NsRef): Promise<string> {
+  const r = await runIn(ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'], { check: true });
+  const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout);
+  assert.ok(m, `no IPv4 address on eth0: ${r.stdout}`);
+  return m[1] as string;
+}
+
+/** Poll a detached container's log file ($BERTH_RUN/containers/<id>/log) until it matches. */
+export async function waitForLog(h: Host, id: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   const end = Date.now() + timeoutMs;
   let log = '';
   while (Date.now() < end) {
-    log = (await h.berthOk(['logs', ctr])).stdout;
+    log = await readFile(join(h.runDir, 'containers', id, 'log'), 'utf8').catch(() => '');
     if (pattern.test(log)) return log;
-    await sleep(100);
+    await sleep(50);
   }
-  assert.fail(`berth logs ${ctr} did not match ${String(pattern)} within ${timeoutMs} ms; log:\n${log}`);
+  assert.fail(`the log of ${id} did not match ${String(pattern)} within ${timeoutMs} ms; log:\n${log}`);
 }
 
 /** Start a detached container and return its id. */
@@ -134,7 +159,7 @@ export async function runDetached(h: Host, args: readonly string[]): Promise<str
 /** A detached container running a server; resolves once it listens. */
 export async function runServer(h: Host, name: string, runArgs: readonly string[], proto: Proto, port: number, host?: string): Promise<string> {
   const id = await runDetached(h, ['--name', name, ...runArgs, '--', ...serverArgv(proto, port, host)]);
-  await waitForLog(h, name, new RegExp(`listening ${port}\\b`));
+  await waitForLog(h, id, new RegExp(`listening ${port}\\b`));
   return id;
 }
 
@@ -162,25 +187,39 @@ export async function inspect(h: Host, ctr: string): Promise<Inspect> {
   return list[0] as Inspect;
 }
 
-/** Poll inspect until the container is no longer running. */
-export async function waitExited(h: Host, ctr: string, timeoutMs = 10_000): Promise<Inspect> {
+/** Wait (cheaply, on a file) until path exists or not; false on timeout. */
+async function waitPath(path: string, exists: boolean, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;
-  for (;;) {
-    const i = await inspect(h, ctr);
-    if (i.State.Status !== 'running') return i;
-    if (Date.now() > end) assert.fail(`container ${ctr} still running after ${timeoutMs} ms`);
-    await sleep(100);
+  while (Date.now() < end) {
+    if (existsSync(path) === exists) return true;
+    await sleep(25);
   }
+  return false;
 }
 
-/** Poll until `berth ps -a` no longer lists the container (a detached --rm one removing itself). */
+/** Wait until the container is no longer running; returns its inspect. */
+export async function waitExited(h: Host, ctr: string, timeoutMs = 10_000): Promise<Inspect> {
+  const end = Date.now() + timeoutMs;
+  let i = await inspect(h, ctr);
+  // the shim writes an exit file when the command ends: wait for it without spawning berth
+  await waitPath(join(h.runDir, 'containers', i.Id, 'exit'), true, timeoutMs);
+  while (i.State.Status === 'running') {
+    if (Date.now() > end) assert.fail(`container ${ctr} still running after ${timeoutMs} ms`);
+    await sleep(50);
+    i = await inspect(h, ctr);
+  }
+  return i;
+}
+
+/** Wait until `berth ps -a` no longer lists the container (a detached --rm one removing itself). */
 export async function waitRemoved(h: Host, id: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
+  await waitPath(join(h.runDir, 'containers', id), false, timeoutMs);
   for (;;) {
     const ids = (await h.berthOk(['ps', '-a', '-q'])).stdout.split('\n').filter(Boolean);
     if (!ids.some((i) => id.startsWith(i))) return;
     if (Date.now() > end) assert.fail(`container ${id} still listed by ps -a after ${timeoutMs} ms`);
-    await sleep(100);
+    await sleep(50);
   }
 }
 
@@ -269,14 +308,6 @@ export async function bridgePorts(h: Host): Promise<string[]> {
   return (await links(h)).filter((l) => l.master === 'berth0').map((l) => l.ifname);
 }
 
-/** IPv4 address (no prefix) of eth0 as the container sees it. */
-export async function containerIp(h: Host, ctr: string): Promise<string> {
-  const r = await h.berthOk(['exec', ctr, '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-  const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout);
-  assert.ok(m, `no IPv4 address on eth0 of ${ctr}: ${r.stdout}`);
-  return m[1] as string;
-}
-
 /**
  * The address the next bridge container would get: run a throwaway --rm container that prints it.
  * Proves allocations were released (the freed address is handed out again).
@@ -359,4 +390,16 @@ export async function tcpMib(netnsPath: string, node: LabNode): Promise<Record<s
   const out: Record<string, number> = {};
   (keys ?? []).forEach((k, i) => (out[k] = Number(values?.[i])));
   return out;
+}
+
+/**
+ * `berth rm -f` each container, ignoring failures: for `finally` blocks and `t.after`, so one
+ * failed test does not leave its containers to the next. A full id whose directory is already
+ * gone is skipped (no berth process spent on it).
+ */
+export async function removeQuietly(h: Host, ...refs: string[]): Promise<void> {
+  for (const r of refs) {
+    if (/^[0-9a-f]{64}$/.test(r) && !existsSync(join(h.runDir, 'containers', r))) continue;
+    await h.berth(['rm', '-f', r]).catch(() => undefined);
+  }
 }

@@ -285,8 +285,10 @@ describe('berth-init: the container shim', () => {
       const exitfile = join(dir, 'netns.exit');
       const shim = new Shim(['--netns', ns, '--pidfile', pidfile, '--exit-file', exitfile, '--', 'sleep', '100']);
       const ctr = await shim.container();
-      const pid = Number(await waitFor('the pidfile', () => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : undefined)));
-      assert.equal(readFileSync(pidfile, 'utf8'), `${pid}\n`);
+      const text = await waitFor('the pidfile', () => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : undefined));
+      const pid = Number(text.split('\n')[0]);
+      // line 1: the container's PID 1; line 2: the shim
+      assert.equal(readFileSync(pidfile, 'utf8'), `${pid}\n${shim.pid}\n`);
       assert.equal(pid, ctr.pid);
       assert.equal(ctr.ppid, shim.pid);
       assert.equal(readlinkSync(`/proc/${pid}/ns/net`), `net:[${statSync(ns).ino}]`);
@@ -377,9 +379,10 @@ describe('berth-init: the container shim', () => {
     assert.ok(elapsed < 2000, `the detaching call took ${elapsed} ms`);
     assert.equal(caller.stdout + caller.stderr, '');
     // Ready means the pidfile is there when the caller returns.
-    const pid = Number(readFileSync(pidfile, 'utf8'));
-    const ctr = await track(pid);
+    const [pid, shimPid] = readFileSync(pidfile, 'utf8').trim().split('\n').map(Number);
+    const ctr = await track(pid ?? 0);
     const shim = await track(ctr.ppid);
+    assert.equal(shimPid, shim.pid, 'line 2 of the pidfile is the shim');
     assert.equal(shim.comm, 'berth-init');
     assert.notEqual(shim.pid, callerPid);
     assert.notEqual(shim.ppid, callerPid, 'the shim was re-parented when its caller exited');
@@ -392,7 +395,7 @@ describe('berth-init: the container shim', () => {
     assert.deepEqual((await readdir(`/proc/${shim.pid}/fd`)).sort(), ['0', '1', '2']);
     await waitFor('the output in the log', () => (/out\n/.test(readFileSync(log, 'utf8')) && /err\n/.test(readFileSync(log, 'utf8')) ? true : undefined));
 
-    process.kill(pid, 'SIGKILL');
+    process.kill(ctr.pid, 'SIGKILL');
     const exit = await waitFor('the exit file', () => (existsSync(exitfile) ? readExitFile(exitfile) : undefined));
     assert.deepEqual([exit.exitCode, exit.signal], [137, 'SIGKILL']);
     // Gone, or a zombie when PID 1 of this machine does not reap orphans.
