@@ -259,7 +259,7 @@ export class SqliteStore implements Store {
         insert.run(record.id, subnet.cidr.text, subnet.gateway.text, 'gateway');
         for (const [name, address] of subnet.auxAddresses) insert.run(record.id, subnet.cidr.text, address.text, `aux:${name}`);
       }
-      return record;
+      return { ...record, state: {} };
     });
   }
 
