@@ -7,7 +7,7 @@ import { withRtnl } from '../kernel/rtnl.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { attachBridgeEndpoint, hostIfnameOf, releaseEndpoints, Undo } from './endpoints.js';
+import { attachBridgeEndpoint, hostIfnameOf, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork } from './networks.js';
 
 export interface SandboxAttachment {
@@ -36,6 +36,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   const undo = new Undo();
   try {
     const endpoint = await attachBridgeEndpoint(engine, network, req, undo);
+    await syncDefaultRoutes(engine, req.containerId, req.netns);
     return { network, endpoint, hostIfname: hostIfnameOf(endpoint), ports: engine.store.listPorts({ endpointId: endpoint.id }) };
   } catch (err) {
     await undo.run();
