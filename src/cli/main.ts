@@ -70,4 +70,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);
+const status = await main(process.argv);
+// Exit as soon as the output is flushed: idle handles (netlink sockets, timers of libraries)
+// would otherwise keep the process around for tens of milliseconds after its work is done.
+// The daemon never gets here while it runs.
+process.exitCode = status;
+process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
