@@ -94,6 +94,9 @@ CREATED=()
 on_exit() {
   local ns
   for ns in "${CREATED[@]}"; do ba_netns_del "$ns"; done
+  # also after an interrupted run (the original removed it only at the end of a complete one)
+  [[ $BA_STATE_ROOT == /tmp/ba-* ]] && rm -rf "$BA_STATE_ROOT"
+  return 0
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM
