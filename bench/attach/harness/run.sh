@@ -145,7 +145,7 @@ root_snapshot >"$OUT/root-before.txt" 2>&1
   echo "iperf3: $(iperf3 --version | head -1)"
   echo "hyperfine: $(hyperfine --version 2>/dev/null)"
   echo "node: $(node --version 2>/dev/null)"
-  echo "berth: $(node "$BERTH_REPO/dist/berth.mjs" --version 2>/dev/null) (code under test: $BERTH_REPO, a copy of the build of $BERTH_SOURCE at commit $(git -C "$BERTH_SOURCE" rev-parse --short HEAD 2>/dev/null) with $(git -C "$BERTH_SOURCE" status --porcelain 2>/dev/null | grep -vc '^?? bench/') other changed/untracked paths in the work tree; dist built $(date -u -r "$BERTH_REPO/dist/berth-cni.mjs" +%Y-%m-%dT%H:%M:%SZ))"
+  echo "berth: $(node "$BERTH_REPO/dist/berth.mjs" --version 2>/dev/null) (code under test: $BERTH_REPO, a copy of the build of $BERTH_SOURCE; work tree at run time: HEAD $(git -C "$BERTH_SOURCE" rev-parse --short HEAD 2>/dev/null), $(git -C "$BERTH_SOURCE" status --porcelain 2>/dev/null | grep -vc '^?? bench/') other changed/untracked paths in the work tree; dist built $(date -u -r "$BERTH_REPO/dist/berth-cni.mjs" +%Y-%m-%dT%H:%M:%SZ))"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "other namespaces present at start (not ours): $(ip netns list | awk '{print $1}' | grep -vc '^ba-')"
   echo "command: $0 -b $BACKENDS -n $SIZES -c $CYCLES_N1 -t $IPERF_SECS iperf=$IPERF hyperfine=$HYPERFINE"

@@ -151,6 +151,7 @@ export function containerCommands(): Command[] {
   const inspect = new Command('inspect')
     .description('show containers as JSON (Docker shape)')
     .argument('<container...>')
+    .addOption(new Option('--format <format>', 'output format (inspect always prints JSON)').choices(['json']).default('json'))
     .action(async (refs: string[]) => {
       const { getContainer } = await import('../../engine/containers.js');
       const { inspectContainer } = await import('../../engine/inspect.js');

@@ -79,6 +79,7 @@ export function networkCommand(): Command {
     .command('inspect')
     .description('show networks as JSON (Docker shape)')
     .argument('<network...>')
+    .addOption(new Option('--format <format>', 'output format (inspect always prints JSON)').choices(['json']).default('json'))
     .action(async (refs: string[]) => {
       const { getNetwork, inspectNetwork, ensureDefaultNetwork } = await import('../../engine/networks.js');
       const engine = new Engine();
