@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { UserError } from '../../src/common/errors.js';
 import {
   addressFromValue,
   cidrContaining,
@@ -13,15 +12,8 @@ import {
   type Cidr,
   type IpFamily,
 } from '../../src/ipam/index.js';
+import { throwsUser } from './assert-errors.js';
 
-/** Asserts fn throws a UserError whose message contains every fragment. */
-function throwsUser(fn: () => unknown, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
-    return true;
-  });
-}
 
 const familyArb = fc.constantFrom<IpFamily>(4, 6);
 const addressArb = familyArb.chain((family) =>

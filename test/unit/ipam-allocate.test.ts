@@ -17,14 +17,8 @@ import {
   type Subnet,
   type SubnetConfig,
 } from '../../src/ipam/index.js';
+import { throwsUser } from './assert-errors.js';
 
-function throwsUser(fn: () => unknown, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
-    return true;
-  });
-}
 
 const subnet = (config: SubnetConfig): Subnet => validateSubnetConfig(config);
 

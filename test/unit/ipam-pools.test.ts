@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { UserError } from '../../src/common/errors.js';
 import {
   DEFAULT_POOLS,
   addressFromValue,
@@ -14,14 +13,8 @@ import {
   pickUlaSubnet,
   type Cidr,
 } from '../../src/ipam/index.js';
+import { throwsUser } from './assert-errors.js';
 
-function throwsUser(fn: () => unknown, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
-    return true;
-  });
-}
 
 const cidrs = (...texts: string[]): Cidr[] => texts.map((t) => parseCidr(t, 'taken', 'mask'));
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UserError } from '../../src/common/errors.js';
 import {
   firstHostAddress,
   parseCidr,
@@ -9,14 +8,8 @@ import {
   validateSubnetConfigs,
   type SubnetConfig,
 } from '../../src/ipam/index.js';
+import { throwsUser } from './assert-errors.js';
 
-function throwsUser(fn: () => unknown, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
-    return true;
-  });
-}
 
 void describe('validateSubnetConfig', () => {
   void test('default gateway is the first host address', () => {

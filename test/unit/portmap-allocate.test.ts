@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ConflictError, UserError } from '../../src/common/errors.js';
+import { ConflictError } from '../../src/common/errors.js';
 import {
   EPHEMERAL_PORT_RANGE,
   formatBinding,
@@ -13,14 +13,8 @@ import {
   type PortTaken,
   type PublishedPort,
 } from '../../src/portmap/index.js';
+import { throwsUser } from './assert-errors.js';
 
-function throwsUser(fn: () => unknown, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
-    return true;
-  });
-}
 
 const randomBinding: PortBinding = { hostIp: undefined, hostPort: undefined, containerPort: 80, proto: 'tcp' };
 const nothingTaken: PortTaken = () => false;

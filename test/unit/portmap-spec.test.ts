@@ -13,15 +13,8 @@ import {
   type PortSpec,
   type Proto,
 } from '../../src/portmap/index.js';
+import { throwsUser } from './assert-errors.js';
 
-/** Asserts fn throws a UserError whose message contains every fragment. */
-function throwsUser(fn: () => unknown, ...fragments: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `"${err.message}" should mention ${f}`);
-    return true;
-  });
-}
 
 function spec(hostIp: string | undefined, hostPortRange: PortRange | undefined, containerPortRange: PortRange, proto: Proto = 'tcp'): PortSpec {
   return { hostIp, hostPortRange, containerPortRange, proto };
