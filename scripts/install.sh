@@ -12,9 +12,12 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
 fi
 
 # Debian packages: kernel tools used by berth (nft, nsenter) and by the tests (ip, ping), a C
-# compiler for berth-init and better-sqlite3, and docker.io for its docker CLI, which the API
-# tests drive (its dockerd is never started).
-packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev docker.io)
+# compiler for berth-init and better-sqlite3, docker.io for its docker CLI, which the API
+# tests drive (its dockerd is never started), etcd (the overlay's cluster store, started by the
+# tests inside their labs), wireguard-go + wg (encrypted overlays on kernels without WireGuard),
+# iperf3 and tcpdump for the benchmarks and the wire checks.
+packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev docker.io
+  etcd-server etcd-client wireguard-go wireguard-tools iperf3 tcpdump)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
