@@ -27,7 +27,9 @@ for (const [outfile, entry] of Object.entries(entries)) await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['better-sqlite3', 'koffi', 'node-gyp-build'],
+  // etcd3 reads its .proto files from its own directory at load time: bundled, it would look for
+  // them next to the bundle and fail on import. It stays in node_modules.
+  external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3'],
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   plugins: [netlinkAddon],
   logLevel: 'warning',

@@ -29,6 +29,16 @@ export {
   runOk,
 } from './exec.js';
 export {
+  type EtcdClusterOptions,
+  type EtcdMember,
+  ETCDCTL_BIN,
+  ETCD_BIN,
+  ETCD_CLIENT_PORT,
+  ETCD_PEER_PORT,
+  EtcdCluster,
+  startEtcdCluster,
+} from './etcd.js';
+export {
   type LabOptions,
   type NodeKind,
   type Plug,
@@ -46,7 +56,7 @@ export {
   createSwitch,
   withLab,
 } from './lab.js';
-export { BERTH_BIN, LAB_ENV_MARKER, LAB_NETNS_RE, REPO_ROOT, SUITE_PREFIX, labDir, ownerState } from './names.js';
+export { BERTH_BIN, BERTH_CLIENT, VIA_DAEMON, LAB_ENV_MARKER, LAB_NETNS_RE, REPO_ROOT, SUITE_PREFIX, labDir, ownerState } from './names.js';
 export {
   type Family,
   type FdbEntry,

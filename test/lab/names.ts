@@ -48,6 +48,13 @@ function findRepoRoot(): string {
 
 export const REPO_ROOT = findRepoRoot();
 export const BERTH_BIN = join(REPO_ROOT, 'bin', 'berth');
+/** The native thin client: through the daemon when its socket answers, else the in-process CLI. */
+export const BERTH_CLIENT = join(REPO_ROOT, 'dist', 'berth');
+/**
+ * BERTH_E2E_VIA=daemon runs the end-to-end suite the second way: berth commands through the
+ * thin client to a daemon on each host (started by the suite's lab helpers), instead of in-process.
+ */
+export const VIA_DAEMON = process.env.BERTH_E2E_VIA === 'daemon';
 
 export function labTmpRoot(): string {
   return tmpdir();
