@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what berth and its tests need on a Debian 12 machine (as root), then builds berth.
 # Idempotent: only missing Debian packages are installed; npm ci only when the lock changed.
+#   bash scripts/install.sh [--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,11 @@ fi
 # iperf3 and tcpdump for the benchmarks and the wire checks.
 packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev docker.io
   etcd-server etcd-client wireguard-go wireguard-tools iperf3 tcpdump)
+# --bench: also what bench/ compares berth with and measures with (the anchors netavark,
+# aardvark-dns and the CNI reference plugins; dnsperf, hyperfine, jq, socat).
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(netavark aardvark-dns containernetworking-plugins dnsperf hyperfine jq socat)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
