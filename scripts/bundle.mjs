@@ -28,8 +28,9 @@ for (const [outfile, entry] of Object.entries(entries)) await build({
   target: 'node20',
   format: 'esm',
   // etcd3 reads its .proto files from its own directory at load time: bundled, it would look for
-  // them next to the bundle and fail on import. It stays in node_modules.
-  external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3'],
+  // them next to the bundle and fail on import. It stays in node_modules, with cockatiel, its
+  // retry library (both loaded on first use: src/store/etcd-lib.ts).
+  external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel'],
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   plugins: [netlinkAddon],
   logLevel: 'warning',

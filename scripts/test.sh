@@ -25,6 +25,19 @@ mapfile -t integration < <(find dist/test/integration -name '*.test.js' ! -name 
 mapfile -t e2e < <(find dist/test/e2e -name '*.test.js' 2>/dev/null | sort)
 mapfile -t last < <(find dist/test/integration -name 'zz-*.test.js' | sort)
 
-# One run, files in this order, one at a time: lab tests share the machine's kernel.
-exec node --test --test-concurrency=1 --test-reporter=spec \
-  "${unit[@]}" "${integration[@]}" "${e2e[@]}" "${last[@]}"
+# Files in this order, one at a time: lab tests share the machine's kernel.
+status=0
+node --test --test-concurrency=1 --test-reporter=spec "${unit[@]}" "${integration[@]}" "${e2e[@]}" || status=$?
+
+# The same end-to-end tests the second way (issue 5: "both paths give the same results"): berth
+# commands through the thin client to a daemon on each lab host. The daemon's own tests, which
+# start daemons themselves, ran above.
+via_daemon=()
+for f in bridge lifecycle modes networks-badinput networks-connect networks-dualstack networks-isolation; do
+  via_daemon+=("dist/test/e2e/$f.test.js")
+done
+echo "# the end-to-end tests again, via the daemon: ${via_daemon[*]}"
+BERTH_E2E_VIA=daemon node --test --test-concurrency=1 --test-reporter=spec "${via_daemon[@]}" || status=$?
+
+node --test --test-concurrency=1 --test-reporter=spec "${last[@]}" || status=$?
+exit "$status"

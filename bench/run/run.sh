@@ -149,6 +149,24 @@ quiet_gate hyperfine
   -n 'berth run --rm --network bridge -- true' "$BERTH run --rm --network bridge -- true" \
   --export-json "$OUT/hyperfine-run.json" >"$OUT/hyperfine-run.txt" 2>&1 || log "hyperfine failed (see $OUT/hyperfine-run.txt)"
 echo "$(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/load-after-hyperfine.txt"
+
+# ---- 1b. the same through the warm daemon: the thin client dist/berth -------------------------
+CLIENT=$SNAP/dist/berth
+"${IN[@]}" "$BERTH" daemon >"$TMP/daemon.log" 2>&1 &
+DAEMON_PID=$!
+echo "$DAEMON_PID node" >>"$PIDFILE"
+for _ in $(seq 100); do grep -q 'listening on' "$TMP/daemon.log" && break; sleep 0.1; done
+"${IN[@]}" "$CLIENT" system info | grep -q 'Served by: *daemon' || die "the thin client is not served by the daemon: $(cat "$TMP/daemon.log")"
+for _ in 1 2; do "${IN[@]}" "$CLIENT" run --rm --network bridge -- true || die "client run failed"; done
+quiet_gate hyperfine-daemon
+"${IN[@]}" hyperfine -N -w 3 -r "$RUNS" --style basic \
+  -n 'node -e 0' 'node -e 0' \
+  -n 'client: berth version' "$CLIENT version" \
+  -n 'client: berth ps' "$CLIENT ps" \
+  -n 'client: berth run --rm --network none -- true' "$CLIENT run --rm --network none -- true" \
+  -n 'client: berth run --rm --network bridge -- true' "$CLIENT run --rm --network bridge -- true" \
+  --export-json "$OUT/hyperfine-daemon.json" >"$OUT/hyperfine-daemon.txt" 2>&1 || log "hyperfine (daemon) failed (see $OUT/hyperfine-daemon.txt)"
+kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
 # where the time goes: berth's own trace points (BERTH_TRACE=1: ms since process start)
 TRACE_RUNS=10
 for ((i = 1; i <= TRACE_RUNS; i++)); do
@@ -223,6 +241,17 @@ echo "mounts left under $TMP: $(findmnt -rn -o TARGET | grep -cF "$TMP/")" >>"$O
     .results[] | .times as $t |
     "| \(.command) | \($t|length) | \(($t|pct(0.5))*1000*10|round/10) | \(($t|pct(0.95))*1000*10|round/10) | \(.mean*1000*10|round/10) | \(.min*1000*10|round/10) | \(.max*1000*10|round/10) | \((($t|pct(0.5)) - $floor)*1000*10|round/10) |"' \
     "$OUT/hyperfine-run.json"
+  echo
+  echo "Through the warm daemon (\`berth daemon\` in $NS, the thin client \`dist/berth\`), same hyperfine settings:"
+  echo
+  echo "| command | runs | p50 | p95 | mean | min | max | p50 − node floor |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  jq -r '
+    def pct(p): (sort) as $s | $s[(((p * ($s|length)) | ceil) - 1)];
+    ([.results[] | select(.command == "node -e 0") | .times | pct(0.5)][0] // 0) as $floor |
+    .results[] | .times as $t |
+    "| \(.command) | \($t|length) | \(($t|pct(0.5))*1000*10|round/10) | \(($t|pct(0.95))*1000*10|round/10) | \(.mean*1000*10|round/10) | \(.min*1000*10|round/10) | \(.max*1000*10|round/10) | \((($t|pct(0.5)) - $floor)*1000*10|round/10) |"' \
+    "$OUT/hyperfine-daemon.json" 2>/dev/null
   echo
   echo "## Where the time goes: \`BERTH_TRACE=1 berth run --rm --network bridge -- true\`, $TRACE_RUNS runs"
   echo

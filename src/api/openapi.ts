@@ -76,5 +76,23 @@ export const OPENAPI = {
     '/topology': { get: { summary: 'Hosts, namespaces, bridges, veth pairs, addresses, routes and published ports as one graph {nodes, edges}', responses: { 200: ok('graph') } } },
     '/events': { get: { summary: 'Server-sent events: one JSON event (Docker shape) per change', responses: { 200: { description: 'text/event-stream' } } } },
     '/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI') } } },
+    '/berth/v1/cli': {
+      post: {
+        summary: 'Run a berth command line for the thin client: body {argv, cwd, pid, path}; answer: frames "<tag> <length>\\n<bytes>" (1 stdout, 2 stderr, x status, r run hand-over, e exec, l run locally)',
+        responses: { 200: { description: 'application/vnd.berth.cli-frames' }, 400: error },
+      },
+    },
+    '/berth/v1/cni': {
+      post: {
+        summary: 'A CNI plugin call for the native berth-cni: body {env: {CNI_COMMAND, CNI_CONTAINERID, ...}, stdin: the network configuration}; answer: frames (1 the plugin output, x its exit status)',
+        responses: { 200: { description: 'application/vnd.berth.cli-frames' }, 400: error },
+      },
+    },
+    '/berth/v1/cli/continue': {
+      post: {
+        summary: 'The thin client reports how the shim it started after an r frame ended: body {token, status}; answer: frames',
+        responses: { 200: { description: 'application/vnd.berth.cli-frames' }, 400: error },
+      },
+    },
   },
 } as const;

@@ -6,6 +6,7 @@ import { release } from 'node:os';
 import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
+import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
 import { events, type BerthEvent } from './events.js';
 import { OPENAPI } from './openapi.js';
 
@@ -30,6 +31,7 @@ interface Request {
   body: unknown;
   raw: IncomingMessage;
   res: ServerResponse;
+  gateway: CliGateway;
 }
 type Handler = (engine: Engine, req: Request) => Promise<unknown>;
 interface Route {
@@ -41,14 +43,16 @@ interface Route {
   handler: Handler;
   /** the answer's status when the handler returns (Docker: 201 for create, 204 for delete) */
   status: number;
+  /** not queued behind other engine calls (streams, and the CLI gateway, which queues itself) */
+  concurrent: boolean;
 }
 
 const routes: Route[] = [];
 
-function route(method: string, path: string, handler: Handler, status = 200): void {
+function route(method: string, path: string, handler: Handler, status = 200, concurrent = false): void {
   const keys: string[] = [];
   const pattern = new RegExp(`^${path.replace(/\{(\w+)\}/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
-  routes.push({ method, path, pattern, keys, handler, status });
+  routes.push({ method, path, pattern, keys, handler, status, concurrent });
 }
 
 /** Map berth's errors to Docker's status codes and `{"message": …}` bodies. */
@@ -83,6 +87,11 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     res.end();
     return;
   }
+  if (Buffer.isBuffer(body)) {
+    res.writeHead(status, { 'Content-Type': CLI_FRAMES, 'Content-Length': body.length });
+    res.end(body);
+    return;
+  }
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' });
   res.end(text);
@@ -96,6 +105,7 @@ export function createApiServer(engine: Engine): Server {
     queue = next.catch(() => undefined);
     return next;
   };
+  const gateway = new CliGateway(engine, serial);
   return createServer((raw, res) => {
     void (async () => {
       const url = new URL(raw.url ?? '/', 'http://berth');
@@ -111,9 +121,9 @@ export function createApiServer(engine: Engine): Server {
         const m = found.pattern.exec(path) as RegExpExecArray;
         const params = Object.fromEntries(found.keys.map((k, i) => [k, decodeURIComponent(m[i + 1] ?? '')]));
         const body = ['POST', 'PUT'].includes(method) ? await readBody(raw) : {};
-        const req: Request = { method, path, query: url.searchParams, params, body, raw, res };
-        if (path === '/events') return void (await found.handler(engine, req));
-        const result = await serial(() => found.handler(engine, req));
+        const req: Request = { method, path, query: url.searchParams, params, body, raw, res, gateway };
+        const result = found.concurrent ? await found.handler(engine, req) : await serial(() => found.handler(engine, req));
+        if (res.headersSent) return; // a stream that answered for itself
         if (raw.method === 'HEAD') return send(res, found.status, result === undefined ? undefined : '');
         send(res, found.status, result);
       } catch (err) {
@@ -352,6 +362,14 @@ route('GET', '/topology', async (engine) => {
 
 route('GET', '/openapi.json', async () => OPENAPI);
 
+// ------------------------------------------------------------------------------------------
+// berth: the thin client's gateway (src/daemon/cli-gateway.ts)
+
+const CLI_FRAMES = 'application/vnd.berth.cli-frames';
+route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(req.body)), 200, true);
+route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(req.body), 200, true);
+route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(req.body), 200, true);
+
 route('GET', '/events', async (_engine, req) => {
   // server-sent events: one `data:` line of JSON per change, until the client goes away
   req.res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'Api-Version': API_VERSION });
@@ -360,7 +378,7 @@ route('GET', '/events', async (_engine, req) => {
   events.on('event', onEvent);
   await new Promise<void>((resolve) => req.raw.on('close', resolve));
   events.off('event', onEvent);
-});
+}, 200, true);
 
 /** Routes as the server knows them, for the OpenAPI test. */
 export function routeTable(): { method: string; path: string }[] {

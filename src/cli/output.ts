@@ -8,19 +8,19 @@ export function parseFormat(value: string): Format {
   return value;
 }
 
-export function printJson(data: unknown): void {
-  process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+export function formatJson(data: unknown): string {
+  return `${JSON.stringify(data, null, 2)}\n`;
 }
 
 /** Columns padded to the widest cell, like `docker network ls`. */
-export function printTable(headers: string[], rows: string[][]): void {
+export function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('').trimEnd();
-  process.stdout.write(`${[line(headers), ...rows.map(line)].join('\n')}\n`);
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
-export function printKeyValues(pairs: [string, string][]): void {
+export function formatKeyValues(pairs: [string, string][]): string {
   const width = Math.max(...pairs.map(([k]) => k.length));
-  process.stdout.write(`${pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n')}\n`);
+  return `${pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n')}\n`;
 }

@@ -1,12 +1,12 @@
 // The daemon's embedded DNS: a DnsTable kept equal to the store, and one server on each
 // user-defined network's gateway address (aardvark-dns's shape). The default `bridge` network
-// has no DNS, as in Docker. The store may change under us (CLI processes): the table is rebuilt
-// whenever SQLite's data_version says another connection committed.
+// has no DNS, as in Docker. The store may change under us (CLI processes, the thin client's
+// commands in this process): the table is rebuilt whenever the store's dataVersion changes.
 import { readFileSync } from 'node:fs';
-import { DnsServers, DnsTable, type DnsContainerRecord, type DnsView } from '../dns/index.js';
+import { DnsServers, DnsTable, type DnsContainerRecord, type DnsEndpointRecord, type DnsView } from '../dns/index.js';
 import type { Engine } from '../engine/context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from '../engine/containers.js';
-import { DEFAULT_NETWORK } from '../engine/networks.js';
+import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 
 /** nameserver lines of the host's resolv.conf, loopback ones included (we forward from the host). */
 export function hostResolvers(path = '/etc/resolv.conf'): string[] {
@@ -24,6 +24,15 @@ export class DaemonDns {
   readonly table = new DnsTable({ hostUpstreams: hostResolvers() });
   private readonly servers: DnsServers;
   private lastVersion = -1;
+  /** containers on other hosts (overlay endpoints from the cluster store), set by the overlay agent */
+  private remote: DnsContainerRecord[] = [];
+  private remoteChanged = false;
+
+  /** Replace the records of containers on other hosts; the next refresh (or lookup miss) rebuilds. */
+  setRemote(records: DnsContainerRecord[]): void {
+    this.remote = records;
+    this.remoteChanged = true;
+  }
 
   constructor(
     private readonly engine: Engine,
@@ -46,49 +55,74 @@ export class DaemonDns {
   async refresh(force = false): Promise<void> {
     if (!this.refreshTable(force)) return;
     const networks = this.engine.store.listNetworks().filter((n) => n.name !== DEFAULT_NETWORK);
-    const gateways = networks.flatMap((n) => n.subnets.map((s) => s.gateway).filter((g): g is string => g !== undefined));
-    await this.servers.sync(gateways);
+    // a bridge network's gateway; a macvlan network's host shim (see dnsAddressesOf)
+    await this.servers.sync(networks.flatMap(dnsAddressesOf));
   }
 
   /** Rebuild the table if the store changed; true if it did. Synchronous: the store is. */
   private refreshTable(force = false): boolean {
     const version = this.engine.store.dataVersion();
-    if (!force && version === this.lastVersion) return false;
+    if (!force && version === this.lastVersion && !this.remoteChanged) return false;
     this.lastVersion = version;
+    this.remoteChanged = false;
     const store = this.engine.store;
     const networks = store.listNetworks().filter((n) => n.name !== DEFAULT_NETWORK);
     const ids = new Set(networks.map((n) => n.id));
     for (const n of networks) this.table.setNetwork({ id: n.id, name: n.name, internal: n.internal });
-    // every container holding endpoints: one being started asks before it is marked running,
-    // and one that exited has released its endpoints already
-    const live = store
-      .listContainers()
-      .map((r): Container => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }))
-      .filter((c) => c.state.status === 'created' || liveStatus(c) === 'running');
-    const records: DnsContainerRecord[] = live.map((c) => ({
-      id: c.id,
-      name: c.name,
-      dns: c.config.dns,
-      endpoints: store
-        .listEndpoints({ containerId: c.id })
-        .filter((ep) => ids.has(ep.networkId))
-        .map((ep) => ({
-          networkId: ep.networkId,
-          ipv4: ep.addresses.find((a) => !a.includes(':'))?.split('/')[0],
-          ipv6: ep.addresses.find((a) => a.includes(':'))?.split('/')[0],
-          aliases: ep.aliases,
-        })),
-    }));
-    // replace the table's contents: drop what is gone, then set what is there
-    for (const id of this.knownContainers) if (!records.some((r) => r.id === id)) this.table.removeContainer(id);
-    for (const id of this.knownNetworks) if (!ids.has(id)) this.table.removeNetwork(id);
-    for (const r of records) this.table.setContainer(r);
-    this.knownContainers = new Set(records.map((r) => r.id));
+    // Endpoints on DNS networks, by container: one query, not one per container. This runs after
+    // every change (each create/start); at 500 containers the per-container queries and full
+    // table rewrites were most of the daemon's garbage (issue 5).
+    const endpoints = new Map<string, DnsEndpointRecord[]>();
+    for (const ep of store.listEndpoints()) {
+      if (!ids.has(ep.networkId)) continue;
+      let list = endpoints.get(ep.containerId);
+      if (!list) endpoints.set(ep.containerId, (list = []));
+      list.push({
+        networkId: ep.networkId,
+        ipv4: ep.addresses.find((a) => !a.includes(':'))?.split('/')[0],
+        ipv6: ep.addresses.find((a) => a.includes(':'))?.split('/')[0],
+        aliases: ep.aliases,
+      });
+    }
+    // every container holding such endpoints (one without any has no name to answer): one being
+    // started asks before it is marked running, and one that exited has released its endpoints already
+    const records: DnsContainerRecord[] = [];
+    for (const r of store.listContainers()) {
+      const eps = endpoints.get(r.id);
+      if (!eps) continue;
+      const c: Container = { id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState };
+      if (c.state.status !== 'created' && liveStatus(c) !== 'running') continue;
+      records.push({ id: c.id, name: c.name, dns: c.config.dns, endpoints: eps });
+    }
+    for (const r of this.remote) {
+      const eps = r.endpoints.filter((e) => ids.has(e.networkId));
+      if (eps.length) records.push({ ...r, endpoints: eps });
+    }
+    // replace the table's contents: drop what is gone, then set what changed
+    const now = new Set(records.map((r) => r.id));
+    for (const id of this.known.keys()) {
+      if (!now.has(id)) {
+        this.table.removeContainer(id);
+        this.known.delete(id);
+      }
+    }
+    for (const id of this.knownNetworks) {
+      if (ids.has(id)) continue;
+      this.table.removeNetwork(id);
+      this.known.clear(); // removeNetwork rewrote containers behind our back: set them all again
+    }
+    for (const r of records) {
+      const key = JSON.stringify(r);
+      if (this.known.get(r.id) === key) continue;
+      this.table.setContainer(r);
+      this.known.set(r.id, key);
+    }
     this.knownNetworks = ids;
     return true;
   }
 
-  private knownContainers = new Set<string>();
+  /** what the table holds for each container, as JSON (to skip unchanged ones) */
+  private readonly known = new Map<string, string>();
   private knownNetworks = new Set<string>();
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import { UserError } from '../common/errors.js';
 import { Engine } from '../engine/context.js';
 import { checkSystem, restoreFirewall } from '../engine/repair.js';
@@ -10,6 +11,9 @@ import { firewallInstalled } from '../drivers/firewall.js';
 import { createApiServer } from '../api/server.js';
 import { events } from '../api/events.js';
 import { DaemonDns } from './dns.js';
+import { tuneHeapForDaemon } from './heap.js';
+import type { OverlayAgent } from './overlay-agent.js';
+import type { DnsContainerRecord } from '../dns/index.js';
 
 export interface DaemonOptions {
   /** unix:///path or tcp://127.0.0.1:PORT (loopback only) */
@@ -17,6 +21,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** how often the nft table is checked (ms) */
   watchInterval?: number;
+  /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
+  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number };
 }
 
 export interface Listener {
@@ -37,12 +43,47 @@ export interface Daemon {
   engine: Engine;
   dns: DaemonDns;
   servers: Server[];
+  agent?: OverlayAgent;
   stop(): Promise<void>;
 }
 
+/** True if something accepts connections on the unix socket at path (a live daemon). */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  // a socket that answers belongs to a live daemon: never take it over (nor repair under it)
+  for (const spec of opts.api) {
+    const l = parseListener(spec);
+    if (l.kind === 'unix' && (await socketAnswers(l.path as string))) {
+      throw new UserError(`a berth daemon already listens on ${l.path as string}: stop it first, or give this one another --api`);
+    }
+  }
+  tuneHeapForDaemon();
   const engine = new Engine();
   engine.ensureRunDirs();
+  // before repair, so that overlay networks are checked with the cluster's VTEP and MTU; its
+  // options are checked here (a bad --advertise-addr fails the start), etcd is joined in the background
+  const dnsRemote: { set?: (r: DnsContainerRecord[]) => void; early?: DnsContainerRecord[] } = {};
+  // the etcd client is loaded only by a daemon that joins a cluster (~11 MB, see cluster-errors.ts)
+  const overlay = opts.cluster ? await import('./overlay-agent.js') : undefined;
+  const agent = opts.cluster && overlay
+    ? await overlay.OverlayAgent.start(engine, {
+        endpoints: overlay.parseClusterStore(opts.cluster.store),
+        advertiseAddress: opts.cluster.advertiseAddress,
+        ...(opts.cluster.leaseTtlSeconds ? { leaseTtlSeconds: opts.cluster.leaseTtlSeconds } : {}),
+        log: opts.log,
+        onRemoteRecords: (r) => (dnsRemote.set ? dnsRemote.set(r) : void (dnsRemote.early = r)),
+      })
+    : undefined;
   const findings = await checkSystem(engine, { repair: true });
   for (const f of findings) opts.log(`repair: ${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}`);
 
@@ -55,6 +96,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (l.kind === 'unix') {
         const path = l.path as string;
         mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
+        // a socket file left by a daemon that died (a live one was ruled out above)
         rmSync(path, { force: true });
         server.listen(path, () => {
           // root-only by default (DESIGN.md, Errors, input and safety)
@@ -70,6 +112,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   const dns = new DaemonDns(engine, opts.log);
+  dnsRemote.set = (records) => {
+    dns.setRemote(records);
+    void dns.refresh().catch((err: Error) => opts.log(`dns: ${err.message}`));
+  };
+  if (dnsRemote.early) dns.setRemote(dnsRemote.early);
   await dns.refresh(true);
   // CLI processes change the store too: follow it (cheap when nothing changed)
   let refreshing = false;
@@ -81,7 +128,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       .catch((err: Error) => opts.log(`dns: ${err.message}`))
       .finally(() => (refreshing = false));
   }, opts.watchInterval ?? 250);
-  events.on('event', () => void dns.refresh(true).catch((err: Error) => opts.log(`dns: ${err.message}`)));
+  // One rebuild per burst: a create publishes create+start in one go (issue 5: each rebuild reads
+  // every container). A microtask still runs before any I/O, so no DNS query sees the old table.
+  let rebuildQueued = false;
+  events.on('event', () => {
+    if (rebuildQueued) return;
+    rebuildQueued = true;
+    queueMicrotask(() => {
+      rebuildQueued = false;
+      void dns.refresh(true).catch((err: Error) => opts.log(`dns: ${err.message}`));
+    });
+  });
 
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
   const watch = setInterval(() => {
@@ -100,9 +157,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     engine,
     dns,
     servers,
+    ...(agent ? { agent } : {}),
     async stop() {
       clearInterval(watch);
       clearInterval(follow);
+      await agent?.close();
       await dns.close();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       engine.close();

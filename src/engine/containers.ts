@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { BERTH_BIN, BERTH_INIT } from '../common/package.js';
+import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { trace } from '../common/trace.js';
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { createNetns, deleteNetns } from '../kernel/netns.js';
@@ -14,9 +14,9 @@ import type { ExposedPort, PortBinding } from '../portmap/index.js';
 import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
-import { attachBridgeEndpoint, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
+import { attachNetworkEndpoint, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { generateName, validateContainerName, validateHostname } from './names.js';
-import { ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
+import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
 import { writeSandboxFiles } from './sandbox-files.js';
 
@@ -44,6 +44,10 @@ export interface RunSpec {
   ip6?: string;
   aliases?: string[];
   gwPriority?: number;
+  /** who creates it, when not this process (a thin client through the daemon) */
+  creator?: { pid: number; start: string };
+  /** PATH to find the command in (the client's, through the daemon); default: this process's */
+  path?: string;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -93,7 +97,7 @@ function asContainer(r: ContainerRecord): Container {
 }
 
 /** Where a command would be found, as execvp will look: inside the rootfs when there is one. */
-function commandExists(cmd: string, rootfs: string | undefined): boolean {
+function commandExists(cmd: string, rootfs: string | undefined, searchPath: string | undefined): boolean {
   const inRoot = (p: string) => (rootfs ? join(rootfs, p) : p);
   const isFile = (p: string) => {
     try {
@@ -103,7 +107,7 @@ function commandExists(cmd: string, rootfs: string | undefined): boolean {
     }
   };
   if (cmd.includes('/')) return isFile(isAbsolute(cmd) ? cmd : join('/', cmd));
-  const path = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  const path = searchPath || process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   return path.split(delimiter).some((dir) => dir && isFile(join(dir, cmd)));
 }
 
@@ -197,7 +201,24 @@ export class StartFailed extends UserError {
   }
 }
 
-export async function runContainer(engine: Engine, spec: RunSpec): Promise<Started> {
+/**
+ * A container up to the start of its process: record, namespace, endpoint, files, and the
+ * shim's argv. Whoever launches the shim (this process, or a thin client through the daemon)
+ * finishes with recordStarted; on failure the undo log releases everything.
+ */
+export interface Prepared {
+  id: string;
+  name: string;
+  warnings: string[];
+  detach: boolean;
+  /** the shim and its arguments */
+  shimArgv: string[];
+  pidfile: string;
+  netns?: string;
+  undo: Undo;
+}
+
+export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<Prepared> {
   const store = engine.store;
   const warnings: string[] = [];
   if (spec.cmd.length === 0) throw new UserError('no command given: berth run [OPTIONS] -- CMD [ARG...]');
@@ -207,7 +228,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     throw new UserError(`--rootfs "${spec.rootfs}" does not exist: give a directory holding the container's root file system`);
   }
   const cmd0 = spec.cmd[0] ?? '';
-  if (!commandExists(cmd0, spec.rootfs)) {
+  if (!commandExists(cmd0, spec.rootfs, spec.path)) {
     throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
   }
   const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
@@ -252,7 +273,8 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       ...(spec.mac ? { mac: spec.mac } : {}),
     };
     // who is creating it: if that process dies halfway, repair knows the creation was abandoned
-    const creating: ContainerState = { status: 'created', creatorPid: process.pid, creatorStart: processStartTime(process.pid) ?? '' };
+    const creator = spec.creator ?? { pid: process.pid, start: processStartTime(process.pid) ?? '' };
+    const creating: ContainerState = { status: 'created', creatorPid: creator.pid, creatorStart: creator.start };
     store.createContainer({ id, name, config, state: creating });
     undo.push(() => void store.deleteContainer(id));
 
@@ -269,7 +291,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     // 3. the endpoint on the default bridge, its address and published ports
     const addresses: string[] = [];
     if (network && netns) {
-      const ep = await attachBridgeEndpoint(
+      const ep = await attachNetworkEndpoint(
         engine,
         network,
         {
@@ -277,6 +299,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
           netns,
           ifname: 'eth0',
           publish,
+          warnings,
           ...(spec.mac ? { mac: spec.mac } : {}),
           ...(spec.ip ? { ip: spec.ip } : {}),
           ...(spec.ip6 ? { ip6: spec.ip6 } : {}),
@@ -294,7 +317,8 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     const dir = engine.containerDir(id);
     // user-defined networks have the daemon's DNS on their gateway (not the default bridge, as in Docker)
     const dnsNet = spec.network.kind === 'network' ? network : undefined;
-    const embeddedDns = dnsNet?.subnets.find((x) => !x.subnet.includes(':'))?.gateway ?? dnsNet?.subnets[0]?.gateway;
+    const dnsAt = dnsNet ? dnsAddressesOf(dnsNet) : [];
+    const embeddedDns = dnsAt.find((a) => !a.includes(':')) ?? dnsAt[0];
     const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns, ...(embeddedDns ? { embeddedDns } : {}) });
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const pidfile = join_(dir, 'pid');
@@ -307,11 +331,64 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       '--pidfile', pidfile,
       '--exit-file', join_(dir, 'exit'),
       ...(spec.detach
-        ? ['--detach', '--log', join_(dir, 'log'), '--on-exit', process.execPath, BERTH_BIN, 'internal', 'on-exit', id, '--end']
+        ? ['--detach', '--log', join_(dir, 'log'), '--on-exit', ...onExitHook(id), '--end']
         : []),
       '--', ...spec.cmd,
     ];
-    const shim = spawn(BERTH_INIT, argv, { stdio: spec.detach ? ['ignore', 'ignore', 'inherit'] : 'inherit', env: process.env });
+    return { id, name, warnings, detach: spec.detach, shimArgv: [BERTH_INIT, ...argv], pidfile, ...(netns ? { netns } : {}), undo };
+  } catch (err) {
+    await undo.run();
+    throw err;
+  }
+}
+
+/** The detached shim's hook once the command ended: the native client (daemon, else in-process), or node. */
+function onExitHook(id: string): string[] {
+  const via = existsSync(BERTH_CLIENT) ? [BERTH_CLIENT] : [process.execPath, BERTH_BIN];
+  return [...via, 'internal', 'on-exit', id];
+}
+
+/**
+ * The container's process runs (childPid: its PID 1, shimPid: the berth-init watching it):
+ * record it. False when a quick command already ended and its exit was recorded (or, with
+ * --rm, the container removed) by the shim's on-exit hook: that is never overwritten.
+ */
+export function recordStarted(engine: Engine, p: Prepared, shimPid: number, childPid: number): boolean {
+  const store = engine.store;
+  const state: ContainerState = {
+    status: 'running',
+    pid: shimPid,
+    pidStart: processStartTime(shimPid) ?? '',
+    childPid,
+    startedAt: new Date().toISOString(),
+    ...(p.netns ? { netns: p.netns } : {}),
+  };
+  return store.transaction(() => {
+    const now = store.findContainer(p.id);
+    if (!now || (now.state as ContainerState).status !== 'created') return false;
+    store.updateContainerState(p.id, state);
+    return true;
+  });
+}
+
+/** Both PIDs from a shim's pidfile (line 1: the container's PID 1, line 2: the shim). */
+export function readPidfile(path: string): { childPid: number; shimPid: number } | undefined {
+  try {
+    const [child, shim] = readFileSync(path, 'utf8').trim().split('\n').map(Number);
+    if (!child) return undefined;
+    return { childPid: child, shimPid: shim || parentPid(child) || 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Prepare the container and start its shim from this process (stdio inherited in the foreground). */
+export async function runContainer(engine: Engine, spec: RunSpec): Promise<Started> {
+  const p = await prepareContainer(engine, spec);
+  const { id, name, warnings, undo, pidfile } = p;
+  try {
+    const [shimBin = BERTH_INIT, ...argv] = p.shimArgv;
+    const shim = spawn(shimBin, argv, { stdio: spec.detach ? ['ignore', 'ignore', 'inherit'] : 'inherit', env: process.env });
     if (!shim.pid) throw new SystemError(`cannot start ${BERTH_INIT}`);
     // from here on a signal to berth is meant for the container: forward it, do not die of it
     if (!spec.detach) forwardSignals(shim);
@@ -324,31 +401,15 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
         shim.once('exit', (code) => resolve(code ?? 125));
       });
       if (status !== 0) throw new StartFailed(status);
-      const [child, shim2] = readFileSync(pidfile, 'utf8').trim().split('\n').map(Number);
-      childPid = child ?? 0;
-      shimPid = shim2 ?? parentPid(childPid) ?? 0;
+      const pids = readPidfile(pidfile);
+      if (!pids) throw new SystemError(`the detached container started but its pidfile ${pidfile} is unreadable`);
+      ({ childPid, shimPid } = pids);
     } else {
       childPid = await waitForPidfile(pidfile, shim);
     }
     undo.push(() => void signalProcess(childPid, 'SIGKILL'));
     trace('run: started');
-    const state: ContainerState = {
-      status: 'running',
-      pid: shimPid,
-      pidStart: processStartTime(shimPid) ?? '',
-      childPid,
-      startedAt: new Date().toISOString(),
-      ...(netns ? { netns } : {}),
-    };
-    // a quick command may have ended, and its exit been recorded (or, with --rm, the container
-    // removed) by the shim's on-exit hook already: never overwrite that with "running"
-    const recorded = store.transaction(() => {
-      const now = store.findContainer(id);
-      if (!now || (now.state as ContainerState).status !== 'created') return false;
-      store.updateContainerState(id, state);
-      return true;
-    });
-    if (!recorded) return { id, name, warnings };
+    if (!recordStarted(engine, p, shimPid, childPid)) return { id, name, warnings };
     return { id, name, ...(spec.detach ? {} : { shim }), warnings };
   } catch (err) {
     await undo.run();
@@ -356,16 +417,82 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
   }
 }
 
+/** A detached shim started by a thin client ended with status (0: the container runs). */
+export async function adoptDetachedStart(engine: Engine, p: Prepared, status: number): Promise<void> {
+  try {
+    if (status !== 0) throw new StartFailed(status);
+    const pids = readPidfile(p.pidfile);
+    if (!pids) throw new SystemError(`the detached container started but its pidfile ${p.pidfile} is unreadable`);
+    recordStarted(engine, p, pids.shimPid, pids.childPid);
+  } catch (err) {
+    await p.undo.run();
+    throw err;
+  }
+}
+
+export interface ClientForeground {
+  /** the client's shim ended with status: clean up as waitForeground does; resolves to the exit status */
+  finish(status: number): Promise<number>;
+  /** the client is gone without a report: release the container if it never started */
+  abandon(): Promise<void>;
+}
+
+/** A foreground shim started by a thin client: recorded as running once its pidfile appears. */
+export function watchClientForeground(engine: Engine, p: Prepared, timeoutMs = 10_000): ClientForeground {
+  let recorded = false;
+  let stopped = false;
+  const tryRecord = (): boolean => {
+    const pids = readPidfile(p.pidfile);
+    if (pids && !recorded) {
+      recordStarted(engine, p, pids.shimPid, pids.childPid);
+      recorded = true;
+    }
+    return pids !== undefined;
+  };
+  const deadline = Date.now() + timeoutMs;
+  const polling = (async () => {
+    for (let delay = 1; !stopped && Date.now() < deadline; delay = Math.min(delay * 2, 50)) {
+      if (tryRecord()) return;
+      await sleep(delay);
+    }
+  })();
+  return {
+    async finish(status: number): Promise<number> {
+      stopped = true;
+      await polling;
+      if (!tryRecord()) {
+        // the shim failed before exec'ing the command (it said why on the client's stderr)
+        await p.undo.run();
+        throw new StartFailed(status);
+      }
+      trace('run: exited');
+      const code = await containerExited(engine, p.id, status);
+      trace('run: cleaned up');
+      return code;
+    },
+    async abandon(): Promise<void> {
+      stopped = true;
+      await polling;
+      // one that runs stays: its exit shows in ps, as when an in-process foreground CLI is killed
+      if (!tryRecord()) await p.undo.run();
+    },
+  };
+}
+
 const join_ = join;
 
 /** Release everything network a container holds: ports, endpoints, addresses, its namespace. Idempotent. */
 export async function releaseNetwork(engine: Engine, c: Container): Promise<void> {
   const store = engine.store;
-  await releaseEndpoints(engine, c.id);
   // only a namespace berth made for this container is deleted; a joined one belongs to its target
-  if (c.state.netns && c.state.netns === engine.netnsPath(c.id)) deleteNetns(c.state.netns);
+  const own = c.state.netns !== undefined && c.state.netns === engine.netnsPath(c.id);
+  const others = store.listContainers().map(asContainer);
+  const joinedRunning = others.some((o) => o.config.networkMode === `container:${c.id}` && liveStatus(o) === 'running');
+  // with nothing else in it, deleting the namespace takes the links with it (see releaseEndpoints)
+  await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
+  if (own && c.state.netns) deleteNetns(c.state.netns);
   // containers that joined this one's namespace have lost their network
-  for (const other of store.listContainers().map(asContainer)) {
+  for (const other of others) {
     if (other.config.networkMode === `container:${c.id}` && !other.state.networkNote) {
       store.updateContainerState(other.id, { ...other.state, networkNote: `network namespace of container "${c.name}" was removed; only lo is left` });
     }
@@ -499,13 +626,18 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   return c;
 }
 
-/** Run a command inside all of a running container's namespaces; resolves to its exit status. */
-export async function execInContainer(engine: Engine, ref: string, cmd: string[]): Promise<number> {
+/** The nsenter command line that runs cmd inside all of a running container's namespaces. */
+export function execArgv(engine: Engine, ref: string, cmd: string[]): string[] {
   const c = getContainer(engine, ref);
   if (liveStatus(c) !== 'running' || !c.state.childPid) throw new ConflictError(`container "${c.name}" is not running`);
   if (cmd.length === 0) throw new UserError('no command given: berth exec CONTAINER -- CMD [ARG...]');
-  const argv = ['--target', String(c.state.childPid), '--net', '--uts', '--mount', '--pid', '--root', '--wd', '--', ...cmd];
-  const child = spawn('nsenter', argv, { stdio: 'inherit' });
+  return ['nsenter', '--target', String(c.state.childPid), '--net', '--uts', '--mount', '--pid', '--root', '--wd', '--', ...cmd];
+}
+
+/** Run a command inside all of a running container's namespaces; resolves to its exit status. */
+export async function execInContainer(engine: Engine, ref: string, cmd: string[]): Promise<number> {
+  const [bin = 'nsenter', ...argv] = execArgv(engine, ref, cmd);
+  const child = spawn(bin, argv, { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? (osSignals[sig] ?? 0) : 0)));
@@ -559,7 +691,7 @@ export async function connectContainer(engine: Engine, ref: string, networkRef: 
   }
   const undo = new Undo();
   try {
-    await attachBridgeEndpoint(
+    await attachNetworkEndpoint(
       engine,
       network,
       {

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { berthPaths, type BerthPaths } from '../common/config.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
+import type { OverlayCluster } from './overlay.js';
 
 export class Engine {
   readonly paths: BerthPaths;
   private storeInstance: Store | undefined;
+  /** Set by a daemon joined to a cluster (--cluster-store): what overlay networks go through. */
+  cluster: OverlayCluster | undefined;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.paths = berthPaths(env);

@@ -1,7 +1,8 @@
 // Endpoints: a sandbox's leg on a network (address, veth, published ports), attached with an
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
-import { SystemError, UserError } from '../common/errors.js';
+import { ConflictError, SystemError, UserError } from '../common/errors.js';
 import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
+import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan.js';
 import { publishPorts, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
@@ -11,7 +12,10 @@ import { listLinks } from '../kernel/links.js';
 import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
+import { macvlanOptions } from './macvlan-options.js';
+import { macvlanStateOf } from './networks.js';
 import { bridgeOptions } from './network-options.js';
+import { attachOverlayEndpoint, releaseOverlayEndpoint } from './overlay.js';
 
 /** What run undoes if a later step fails, newest first. */
 export class Undo {
@@ -51,6 +55,8 @@ export interface AttachRequest {
   ip6?: string;
   aliases?: string[];
   gwPriority?: number;
+  /** notes for the user (e.g. ports that cannot be published here) are pushed here */
+  warnings?: string[];
 }
 
 const prefixOf = (cidr: string): string => cidr.split('/')[1] ?? '';
@@ -64,11 +70,7 @@ const isV6 = (cidr: string): boolean => cidr.includes(':');
 export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
   const { containerId, netns, ifname, mac } = req;
   const store = engine.store;
-  const v4 = network.subnets.find((s) => !isV6(s.subnet));
-  const v6 = network.subnets.find((s) => isV6(s.subnet));
-  if (!v4 && !v6) throw new SystemError(`network "${network.name}" has no subnet`);
-  if (req.ip6 && !v6) throw new UserError(`--ip6 "${req.ip6}" given, but network "${network.name}" has no IPv6 subnet (create it with --ipv6)`);
-  if (req.ip && !v4) throw new UserError(`--ip "${req.ip}" given, but network "${network.name}" has no IPv4 subnet`);
+  const { v4, v6 } = endpointSubnets(network, req);
   const options = bridgeOptions(network.options, network.internal);
   let publish = req.publish;
   if (network.internal && publish.length) publish = []; // Docker: nothing is published from an internal network
@@ -81,15 +83,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
     }),
   );
   const ep = store.transaction(() => {
-    const addresses: string[] = [];
-    // an address outside the ip-range is allowed when asked for explicitly (Docker)
-    const pick = (subnet: typeof v4, wanted: string | undefined) => {
-      if (!subnet) return;
-      const address = store.allocateAddress(network.id, subnet.subnet, endpointId, wanted ? { static: wanted } : {});
-      addresses.push(`${address}/${prefixOf(subnet.subnet)}`);
-    };
-    pick(v4, req.ip);
-    pick(v6, req.ip6);
+    const addresses = reserveAddresses(engine, network, endpointId, req, v4, v6);
     const first4 = addresses.find((a) => !isV6(a));
     const rec = store.createEndpoint({
       id: endpointId,
@@ -141,16 +135,122 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   return ep;
 }
 
-/** Unpublish, unplug and forget a container's endpoints (all, or the one called ifname). Idempotent. */
-export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string): Promise<void> {
+type SubnetOf = NetworkRecord['subnets'][number] | undefined;
+
+/** The network's first subnet of each family; --ip/--ip6 need the family on the network. */
+function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
+  const v4 = network.subnets.find((s) => !isV6(s.subnet));
+  const v6 = network.subnets.find((s) => isV6(s.subnet));
+  if (!v4 && !v6) throw new SystemError(`network "${network.name}" has no subnet`);
+  if (req.ip6 && !v6) throw new UserError(`--ip6 "${req.ip6}" given, but network "${network.name}" has no IPv6 subnet (create it with --ipv6)`);
+  if (req.ip && !v4) throw new UserError(`--ip "${req.ip}" given, but network "${network.name}" has no IPv4 subnet`);
+  return { v4, v6 };
+}
+
+/** Reserve the endpoint's addresses (`ip/prefix`); call inside a store transaction. */
+function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf): string[] {
+  const addresses: string[] = [];
+  // an address outside the ip-range is allowed when asked for explicitly (Docker)
+  const pick = (subnet: SubnetOf, wanted: string | undefined) => {
+    if (!subnet) return;
+    const address = engine.store.allocateAddress(network.id, subnet.subnet, endpointId, wanted ? { static: wanted } : {});
+    addresses.push(`${address}/${prefixOf(subnet.subnet)}`);
+  };
+  pick(v4, req.ip);
+  pick(v6, req.ip6);
+  return addresses;
+}
+
+/**
+ * Plug a sandbox into a macvlan network: addresses of the LAN, a macvlan child of the parent
+ * born inside the sandbox with its own MAC, and with host_access a host route through the shim.
+ * No published ports: the container is reached at its own address (a warning says so, as
+ * Docker discards -p where it cannot publish). Passthru takes the parent whole: one endpoint.
+ */
+async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
+  const store = engine.store;
+  const o = macvlanOptions(network.options);
+  const st = macvlanStateOf(network);
+  const { v4, v6 } = endpointSubnets(network, req);
+  if (req.publish.length) {
+    req.warnings?.push(`WARNING: Published ports are discarded on macvlan network "${network.name}": the container is reached at its own address`);
+  }
+  // a passthru child takes over its parent's MAC
+  const parentMac = o.mode === 'passthru' && !req.mac ? await linkMac(engine.hostNetns, st.parent) : undefined;
+  const endpointId = newId();
+  const ep = store.transaction(() => {
+    if (o.mode === 'passthru') {
+      const holder = store.listEndpoints({ networkId: network.id })[0];
+      if (holder) {
+        const name = store.findContainer(holder.containerId)?.name ?? holder.containerId.slice(0, 12);
+        throw new ConflictError(`macvlan network "${network.name}" is in passthru mode and its parent ${st.parent} is taken whole by container "${name}": a second container cannot join`);
+      }
+    }
+    const addresses = reserveAddresses(engine, network, endpointId, req, v4, v6);
+    const first4 = addresses.find((a) => !isV6(a));
+    return store.createEndpoint({
+      id: endpointId,
+      networkId: network.id,
+      containerId: req.containerId,
+      interfaceName: req.ifname,
+      mac: req.mac ?? parentMac ?? (first4 ? macForIpv4(first4) : null),
+      addresses,
+      aliases: req.aliases ?? [],
+      gwPriority: req.gwPriority ?? 0,
+    });
+  });
+  undo.push(() => void store.deleteEndpoint(endpointId));
+  // passthru: unless told otherwise, the kernel gives the child its parent's MAC
+  const mac = o.mode === 'passthru' ? req.mac : (ep.mac ?? undefined);
+  const spec = {
+    parent: st.parent,
+    mode: o.mode,
+    netns: req.netns,
+    ifname: req.ifname,
+    addresses: ep.addresses,
+    ...(mac ? { mac } : {}),
+    ...(o.mtu ? { mtu: o.mtu } : {}),
+    ...(st.shim ? { shim: st.shim.ifname } : {}),
+  };
+  await attachMacvlan(engine.hostNetns, spec);
+  undo.push(() => detachMacvlan(engine.hostNetns, spec));
+  return ep;
+}
+
+/** Plug a sandbox into a network of any driver (see attachBridgeEndpoint, attachMacvlanEndpoint). */
+export async function attachNetworkEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
+  if (network.driver === 'macvlan') return attachMacvlanEndpoint(engine, network, req, undo);
+  if (network.driver === 'overlay') return attachOverlayEndpoint(engine, network, req, undo);
+  return attachBridgeEndpoint(engine, network, req, undo);
+}
+
+/**
+ * Unpublish, unplug and forget a container's endpoints (all, or the one called ifname). Idempotent.
+ * sandboxGoing: the caller deletes the sandbox's namespace right after, and nothing else holds it.
+ */
+export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: { sandboxGoing?: boolean } = {}): Promise<void> {
   const store = engine.store;
   for (const ep of store.listEndpoints({ containerId })) {
     if (ifname !== undefined && ep.interfaceName !== ifname) continue;
     const net = store.findNetwork(ep.networkId);
+    if (net?.driver === 'overlay') {
+      await releaseOverlayEndpoint(engine, ep);
+      continue;
+    }
+    if (net?.driver === 'macvlan') {
+      // the child lives in the sandbox (berth's namespace of the container): deleted there if it is still around
+      const shim = macvlanStateOf(net).shim?.ifname;
+      const netns = opts.sandboxGoing ? '' : engine.netnsPath(containerId);
+      await detachMacvlan(engine.hostNetns, { netns, ifname: ep.interfaceName, addresses: ep.addresses, ...(shim ? { shim } : {}) });
+      store.deleteEndpoint(ep.id);
+      continue;
+    }
     const o = net ? bridgeOptions(net.options, net.internal) : undefined;
     const routed = o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed';
     unpublishPorts(engine.hostNetns, store.listPorts({ endpointId: ep.id }).map(toPublished), { routed });
-    await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+    // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
+    // next, the kernel removes the pair with it in the background instead
+    if (!opts.sandboxGoing) await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
     store.deleteEndpoint(ep.id);
   }
   if (ifname === undefined) store.releasePorts({ containerId });
@@ -173,15 +273,15 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
   const candidates = store
     .listEndpoints({ containerId })
     .map((ep) => ({ ep, net: store.findNetwork(ep.networkId) }))
-    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
+    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal && x.net.driver !== 'overlay')
     .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
   await withRtnl(netns, async (nl) => {
     for (const family of [AF_INET, AF_INET6]) {
       const v6 = family === AF_INET6;
       let chosen: { gateway: string; ifname: string } | undefined;
       for (const { ep, net } of candidates) {
-        const o = bridgeOptions(net.options, net.internal);
-        if ((v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
+        const o = net.driver === 'bridge' ? bridgeOptions(net.options, net.internal) : undefined;
+        if (o && (v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
         const subnet = net.subnets.find((s) => isV6(s.subnet) === v6);
         if (!subnet?.gateway || !ep.addresses.some((a) => isV6(a) === v6)) continue;
         chosen = { gateway: subnet.gateway, ifname: ep.interfaceName };

@@ -92,12 +92,19 @@ export function bridgeOptions(options: Record<string, string>, internal: boolean
   return o;
 }
 
-/** `KEY=VALUE` strings (repeatable flags) into a map; a missing '=' is an error naming the flag. */
-export function keyValues(flag: string, items: readonly string[]): Record<string, string> {
+/**
+ * `KEY=VALUE` strings (repeatable flags) into a map; a missing '=' is an error naming the flag,
+ * unless bareKeys (Docker's `-o encrypted`: the key with an empty value).
+ */
+export function keyValues(flag: string, items: readonly string[], opts: { bareKeys?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of items) {
+    if (opts.bareKeys && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(item)) {
+      out[item] = '';
+      continue;
+    }
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new UserError(`invalid ${flag} "${item}": expected KEY=VALUE`);
+    if (eq <= 0) throw new UserError(`invalid ${flag} "${item}": expected KEY=VALUE${opts.bareKeys ? ' or KEY' : ''}`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;

@@ -1,11 +1,13 @@
 // Networks: the default `bridge` network and user-defined bridge networks — create, list,
 // inspect, remove, prune — and what each means for the bridge driver.
-import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
+import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import { adoptParent, releaseParent, type ParentState } from '../drivers/bridge-parent.js';
 import { ensureBridge, removeBridge, type BridgeSpec } from '../drivers/bridge.js';
+import { ensureMacvlanNetwork, removeMacvlanNetwork, type MacvlanCreatedParent, type MacvlanNetworkSpec } from '../drivers/macvlan.js';
 import { listAddresses } from '../kernel/addresses.js';
-import { findLink } from '../kernel/links.js';
+import { probeKernelFeatures } from '../kernel/features.js';
+import { findLink, listLinks, type MacvlanMode } from '../kernel/links.js';
 import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import {
@@ -15,7 +17,9 @@ import {
 import type { NetworkRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
+import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
+import { createOverlayNetwork, ensureOverlayKernel, removeOverlayNetworkEverywhere } from './overlay.js';
 
 export const DEFAULT_NETWORK = 'bridge';
 /** IFLA_IFALIAS prefixes that mark berth's links (bridge of a network, host side of an endpoint). */
@@ -73,8 +77,48 @@ export function bridgeSpecOf(net: NetworkRecord): BridgeSpec {
   };
 }
 
-/** Make the kernel match a network record (bridge, addresses, firewall). Idempotent. */
+/** What a macvlan network's driver made and keeps in the record's state. */
+export interface MacvlanState {
+  parent: string;
+  createdParent?: MacvlanCreatedParent;
+  shim?: { ifname: string; addresses: string[] };
+}
+
+export function macvlanStateOf(net: NetworkRecord): MacvlanState {
+  const st = net.state?.macvlan as MacvlanState | undefined;
+  if (!st) throw new SystemError(`macvlan network "${net.name}" has no driver state in the store`);
+  return st;
+}
+
+export function macvlanSpecOf(net: NetworkRecord): MacvlanNetworkSpec & { mode: MacvlanMode } {
+  const o = macvlanOptions(net.options);
+  const st = macvlanStateOf(net);
+  return {
+    parent: st.parent,
+    mode: o.mode,
+    alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
+    ...(st.createdParent ? { createdParent: st.createdParent } : {}),
+    ...(st.shim ? { shim: st.shim } : {}),
+    ...(o.mtu ? { mtu: o.mtu } : {}),
+  };
+}
+
+/**
+ * Where the daemon's embedded DNS listens for a network, and what its containers' resolv.conf
+ * names: the gateway on a bridge network (the host holds it). On a macvlan network the gateway
+ * is the LAN's router, and the containers cannot reach the host through the parent (kernel
+ * semantics): DNS is served only with host_access, on the host shim's address; without it
+ * containers use --dns or the host's resolvers, as on the default bridge.
+ */
+export function dnsAddressesOf(net: NetworkRecord): string[] {
+  if (net.driver === 'macvlan') return (macvlanStateOf(net).shim?.addresses ?? []).map((a) => a.split('/')[0] ?? a);
+  return net.subnets.map((s) => s.gateway).filter((g): g is string => g !== undefined);
+}
+
+/** Make the kernel match a network record (bridge, addresses, firewall; macvlan parent, shim). Idempotent. */
 export async function ensureNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
+  if (net.driver === 'macvlan') return ensureMacvlanNetwork(engine.hostNetns, macvlanSpecOf(net));
+  if (net.driver === 'overlay') return ensureOverlayKernel(engine, net);
   await ensureBridge(engine.hostNetns, bridgeSpecOf(net));
 }
 
@@ -160,6 +204,117 @@ function subnetConfigs(spec: CreateNetworkSpec): SubnetConfig[] {
   return configs;
 }
 
+const DRIVERS = ['bridge', 'macvlan', 'overlay'];
+
+/** The --subnet/--gateway/--ip-range/--aux-address configs, checked; IPv6 ones need --ipv6. */
+function explicitSubnets(spec: CreateNetworkSpec): SubnetConfig[] {
+  const explicit = validateSubnetConfigs(subnetConfigs(spec)).map(toSubnetConfig);
+  const v6given = explicit.find((s) => s.subnet.includes(':'));
+  if (v6given && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6given.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
+  return explicit;
+}
+
+/**
+ * A macvlan network: the record (with the driver's state: the parent, what berth made, the host
+ * shim and its addresses) in one transaction, then the kernel objects; undone if the kernel fails.
+ * Checked first, so that bad input changes nothing: the options, the parent (exists, or IF.VID on
+ * a kernel with 802.1q), and that no other network uses that parent in a conflicting way.
+ */
+async function createMacvlanNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
+  const store = engine.store;
+  const options = canonicalMacvlanOptions(spec.options);
+  const o = macvlanOptions(options);
+  const explicit = explicitSubnets(spec);
+  if (o.parent && !explicit.some((s) => !s.subnet.includes(':'))) {
+    throw new UserError(`-o parent=${o.parent} needs the LAN's --subnet (and its --gateway): containers on a macvlan network take addresses of the parent's LAN`);
+  }
+  const id = newId();
+  const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
+  let parent: string;
+  let createdParent: MacvlanCreatedParent | undefined;
+  if (!o.parent) {
+    parent = `mv-${id.slice(0, 12)}`;
+    createdParent = { kind: 'bridge' };
+  } else {
+    parent = o.parent;
+    const link = links.find((l) => l.name === o.parent);
+    if (link?.master !== undefined) {
+      const master = links.find((l) => l.index === link.master)?.name ?? `#${link.master}`;
+      throw new ConflictError(`parent interface "${o.parent}" is a port of ${master}: a macvlan parent cannot be enslaved to another device`);
+    }
+    if (!link && !o.vlan) {
+      throw new UserError(`parent interface "${o.parent}" does not exist on this host: give an existing interface (-o parent=IF), IF.VID for an 802.1q sub-interface, or no parent for an internal network`);
+    }
+    if (!link && o.vlan) {
+      const base = o.vlan.link;
+      if (!links.some((l) => l.name === base)) {
+        throw new UserError(`-o parent=${o.parent}: its base interface "${base}" does not exist on this host; give IF.VID with an existing IF`);
+      }
+      if (!(await probeKernelFeatures()).vlan) {
+        throw new UserError(`-o parent=${o.parent} asks for an 802.1q sub-interface (VLAN ${o.vlan.vid} on ${base}), but this kernel has no 802.1q support (link kind "vlan"): give an untagged parent interface, or create ${o.parent} on a host whose kernel has 802.1q`);
+      }
+      createdParent = { kind: 'vlan', ...o.vlan };
+    }
+  }
+  for (const other of store.listNetworks()) {
+    if (other.driver === 'bridge' && (other.state?.parent as ParentState | undefined)?.parent === parent) {
+      throw new ConflictError(`parent interface "${parent}" is taken by the NAT-free bridge network "${other.name}"`);
+    }
+    if (other.driver !== 'macvlan') continue;
+    const st = macvlanStateOf(other);
+    if (st.parent !== parent) continue;
+    const theirs = macvlanOptions(other.options).mode;
+    if (o.mode === 'passthru' || theirs === 'passthru') {
+      throw new ConflictError(`parent interface "${parent}" is already the parent of macvlan network "${other.name}" (macvlan_mode ${theirs}): a passthru network takes its parent whole, so it shares it with no other network`);
+    }
+    if (st.createdParent) throw new ConflictError(`parent interface "${parent}" was created for macvlan network "${other.name}" and goes away with it: give another VLAN id`);
+  }
+  // the default network is there first and takes the first pool, as in Docker (see createNetwork)
+  await ensureDefaultNetwork(engine);
+  const taken = o.parent ? [] : await hostSubnets(engine);
+  const record = store.transaction(() => {
+    const subnets = [...explicit];
+    const used = networkSubnets(engine);
+    if (!subnets.some((s) => !s.subnet.includes(':'))) subnets.unshift({ subnet: pickFreeSubnet(DEFAULT_POOLS, [...taken, ...used]).text });
+    if (spec.ipv6 && !subnets.some((s) => s.subnet.includes(':'))) subnets.push({ subnet: pickUlaSubnet([...taken, ...used]).text });
+    const net = store.createNetwork({
+      id,
+      name: spec.name,
+      driver: 'macvlan',
+      scope: 'local',
+      options,
+      labels: spec.labels,
+      // Docker: a macvlan network without a parent is internal
+      internal: spec.internal || !o.parent,
+      attachable: spec.attachable,
+      ipv6: spec.ipv6,
+      interfaceName: null,
+      subnets: validateSubnetConfigs(subnets).map(toSubnetConfig),
+    });
+    // the shim holds one address of each subnet, taken from IPAM like a container's
+    const shim = o.hostAccess
+      ? {
+          ifname: `mh-${id.slice(0, 12)}`,
+          addresses: net.subnets.map((s) => {
+            const a = store.allocateAddress(id, s.subnet, 'host-shim');
+            return `${a}/${a.includes(':') ? 128 : 32}`;
+          }),
+        }
+      : undefined;
+    const state: MacvlanState = { parent, ...(createdParent ? { createdParent } : {}), ...(shim ? { shim } : {}) };
+    store.setNetworkState(id, { macvlan: state });
+    return store.getNetwork(id);
+  });
+  try {
+    await ensureNetworkKernel(engine, record);
+  } catch (err) {
+    await removeMacvlanNetwork(engine.hostNetns, macvlanSpecOf(record)).catch(() => undefined);
+    store.deleteNetwork(record.id);
+    throw err;
+  }
+  return record;
+}
+
 /** Create a user-defined network: the record first, then the kernel; undone if the kernel fails. */
 export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
   const store = engine.store;
@@ -167,17 +322,17 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
     throw new UserError(`invalid network name "${spec.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   if (PREDEFINED.has(spec.name)) throw new ConflictError(`network name "${spec.name}" is reserved for a pre-defined network`);
-  if (spec.driver !== 'bridge') {
-    throw new UserError(`network driver "${spec.driver}" is not supported yet: only bridge (overlay and macvlan come later)`);
+  if (!DRIVERS.includes(spec.driver)) {
+    throw new UserError(`network driver "${spec.driver}" is not supported: expected one of ${DRIVERS.join(', ')}`);
   }
   if (spec.subnets.length === 0 && (spec.gateways.length || spec.ipRanges.length || Object.keys(spec.auxAddresses).length)) {
     throw new UserError('--gateway, --ip-range and --aux-address need a --subnet');
   }
+  if (spec.driver === 'macvlan') return createMacvlanNetwork(engine, spec);
+  if (spec.driver === 'overlay') return createOverlayNetwork(engine, spec);
   const options = canonicalOptions(spec.options);
   const bridge = bridgeOptions(options, spec.internal);
-  const explicit = validateSubnetConfigs(subnetConfigs(spec)).map(toSubnetConfig);
-  const v6given = explicit.find((s) => s.subnet.includes(':'));
-  if (v6given && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6given.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
+  const explicit = explicitSubnets(spec);
   const id = newId();
   const ifname = bridge.bridgeName ?? `br-${id.slice(0, 12)}`;
   if (bridge.parent && !explicit.some((s) => !s.subnet.includes(':'))) {
@@ -192,6 +347,8 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
     withRtnl(engine.hostNetns, (nl) => findLink(nl, ifname)),
   ]);
   if (bridge.parent && !parentExists) throw new UserError(`parent interface "${bridge.parent}" does not exist on this host`);
+  const macvlanUser = bridge.parent ? store.listNetworks().find((n) => n.driver === 'macvlan' && macvlanStateOf(n).parent === bridge.parent) : undefined;
+  if (macvlanUser) throw new ConflictError(`parent interface "${bridge.parent}" is the parent of macvlan network "${macvlanUser.name}": a NAT-free bridge needs a NIC of its own`);
   if (bridge.parent && parentExists?.master) throw new ConflictError(`parent interface "${bridge.parent}" is already enslaved to another device`);
   if (ifnameTaken) throw new ConflictError(`an interface named "${ifname}" already exists on this host: choose another bridge name`);
   // the default network is there first and takes the first pool (172.17.0.0/16), as in Docker;
@@ -236,6 +393,7 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
 }
 
 async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
+  if (net.driver === 'macvlan') return removeMacvlanNetwork(engine.hostNetns, macvlanSpecOf(net));
   const parent = net.state?.parent as ParentState | undefined;
   const spec = bridgeSpecOf(net);
   if (parent) {
@@ -258,6 +416,7 @@ export async function removeNetwork(engine: Engine, ref: string): Promise<Networ
   const store = engine.store;
   const net = getNetwork(engine, ref);
   if (net.name === DEFAULT_NETWORK) throw new ConflictError(`"${DEFAULT_NETWORK}" is a pre-defined network and cannot be removed`);
+  if (net.driver === 'overlay') return removeOverlayNetworkEverywhere(engine, net);
   const attached = store.listEndpoints({ networkId: net.id });
   if (attached.length) {
     const names = attached.map((e) => store.findContainer(e.containerId)?.name ?? e.containerId.slice(0, 12));
@@ -272,7 +431,8 @@ export async function removeNetwork(engine: Engine, ref: string): Promise<Networ
 export async function pruneNetworks(engine: Engine): Promise<NetworkRecord[]> {
   const removed: NetworkRecord[] = [];
   for (const net of engine.store.listNetworks()) {
-    if (net.name === DEFAULT_NETWORK || engine.store.listEndpoints({ networkId: net.id }).length) continue;
+    // overlay networks belong to the cluster: removed with `network rm` only
+    if (net.name === DEFAULT_NETWORK || net.driver === 'overlay' || engine.store.listEndpoints({ networkId: net.id }).length) continue;
     removed.push(await removeNetwork(engine, net.id));
   }
   return removed;

@@ -3,18 +3,19 @@
 // for containers whose processes are gone: those release what they held.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { deleteLink, listLinks, setLinkUp, setMaster, type LinkInfo } from '../kernel/links.js';
+import { deleteLink, findLink, listLinks, setLinkUp, setMaster, type LinkInfo } from '../kernel/links.js';
 import { listAddresses } from '../kernel/addresses.js';
 import { deleteNetns, isNetnsPath } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
 } from '../drivers/firewall.js';
+import { macvlanNetworkProblems } from '../drivers/macvlan.js';
 import type { Engine } from './context.js';
 import { containerExited, creationAbandoned, discardAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { hostIfnameOf } from './endpoints.js';
 import { bridgeOptions } from './network-options.js';
-import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
+import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, macvlanSpecOf, macvlanStateOf, NETWORK_ALIAS_PREFIX } from './networks.js';
 
 export interface Finding {
   object: string;
@@ -30,8 +31,11 @@ function containers(engine: Engine): Container[] {
 /** What berth's nft table should hold, from the store. */
 export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; ports: PortPublication[] } {
   const store = engine.store;
-  const bridges = store.listNetworks().map((n) => {
+  // macvlan networks have no bridge and no firewall elements
+  const bridges = store.listNetworks().filter((n) => n.driver !== 'macvlan').map((n) => {
     const s = bridgeSpecOf(n);
+    // an overlay bridge is internal, without NAT (drivers/overlay.ts)
+    if (n.driver === 'overlay') return { bridge: s.ifname, subnets: s.subnets ?? [], nat4: [], nat6: [], internal: true, inbound: s.inbound };
     return { bridge: s.ifname, subnets: s.subnets ?? [], nat4: s.nat4, nat6: s.nat6, internal: s.internal, inbound: s.inbound };
   });
   const ports = store.listPorts().map((p) => {
@@ -76,6 +80,17 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   const byName = new Map(links.map((l) => [l.name, l]));
   const addresses = await withRtnl(engine.hostNetns, (nl) => listAddresses(nl));
   for (const net of store.listNetworks()) {
+    // overlay devices are the overlay agent's: checked only in a daemon joined to the cluster
+    if (net.driver === 'overlay' && !engine.cluster) continue;
+    if (net.driver === 'macvlan') {
+      const problems = await macvlanNetworkProblems(engine.hostNetns, macvlanSpecOf(net));
+      if (!problems.length) continue;
+      // berth can re-create what it made (an internal parent, a shim), never a NIC of the host
+      const ours = !problems.some((p) => p.startsWith('parent') && !macvlanStateOf(net).createdParent);
+      note(`network ${net.name}`, problems.join('; '), ours ? 're-created it' : undefined);
+      if (opts.repair && ours) await ensureNetworkKernel(engine, net);
+      continue;
+    }
     const spec = bridgeSpecOf(net);
     const br = byName.get(spec.ifname);
     const have = new Set(addresses.filter((a) => a.index === br?.index).map((a) => a.cidr));
@@ -97,8 +112,15 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   for (const ep of store.listEndpoints()) {
     if (!live.some((c) => c.id === ep.containerId)) continue;
     const owner = `endpoint ${ep.interfaceName} of container ${store.findContainer(ep.containerId)?.name ?? ep.containerId}`;
-    const veth = nowByName.get(hostIfnameOf(ep));
     const net = store.findNetwork(ep.networkId);
+    if (net?.driver === 'macvlan') {
+      // a macvlan child has no host side: it lives in the sandbox only
+      const netns = engine.netnsPath(ep.containerId);
+      const child = isNetnsPath(netns) ? await withRtnl(netns, (nl) => findLink(nl, ep.interfaceName)) : undefined;
+      if (child?.kind !== 'macvlan') note(owner, `macvlan interface ${ep.interfaceName} is missing in the container (reconnect the container to restore it)`);
+      continue;
+    }
+    const veth = nowByName.get(hostIfnameOf(ep));
     const bridge = net ? nowByName.get(bridgeSpecOf(net).ifname) : undefined;
     if (!veth) {
       note(owner, `veth ${hostIfnameOf(ep)} is missing (reconnect the container to restore it)`);

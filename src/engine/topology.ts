@@ -7,7 +7,7 @@ import { withRtnl } from '../kernel/rtnl.js';
 import type { Engine } from './context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { hostIfnameOf } from './endpoints.js';
-import { bridgeSpecOf } from './networks.js';
+import { bridgeSpecOf, macvlanStateOf } from './networks.js';
 
 export interface TopologyNode {
   id: string;
@@ -18,7 +18,7 @@ export interface TopologyNode {
 export interface TopologyEdge {
   from: string;
   to: string;
-  kind: 'in' | 'port-of' | 'veth' | 'publishes' | 'attached';
+  kind: 'in' | 'port-of' | 'veth' | 'macvlan' | 'publishes' | 'attached';
   label?: string;
 }
 
@@ -41,9 +41,10 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
     if (master) edges.push({ from: ifId(l.name), to: ifId(master.name), kind: 'port-of' });
   }
   for (const net of store.listNetworks()) {
-    const spec = bridgeSpecOf(net);
-    nodes.push({ id: `network/${net.name}`, kind: 'network', label: net.name, data: { id: net.id, subnets: net.subnets, internal: net.internal } });
-    edges.push({ from: `network/${net.name}`, to: ifId(spec.ifname), kind: 'attached' });
+    // a bridge network is its bridge; a macvlan network hangs off its parent
+    const ifname = net.driver === 'macvlan' ? macvlanStateOf(net).parent : bridgeSpecOf(net).ifname;
+    nodes.push({ id: `network/${net.name}`, kind: 'network', label: net.name, data: { id: net.id, driver: net.driver, subnets: net.subnets, internal: net.internal } });
+    edges.push({ from: `network/${net.name}`, to: ifId(ifname), kind: 'attached' });
   }
   const containers: Container[] = store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
   for (const c of containers) {
@@ -55,7 +56,9 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
       const epId = `${nsId}/${ep.interfaceName}`;
       nodes.push({ id: epId, kind: 'interface', label: ep.interfaceName, data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases } });
       edges.push({ from: epId, to: nsId, kind: 'in' });
-      edges.push({ from: epId, to: ifId(hostIfnameOf(ep)), kind: 'veth' });
+      const net = store.findNetwork(ep.networkId);
+      if (net?.driver === 'macvlan') edges.push({ from: epId, to: ifId(macvlanStateOf(net).parent), kind: 'macvlan' });
+      else edges.push({ from: epId, to: ifId(hostIfnameOf(ep)), kind: 'veth' });
     }
     for (const p of store.listPorts({ containerId: c.id })) {
       edges.push({ from: 'host', to: nsId, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });

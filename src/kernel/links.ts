@@ -22,6 +22,7 @@ const IFLA_BRPORT_LEARNING = 8;
 const IFLA_BRPORT_ISOLATED = 33;
 const IFLA_VXLAN = { ID: 1, LINK: 3, LOCAL: 4, TTL: 5, LEARNING: 7, PROXY: 11, L2MISS: 13, L3MISS: 14, PORT: 15, LOCAL6: 17 };
 const IFLA_MACVLAN_MODE = 1;
+const IFLA_VLAN_ID = 1;
 
 export const MACVLAN_MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
 export type MacvlanMode = keyof typeof MACVLAN_MODES;
@@ -180,6 +181,8 @@ export interface MacvlanSpec {
   mtu?: number;
   /** create it directly inside this namespace */
   netnsFd?: number;
+  /** IFLA_IFALIAS (only for a link created in the calling socket's namespace) */
+  alias?: string;
 }
 
 export async function createMacvlan(nl: Rtnl, spec: MacvlanSpec): Promise<void> {
@@ -203,6 +206,23 @@ export async function createMacvlan(nl: Rtnl, spec: MacvlanSpec): Promise<void> 
       { flags: CREATE },
     ),
   );
+  if (spec.alias && spec.netnsFd === undefined) await setAliasByName(nl, spec.name, spec.alias);
+}
+
+/** An 802.1q sub-interface of parent (index) carrying VLAN vid. Not every kernel has it (features.ts). */
+export async function createVlan(nl: Rtnl, spec: { name: string; parent: number; vid: number; alias?: string }): Promise<void> {
+  if (!Number.isInteger(spec.vid) || spec.vid < 1 || spec.vid > 4094) {
+    throw new UserError(`invalid VLAN id "${spec.vid}": expected an integer from 1 to 4094`);
+  }
+  const link = Buffer.alloc(4);
+  link.writeUInt32LE(spec.parent);
+  const vid = Buffer.alloc(2);
+  vid.writeUInt16LE(spec.vid);
+  validateIfName(spec.name);
+  await nl.call(`create vlan ${spec.name}`, (s) =>
+    s.newLink({}, { ifname: spec.name, link, linkinfo: Buffer.concat([nlaString(IFLA_INFO_KIND, 'vlan'), nlaNested(IFLA_INFO_DATA, [nla(IFLA_VLAN_ID, vid)])]) }, { flags: CREATE }),
+  );
+  if (spec.alias) await setAliasByName(nl, spec.name, spec.alias);
 }
 
 /** Delete a link; returns false if it was already gone (teardown is idempotent). */

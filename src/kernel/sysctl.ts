@@ -40,5 +40,7 @@ export const sysctls = {
   ipv6Forwarding: 'net.ipv6.conf.all.forwarding',
   routeLocalnet: (iface: string) => `net.ipv4.conf.${iface.replace(/\./g, '/')}.route_localnet`,
   acceptRa: (iface: string) => `net.ipv6.conf.${iface.replace(/\./g, '/')}.accept_ra`,
+  arpIgnore: (iface: string) => `net.ipv4.conf.${iface.replace(/\./g, '/')}.arp_ignore`,
+  arpAnnounce: (iface: string) => `net.ipv4.conf.${iface.replace(/\./g, '/')}.arp_announce`,
   disableIpv6: (iface: string) => `net.ipv6.conf.${iface.replace(/\./g, '/')}.disable_ipv6`,
 };

@@ -6,26 +6,17 @@
 // fails 3 calls in a row is skipped for 1 s (circuit breaker). Every store operation as a whole is
 // bounded by operationTimeoutMs. So with one member down operations go on (a retry lands on a
 // live member), and with all down they fail within about operationTimeoutMs.
-import { Etcd3, GRPCGenericError, isRecoverableError, type ICompare, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
+import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 // cockatiel is etcd3's own fault-handling library (a dependency of etcd3): it is how etcd3 takes
 // retry, circuit-breaker and backoff settings.
-import { ConsecutiveBreaker, ExponentialBackoff, type IBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
-import { SystemError, UserError } from '../common/errors.js';
+import type { IBackoff } from 'cockatiel';
+import { cockatielLib, etcd3Lib } from './etcd-lib.js';
+import { UserError } from '../common/errors.js';
 import { prefixRangeEnd } from './cluster-keys.js';
 
-/**
- * No etcd member answered (all down, no quorum, or the network to them is gone). The message
- * says so and names the endpoints: "cluster store unreachable (etcd at H:P, …): cause".
- */
-export class ClusterUnreachableError extends SystemError {
-  constructor(
-    readonly endpoints: readonly string[],
-    readonly causeText: string,
-    options?: ErrorOptions,
-  ) {
-    super(`cluster store unreachable (etcd at ${endpoints.join(', ')}): ${causeText}`, options);
-  }
-}
+import { ClusterUnreachableError } from './cluster-errors.js';
+
+export { ClusterUnreachableError };
 
 export interface EtcdTimings {
   /** Deadline of one request to one member. Default 1000 ms. */
@@ -51,6 +42,8 @@ export function parseEndpoints(endpoints: readonly string[]): string[] {
 }
 
 export function createEtcdClient(endpoints: readonly string[], t: Required<EtcdTimings>): Etcd3 {
+  const { Etcd3, isRecoverableError } = etcd3Lib();
+  const { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } = cockatielLib();
   return new Etcd3({
     hosts: endpoints.map((e) => `http://${e}`),
     dialTimeout: t.requestTimeoutMs,
@@ -79,7 +72,8 @@ class OperationTimeout extends Error {}
 /** True for errors that mean "no member answered", as opposed to a refused request. */
 export function isUnreachable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
-  return e instanceof OperationTimeout || isBrokenCircuitError(e) || isRecoverableError(e) || e instanceof GRPCGenericError;
+  const { GRPCGenericError, isRecoverableError } = etcd3Lib();
+  return e instanceof OperationTimeout || cockatielLib().isBrokenCircuitError(e) || isRecoverableError(e) || e instanceof GRPCGenericError;
 }
 
 /** grpc-js messages end in an empty "Resolution note:"; keep the part that says what failed. */
@@ -104,7 +98,7 @@ export async function bounded<T>(endpoints: readonly string[], timeoutMs: number
         return await fn();
       } catch (e) {
         // "circuit breaker is open" only says an earlier call failed: keep that earlier cause.
-        if (!isBrokenCircuitError(e) || !last) last = e as Error;
+        if (!cockatielLib().isBrokenCircuitError(e) || !last) last = e as Error;
         if (!isUnreachable(e) || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }

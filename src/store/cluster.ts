@@ -13,7 +13,7 @@
 // retrying until etcd answers; onSessionEvent reports it. After a daemon restart (new process,
 // new store) the caller passes its local endpoints to resync().
 import type { Etcd3, IKeyValue, Lease } from 'etcd3';
-import { EtcdLeaseInvalidError } from 'etcd3';
+import { etcd3Lib } from './etcd-lib.js';
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import { cidrContains, parseAddress } from '../ipam/index.js';
 import { type AddressRequest, checkRequestedVni, chooseSubnets, pickAddress, pickVni, subnetFor } from './cluster-alloc.js';
@@ -240,7 +240,7 @@ export class ClusterStore {
     try {
       return await fn(lease);
     } catch (e) {
-      if (!(e instanceof EtcdLeaseInvalidError)) throw e;
+      if (!(e instanceof etcd3Lib().EtcdLeaseInvalidError)) throw e;
       const current = this.lease;
       if (current) this.onLeaseLost(current, e);
       this.lease = undefined;
@@ -592,7 +592,7 @@ export class ClusterStore {
       // Host record and endpoints under the current lease (a new one if the old is gone).
       const put = () => this.putLocalRecords();
       const missing = await put().catch((e: unknown) => {
-        if (!(e instanceof EtcdLeaseInvalidError)) throw e;
+        if (!(e instanceof etcd3Lib().EtcdLeaseInvalidError)) throw e;
         this.lease = undefined;
         return put();
       });

@@ -187,9 +187,24 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
-  /** Changes whenever another connection commits (PRAGMA data_version): cheap change detection. */
+  /**
+   * Changes whenever the store's content may have changed: another connection committed (PRAGMA
+   * data_version) or this one wrote (total_changes(); data_version ignores our own commits, and
+   * in the daemon the thin client's commands write through the daemon's own connection). Both
+   * only grow, so their sum changes when either does. Cheap change detection.
+   */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.prepare<[], number>('SELECT (SELECT data_version FROM pragma_data_version()) + total_changes()').pluck().get() as number;
+  }
+
+  // Statements are compiled once and kept (the SQL texts are a small fixed set). better-sqlite3
+  // frees a statement's native memory only when the JS object is garbage-collected: preparing on
+  // every call made the long-running daemon churn and fragment malloc memory (issue 5).
+  private readonly statements = new Map<string, Database.Statement>();
+  private prepare<P extends unknown[] | object = unknown[], R = unknown>(sql: string): Database.Statement<P extends unknown[] ? P : [P], R> {
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
+    return s as unknown as Database.Statement<P extends unknown[] ? P : [P], R>;
   }
 
   schemaVersion(): number {
@@ -241,7 +256,7 @@ export class SqliteStore implements Store {
       if (this.networkRow('name', record.name)) throw new ConflictError(`network with name ${record.name} already exists`);
       if (this.networkRow('id', record.id)) throw new ConflictError(`network with id ${record.id} already exists`);
       this.checkNoOverlap(record);
-      this.db
+      this
         .prepare(
           `INSERT INTO networks (id, name, driver, scope, created, options, labels, internal, attachable, ipv6, interface, subnets)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -253,7 +268,7 @@ export class SqliteStore implements Store {
           record.interfaceName, JSON.stringify(record.subnets),
         );
       // The gateway and aux addresses are allocations like any other, so they show as in use.
-      const insert = this.db.prepare('INSERT INTO allocations (network_id, subnet, address, owner) VALUES (?, ?, ?, ?)');
+      const insert = this.prepare('INSERT INTO allocations (network_id, subnet, address, owner) VALUES (?, ?, ?, ?)');
       for (const config of record.subnets) {
         const subnet = validateSubnetConfig(config);
         insert.run(record.id, subnet.cidr.text, subnet.gateway.text, 'gateway');
@@ -278,7 +293,7 @@ export class SqliteStore implements Store {
   }
 
   private networkRow(column: 'id' | 'name', value: string): NetworkRow | undefined {
-    return this.db.prepare<[string], NetworkRow>(`SELECT * FROM networks WHERE ${column} = ?`).get(value);
+    return this.prepare<[string], NetworkRow>(`SELECT * FROM networks WHERE ${column} = ?`).get(value);
   }
 
   findNetwork(ref: string): NetworkRecord | undefined {
@@ -293,20 +308,20 @@ export class SqliteStore implements Store {
   }
 
   listNetworks(): NetworkRecord[] {
-    return this.db.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY created, name').all().map(toNetwork);
+    return this.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY created, name').all().map(toNetwork);
   }
 
   setNetworkInterface(id: string, interfaceName: string | null): void {
     if (interfaceName !== null) checkInterfaceName(interfaceName);
     this.transaction(() => {
-      const { changes } = this.db.prepare('UPDATE networks SET interface = ? WHERE id = ?').run(interfaceName, id);
+      const { changes } = this.prepare('UPDATE networks SET interface = ? WHERE id = ?').run(interfaceName, id);
       if (changes === 0) throw new NotFoundError(`network ${id} not found`);
     });
   }
 
   setNetworkState(id: string, state: Record<string, unknown>): void {
     this.transaction(() => {
-      const { changes } = this.db.prepare('UPDATE networks SET state = ? WHERE id = ?').run(JSON.stringify(state), id);
+      const { changes } = this.prepare('UPDATE networks SET state = ? WHERE id = ?').run(JSON.stringify(state), id);
       if (changes === 0) throw new NotFoundError(`network ${id} not found`);
     });
   }
@@ -315,13 +330,13 @@ export class SqliteStore implements Store {
     return this.transaction(() => {
       const row = this.networkRow('id', id);
       if (!row) return false;
-      const { count } = this.db
+      const { count } = this
         .prepare<[string], { count: number }>('SELECT count(*) AS count FROM endpoints WHERE network_id = ?')
         .get(id) ?? { count: 0 };
       if (count > 0) {
         throw new ConflictError(`network ${row.name} (${id.slice(0, 12)}) has ${count} active endpoint(s); disconnect them first`);
       }
-      this.db.prepare('DELETE FROM networks WHERE id = ?').run(id); // allocations go by ON DELETE CASCADE
+      this.prepare('DELETE FROM networks WHERE id = ?').run(id); // allocations go by ON DELETE CASCADE
       return true;
     });
   }
@@ -329,7 +344,7 @@ export class SqliteStore implements Store {
   /** Docker's last resort: a unique prefix of the hex id. */
   private byIdPrefix<Row>(table: 'networks' | 'containers', what: string, ref: string): Row | undefined {
     if (!/^[0-9a-f]{1,63}$/.test(ref)) return undefined;
-    const rows = this.db.prepare<[number, string], Row>(`SELECT * FROM ${table} WHERE substr(id, 1, ?) = ? LIMIT 2`).all(ref.length, ref);
+    const rows = this.prepare<[number, string], Row>(`SELECT * FROM ${table} WHERE substr(id, 1, ?) = ? LIMIT 2`).all(ref.length, ref);
     if (rows.length > 1) throw new UserError(`${what} ${ref} is ambiguous: several ids start with it; give more of the id or the name`);
     return rows[0];
   }
@@ -348,12 +363,12 @@ export class SqliteStore implements Store {
         const known = subnets.map((s) => s.subnet).join(', ') || 'none';
         throw new UserError(`network ${network.name} has no subnet ${cidr.text}; its subnets: ${known}`);
       }
-      const used = this.db
+      const used = this
         .prepare<[string, string], { address: string }>('SELECT address FROM allocations WHERE network_id = ? AND subnet = ?')
         .all(networkId, cidr.text)
         .map((r) => r.address);
       const address = allocateAddress(validateSubnetConfig(config), used, request.static);
-      this.db
+      this
         .prepare('INSERT INTO allocations (network_id, subnet, address, owner) VALUES (?, ?, ?, ?)')
         .run(networkId, cidr.text, address.text, owner);
       return address.text;
@@ -363,16 +378,16 @@ export class SqliteStore implements Store {
   releaseAddress(networkId: string, address: string): boolean {
     const canonical = parseAddress(address).text;
     return this.transaction(
-      () => this.db.prepare('DELETE FROM allocations WHERE network_id = ? AND address = ?').run(networkId, canonical).changes > 0,
+      () => this.prepare('DELETE FROM allocations WHERE network_id = ? AND address = ?').run(networkId, canonical).changes > 0,
     );
   }
 
   releaseOwner(owner: string): number {
-    return this.transaction(() => this.db.prepare('DELETE FROM allocations WHERE owner = ?').run(owner).changes);
+    return this.transaction(() => this.prepare('DELETE FROM allocations WHERE owner = ?').run(owner).changes);
   }
 
   listAllocations(networkId: string): { subnet: string; address: string; owner: string }[] {
-    return this.db
+    return this
       .prepare<[string], { subnet: string; address: string; owner: string }>(
         'SELECT subnet, address, owner FROM allocations WHERE network_id = ? ORDER BY subnet, address',
       )
@@ -387,7 +402,7 @@ export class SqliteStore implements Store {
       const holder = this.containerRow('name', record.name);
       if (holder) throw new ConflictError(`container name ${record.name} is already in use by container ${holder.id}; choose another name`);
       if (this.containerRow('id', record.id)) throw new ConflictError(`container with id ${record.id} already exists`);
-      this.db
+      this
         .prepare('INSERT INTO containers (id, name, created, config, state) VALUES (?, ?, ?, ?, ?)')
         .run(record.id, record.name, record.created, JSON.stringify(record.config), JSON.stringify(record.state));
       return record;
@@ -395,7 +410,7 @@ export class SqliteStore implements Store {
   }
 
   private containerRow(column: 'id' | 'name', value: string): ContainerRow | undefined {
-    return this.db.prepare<[string], ContainerRow>(`SELECT * FROM containers WHERE ${column} = ?`).get(value);
+    return this.prepare<[string], ContainerRow>(`SELECT * FROM containers WHERE ${column} = ?`).get(value);
   }
 
   findContainer(ref: string): ContainerRecord | undefined {
@@ -410,19 +425,19 @@ export class SqliteStore implements Store {
   }
 
   listContainers(): ContainerRecord[] {
-    return this.db.prepare<[], ContainerRow>('SELECT * FROM containers ORDER BY created, name').all().map(toContainer);
+    return this.prepare<[], ContainerRow>('SELECT * FROM containers ORDER BY created, name').all().map(toContainer);
   }
 
   updateContainerState(id: string, state: unknown): void {
     const json = JSON.stringify(state ?? null);
     this.transaction(() => {
-      const { changes } = this.db.prepare('UPDATE containers SET state = ? WHERE id = ?').run(json, id);
+      const { changes } = this.prepare('UPDATE containers SET state = ? WHERE id = ?').run(json, id);
       if (changes === 0) throw new NotFoundError(`container ${id} not found`);
     });
   }
 
   deleteContainer(id: string): boolean {
-    return this.transaction(() => this.db.prepare('DELETE FROM containers WHERE id = ?').run(id).changes > 0);
+    return this.transaction(() => this.prepare('DELETE FROM containers WHERE id = ?').run(id).changes > 0);
   }
 
   // ---- endpoints ----
@@ -432,7 +447,7 @@ export class SqliteStore implements Store {
     return this.transaction(() => {
       if (!this.networkRow('id', record.networkId)) throw new NotFoundError(`network ${record.networkId} not found`);
       if (this.getEndpoint(record.id)) throw new ConflictError(`endpoint with id ${record.id} already exists`);
-      const sameName = this.db
+      const sameName = this
         .prepare<[string, string], { id: string }>('SELECT id FROM endpoints WHERE container_id = ? AND interface = ?')
         .get(record.containerId, record.interfaceName);
       if (sameName) {
@@ -440,7 +455,7 @@ export class SqliteStore implements Store {
           `container ${record.containerId} already has an interface ${record.interfaceName} (endpoint ${sameName.id.slice(0, 12)})`,
         );
       }
-      this.db
+      this
         .prepare(
           'INSERT INTO endpoints (id, network_id, container_id, interface, mac, addresses, aliases, gw_priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
@@ -453,12 +468,12 @@ export class SqliteStore implements Store {
   }
 
   getEndpoint(id: string): EndpointRecord | undefined {
-    const row = this.db.prepare<[string], EndpointRow>('SELECT * FROM endpoints WHERE id = ?').get(id);
+    const row = this.prepare<[string], EndpointRow>('SELECT * FROM endpoints WHERE id = ?').get(id);
     return row && toEndpoint(row);
   }
 
   listEndpoints(filter: { networkId?: string; containerId?: string } = {}): EndpointRecord[] {
-    return this.db
+    return this
       .prepare<{ networkId: string | null; containerId: string | null }, EndpointRow>(
         `SELECT * FROM endpoints
          WHERE (@networkId IS NULL OR network_id = @networkId) AND (@containerId IS NULL OR container_id = @containerId)
@@ -470,9 +485,9 @@ export class SqliteStore implements Store {
 
   deleteEndpoint(id: string): boolean {
     return this.transaction(() => {
-      this.db.prepare('DELETE FROM ports WHERE endpoint_id = ?').run(id);
-      this.db.prepare('DELETE FROM allocations WHERE owner = ?').run(id);
-      return this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id).changes > 0;
+      this.prepare('DELETE FROM ports WHERE endpoint_id = ?').run(id);
+      this.prepare('DELETE FROM allocations WHERE owner = ?').run(id);
+      return this.prepare('DELETE FROM endpoints WHERE id = ?').run(id).changes > 0;
     });
   }
 
@@ -481,7 +496,7 @@ export class SqliteStore implements Store {
   reservePort(port: PortRecord): PortRecord {
     const record = checkPortRecord(port);
     return this.transaction(() => {
-      const clash = this.db
+      const clash = this
         .prepare<[string, number], PortRow>('SELECT * FROM ports WHERE proto = ? AND host_port = ?')
         .all(record.proto, record.hostPort)
         .find((row) => hostIpsClash(row.host_ip, record.hostIp));
@@ -494,7 +509,7 @@ export class SqliteStore implements Store {
       if (record.endpointId !== null && !this.getEndpoint(record.endpointId)) {
         throw new NotFoundError(`endpoint ${record.endpointId} not found`);
       }
-      this.db
+      this
         .prepare(
           `INSERT INTO ports (proto, host_ip, host_port, container_id, endpoint_id, target_ip, target_port)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -509,17 +524,17 @@ export class SqliteStore implements Store {
   releasePort(proto: PortProto, hostIp: string, hostPort: number): boolean {
     const key = checkHostPort(proto, hostIp, hostPort);
     return this.transaction(
-      () => this.db.prepare('DELETE FROM ports WHERE proto = ? AND host_ip = ? AND host_port = ?').run(...key).changes > 0,
+      () => this.prepare('DELETE FROM ports WHERE proto = ? AND host_ip = ? AND host_port = ?').run(...key).changes > 0,
     );
   }
 
   releasePorts(owner: { containerId: string } | { endpointId: string }): number {
     const [column, value] = 'containerId' in owner ? ['container_id', owner.containerId] : ['endpoint_id', owner.endpointId];
-    return this.transaction(() => this.db.prepare(`DELETE FROM ports WHERE ${column} = ?`).run(value).changes);
+    return this.transaction(() => this.prepare(`DELETE FROM ports WHERE ${column} = ?`).run(value).changes);
   }
 
   listPorts(filter: { containerId?: string; endpointId?: string } = {}): PortRecord[] {
-    return this.db
+    return this
       .prepare<{ containerId: string | null; endpointId: string | null }, PortRow>(
         `SELECT * FROM ports
          WHERE (@containerId IS NULL OR container_id = @containerId) AND (@endpointId IS NULL OR endpoint_id = @endpointId)

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ExecResult, type External, type Host, Lab, type LabNode, type NsRef, links, nftRuleset, ping, runIn } from '../lab/index.js';
+import { type ExecResult, type External, type Host, Lab, type LabNode, type NsRef, VIA_DAEMON, links, nftRuleset, ping, runIn } from '../lab/index.js';
+import { startDaemon } from './daemon-helpers.js';
 
 export const NODE = process.execPath;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -33,11 +34,24 @@ export async function basicLab(label: string): Promise<BasicLab> {
     const ext = await lab.createExternal('ext');
     await sw.plug(h, { ifname: 'eth0', address: `${H_ADDR}/24` });
     await sw.plug(ext, { ifname: 'eth0', address: `${EXT_ADDR}/24` });
+    await serveViaDaemon(h);
     return { lab, h, ext };
   } catch (e) {
     await lab.close();
     throw e;
   }
+}
+
+/**
+ * When the suite runs via the daemon (BERTH_E2E_VIA=daemon), h gets a `berth daemon`, so that
+ * its berth commands (the thin client) go through it; the lab stops it when it closes.
+ */
+export async function serveViaDaemon(h: Host): Promise<void> {
+  if (!VIA_DAEMON) return;
+  await startDaemon(h);
+  // the pass is worthless if the client quietly fell back to the in-process CLI
+  const info = await h.berthJson<{ ServedBy: string }>(['system', 'info', '--format', 'json']);
+  assert.match(info.ServedBy, /^daemon/, 'BERTH_E2E_VIA=daemon: commands must be served by the daemon');
 }
 
 // ---- servers and clients (node one-liners: `node -e SCRIPT ARG…`, process.argv[1…] are the args)

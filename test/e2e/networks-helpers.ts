@@ -9,6 +9,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type ExecResult, type External, type Host, type IpAddrLink, Lab, type LabNode, type NsRef, addrs, links, nftRuleset, ping, routes, runIn } from '../lab/index.js';
+import { serveViaDaemon } from './helpers.js';
 
 export const NODE = process.execPath;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -33,6 +34,7 @@ export async function netLab(label: string): Promise<NetLab> {
     const ext = await lab.createExternal('ext');
     await sw.plug(h, { ifname: 'eth0', address: [`${H4}/24`, `${H6}/64`] });
     await sw.plug(ext, { ifname: 'eth0', address: [`${EXT4}/24`, `${EXT6}/64`] });
+    await serveViaDaemon(h);
     return { lab, h, ext };
   } catch (e) {
     await lab.close();

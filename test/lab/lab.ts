@@ -19,10 +19,12 @@ import {
 } from './exec.js';
 import {
   BERTH_BIN,
+  BERTH_CLIENT,
   LAB_ENV_MARKER,
   NETNS_DIR,
   NODE_NAME_RE,
   UNDERLAY_NAME,
+  VIA_DAEMON,
   labNetnsName,
   reserveTag,
   suiteNetnsNames,
@@ -307,9 +309,12 @@ export class Host extends LabNode {
     return { ...super.nodeEnv(), ...this.env };
   }
 
-  /** argv that runs the berth CLI (bin/berth of this repository, with this node's node binary). */
+  /**
+   * argv that runs the berth CLI: bin/berth of this repository with this node's node binary, or,
+   * when the suite runs via the daemon (VIA_DAEMON), the thin client dist/berth.
+   */
   berthArgv(args: readonly string[]): string[] {
-    return [process.execPath, BERTH_BIN, ...args];
+    return VIA_DAEMON ? [BERTH_CLIENT, ...args] : [process.execPath, BERTH_BIN, ...args];
   }
 
   /** Run `berth args…` on this host (its netns, its BERTH_ROOT/BERTH_RUN). */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Anchor benchmark for container-network setup/teardown, with berth's rows. See ../README.md.
 #
-#   sudo ./run.sh [-b berth-engine,berth-cni,netavark,cni,noop] [-n 1,50,200] [-c 20]
+#   sudo ./run.sh [-b berth-engine,berth-cni,berth-daemon,netavark,cni,noop] [-n 1,50,200] [-c 20]
 #                 [-t 5] [-r 20] [--iperf] [--no-hyperfine] [-o DIR]
 #   -b backends (files in backends/)   -n endpoint counts   -c cycles at N=1
 #   -t iperf3 seconds   -r hyperfine runs   -q quiet gate: wait (max -Q s, default 10) until
@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/common.sh
 source "$HERE/lib/common.sh"
 
-BACKENDS=berth-engine,berth-cni,netavark,cni,noop
+BACKENDS=berth-engine,berth-cni,berth-daemon,netavark,cni,noop
 SIZES=1,50,200
 CYCLES_N1=20          # N=1 is repeated (setup all, teardown all) this many times
 IPERF=0 IPERF_SECS=5

@@ -1,11 +1,12 @@
 // Container commands: run, ps, inspect, exec, port, logs, stop, rm. Parse and format only.
 import { Command, Option } from 'commander';
-import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { UsageError, UserError } from '../../common/errors.js';
 import { expandPortSpecs, formatBindings, parseExposeSpec, parsePublishSpec, type ExposedPort, type PortSpec } from '../../portmap/index.js';
 import type { NetworkMode, RunSpec } from '../../engine/containers.js';
-import { Engine } from '../../engine/context.js';
-import { printJson, printTable } from '../output.js';
+import type { CliContext } from '../context.js';
+import { formatJson, formatTable } from '../output.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 /** With pass-through options commander keeps a `--` that follows an operand: drop it. */
@@ -83,7 +84,7 @@ export function runSpecFromOptions(cmd: string[], o: RunOptions): RunSpec {
   };
 }
 
-function runCommand(): Command {
+function runCommand(ctx: CliContext): Command {
   return new Command('run')
     .description('run a command in a new container')
     .usage('[options] [--] CMD [ARG...]')
@@ -107,20 +108,27 @@ function runCommand(): Command {
     .option('--gw-priority <n>', "the network's claim to the default route (highest wins)")
     .option('--rootfs <dir>', 'run with DIR as the root file system (pivot_root)')
     .action(async (cmd: string[], opts: RunOptions) => {
-      const spec = runSpecFromOptions(command(cmd), opts);
-      const { runContainer, waitForeground } = await import('../../engine/containers.js');
-      const engine = new Engine();
-      const started = await runContainer(engine, spec);
-      for (const w of started.warnings) process.stderr.write(`${w}\n`);
-      if (spec.detach) {
-        process.stdout.write(`${started.id}\n`);
+      const spec = runSpecFromOptions(command(cmd), { ...opts, ...(opts.rootfs !== undefined ? { rootfs: resolve(ctx.cwd, opts.rootfs) } : {}) });
+      const containers = await import('../../engine/containers.js');
+      const engine = ctx.engine();
+      if (ctx.remote) {
+        // through the daemon: the client starts the shim with its own stdio (the gateway hands it over)
+        const prepared = await containers.prepareContainer(engine, { ...spec, creator: { pid: ctx.remote.pid, start: ctx.remote.start }, path: ctx.remote.path });
+        for (const w of prepared.warnings) ctx.err(`${w}\n`);
+        ctx.remote.handoff = { kind: 'run', prepared };
         return;
       }
-      process.exitCode = await waitForeground(engine, started);
+      const started = await containers.runContainer(engine, spec);
+      for (const w of started.warnings) ctx.err(`${w}\n`);
+      if (spec.detach) {
+        ctx.out(`${started.id}\n`);
+        return;
+      }
+      ctx.exitCode = await containers.waitForeground(engine, started);
     });
 }
 
-export function containerCommands(): Command[] {
+export function containerCommands(ctx: CliContext): Command[] {
   const ps = new Command('ps')
     .description('list containers')
     .option('-a, --all', 'show all containers (default: running only)')
@@ -128,14 +136,14 @@ export function containerCommands(): Command[] {
     .addOption(formatOption())
     .action(async (o: { all?: boolean; quiet?: boolean; format: string }) => {
       const { listContainers } = await import('../../engine/containers.js');
-      const engine = new Engine();
+      const engine = ctx.engine();
       const list = listContainers(engine, Boolean(o.all));
-      if (o.quiet) return void process.stdout.write(list.map((c) => `${c.id.slice(0, 12)}\n`).join(''));
+      if (o.quiet) return void ctx.out(list.map((c) => `${c.id.slice(0, 12)}\n`).join(''));
       const ports = (id: string) => engine.store.listPorts({ containerId: id });
       if (o.format === 'json') {
-        return printJson(list.map((c) => ({ Id: c.id, Names: [`/${c.name}`], Command: c.config.cmd.join(' '), Created: c.created, State: c.state.status, Status: c.state.status === 'exited' ? `Exited (${c.state.exitCode ?? 0})` : c.state.status, NetworkMode: c.config.networkMode, Ports: ports(c.id) })));
+        return ctx.out(formatJson(list.map((c) => ({ Id: c.id, Names: [`/${c.name}`], Command: c.config.cmd.join(' '), Created: c.created, State: c.state.status, Status: c.state.status === 'exited' ? `Exited (${c.state.exitCode ?? 0})` : c.state.status, NetworkMode: c.config.networkMode, Ports: ports(c.id) }))));
       }
-      printTable(
+      ctx.out(formatTable(
         ['CONTAINER ID', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
         list.map((c) => [
           c.id.slice(0, 12),
@@ -145,7 +153,7 @@ export function containerCommands(): Command[] {
           ports(c.id).map((p) => `${p.hostIp}:${p.hostPort}->${p.targetPort}/${p.proto}`).join(', '),
           c.name,
         ]),
-      );
+      ));
     });
 
   const inspect = new Command('inspect')
@@ -155,8 +163,8 @@ export function containerCommands(): Command[] {
     .action(async (refs: string[]) => {
       const { getContainer } = await import('../../engine/containers.js');
       const { inspectContainer } = await import('../../engine/inspect.js');
-      const engine = new Engine();
-      printJson(refs.map((r) => inspectContainer(engine, getContainer(engine, r))));
+      const engine = ctx.engine();
+      ctx.out(formatJson(refs.map((r) => inspectContainer(engine, getContainer(engine, r)))));
     });
 
   const exec = new Command('exec')
@@ -166,8 +174,12 @@ export function containerCommands(): Command[] {
     .argument('<cmd...>')
     .passThroughOptions()
     .action(async (ref: string, cmd: string[]) => {
-      const { execInContainer } = await import('../../engine/containers.js');
-      process.exitCode = await execInContainer(new Engine(), ref, command(cmd));
+      const { execArgv, execInContainer } = await import('../../engine/containers.js');
+      if (ctx.remote) {
+        ctx.remote.handoff = { kind: 'exec', argv: execArgv(ctx.engine(), ref, command(cmd)) };
+        return;
+      }
+      ctx.exitCode = await execInContainer(ctx.engine(), ref, command(cmd));
     });
 
   const port = new Command('port')
@@ -175,8 +187,8 @@ export function containerCommands(): Command[] {
     .argument('<container>')
     .action(async (ref: string) => {
       const { containerPorts } = await import('../../engine/containers.js');
-      const lines = formatBindings(containerPorts(new Engine(), ref).map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.targetPort, proto: p.proto })));
-      process.stdout.write(lines.map((l) => `${l}\n`).join(''));
+      const lines = formatBindings(containerPorts(ctx.engine(), ref).map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.targetPort, proto: p.proto })));
+      ctx.out(lines.map((l) => `${l}\n`).join(''));
     });
 
   const logs = new Command('logs')
@@ -184,13 +196,10 @@ export function containerCommands(): Command[] {
     .argument('<container>')
     .action(async (ref: string) => {
       const { logPath } = await import('../../engine/containers.js');
-      const path = logPath(new Engine(), ref);
-      await new Promise<void>((resolve, reject) => {
-        const s = createReadStream(path);
-        s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? resolve() : reject(e)));
-        s.once('end', resolve);
-        s.pipe(process.stdout, { end: false });
-      });
+      const path = logPath(ctx.engine(), ref);
+      // read whole: logs of detached containers are small, and the daemon answers in one piece
+      const text = await readFile(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(e)));
+      ctx.out(text);
     });
 
   const stop = new Command('stop')
@@ -201,10 +210,10 @@ export function containerCommands(): Command[] {
       const t = Number(o.time);
       if (!Number.isInteger(t) || t < 0) throw new UsageError(`invalid --time "${o.time}": expected a whole number of seconds`);
       const { stopContainer } = await import('../../engine/containers.js');
-      const engine = new Engine();
+      const engine = ctx.engine();
       for (const r of refs) {
         await stopContainer(engine, r, t);
-        process.stdout.write(`${r}\n`);
+        ctx.out(`${r}\n`);
       }
     });
 
@@ -214,10 +223,10 @@ export function containerCommands(): Command[] {
     .option('-f, --force', 'kill and remove a running container')
     .action(async (refs: string[], o: { force?: boolean }) => {
       const { removeContainer } = await import('../../engine/containers.js');
-      const engine = new Engine();
+      const engine = ctx.engine();
       for (const r of refs) {
         await removeContainer(engine, r, Boolean(o.force));
-        process.stdout.write(`${r}\n`);
+        ctx.out(`${r}\n`);
       }
     });
 
@@ -228,8 +237,8 @@ export function containerCommands(): Command[] {
     .argument('<id>')
     .action(async (id: string) => {
       const { containerExited } = await import('../../engine/containers.js');
-      await containerExited(new Engine(), id);
+      await containerExited(ctx.engine(), id);
     });
 
-  return [runCommand(), ps, inspect, exec, port, logs, stop, rm, internal];
+  return [runCommand(ctx), ps, inspect, exec, port, logs, stop, rm, internal];
 }

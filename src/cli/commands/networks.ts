@@ -1,8 +1,8 @@
 // `berth network …`: create, ls, inspect, rm, prune, connect, disconnect. Parse and format only.
 import { Command, Option } from 'commander';
-import { Engine } from '../../engine/context.js';
+import type { CliContext } from '../context.js';
 import { keyValues } from '../../engine/network-options.js';
-import { printJson, printTable } from '../output.js';
+import { formatJson, formatTable } from '../output.js';
 import { parseGwPriority } from './containers.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -21,7 +21,7 @@ interface CreateOptions {
   label: string[];
 }
 
-export function networkCommand(): Command {
+export function networkCommand(ctx: CliContext): Command {
   const network = new Command('network').description('manage networks');
 
   network
@@ -40,7 +40,7 @@ export function networkCommand(): Command {
     .option('--label <key=value>', 'label', collect, [])
     .action(async (name: string, o: CreateOptions) => {
       const { createNetwork } = await import('../../engine/networks.js');
-      const net = await createNetwork(new Engine(), {
+      const net = await createNetwork(ctx.engine(), {
         name,
         driver: o.driver,
         subnets: o.subnet,
@@ -50,10 +50,10 @@ export function networkCommand(): Command {
         ipv6: Boolean(o.ipv6),
         internal: Boolean(o.internal),
         attachable: Boolean(o.attachable),
-        options: keyValues('--opt', o.opt),
+        options: keyValues('--opt', o.opt, { bareKeys: true }),
         labels: keyValues('--label', o.label),
       });
-      process.stdout.write(`${net.id}\n`);
+      ctx.out(`${net.id}\n`);
     });
 
   network
@@ -64,15 +64,15 @@ export function networkCommand(): Command {
     .addOption(formatOption())
     .action(async (o: { quiet?: boolean; format: string }) => {
       const { ensureDefaultNetwork } = await import('../../engine/networks.js');
-      const engine = new Engine();
+      const engine = ctx.engine();
       // the default network exists from the start, as in Docker
       await ensureDefaultNetwork(engine);
       const nets = engine.store.listNetworks();
-      if (o.quiet) return void process.stdout.write(nets.map((n) => `${n.id.slice(0, 12)}\n`).join(''));
+      if (o.quiet) return void ctx.out(nets.map((n) => `${n.id.slice(0, 12)}\n`).join(''));
       if (o.format === 'json') {
-        return printJson(nets.map((n) => ({ ID: n.id, Name: n.name, Driver: n.driver, Scope: n.scope, IPv6: n.ipv6, Internal: n.internal, Labels: n.labels, CreatedAt: n.created })));
+        return ctx.out(formatJson(nets.map((n) => ({ ID: n.id, Name: n.name, Driver: n.driver, Scope: n.scope, IPv6: n.ipv6, Internal: n.internal, Labels: n.labels, CreatedAt: n.created }))));
       }
-      printTable(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], nets.map((n) => [n.id.slice(0, 12), n.name, n.driver, n.scope]));
+      ctx.out(formatTable(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], nets.map((n) => [n.id.slice(0, 12), n.name, n.driver, n.scope])));
     });
 
   network
@@ -82,9 +82,9 @@ export function networkCommand(): Command {
     .addOption(new Option('--format <format>', 'output format (inspect always prints JSON)').choices(['json']).default('json'))
     .action(async (refs: string[]) => {
       const { getNetwork, inspectNetwork, ensureDefaultNetwork } = await import('../../engine/networks.js');
-      const engine = new Engine();
+      const engine = ctx.engine();
       if (refs.includes('bridge')) await ensureDefaultNetwork(engine);
-      printJson(refs.map((r) => inspectNetwork(engine, getNetwork(engine, r))));
+      ctx.out(formatJson(refs.map((r) => inspectNetwork(engine, getNetwork(engine, r)))));
     });
 
   network
@@ -94,10 +94,10 @@ export function networkCommand(): Command {
     .argument('<network...>')
     .action(async (refs: string[]) => {
       const { removeNetwork } = await import('../../engine/networks.js');
-      const engine = new Engine();
+      const engine = ctx.engine();
       for (const r of refs) {
         await removeNetwork(engine, r);
-        process.stdout.write(`${r}\n`);
+        ctx.out(`${r}\n`);
       }
     });
 
@@ -107,8 +107,8 @@ export function networkCommand(): Command {
     .option('-f, --force', 'do not ask (berth never asks)')
     .action(async () => {
       const { pruneNetworks } = await import('../../engine/networks.js');
-      const removed = await pruneNetworks(new Engine());
-      if (removed.length) process.stdout.write(`Deleted Networks:\n${removed.map((n) => `${n.name}\n`).join('')}`);
+      const removed = await pruneNetworks(ctx.engine());
+      if (removed.length) ctx.out(`Deleted Networks:\n${removed.map((n) => `${n.name}\n`).join('')}`);
     });
 
   network
@@ -124,7 +124,7 @@ export function networkCommand(): Command {
     .action(async (net: string, ctr: string, o: { ip?: string; ip6?: string; alias: string[]; macAddress?: string; gwPriority?: string }) => {
       const { connectContainer } = await import('../../engine/containers.js');
       const gwPriority = parseGwPriority(o.gwPriority);
-      await connectContainer(new Engine(), ctr, net, {
+      await connectContainer(ctx.engine(), ctr, net, {
         ...(o.ip ? { ip: o.ip } : {}),
         ...(o.ip6 ? { ip6: o.ip6 } : {}),
         aliases: o.alias,
@@ -141,7 +141,7 @@ export function networkCommand(): Command {
     .option('-f, --force', 'accepted for Docker compatibility')
     .action(async (net: string, ctr: string) => {
       const { disconnectContainer } = await import('../../engine/containers.js');
-      await disconnectContainer(new Engine(), ctr, net);
+      await disconnectContainer(ctx.engine(), ctr, net);
     });
 
   return network;

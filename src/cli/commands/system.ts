@@ -3,9 +3,10 @@ import { Command, Option } from 'commander';
 import { release } from 'node:os';
 import { berthPaths } from '../../common/config.js';
 import { VERSION } from '../../common/version.js';
-import { printJson, printKeyValues } from '../output.js';
+import type { CliContext } from '../context.js';
+import { formatJson, formatKeyValues } from '../output.js';
 
-export function systemCommand(): Command {
+export function systemCommand(ctx: CliContext): Command {
   const system = new Command('system').description('manage and inspect berth on this host');
   system
     .command('info')
@@ -15,16 +16,19 @@ export function systemCommand(): Command {
       const { probeKernelFeatures } = await import('../../engine/host.js');
       const paths = berthPaths();
       const features = await probeKernelFeatures();
-      const info = { Version: VERSION, Kernel: release(), Root: paths.root, Run: paths.run, Features: features };
-      if (opts.format === 'json') return printJson(info);
+      // who ran this command: the daemon (through the thin client) or this process
+      const servedBy = ctx.remote ? `daemon (pid ${process.pid})` : 'in-process';
+      const info = { Version: VERSION, Kernel: release(), Root: paths.root, Run: paths.run, ServedBy: servedBy, Features: features };
+      if (opts.format === 'json') return ctx.out(formatJson(info));
       const yesNo = (b: boolean) => (b ? 'yes' : 'no');
-      printKeyValues([
+      ctx.out(formatKeyValues([
         ['Version', VERSION],
         ['Kernel', info.Kernel],
         ['Root', paths.root],
         ['Run', paths.run],
+        ['Served by', servedBy],
         ...Object.entries(features).map(([k, v]: [string, boolean]): [string, string] => [`Kernel feature ${k}`, yesNo(v)]),
-      ]);
+      ]));
     });
   system
     .command('check')
@@ -33,13 +37,12 @@ export function systemCommand(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (opts: { repair?: boolean; format: string }) => {
       const { checkSystem } = await import('../../engine/repair.js');
-      const { Engine } = await import('../../engine/context.js');
-      const findings = await checkSystem(new Engine(), { repair: Boolean(opts.repair) });
+      const findings = await checkSystem(ctx.engine(), { repair: Boolean(opts.repair) });
       // like diff(1): differences found and not repaired is a non-zero status
-      if (findings.length && !opts.repair) process.exitCode = 1;
-      if (opts.format === 'json') return printJson(findings);
-      if (!findings.length) return void process.stdout.write('the kernel matches the store\n');
-      for (const f of findings) process.stdout.write(`${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}\n`);
+      if (findings.length && !opts.repair) ctx.exitCode = 1;
+      if (opts.format === 'json') return ctx.out(formatJson(findings));
+      if (!findings.length) return void ctx.out('the kernel matches the store\n');
+      for (const f of findings) ctx.out(`${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}\n`);
     });
   return system;
 }

@@ -1,0 +1,364 @@
+// berth: the thin client (DESIGN.md, "Front ends"; src/daemon/cli-gateway.ts is the other side).
+//
+// Node needs ~100 ms to start before berth runs a line of its own code. When `berth daemon`
+// answers on $BERTH_RUN/berth.sock, this program sends it the command line and prints the
+// answer, so a command costs a round trip to a warm engine instead of a Node start. What only
+// the caller can do stays here: a container's shim is started by this process, with its stdio,
+// terminal and signals (the daemon prepared everything else and is told how the shim ended);
+// `berth exec` becomes the nsenter command the daemon names. When no daemon answers, or
+// BERTH_NO_DAEMON is set, or the daemon says so (`berth daemon` itself), this program execs the
+// in-process CLI (node <package>/bin/berth), so it is always a complete `berth`.
+//
+// Built a second time with -DBERTH_CNI as dist/berth-cni, the CNI plugin: CNI_* variables and
+// the configuration on stdin go to the daemon, whose answer is the plugin's output; without a
+// daemon it execs the in-process plugin (node <package>/bin/berth-cni) with the same stdin.
+//
+// Nothing here builds a shell command line: everything is exec'd from argv.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef BERTH_NODE
+#define BERTH_NODE "node" // build.sh passes the absolute path of the node that built berth
+#endif
+#ifndef BERTH_PACKAGE
+#define BERTH_PACKAGE "" // build.sh passes the package root (the plugin may be copied elsewhere)
+#endif
+#ifdef BERTH_CNI
+#define LOCAL_SCRIPT "bin/berth-cni"
+#else
+#define LOCAL_SCRIPT "bin/berth"
+#endif
+
+extern char **environ;
+
+struct buf { char *p; size_t n, cap; };
+
+static _Noreturn void die(int status, const char *fmt, const char *arg) {
+  fprintf(stderr, "berth: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n");
+  exit(status);
+}
+
+static void buf_add(struct buf *b, const void *data, size_t n) {
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + n + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) die(3, "%s", "out of memory");
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, data, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+static void buf_str(struct buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+// A JSON string; bytes >= 0x80 pass through (argv is UTF-8 in practice).
+static void buf_json(struct buf *b, const char *s) {
+  buf_str(b, "\"");
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    char esc[8];
+    if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; buf_add(b, esc, 2); }
+    else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); buf_str(b, esc); }
+    else buf_add(b, s, 1);
+  }
+  buf_str(b, "\"");
+}
+
+// The package root: where build.sh said, else this binary is <root>/dist/berth (symlinks resolved).
+static void package_root(char *out, size_t size) {
+  if (BERTH_PACKAGE[0]) {
+    snprintf(out, size, "%s", BERTH_PACKAGE);
+    return;
+  }
+  ssize_t n = readlink("/proc/self/exe", out, size - 1);
+  if (n <= 0) die(3, "%s", "cannot read /proc/self/exe");
+  out[n] = '\0';
+  for (int up = 0; up < 2; up++) {
+    char *slash = strrchr(out, '/');
+    if (!slash || slash == out) die(3, "unexpected location of the berth client: %s", out);
+    *slash = '\0';
+  }
+}
+
+// Replace this process with the in-process CLI (or plugin): node <root>/bin/berth[-cni] ARGS...
+static _Noreturn void run_local(int argc, char **argv) {
+  char root[PATH_MAX], script[PATH_MAX + 16];
+  package_root(root, sizeof root);
+  snprintf(script, sizeof script, "%s/" LOCAL_SCRIPT, root);
+  char **args = calloc((size_t)argc + 2, sizeof *args);
+  if (!args) die(3, "%s", "out of memory");
+  args[0] = "node";
+  args[1] = script;
+  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  execv(BERTH_NODE, args);
+  execvp("node", args);
+  die(127, "cannot run node for the in-process CLI: %s", strerror(errno));
+}
+
+static int connect_daemon(void) {
+  const char *run = getenv("BERTH_RUN");
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  int n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/berth.sock", run && *run ? run : "/run/berth");
+  if (n < 0 || (size_t)n >= sizeof addr.sun_path) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return; // the reader is gone (EPIPE): nothing sensible left to do with output
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+// Decode a chunked body in place.
+static size_t unchunk(char *p, size_t n) {
+  size_t in = 0, out = 0;
+  while (in < n) {
+    char *end;
+    unsigned long len = strtoul(p + in, &end, 16);
+    char *nl = strstr(end, "\r\n");
+    if (!nl || len == 0) break;
+    in = (size_t)(nl - p) + 2;
+    if (in + len > n) len = n - in;
+    memmove(p + out, p + in, len);
+    out += len;
+    in += len + 2;
+  }
+  return out;
+}
+
+// POST body to path; the answer's body in *resp. Returns the HTTP status, or -1 when no daemon
+// answers on the socket.
+static int post(const char *path, const struct buf *body, struct buf *resp) {
+  int fd = connect_daemon();
+  if (fd < 0) return -1;
+  char head[256];
+  int n = snprintf(head, sizeof head,
+                   "POST %s HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                   path, body->n);
+  write_all(fd, head, (size_t)n);
+  write_all(fd, body->p, body->n);
+  struct buf raw = {0};
+  char chunk[65536];
+  // read until the body is complete (Content-Length) or the daemon closes the connection
+  for (;;) {
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    buf_add(&raw, chunk, (size_t)r);
+    char *hdr_end = strstr(raw.p, "\r\n\r\n");
+    char *cl = hdr_end ? strcasestr(raw.p, "\r\ncontent-length:") : NULL;
+    if (cl && cl < hdr_end && raw.n >= (size_t)(hdr_end + 4 - raw.p) + strtoul(cl + 17, NULL, 10)) break;
+  }
+  close(fd);
+  if (raw.n < 12 || strncmp(raw.p, "HTTP/1.", 7)) die(3, "%s", "the daemon's answer is not HTTP");
+  int status = atoi(raw.p + 9);
+  char *sep = strstr(raw.p, "\r\n\r\n");
+  if (!sep) die(3, "%s", "the daemon's answer has no body");
+  *sep = '\0';
+  bool chunked = strcasestr(raw.p, "\r\ntransfer-encoding: chunked") != NULL;
+  size_t off = (size_t)(sep - raw.p) + 4;
+  buf_add(resp, raw.p + off, raw.n - off);
+  if (chunked) resp->n = unchunk(resp->p, resp->n);
+  free(raw.p);
+  return status;
+}
+
+// NUL-separated fields into a NULL-terminated vector (pointers into p, which is kept).
+static char **split0(char *p, size_t n, int *count) {
+  int c = 1;
+  for (size_t i = 0; i < n; i++) c += p[i] == '\0';
+  char **v = calloc((size_t)c + 1, sizeof *v);
+  if (!v) die(3, "%s", "out of memory");
+  int k = 0;
+  v[k++] = p;
+  for (size_t i = 0; i + 1 < n; i++)
+    if (p[i] == '\0') v[k++] = p + i + 1;
+  *count = k;
+  return v;
+}
+
+static volatile pid_t shim_pid;
+static void forward(int sig) {
+  if (shim_pid > 0) kill(shim_pid, sig);
+}
+
+// Start the shim the daemon prepared (stdio: ours, or /dev/null for stdin/stdout when detached,
+// as the in-process CLI does) and wait for it. Returns its status as a shell would.
+static int run_shim(char **argv, bool detach) {
+  static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  if (!detach) {
+    // a signal to berth is meant for the container: forward it, do not die of it
+    struct sigaction sa = {.sa_handler = forward};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+  }
+  pid_t pid = fork();
+  if (pid < 0) die(3, "cannot fork: %s", strerror(errno));
+  if (pid == 0) {
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) signal(forwarded[i], SIG_DFL);
+    if (detach) {
+      int null = open("/dev/null", O_RDWR);
+      if (null >= 0) { dup2(null, 0); dup2(null, 1); if (null > 2) close(null); }
+    }
+    execv(argv[0], argv);
+    fprintf(stderr, "berth: cannot start %s: %s\n", argv[0], strerror(errno));
+    _exit(125);
+  }
+  shim_pid = pid;
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) die(3, "waitpid: %s", strerror(errno));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int handle(struct buf *frames, int argc, char **argv);
+
+// After a run hand-over: tell the daemon how the shim ended; its answer is more frames.
+static int report(const char *token, int shim_status, int argc, char **argv) {
+  struct buf body = {0}, resp = {0};
+  char num[32];
+  buf_str(&body, "{\"token\":");
+  buf_json(&body, token);
+  snprintf(num, sizeof num, ",\"status\":%d}", shim_status);
+  buf_str(&body, num);
+  int http = post("/berth/v1/cli/continue", &body, &resp);
+  if (http < 0) die(3, "%s", "the daemon went away while the container ran; `berth ps -a` shows its state");
+  if (http != 200) die(3, "the daemon refused the report: %s", resp.p ? resp.p : "");
+  return handle(&resp, argc, argv);
+}
+
+// Act on the daemon's frames in order; returns the exit status.
+static int handle(struct buf *frames, int argc, char **argv) {
+  size_t i = 0;
+  int status = 0;
+  while (i < frames->n) {
+    char tag = frames->p[i];
+    char *end;
+    unsigned long len = strtoul(frames->p + i + 2, &end, 10);
+    if (*end != '\n' || (size_t)(end + 1 - frames->p) + len > frames->n) die(3, "%s", "malformed answer from the daemon");
+    char *data = end + 1;
+    i = (size_t)(data - frames->p) + len;
+    switch (tag) {
+    case '1': write_all(1, data, len); break;
+    case '2': write_all(2, data, len); break;
+    case 'x': status = atoi(data); break;
+    case 'l': run_local(argc, argv);
+    case 'e': {
+      int n;
+      char **v = split0(data, len, &n);
+      execvp(v[0], v);
+      die(127, "cannot run %s", v[0]);
+    }
+    case 'r': {
+      int n;
+      char **v = split0(data, len, &n);
+      if (n < 3) die(3, "%s", "malformed run hand-over from the daemon");
+      int shim_status = run_shim(v + 2, v[1][0] == '1');
+      return report(v[0], shim_status, argc, argv);
+    }
+    default: die(3, "%s", "unknown frame from the daemon");
+    }
+  }
+  return status;
+}
+
+#ifdef BERTH_CNI
+// stdin was read already: give the in-process plugin the same bytes on a fresh stdin
+static _Noreturn void run_local_with_stdin(int argc, char **argv, const struct buf *in) {
+  int fd = memfd_create("berth-cni-stdin", 0);
+  if (fd < 0 || write(fd, in->p ? in->p : "", in->n) != (ssize_t)in->n || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0)
+    die(3, "cannot hand the configuration to the in-process plugin: %s", strerror(errno));
+  run_local(argc, argv);
+}
+
+int main(int argc, char **argv) {
+  const char *no_daemon = getenv("BERTH_NO_DAEMON");
+  if (no_daemon && *no_daemon) run_local(argc, argv);
+  int probe = connect_daemon();
+  if (probe < 0) run_local(argc, argv); // stdin untouched
+  close(probe);
+  struct buf in = {0}, body = {0}, resp = {0};
+  char chunk[65536];
+  for (;;) {
+    ssize_t r = read(0, chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    buf_add(&in, chunk, (size_t)r);
+  }
+  buf_str(&body, "{\"env\":{");
+  bool first = true;
+  for (char **e = environ; *e; e++) {
+    if (strncmp(*e, "CNI_", 4)) continue;
+    char *eq = strchr(*e, '=');
+    if (!eq) continue;
+    *eq = '\0';
+    if (!first) buf_str(&body, ",");
+    buf_json(&body, *e);
+    buf_str(&body, ":");
+    buf_json(&body, eq + 1);
+    *eq = '=';
+    first = false;
+  }
+  buf_str(&body, "},\"stdin\":");
+  buf_json(&body, in.p ? in.p : "");
+  buf_str(&body, "}");
+  int http = post("/berth/v1/cni", &body, &resp);
+  if (http < 0 || http == 404) run_local_with_stdin(argc, argv, &in);
+  if (http != 200) die(3, "the daemon refused the call: %s", resp.p ? resp.p : "");
+  return handle(&resp, argc, argv);
+}
+#else
+int main(int argc, char **argv) {
+  const char *no_daemon = getenv("BERTH_NO_DAEMON");
+  if (no_daemon && *no_daemon) run_local(argc, argv);
+  struct buf body = {0}, resp = {0};
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
+  const char *path = getenv("PATH");
+  char num[32];
+  buf_str(&body, "{\"argv\":[");
+  for (int i = 1; i < argc; i++) {
+    if (i > 1) buf_str(&body, ",");
+    buf_json(&body, argv[i]);
+  }
+  buf_str(&body, "],\"cwd\":");
+  buf_json(&body, cwd);
+  buf_str(&body, ",\"path\":");
+  buf_json(&body, path ? path : "");
+  snprintf(num, sizeof num, ",\"pid\":%d}", (int)getpid());
+  buf_str(&body, num);
+  int http = post("/berth/v1/cli", &body, &resp);
+  // no daemon, or one without the gateway: the in-process CLI does the same work
+  if (http < 0 || http == 404) run_local(argc, argv);
+  if (http != 200) die(3, "the daemon refused the command: %s", resp.p ? resp.p : "");
+  return handle(&resp, argc, argv);
+}
+#endif

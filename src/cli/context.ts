@@ -1,0 +1,46 @@
+// What a command needs from where it runs: output, the engine, the caller's directory, and —
+// when a thin client sent the command to the daemon — who the caller is. The same command code
+// serves the in-process CLI (process stdio) and the daemon's CLI gateway (captured output).
+import { Engine } from '../engine/context.js';
+import type { Prepared } from '../engine/containers.js';
+
+/** What the thin client must do itself after the daemon did the rest (see src/daemon/cli-gateway.ts). */
+export type Handoff =
+  /** start the prepared container's shim with the client's stdio, then report its status */
+  | { kind: 'run'; prepared: Prepared }
+  /** replace the client with this program (e.g. nsenter for exec) */
+  | { kind: 'exec'; argv: string[] }
+  /** the command cannot run in the daemon (e.g. `daemon`): run the in-process CLI instead */
+  | { kind: 'local' };
+
+export interface RemoteCaller {
+  pid: number;
+  /** /proc/PID/stat start time: tells the caller from a later process with its PID */
+  start: string;
+  /** the caller's PATH, to find commands as its exec would */
+  path: string;
+  handoff?: Handoff;
+}
+
+export interface CliContext {
+  out(data: string | Uint8Array): void;
+  err(data: string | Uint8Array): void;
+  /** the command's exit status, when it sets one (berth run: the container's) */
+  exitCode?: number;
+  /** the caller's working directory: relative paths are resolved against it */
+  cwd: string;
+  engine(): Engine;
+  /** set when the command came through the daemon from a thin client */
+  remote?: RemoteCaller;
+}
+
+/** The in-process CLI: process stdio, one engine opened on first use. */
+export function processContext(): CliContext {
+  let engine: Engine | undefined;
+  return {
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    cwd: process.cwd(),
+    engine: () => (engine ??= new Engine()),
+  };
+}

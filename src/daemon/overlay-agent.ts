@@ -1,0 +1,279 @@
+// The overlay agent: what `berth daemon --cluster-store … --advertise-addr IP` adds. It joins
+// the cluster (ClusterStore: host record under this host's lease), and follows two watches:
+//   - networks: every overlay network of the cluster is mirrored into the local store and made
+//     in the kernel on every host (bridge + VXLAN device), whether or not a container here uses
+//     it yet: a first container then finds its peers' entries already programmed;
+//   - endpoints: every endpoint of another host becomes FDB + neighbour entries on the network's
+//     VXLAN device here (drivers/overlay.ts), and a DNS record; a delete (container gone, or its
+//     host's lease expired) removes them.
+// Kernel work is applied in order on one queue. The engine reaches the cluster through this
+// object (engine.cluster); connecting happens in the background, so a daemon starts, and local
+// networks work, while etcd is down: overlay operations fail with "cluster store unreachable"
+// until it answers. While etcd is unreachable the watches deliver nothing and every entry stays:
+// existing cross-host traffic keeps flowing.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DnsContainerRecord } from '../dns/index.js';
+import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from '../drivers/overlay.js';
+import { UserError } from '../common/errors.js';
+import type { Engine } from '../engine/context.js';
+import {
+  forgetOverlayNetwork, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type OverlayCluster,
+} from '../engine/overlay.js';
+import { parseAddress } from '../ipam/index.js';
+import {
+  ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type SessionEvent, type WatchChange,
+} from '../store/cluster.js';
+import { checkHostId } from '../store/cluster-keys.js';
+import { parseEndpoints } from '../store/cluster-etcd.js';
+
+export interface OverlayAgentOptions {
+  /** etcd members, `H:P` (etcd:// accepted) */
+  endpoints: string[];
+  advertiseAddress: string;
+  leaseTtlSeconds?: number;
+  log: (line: string) => void;
+  /** remote endpoints changed: the DNS records of other hosts' containers */
+  onRemoteRecords?: (records: DnsContainerRecord[]) => void;
+}
+
+const RETRY_MS = 1000;
+const RESYNC_MS = 2000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `--cluster-store etcd://H:P[,H:P…]` into member endpoints. */
+export function parseClusterStore(spec: string): string[] {
+  const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
+  if (!parts.length) throw new UserError(`invalid --cluster-store "${spec}": expected etcd://HOST:PORT[,HOST:PORT…]`);
+  const first = parts[0] as string;
+  const scheme = /^([a-z]+):\/\//.exec(first)?.[1];
+  if (scheme !== undefined && scheme !== 'etcd') throw new UserError(`invalid --cluster-store "${spec}": only etcd:// is supported`);
+  return parseEndpoints(parts.map((p, i) => (i === 0 ? p.replace(/^etcd:\/\//, '') : p)));
+}
+
+/** This host's id in the cluster: made once, kept in BERTH_ROOT so a restarted daemon is the same host. */
+export function hostIdOf(root: string): string {
+  const file = join(root, 'cluster-host-id');
+  if (existsSync(file)) return checkHostId(readFileSync(file, 'utf8').trim());
+  const id = `h-${randomBytes(6).toString('hex')}`;
+  writeFileSync(file, `${id}\n`, { mode: 0o600 });
+  return id;
+}
+
+export class OverlayAgent implements OverlayCluster {
+  private cs: ClusterStore | undefined;
+  private readonly watches: ClusterWatch<unknown>[] = [];
+  private readonly networks = new Map<string, ClusterNetworkRecord>();
+  /** endpoints of other hosts, by endpoint id */
+  private readonly remotes = new Map<string, ClusterEndpointRecord>();
+  private queue: Promise<void> = Promise.resolve();
+  private dirty: string | undefined;
+  private closed = false;
+  private readonly resyncTimer: NodeJS.Timeout;
+  private connecting: Promise<void> | undefined;
+
+  private constructor(
+    private readonly engine: Engine,
+    private readonly opts: OverlayAgentOptions,
+    private readonly members: string[],
+    readonly hostId: string,
+    readonly vtep: string,
+    readonly underlayMtu: number,
+  ) {
+    this.resyncTimer = setInterval(() => void this.resyncIfDirty(), RESYNC_MS);
+    this.resyncTimer.unref();
+  }
+
+  /**
+   * Check the options (bad ones fail the daemon's start), hand the engine this agent, and join
+   * the cluster in the background.
+   */
+  static async start(engine: Engine, opts: OverlayAgentOptions): Promise<OverlayAgent> {
+    const members = parseEndpoints(opts.endpoints);
+    const vtep = parseAddress(opts.advertiseAddress, '--advertise-addr').text;
+    const underlay = await underlayOf(engine.hostNetns, vtep);
+    const agent = new OverlayAgent(engine, opts, members, hostIdOf(engine.paths.root), vtep, underlay.mtu);
+    engine.cluster = agent;
+    opts.log(`cluster: host ${agent.hostId}, VTEP ${vtep} on ${underlay.ifname} (MTU ${underlay.mtu}); joining etcd at ${members.join(', ')}`);
+    agent.connecting = agent.connectLoop();
+    return agent;
+  }
+
+  /** Resolves once joined (tests, and callers that want to wait). */
+  ready(): Promise<void> {
+    return this.connecting ?? Promise.resolve();
+  }
+
+  store(): ClusterStore {
+    if (!this.cs) throw new ClusterUnreachableError(this.members, 'not connected yet (the daemon keeps trying)');
+    return this.cs;
+  }
+
+  remoteEndpoints(networkId: string): ClusterEndpointRecord[] {
+    return [...this.remotes.values()].filter((e) => e.networkId === networkId);
+  }
+
+  markDirty(reason: string): void {
+    this.dirty = reason;
+  }
+
+  private async connectLoop(): Promise<void> {
+    let announced = false;
+    while (!this.closed) {
+      let cs: ClusterStore | undefined;
+      try {
+        cs = await ClusterStore.connect(this.members, {
+          hostId: this.hostId,
+          ...(this.opts.leaseTtlSeconds ? { leaseTtlSeconds: this.opts.leaseTtlSeconds } : {}),
+          onSessionEvent: (e) => this.onSession(e),
+        });
+        await cs.registerHost({ advertiseAddress: this.vtep });
+        const report = await cs.resync(localOverlayEndpoints(this.engine));
+        if (this.closed) return void (await cs.close());
+        this.cs = cs;
+        this.watches.push((await cs.watchNetworks((c) => this.onNetworks(c))) as ClusterWatch<unknown>);
+        this.watches.push((await cs.watchEndpoints('all', (c) => this.onEndpoints(c))) as ClusterWatch<unknown>);
+        this.opts.log(`cluster: joined as ${this.hostId}: ${report.registered} local endpoint(s) registered, ${report.removed.length} stale removed`);
+        for (const c of report.conflicts) this.opts.log(`cluster: endpoint ${c.endpointId.slice(0, 12)}: address ${c.address} is held by ${c.holder.owner.slice(0, 12)} on ${c.holder.hostId}`);
+        return;
+      } catch (err) {
+        for (const w of this.watches.splice(0)) await w.cancel();
+        this.cs = undefined;
+        await cs?.close().catch(() => undefined);
+        if (!announced) this.opts.log(`cluster: ${(err as Error).message}; retrying`);
+        announced = true;
+        await sleep(RETRY_MS);
+      }
+    }
+  }
+
+  private onSession(e: SessionEvent): void {
+    if (e.type === 'lease-lost') this.opts.log(`cluster: lease lost (${e.error.message}); re-registering`);
+    if (e.type === 're-registered') {
+      this.opts.log(`cluster: re-registered with ${e.endpoints} endpoint(s)`);
+      // endpoints released while etcd was away are still in the store's set: resync drops them
+      this.markDirty('re-registered after a lost lease');
+    }
+  }
+
+  private async resyncIfDirty(): Promise<void> {
+    const cs = this.cs;
+    if (!cs || this.dirty === undefined || this.closed) return;
+    const reason = this.dirty;
+    this.dirty = undefined;
+    try {
+      const r = await cs.resync(localOverlayEndpoints(this.engine));
+      this.opts.log(`cluster: resynced (${reason}): ${r.registered} endpoint(s), ${r.removed.length} stale removed`);
+    } catch {
+      this.dirty ??= reason;
+    }
+  }
+
+  /** Run kernel/store work in order; a failure is logged, the queue goes on. */
+  private enqueue(what: string, fn: () => Promise<void>): void {
+    this.queue = this.queue.then(fn).catch((err: Error) => this.opts.log(`cluster: ${what}: ${err.message}`));
+  }
+
+  /** All pending kernel work done (tests; daemon stop). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private onNetworks(c: WatchChange<ClusterNetworkRecord>): void {
+    if (c.type === 'snapshot') {
+      this.networks.clear();
+      for (const n of c.items) this.networks.set(n.id, n);
+      this.enqueue('networks', async () => {
+        for (const n of c.items) await this.mirror(n);
+        // mirrors of networks removed while this daemon was away
+        for (const local of this.engine.store.listNetworks()) {
+          if (local.driver === 'overlay' && !this.networks.has(local.id)) await forgetOverlayNetwork(this.engine, local.id);
+        }
+      });
+    } else if (c.type === 'put') {
+      this.networks.set(c.item.id, c.item);
+      this.enqueue(`network ${c.item.name}`, () => this.mirror(c.item));
+    } else {
+      this.networks.delete(c.item.id);
+      this.enqueue(`network ${c.item.name} removed`, async () => {
+        if (!(await forgetOverlayNetwork(this.engine, c.item.id))) {
+          this.opts.log(`cluster: network ${c.item.name} was removed from the cluster; kept here until its local endpoints are released`);
+        }
+      });
+    }
+  }
+
+  private async mirror(n: ClusterNetworkRecord): Promise<void> {
+    try {
+      await mirrorOverlayNetwork(this.engine, n);
+    } catch (err) {
+      this.opts.log(`cluster: network ${n.name}: ${(err as Error).message}`);
+    }
+  }
+
+  private hasDevice(networkId: string): boolean {
+    return this.networks.has(networkId) && this.engine.store.listNetworks().some((n) => n.id === networkId);
+  }
+
+  private onEndpoints(c: WatchChange<ClusterEndpointRecord>): void {
+    if (c.type === 'snapshot') {
+      this.remotes.clear();
+      for (const e of c.items) if (e.hostId !== this.hostId) this.remotes.set(e.id, e);
+      this.enqueue('endpoints', async () => {
+        for (const networkId of this.networks.keys()) {
+          if (!this.hasDevice(networkId)) continue;
+          await syncRemoteEndpoints(this.engine.hostNetns, networkId, this.remoteEndpoints(networkId).map(remoteOf));
+        }
+      });
+    } else if (c.type === 'put') {
+      const e = c.item;
+      if (e.hostId === this.hostId) return;
+      const prev = this.remotes.get(e.id);
+      this.remotes.set(e.id, e);
+      this.enqueue(`endpoint ${e.containerName}`, async () => {
+        if (!this.hasDevice(e.networkId)) return; // programmed when the network is made (ensureOverlayKernel)
+        if (prev && (prev.mac !== e.mac || prev.vtep !== e.vtep)) await removeRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(prev));
+        await addRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
+      });
+    } else {
+      const e = c.item;
+      if (e.hostId === this.hostId || !this.remotes.has(e.id)) return;
+      this.remotes.delete(e.id);
+      this.enqueue(`endpoint ${e.containerName} removed`, async () => {
+        if (!this.hasDevice(e.networkId)) return;
+        await removeRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
+        // another endpoint may now hold the same MAC or address (addresses are reused): put it back
+        const gone = remoteOf(e);
+        for (const other of this.remoteEndpoints(e.networkId)) {
+          const o = remoteOf(other);
+          if (o.mac === gone.mac || o.addresses.some((a) => gone.addresses.includes(a))) await addRemoteEndpoint(this.engine.hostNetns, e.networkId, o);
+        }
+      });
+    }
+    this.publishDns();
+  }
+
+  private publishDns(): void {
+    if (!this.opts.onRemoteRecords) return;
+    const byContainer = new Map<string, DnsContainerRecord & { endpoints: DnsContainerRecord['endpoints'][number][] }>();
+    for (const e of this.remotes.values()) {
+      const key = `${e.hostId}/${e.containerId}`;
+      let r = byContainer.get(key);
+      if (!r) byContainer.set(key, (r = { id: e.containerId, name: e.containerName, endpoints: [] }));
+      r.endpoints.push({ networkId: e.networkId, ipv4: e.ipv4 ?? undefined, ipv6: e.ipv6 ?? undefined, aliases: e.aliases });
+    }
+    this.opts.onRemoteRecords([...byContainer.values()]);
+  }
+
+  /** Leave: watches and the lease keepalive stop; this host's records expire after the lease TTL. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.resyncTimer);
+    for (const w of this.watches.splice(0)) await w.cancel();
+    await this.queue;
+    await this.cs?.close().catch(() => undefined);
+    this.cs = undefined;
+    if (this.engine.cluster === this) this.engine.cluster = undefined;
+  }
+}

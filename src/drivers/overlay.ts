@@ -1,0 +1,174 @@
+// The overlay driver: what a multi-host overlay network is on one host in kernel terms.
+//
+// Per network: a bridge `ov-<id12>` holding the gateway address (every host holds the same one:
+// it only answers its own host's containers, as in Docker's overlay sandbox) and a VXLAN device
+// `vx-<id12>` (VNI, UDP 4789, local = this host's VTEP) enslaved to it. The VXLAN device has
+// learning off and ARP/ND proxy on: for every remote endpoint the control plane programs
+//   - an FDB entry  remote MAC -> remote VTEP       (`bridge fdb add MAC dev vx dst VTEP self permanent`)
+//   - a neighbour   remote IP  -> remote MAC         (`ip neigh add IP lladdr MAC dev vx nud permanent`)
+// so a container's ARP request is answered by the VXLAN device itself and only unicast frames
+// to known MACs cross the underlay: no all-zeros flood entry, no multicast, no learning
+// (observed on this kernel: ARP answered locally, VXLAN TX = the ICMP packets only).
+// The bridge is in berth's firewall as an internal network: traffic stays within it (egress and
+// published ports go through the per-host gateway bridge, a separate bridge network).
+import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, setMaster, setMtu } from '../kernel/links.js';
+import { listAddresses } from '../kernel/addresses.js';
+import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../kernel/neighbours.js';
+import type { NetnsTarget } from '../kernel/netns.js';
+import { KernelError, withRtnl } from '../kernel/rtnl.js';
+import { UserError } from '../common/errors.js';
+import { ensureBridge, removeBridge, type BridgeSpec } from './bridge.js';
+
+/** VXLAN over IPv4: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
+export const VXLAN_OVERHEAD = 50;
+export const VXLAN_PORT = 4789;
+
+export interface OverlayNames {
+  bridge: string;
+  vxlan: string;
+}
+
+export function overlayNames(networkId: string): OverlayNames {
+  return { bridge: `ov-${networkId.slice(0, 12)}`, vxlan: `vx-${networkId.slice(0, 12)}` };
+}
+
+export interface OverlaySpec {
+  networkId: string;
+  vni: number;
+  /** gateway addresses with prefix, e.g. 10.0.0.1/24 */
+  gateways: string[];
+  subnets: string[];
+  /** this host's VTEP address (VXLAN source) */
+  local: string;
+  /** MTU of the bridge, the VXLAN device and the endpoints */
+  mtu: number;
+  /** IFLA_IFALIAS of the bridge, berth:network:<id> */
+  alias: string;
+}
+
+export interface RemoteEndpoint {
+  mac: string;
+  vtep: string;
+  /** plain addresses (no prefix) */
+  addresses: string[];
+}
+
+const ignoreExists = (err: unknown): void => {
+  if (!(err instanceof KernelError && err.code === 'EEXIST')) throw err;
+};
+
+function bridgeSpecOf(spec: OverlaySpec): BridgeSpec {
+  const { bridge } = overlayNames(spec.networkId);
+  // internal: nothing is routed in or out of the overlay bridge; within it (VXLAN port included) all is allowed
+  return { ifname: bridge, gateways: spec.gateways, nat4: [], nat6: [], internal: true, inbound: 'nat', mtu: spec.mtu, alias: spec.alias, subnets: spec.subnets };
+}
+
+/** The link holding address on this host and its MTU: the underlay a VTEP sends through. */
+export async function underlayOf(host: NetnsTarget | null, address: string): Promise<{ ifname: string; index: number; mtu: number }> {
+  return withRtnl(host, async (nl) => {
+    const found = (await listAddresses(nl)).find((a) => a.ip === address);
+    if (!found) {
+      const have = (await listAddresses(nl)).filter((a) => !a.ip.startsWith('127.') && a.ip !== '::1' && !a.ip.startsWith('fe80:')).map((a) => a.ip);
+      throw new UserError(`advertise address ${address} is not an address of this host: give one of ${have.join(', ') || '(none configured)'}`);
+    }
+    const link = await getLinkByIndex(nl, found.index);
+    return { ifname: link.name, index: link.index, mtu: link.mtu };
+  });
+}
+
+/**
+ * Create the network's bridge and VXLAN device if missing; make sure they are up, addressed,
+ * enslaved. Idempotent. True when the VXLAN device was made now (it has no remote entries yet).
+ */
+export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec): Promise<boolean> {
+  const names = overlayNames(spec.networkId);
+  await ensureBridge(host, bridgeSpecOf(spec));
+  const underlay = await underlayOf(host, spec.local);
+  return withRtnl(host, async (nl) => {
+    const br = await getLink(nl, names.bridge);
+    let vx = await findLink(nl, names.vxlan);
+    const created = !vx;
+    if (!vx) {
+      await createVxlan(nl, {
+        name: names.vxlan,
+        vni: spec.vni,
+        port: VXLAN_PORT,
+        local: spec.local,
+        dev: underlay.index,
+        learning: false,
+        proxy: true,
+        mtu: spec.mtu,
+      }).catch(ignoreExists);
+      vx = await getLink(nl, names.vxlan);
+    }
+    if (vx.mtu !== spec.mtu) await setMtu(nl, vx.index, spec.mtu);
+    if (br.mtu !== spec.mtu) await setMtu(nl, br.index, spec.mtu);
+    if (vx.master !== br.index) await setMaster(nl, vx.index, br.index);
+    if (!vx.up) await setLinkUp(nl, vx.index);
+    return created;
+  });
+}
+
+/** Delete the VXLAN device, the bridge and its firewall elements. Idempotent. */
+export async function removeOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec): Promise<void> {
+  await withRtnl(host, (nl) => deleteLink(nl, overlayNames(spec.networkId).vxlan));
+  await removeBridge(host, bridgeSpecOf(spec));
+}
+
+/** Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address. Idempotent (replaces). */
+export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: string, ep: RemoteEndpoint): Promise<void> {
+  await withRtnl(host, async (nl) => {
+    const vx = await getLink(nl, overlayNames(networkId).vxlan);
+    await addFdb(nl, vx.index, ep.mac, { dst: ep.vtep });
+    for (const ip of ep.addresses) await addNeighbour(nl, vx.index, ip, ep.mac);
+  });
+}
+
+/** Remove a remote endpoint's entries. Idempotent: missing entries (or device) are fine. */
+export async function removeRemoteEndpoint(host: NetnsTarget | null, networkId: string, ep: RemoteEndpoint): Promise<void> {
+  await withRtnl(host, async (nl) => {
+    const vx = await findLink(nl, overlayNames(networkId).vxlan);
+    if (!vx) return;
+    for (const ip of ep.addresses) await deleteNeighbour(nl, vx.index, ip);
+    await deleteFdb(nl, vx.index, ep.mac, { dst: ep.vtep });
+  });
+}
+
+/**
+ * Make the VXLAN device's static entries exactly `wanted`: add what is missing, delete what is
+ * not wanted (left by a daemon that was down while endpoints went away). Returns counts.
+ */
+export async function syncRemoteEndpoints(host: NetnsTarget | null, networkId: string, wanted: readonly RemoteEndpoint[]): Promise<{ added: number; removed: number }> {
+  return withRtnl(host, async (nl) => {
+    const vx = await getLink(nl, overlayNames(networkId).vxlan);
+    const fdbWanted = new Map(wanted.map((e) => [e.mac, e.vtep]));
+    const neighWanted = new Map(wanted.flatMap((e) => e.addresses.map((a) => [a, e.mac] as const)));
+    let added = 0;
+    let removed = 0;
+    const fdb = (await listFdb(nl, vx.index)).filter((f) => f.self && f.dst !== undefined);
+    for (const f of fdb) {
+      if (fdbWanted.get(f.mac) === f.dst) continue;
+      await deleteFdb(nl, vx.index, f.mac, { ...(f.dst ? { dst: f.dst } : {}) });
+      removed++;
+    }
+    const haveFdb = new Set(fdb.map((f) => `${f.mac} ${f.dst ?? ''}`));
+    for (const [mac, vtep] of fdbWanted) {
+      if (haveFdb.has(`${mac} ${vtep}`)) continue;
+      await addFdb(nl, vx.index, mac, { dst: vtep });
+      added++;
+    }
+    const neigh = (await listNeighbours(nl, vx.index)).filter((n) => n.permanent);
+    for (const n of neigh) {
+      if (neighWanted.get(n.ip) === n.mac) continue;
+      await deleteNeighbour(nl, vx.index, n.ip);
+      removed++;
+    }
+    const haveNeigh = new Set(neigh.map((n) => `${n.ip} ${n.mac ?? ''}`));
+    for (const [ip, mac] of neighWanted) {
+      if (haveNeigh.has(`${ip} ${mac}`)) continue;
+      await addNeighbour(nl, vx.index, ip, mac);
+      added++;
+    }
+    return { added, removed };
+  });
+}

@@ -1,0 +1,405 @@
+// Overlay networks in the engine: create/remove through the cluster store, a local mirror of
+// each cluster network in the host's store (so `network ls/inspect`, `run --network`, DNS and
+// repair see it like any other network), endpoints whose addresses come from the cluster's
+// compare-and-swap IPAM, and Docker's second leg on the per-host gateway bridge.
+//
+// The cluster is reached only through engine.cluster, which a daemon started with
+// --cluster-store sets (src/daemon/overlay-agent.ts). A daemonless CLI has none: overlay
+// operations fail with a message saying what is needed. The mirror record carries the VNI in
+// Docker's option key, so the kernel side can be rebuilt from the local record alone.
+import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge.js';
+import {
+  VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
+} from '../drivers/overlay.js';
+import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
+import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
+import { ClusterUnreachableError } from '../store/cluster-errors.js';
+import { checkVni } from '../store/cluster-keys.js';
+import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
+import { newId } from '../store/store.js';
+import type { Engine } from './context.js';
+import { attachBridgeEndpoint, hostIfnameOf, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
+import { NETWORK_ALIAS_PREFIX, createNetwork, ensureNetworkKernel, type CreateNetworkSpec } from './networks.js';
+
+/** What the engine needs from a daemon joined to a cluster (src/daemon/overlay-agent.ts). */
+export interface OverlayCluster {
+  readonly hostId: string;
+  /** this host's VTEP address (--advertise-addr) */
+  readonly vtep: string;
+  /** MTU of the underlay link holding the VTEP address */
+  readonly underlayMtu: number;
+  /** the connected store; throws ClusterUnreachableError while etcd has not answered yet */
+  store(): ClusterStore;
+  /** the network's endpoints on other hosts, as last seen by the agent's watch */
+  remoteEndpoints(networkId: string): ClusterEndpointRecord[];
+  /** a cluster write for a local change failed (etcd unreachable): resync this host's endpoints later */
+  markDirty(reason: string): void;
+}
+
+export const GWBRIDGE = 'berth_gwbridge';
+/** Docker's option key for an overlay network's VNI (shown by `network inspect`). */
+export const VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
+const MTU_OPTION = 'com.docker.network.driver.mtu';
+const KNOWN_OPTIONS = ['vni', 'mtu', MTU_OPTION, 'encrypted'];
+
+export const NEEDS_CLUSTER = 'overlay networks need a daemon joined to a cluster (berth daemon --cluster-store etcd://H:P[,H:P…] --advertise-addr IP)';
+
+export interface OverlayOptions {
+  vni?: number;
+  mtu?: number;
+}
+
+function intOption(key: string, value: string, min: number, max: number): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`invalid -o ${key}=${value}: expected an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** Check overlay driver options; bad ones fail before anything is changed. */
+export function overlayOptions(options: Record<string, string>): OverlayOptions {
+  const out: OverlayOptions = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (key === VNI_OPTION) continue;
+    if (!KNOWN_OPTIONS.includes(key)) throw new UserError(`unknown overlay option "${key}": accepted are ${KNOWN_OPTIONS.join(', ')}`);
+    if (key === 'vni') out.vni = checkVni(intOption(key, value, 0, 0xffffff), '-o vni');
+    if (key === 'mtu' || key === MTU_OPTION) out.mtu = intOption(key, value, 576, 65535);
+    if (key === 'encrypted' && value !== 'false') {
+      // refused rather than silently creating a network that carries plaintext
+      throw new UserError(`-o encrypted${value ? `=${value}` : ''}: encrypted overlay networks (VXLAN over WireGuard) are not implemented yet in berth; create the network without it`);
+    }
+  }
+  return out;
+}
+
+export function requireCluster(engine: Engine): OverlayCluster {
+  if (!engine.cluster) throw new UserError(NEEDS_CLUSTER);
+  return engine.cluster;
+}
+
+export function vniOf(net: NetworkRecord): number {
+  const vni = Number(net.options[VNI_OPTION]);
+  if (!Number.isInteger(vni)) throw new SystemError(`overlay network "${net.name}" has no VNI in its local record`);
+  return vni;
+}
+
+export function overlayMtu(net: NetworkRecord, cluster: OverlayCluster): number {
+  return overlayOptions(net.options).mtu ?? cluster.underlayMtu - VXLAN_OVERHEAD;
+}
+
+export function overlaySpecOf(net: NetworkRecord, cluster: OverlayCluster): OverlaySpec {
+  return {
+    networkId: net.id,
+    vni: vniOf(net),
+    gateways: net.subnets.map((s) => `${s.gateway ?? firstHostAddress(parseCidr(s.subnet)).text}/${s.subnet.split('/')[1]}`),
+    subnets: net.subnets.map((s) => s.subnet),
+    local: cluster.vtep,
+    mtu: overlayMtu(net, cluster),
+    alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
+  };
+}
+
+export function remoteOf(e: ClusterEndpointRecord): RemoteEndpoint {
+  return { mac: e.mac, vtep: e.vtep, addresses: [e.ipv4, e.ipv6].filter((a): a is string => a !== null) };
+}
+
+/** The local mirror of a cluster network (scope swarm; the VNI in Docker's option key). */
+export function mirrorRecordOf(n: ClusterNetworkRecord): NewNetwork {
+  return {
+    id: n.id,
+    name: n.name,
+    driver: 'overlay',
+    scope: 'swarm',
+    created: n.created,
+    options: { ...n.options, [VNI_OPTION]: String(n.vni) },
+    labels: n.labels,
+    internal: n.internal,
+    attachable: n.attachable,
+    ipv6: n.ipv6,
+    interfaceName: overlayNames(n.id).bridge,
+    subnets: n.subnets,
+  };
+}
+
+/** Bridge and VXLAN device of an overlay network; a freshly made device gets the remote entries at once. */
+export async function ensureOverlayKernel(engine: Engine, net: NetworkRecord): Promise<void> {
+  const cluster = requireCluster(engine);
+  const created = await ensureOverlayNetwork(engine.hostNetns, overlaySpecOf(net, cluster));
+  if (created) await syncRemoteEndpoints(engine.hostNetns, net.id, cluster.remoteEndpoints(net.id).map(remoteOf));
+}
+
+/** Make a cluster network present on this host: local mirror record and kernel objects. Idempotent. */
+export async function mirrorOverlayNetwork(engine: Engine, n: ClusterNetworkRecord): Promise<NetworkRecord> {
+  const store = engine.store;
+  let local = store.listNetworks().find((x) => x.id === n.id);
+  if (!local) {
+    // kernel first: once the record exists, the daemon's DNS binds the gateway and its nft watch
+    // expects berth's table
+    const draft: NetworkRecord = { ...mirrorRecordOf(n), id: n.id, created: n.created };
+    await ensureOverlayKernel(engine, draft);
+    try {
+      local = store.createNetwork(mirrorRecordOf(n));
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      local = store.listNetworks().find((x) => x.id === n.id);
+      if (!local) throw new ConflictError(`overlay network "${n.name}" cannot be used on this host: ${err.message}`);
+    }
+  }
+  await ensureOverlayKernel(engine, local);
+  return local;
+}
+
+/**
+ * A cluster network is gone: remove its kernel objects and local mirror. Kept (false) while
+ * containers here still have endpoints on it; they are released as usual and the next call removes it.
+ */
+export async function forgetOverlayNetwork(engine: Engine, networkId: string): Promise<boolean> {
+  const store = engine.store;
+  const local = store.listNetworks().find((x) => x.id === networkId && x.driver === 'overlay');
+  if (!local) return true;
+  if (store.listEndpoints({ networkId }).length) return false;
+  const names = overlayNames(networkId);
+  // the spec's addresses only matter to the firewall elements, which are keyed by bridge name and subnets
+  await removeOverlayNetwork(engine.hostNetns, {
+    networkId, vni: 0, gateways: [], subnets: local.subnets.map((s) => s.subnet), local: '', mtu: 0, alias: names.bridge,
+  });
+  store.deleteNetwork(networkId);
+  return true;
+}
+
+/** --subnet/--gateway/--ip-range/--aux-address paired as Docker pairs them, checked. */
+function overlaySubnets(spec: CreateNetworkSpec): SubnetConfig[] {
+  const configs: SubnetConfig[] = spec.subnets.map((subnet) => ({ subnet }));
+  const owner = (what: string, value: string) => {
+    const probe = parseCidr(value.includes('/') ? value : `${value}/${value.includes(':') ? 128 : 32}`, what);
+    const c = configs.find((cfg) => {
+      const s = parseCidr(cfg.subnet, 'subnet');
+      return s.family === probe.family && probe.first >= s.first && probe.last <= s.last;
+    });
+    if (!c) throw new UserError(`${what} "${value}" is not inside any --subnet (${spec.subnets.join(', ') || 'none given'})`);
+    return c;
+  };
+  for (const g of spec.gateways) {
+    const c = owner('gateway', g);
+    if (c.gateway !== undefined) throw new UserError(`two gateways for subnet ${c.subnet}: give at most one per subnet`);
+    c.gateway = g;
+  }
+  for (const r of spec.ipRanges) {
+    const c = owner('ip-range', r);
+    if (c.ipRange !== undefined) throw new UserError(`two ip-ranges for subnet ${c.subnet}: give at most one per subnet`);
+    c.ipRange = r;
+  }
+  for (const [name, ip] of Object.entries(spec.auxAddresses)) {
+    const c = owner('aux-address', ip);
+    c.auxAddresses = { ...c.auxAddresses, [name]: ip };
+  }
+  const checked = validateSubnetConfigs(configs).map(toSubnetConfig);
+  const v6 = checked.find((s) => s.subnet.includes(':'));
+  if (v6 && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
+  if (spec.ipv6 && !v6) throw new UserError('--ipv6 on an overlay network needs an IPv6 --subnet (the cluster picks IPv4 subnets only)');
+  return checked;
+}
+
+/** `network create -d overlay`: in the cluster store (for every host), then mirrored and made here. */
+export async function createOverlayNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
+  const options = overlayOptions(spec.options);
+  const subnets = overlaySubnets(spec);
+  const cluster = requireCluster(engine);
+  const store = engine.store;
+  const clash = store.listNetworks().find((n) => n.name === spec.name);
+  if (clash) throw new ConflictError(`network with name ${spec.name} already exists on this host (driver ${clash.driver}); choose another name`);
+  for (const s of subnets) {
+    const mine = parseCidr(s.subnet);
+    const other = store.listNetworks().find((n) => n.subnets.some((o) => cidrsOverlap(mine, parseCidr(o.subnet))));
+    if (other) throw new ConflictError(`subnet ${s.subnet} overlaps a subnet of network "${other.name}" on this host; choose another subnet`);
+  }
+  const record = await cluster.store().createNetwork({
+    name: spec.name,
+    ...(subnets.length ? { subnets } : {}),
+    ...(options.vni !== undefined ? { vni: options.vni } : {}),
+    ipv6: spec.ipv6,
+    attachable: spec.attachable,
+    internal: spec.internal,
+    options: Object.fromEntries(Object.entries(spec.options).filter(([k]) => k !== VNI_OPTION)),
+    labels: spec.labels,
+  });
+  return mirrorOverlayNetwork(engine, record);
+}
+
+/** `network rm` of an overlay network: refused by the cluster while any host has endpoints on it. */
+export async function removeOverlayNetworkEverywhere(engine: Engine, net: NetworkRecord): Promise<NetworkRecord> {
+  const cluster = requireCluster(engine);
+  const local = engine.store.listEndpoints({ networkId: net.id });
+  if (local.length) {
+    const names = local.map((e) => engine.store.findContainer(e.containerId)?.name ?? e.containerId.slice(0, 12));
+    throw new ConflictError(`network "${net.name}" has active endpoints (${names.join(', ')}): disconnect or remove them first`);
+  }
+  await cluster.store().removeNetwork(net.id);
+  await forgetOverlayNetwork(engine, net.id);
+  return net;
+}
+
+/** The per-host gateway bridge (Docker's docker_gwbridge): NAT egress and published ports of overlay containers. */
+export async function ensureGwBridge(engine: Engine): Promise<NetworkRecord> {
+  const existing = engine.store.findNetwork(GWBRIDGE);
+  if (existing) {
+    await ensureNetworkKernel(engine, existing);
+    return existing;
+  }
+  try {
+    return await createNetwork(engine, {
+      name: GWBRIDGE,
+      driver: 'bridge',
+      subnets: [],
+      gateways: [],
+      ipRanges: [],
+      auxAddresses: {},
+      ipv6: false,
+      internal: false,
+      attachable: false,
+      // as docker_gwbridge: containers reach the outside through it, not each other
+      options: {
+        'com.docker.network.bridge.name': GWBRIDGE,
+        'com.docker.network.bridge.enable_icc': 'false',
+        'com.docker.network.bridge.enable_ip_masquerade': 'true',
+      },
+      labels: {},
+    });
+  } catch (err) {
+    // another attach made it first
+    const made = engine.store.findNetwork(GWBRIDGE);
+    if (err instanceof ConflictError && made) return made;
+    throw err;
+  }
+}
+
+function containerNameOf(engine: Engine, containerId: string): string {
+  const name = engine.store.findContainer(containerId)?.name;
+  return name && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name) ? name : containerId.slice(0, 12);
+}
+
+/**
+ * Plug a sandbox into an overlay network: addresses claimed in the cluster (CAS), recorded
+ * locally too, a veth into the overlay bridge, the endpoint published under this host's lease,
+ * then (unless the network is internal) the gateway-bridge leg carrying the published ports.
+ * Every step pushes its undo.
+ */
+export async function attachOverlayEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
+  const cluster = requireCluster(engine);
+  const cs = cluster.store();
+  const store = engine.store;
+  const v4 = network.subnets.find((s) => !s.subnet.includes(':'));
+  const v6 = network.subnets.find((s) => s.subnet.includes(':'));
+  if (req.ip6 && !v6) throw new UserError(`--ip6 "${req.ip6}" given, but network "${network.name}" has no IPv6 subnet`);
+  if (req.ip && !v4) throw new UserError(`--ip "${req.ip}" given, but network "${network.name}" has no IPv4 subnet`);
+  const endpointId = newId();
+  const claimed: { subnet: string; address: string }[] = [];
+  for (const [subnet, wanted] of [[v4, req.ip], [v6, req.ip6]] as const) {
+    if (!subnet) continue;
+    const address = await cs.allocateAddress(network.id, endpointId, { subnet: subnet.subnet, ...(wanted ? { address: wanted } : {}) });
+    undo.push(async () => void (await cs.releaseAddress(network.id, address, endpointId)));
+    claimed.push({ subnet: subnet.subnet, address });
+  }
+  const first4 = claimed.find((c) => !c.address.includes(':'));
+  const mac = req.mac ?? (first4 ? macForIpv4(first4.address) : undefined);
+  if (!mac) throw new UserError(`network "${network.name}" has no IPv4 subnet: give --mac-address for the endpoint`);
+  const ep = store.transaction(() => {
+    for (const c of claimed) store.allocateAddress(network.id, c.subnet, endpointId, { static: c.address });
+    return store.createEndpoint({
+      id: endpointId,
+      networkId: network.id,
+      containerId: req.containerId,
+      interfaceName: req.ifname,
+      mac,
+      addresses: claimed.map((c) => `${c.address}/${c.subnet.split('/')[1]}`),
+      aliases: req.aliases ?? [],
+      gwPriority: req.gwPriority ?? 0,
+    });
+  });
+  undo.push(() => void store.deleteEndpoint(endpointId));
+  const attached = await attachEndpoint(engine.hostNetns, {
+    bridge: overlayNames(network.id).bridge,
+    netns: req.netns,
+    ifname: req.ifname,
+    hostIfname: hostIfnameOf(ep),
+    addresses: ep.addresses,
+    defaultGateways: [],
+    alias: `berth:endpoint:${ep.id}`,
+    mtu: overlayMtu(network, cluster),
+    mac,
+  });
+  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
+  await cs.putEndpoint({
+    id: ep.id,
+    networkId: network.id,
+    containerId: req.containerId,
+    containerName: containerNameOf(engine, req.containerId),
+    mac,
+    ipv4: claimed.find((c) => !c.address.includes(':'))?.address ?? null,
+    ipv6: claimed.find((c) => c.address.includes(':'))?.address ?? null,
+    aliases: req.aliases ?? [],
+  });
+  undo.push(async () => void (await cs.removeEndpoint(network.id, ep.id)));
+  if (!network.internal && !hasGwLeg(engine, req.containerId)) {
+    const gw = await ensureGwBridge(engine);
+    await attachBridgeEndpoint(
+      engine,
+      gw,
+      { containerId: req.containerId, netns: req.netns, ifname: nextInterfaceName(engine, req.containerId), publish: req.publish, ...(req.warnings ? { warnings: req.warnings } : {}), gwPriority: req.gwPriority ?? 0 },
+      undo,
+    );
+  } else if (req.publish.length) {
+    req.warnings?.push(`WARNING: Published ports are discarded on ${network.internal ? 'internal ' : ''}overlay network "${network.name}"${network.internal ? '' : ': the container already has its gateway-bridge leg'}`);
+  }
+  return ep;
+}
+
+function hasGwLeg(engine: Engine, containerId: string): boolean {
+  const gw = engine.store.findNetwork(GWBRIDGE);
+  return gw !== undefined && engine.store.listEndpoints({ containerId }).some((e) => e.networkId === gw.id);
+}
+
+/**
+ * Unplug an overlay endpoint: its cluster record and addresses (if etcd answers; else the agent
+ * resyncs later, so a container can always be removed), the veth, the local record, and the
+ * gateway-bridge leg once the container has no overlay endpoint left. Idempotent.
+ */
+export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
+  const store = engine.store;
+  const cluster = engine.cluster;
+  if (cluster) {
+    try {
+      await cluster.store().removeEndpoint(ep.networkId, ep.id);
+    } catch (err) {
+      if (!(err instanceof ClusterUnreachableError) && !(err instanceof NotFoundError)) throw err;
+      cluster.markDirty(`endpoint ${ep.id.slice(0, 12)} released while the cluster store was unreachable`);
+    }
+  }
+  await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+  store.deleteEndpoint(ep.id);
+  const left = store.listEndpoints({ containerId: ep.containerId });
+  const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  if (left.some((e) => overlays.has(e.networkId))) return;
+  const gw = store.findNetwork(GWBRIDGE);
+  const leg = gw ? left.find((e) => e.networkId === gw.id) : undefined;
+  if (leg) await releaseEndpoints(engine, ep.containerId, leg.interfaceName);
+}
+
+/** This host's endpoints on overlay networks, as cluster records (what resync() takes). */
+export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['resync']>[0] {
+  const store = engine.store;
+  const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  return store
+    .listEndpoints()
+    .filter((e) => overlays.has(e.networkId) && e.mac !== null)
+    .map((e) => ({
+      id: e.id,
+      networkId: e.networkId,
+      containerId: e.containerId,
+      containerName: containerNameOf(engine, e.containerId),
+      mac: e.mac as string,
+      ipv4: e.addresses.find((a) => !a.includes(':'))?.split('/')[0] ?? null,
+      ipv6: e.addresses.find((a) => a.includes(':'))?.split('/')[0] ?? null,
+      aliases: e.aliases,
+    }));
+}
