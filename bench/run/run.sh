@@ -226,6 +226,14 @@ echo "mounts left under $TMP: $(findmnt -rn -o TARGET | grep -cF "$TMP/")" >>"$O
   jq -r '"inet berth after all: \([.nftables[]|select(.rule)]|length) rules, \([.nftables[]|(.map // .set // empty)|(.elem // [])|length]|add // 0) set/map elements"' >>"$OUT/leftovers.txt"
 
 # ---- summary -------------------------------------------------------------------------------------
+latency_rows() { # <hyperfine json>: one markdown row per command, p50 also relative to `node -e 0`
+  jq -r '
+    def pct(p): (sort) as $s | $s[(((p * ($s|length)) | ceil) - 1)];
+    ([.results[] | select(.command == "node -e 0") | .times | pct(0.5)][0] // 0) as $floor |
+    .results[] | .times as $t |
+    "| \(.command) | \($t|length) | \(($t|pct(0.5))*1000*10|round/10) | \(($t|pct(0.95))*1000*10|round/10) | \(.mean*1000*10|round/10) | \(.min*1000*10|round/10) | \(.max*1000*10|round/10) | \((($t|pct(0.5)) - $floor)*1000*10|round/10) |"' \
+    "$1"
+}
 {
   echo "# bench/run summary"
   echo
@@ -235,23 +243,13 @@ echo "mounts left under $TMP: $(findmnt -rn -o TARGET | grep -cF "$TMP/")" >>"$O
   echo
   echo "| command | runs | p50 | p95 | mean | min | max | p50 − node floor |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-  jq -r '
-    def pct(p): (sort) as $s | $s[(((p * ($s|length)) | ceil) - 1)];
-    ([.results[] | select(.command == "node -e 0") | .times | pct(0.5)][0] // 0) as $floor |
-    .results[] | .times as $t |
-    "| \(.command) | \($t|length) | \(($t|pct(0.5))*1000*10|round/10) | \(($t|pct(0.95))*1000*10|round/10) | \(.mean*1000*10|round/10) | \(.min*1000*10|round/10) | \(.max*1000*10|round/10) | \((($t|pct(0.5)) - $floor)*1000*10|round/10) |"' \
-    "$OUT/hyperfine-run.json"
+  latency_rows "$OUT/hyperfine-run.json"
   echo
   echo "Through the warm daemon (\`berth daemon\` in $NS, the thin client \`dist/berth\`), same hyperfine settings:"
   echo
   echo "| command | runs | p50 | p95 | mean | min | max | p50 − node floor |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-  jq -r '
-    def pct(p): (sort) as $s | $s[(((p * ($s|length)) | ceil) - 1)];
-    ([.results[] | select(.command == "node -e 0") | .times | pct(0.5)][0] // 0) as $floor |
-    .results[] | .times as $t |
-    "| \(.command) | \($t|length) | \(($t|pct(0.5))*1000*10|round/10) | \(($t|pct(0.95))*1000*10|round/10) | \(.mean*1000*10|round/10) | \(.min*1000*10|round/10) | \(.max*1000*10|round/10) | \((($t|pct(0.5)) - $floor)*1000*10|round/10) |"' \
-    "$OUT/hyperfine-daemon.json" 2>/dev/null
+  latency_rows "$OUT/hyperfine-daemon.json" 2>/dev/null
   echo
   echo "## Where the time goes: \`BERTH_TRACE=1 berth run --rm --network bridge -- true\`, $TRACE_RUNS runs"
   echo

@@ -3,6 +3,7 @@
 import { UserError } from '../common/errors.js';
 import { validateIfName } from '../common/ifname.js';
 import type { MacvlanMode } from '../kernel/links.js';
+import { optionCanonicalizer } from './network-options.js';
 
 export interface MacvlanOptions {
   /** the NIC the containers' macvlan children hang off; absent: an internal network */
@@ -23,25 +24,11 @@ const KEYS: Record<string, string[]> = {
   host_access: [],
   [MTU_KEY]: ['mtu'],
 };
-const CANONICAL = new Map<string, string>(
-  Object.entries(KEYS).flatMap(([key, aliases]) => [[key, key] as [string, string], ...aliases.map((a): [string, string] => [a, key])]),
-);
 // in Docker's order of documentation; MACVLAN_MODES holds the kernel's values
 const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
 
 /** `-o KEY=VALUE` pairs into canonical keys (aliases resolved); refuses unknown keys. */
-export function canonicalMacvlanOptions(raw: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    const canonical = CANONICAL.get(key);
-    if (!canonical) {
-      const accepted = Object.entries(KEYS).map(([k, a]) => (a.length ? `${k} (or ${a.join(', ')})` : k));
-      throw new UserError(`unknown macvlan option "${key}": accepted are ${accepted.join('; ')}`);
-    }
-    out[canonical] = value;
-  }
-  return out;
-}
+export const canonicalMacvlanOptions = optionCanonicalizer('macvlan', KEYS);
 
 /** Typed macvlan options from canonical ones; every value and combination is checked. */
 export function macvlanOptions(options: Record<string, string>): MacvlanOptions {

@@ -33,29 +33,36 @@ const KEYS: Record<string, string[]> = {
   [`${P}bridge.default_bridge`]: [],
   parent: [],
 };
-const CANONICAL = new Map<string, string>(
-  Object.entries(KEYS).flatMap(([key, aliases]) => [[key, key] as [string, string], ...aliases.map((a): [string, string] => [a, key])]),
-);
-
 function bool(key: string, value: string): boolean {
   if (value === 'true' || value === '1') return true;
   if (value === 'false' || value === '0') return false;
   throw new UserError(`invalid value "${value}" for option ${key}: expected true or false`);
 }
 
-/** Turn `-o KEY=VALUE` pairs into Docker-keyed options (aliases resolved); refuses unknown keys. */
-export function canonicalOptions(raw: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    const canonical = CANONICAL.get(key);
-    if (!canonical) {
-      const accepted = Object.entries(KEYS).map(([k, a]) => (a.length ? `${k} (or ${a.join(', ')})` : k));
-      throw new UserError(`unknown bridge option "${key}": accepted are ${accepted.join('; ')}`);
+/**
+ * A driver's `-o KEY=VALUE` reader: keys (canonical key → short aliases) into canonical keys;
+ * an unknown key is an error that lists the accepted ones.
+ */
+export function optionCanonicalizer(driver: string, keys: Record<string, string[]>): (raw: Record<string, string>) => Record<string, string> {
+  const canonical = new Map<string, string>(
+    Object.entries(keys).flatMap(([key, aliases]) => [[key, key] as [string, string], ...aliases.map((a): [string, string] => [a, key])]),
+  );
+  return (raw) => {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(raw)) {
+      const c = canonical.get(key);
+      if (!c) {
+        const accepted = Object.entries(keys).map(([k, a]) => (a.length ? `${k} (or ${a.join(', ')})` : k));
+        throw new UserError(`unknown ${driver} option "${key}": accepted are ${accepted.join('; ')}`);
+      }
+      out[c] = value;
     }
-    out[canonical] = value;
-  }
-  return out;
+    return out;
+  };
 }
+
+/** Turn `-o KEY=VALUE` pairs into Docker-keyed options (aliases resolved); refuses unknown keys. */
+export const canonicalOptions = optionCanonicalizer('bridge', KEYS);
 
 /** Typed bridge options from Docker-keyed options; every value is checked. */
 export function bridgeOptions(options: Record<string, string>, internal: boolean): BridgeOptions {
