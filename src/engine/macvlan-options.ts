@@ -28,7 +28,7 @@ const KEYS: Record<string, string[]> = {
 const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
 
 /** `-o KEY=VALUE` pairs into canonical keys (aliases resolved); refuses unknown keys. */
-export const canonicalMacvlanOptions = optionCanonicalizer('macvlan', KEYS);
+export const canonicalMacvlanOptions = optionCanonicalizer('macvlan', KEYS, ['parent']);
 
 /** Typed macvlan options from canonical ones; every value and combination is checked. */
 export function macvlanOptions(options: Record<string, string>): MacvlanOptions {

@@ -230,7 +230,18 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
         const leader = await etcd.leaderIndex();
         await etcd.stopMember(leader);
         const started = Date.now();
-        const addrs = await Promise.all(workers.map((w) => w.call<string>('allocateAddress', net.id, hex())));
+        // while the two left elect a leader (etcd's election timeout: 1 s, longer on a loaded
+        // machine) an operation may fail as "unreachable"; once they have one, everything works
+        const allocate = async (w: Worker): Promise<string> => {
+          for (;;) {
+            try {
+              return await w.call<string>('allocateAddress', net.id, hex());
+            } catch (e) {
+              if (!/cluster store unreachable/.test(String(e)) || Date.now() - started > 15_000) throw e;
+            }
+          }
+        };
+        const addrs = await Promise.all(workers.map(allocate));
         t.diagnostic(`member ${leader} (leader) killed; first allocations took ${Date.now() - started} ms`);
         assert.equal(new Set(addrs).size, 3);
         const bEp = await endpointOf(b, 'b1');
