@@ -1,7 +1,7 @@
 // berth's guided walkthrough: the four network modes, in a throwaway lab. A lab namespace plays
 // the host, another plays the outside world; berth runs inside the host exactly as it would on
 // a real machine. Nothing happens in the machine's own network namespace.
-import { Lab, type Host } from '../test/lab/index.js';
+import { BERTH_CLIENT, Lab, type Host } from '../test/lab/index.js';
 
 const tty = process.stdout.isTTY;
 const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
@@ -59,8 +59,31 @@ try {
   step(6, 'Remove web: its address, veth, published port and namespace go with it');
   await berth(host, ['rm', '-f', 'web']);
   await berth(host, ['ps', '-a']);
+
+  step(7, 'The daemon: with `berth daemon` running, the installed `berth` (a thin native client) sends commands to it');
+  console.log(dim('   $ berth daemon &'));
+  const daemon = await host.spawnBerth(['daemon']);
+  await daemon.waitForOutput('listening on', { stream: 'stderr', timeoutMs: 30_000 });
+  const timed = async (argv: string[]): Promise<number> => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      const r = await host.exec(argv, { timeoutMs: 60_000 });
+      if (r.code !== 0) throw new Error(`${argv.join(' ')} exited with ${r.code}: ${r.stderr}`);
+      times.push(performance.now() - start);
+    }
+    return times.sort((a, b) => a - b)[2] ?? NaN;
+  };
+  const run = ['run', '--rm', '--network', 'bridge', '--', 'true'];
+  const direct = await timed(host.berthArgv(run));
+  const via = await timed([BERTH_CLIENT, ...run]);
+  const info = (await host.exec([BERTH_CLIENT, 'system', 'info'])).stdout.split('\n').find((l) => l.startsWith('Served by')) ?? '';
+  console.log(dim('   $ berth system info | grep Served'));
+  console.log(indent(info));
+  console.log(indent(`berth run --rm --network bridge -- true, median of 5: ${direct.toFixed(0)} ms in-process, ${via.toFixed(0)} ms through the daemon`));
+  await daemon.kill();
 } finally {
-  step(7, 'Removing the lab');
+  step(8, 'Removing the lab');
   await lab.close();
   console.log(indent('done; the machine itself was never touched.'));
 }
