@@ -33,7 +33,8 @@ function buildProgram(ctx: CliContext): Command {
     .option('--cluster-store <etcd://H:P[,H:P…]>', 'join a cluster through these etcd members (overlay networks)')
     .option('--advertise-addr <ip>', "this host's address on the underlay: its VTEP (needed with --cluster-store)")
     .option('--cluster-lease-ttl <seconds>', "how long this host's cluster records outlive a dead daemon", '15')
-    .action(async (o: { api: string[]; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string }) => {
+    .option('--wireguard-port <port>', 'UDP port of this host\'s WireGuard device (encrypted overlay networks)', '51820')
+    .action(async (o: { api: string[]; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
       const { startDaemon } = await import('../daemon/main.js');
@@ -45,7 +46,9 @@ function buildProgram(ctx: CliContext): Command {
       }
       const ttl = Number(o.clusterLeaseTtl);
       if (!/^[0-9]+$/.test(o.clusterLeaseTtl) || ttl < 2 || ttl > 3600) throw new UserError(`invalid --cluster-lease-ttl "${o.clusterLeaseTtl}": expected whole seconds from 2 to 3600`);
-      const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl } : undefined;
+      const wgPort = Number(o.wireguardPort);
+      if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port "${o.wireguardPort}": expected a UDP port from 1 to 65535`);
+      const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, wireguardPort: wgPort } : undefined;
       const daemon = await startDaemon({ api, log, ...(cluster ? { cluster } : {}) });
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());

@@ -22,7 +22,7 @@ export interface DaemonOptions {
   /** how often the nft table is checked (ms) */
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
-  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number };
+  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; wireguardPort?: number };
 }
 
 export interface Listener {
@@ -80,6 +80,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         endpoints: overlay.parseClusterStore(opts.cluster.store),
         advertiseAddress: opts.cluster.advertiseAddress,
         ...(opts.cluster.leaseTtlSeconds ? { leaseTtlSeconds: opts.cluster.leaseTtlSeconds } : {}),
+        ...(opts.cluster.wireguardPort ? { wireguardPort: opts.cluster.wireguardPort } : {}),
         log: opts.log,
         onRemoteRecords: (r) => (dnsRemote.set ? dnsRemote.set(r) : void (dnsRemote.early = r)),
       })

@@ -11,22 +11,27 @@
 // networks work, while etcd is down: overlay operations fail with "cluster store unreachable"
 // until it answers. While etcd is unreachable the watches deliver nothing and every entry stays:
 // existing cross-host traffic keeps flowing.
+// `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (overlay-mesh.ts);
+// their remote endpoints are programmed only with tunnel-address VTEPs (fail closed).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DnsContainerRecord } from '../dns/index.js';
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from '../drivers/overlay.js';
+import { isTunnelAddress } from '../drivers/overlay-encryption.js';
 import { UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import {
-  forgetOverlayNetwork, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type OverlayCluster,
+  forgetOverlayNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type EncryptionState, type OverlayCluster,
 } from '../engine/overlay.js';
 import { parseAddress } from '../ipam/index.js';
 import {
-  ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type SessionEvent, type WatchChange,
+  ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
+  type WatchChange,
 } from '../store/cluster.js';
 import { checkHostId } from '../store/cluster-keys.js';
 import { parseEndpoints } from '../store/cluster-etcd.js';
+import { WireGuardMesh } from './overlay-mesh.js';
 
 export interface OverlayAgentOptions {
   /** etcd members, `H:P` (etcd:// accepted) */
@@ -36,6 +41,8 @@ export interface OverlayAgentOptions {
   log: (line: string) => void;
   /** remote endpoints changed: the DNS records of other hosts' containers */
   onRemoteRecords?: (records: DnsContainerRecord[]) => void;
+  /** WireGuard listen port of encrypted overlays (default 51820) */
+  wireguardPort?: number;
 }
 
 const RETRY_MS = 1000;
@@ -72,6 +79,9 @@ export class OverlayAgent implements OverlayCluster {
   private closed = false;
   private readonly resyncTimer: NodeJS.Timeout;
   private connecting: Promise<void> | undefined;
+  private readonly mesh: WireGuardMesh;
+  /** encrypted-network endpoints skipped for a non-tunnel VTEP (logged once each) */
+  private readonly refused = new Set<string>();
 
   private constructor(
     private readonly engine: Engine,
@@ -81,8 +91,31 @@ export class OverlayAgent implements OverlayCluster {
     readonly vtep: string,
     readonly underlayMtu: number,
   ) {
-    this.resyncTimer = setInterval(() => void this.resyncIfDirty(), RESYNC_MS);
+    this.resyncTimer = setInterval(() => {
+      void this.resyncIfDirty();
+      // a killed wireguard-go comes back within RESYNC_MS (nothing leaks meanwhile: fail closed)
+      if (this.mesh.current() && !this.closed) this.enqueue('WireGuard check', () => this.mesh.repairIfDown());
+    }, RESYNC_MS);
     this.resyncTimer.unref();
+    this.mesh = new WireGuardMesh({
+      hostId,
+      advertiseAddress: vtep,
+      underlayMtu,
+      root: engine.paths.root,
+      run: engine.paths.run,
+      ...(opts.wireguardPort ? { listenPort: opts.wireguardPort } : {}),
+      store: () => this.store(),
+      publish: async () => {
+        if (this.cs) await this.cs.registerHost(this.registration());
+      },
+      log: opts.log,
+    });
+  }
+
+  /** This host's cluster record: VTEP, and WireGuard once its device is up. */
+  private registration(): HostRegistration {
+    const wireguard = this.mesh.info();
+    return { advertiseAddress: this.vtep, ...(wireguard ? { wireguard } : {}) };
   }
 
   /**
@@ -96,8 +129,28 @@ export class OverlayAgent implements OverlayCluster {
     const agent = new OverlayAgent(engine, opts, members, hostIdOf(engine.paths.root), vtep, underlay.mtu);
     engine.cluster = agent;
     opts.log(`cluster: host ${agent.hostId}, VTEP ${vtep} on ${underlay.ifname} (MTU ${underlay.mtu}); joining etcd at ${members.join(', ')}`);
+    // encrypted networks of this host come back before repair, even with etcd down (saved tunnel
+    // address); with none, a wireguard-go left by a killed daemon is stopped
+    const encrypted = engine.store.listNetworks().some((n) => n.driver === 'overlay' && isEncrypted(n));
+    if (encrypted) await agent.mesh.ensure().catch((err: Error) => opts.log(`cluster: WireGuard: ${err.message}`));
+    else await agent.mesh.stop({ unpublish: false }).catch((err: Error) => opts.log(`cluster: WireGuard cleanup: ${err.message}`));
     agent.connecting = agent.connectLoop();
     return agent;
+  }
+
+  ensureEncryption(): Promise<EncryptionState> {
+    return this.mesh.ensure();
+  }
+
+  encryption(): EncryptionState | undefined {
+    return this.mesh.current();
+  }
+
+  /** In the kernel-work queue, so a peer sync never interleaves with the key change. */
+  rotateKeys(): Promise<{ publicKey: string; previous: string }> {
+    const result = this.queue.then(() => this.mesh.rotate());
+    this.queue = result.then(() => undefined, () => undefined);
+    return result;
   }
 
   /** Resolves once joined (tests, and callers that want to wait). */
@@ -111,7 +164,22 @@ export class OverlayAgent implements OverlayCluster {
   }
 
   remoteEndpoints(networkId: string): ClusterEndpointRecord[] {
-    return [...this.remotes.values()].filter((e) => e.networkId === networkId);
+    return [...this.remotes.values()].filter((e) => e.networkId === networkId && this.usable(e));
+  }
+
+  /**
+   * An endpoint of an encrypted network is programmed only with a tunnel-address VTEP (sent
+   * through WireGuard); one published with an underlay VTEP (its host's WireGuard is not up) is
+   * left out: unreachable rather than plaintext.
+   */
+  private usable(e: ClusterEndpointRecord): boolean {
+    const n = this.networks.get(e.networkId);
+    if (!n || !isEncrypted(n) || isTunnelAddress(e.vtep)) return true;
+    if (!this.refused.has(e.id)) {
+      this.refused.add(e.id);
+      this.opts.log(`cluster: endpoint ${e.containerName} on encrypted network ${n.name}: VTEP ${e.vtep} of host ${e.hostId} is not a WireGuard tunnel address; not programmed`);
+    }
+    return false;
   }
 
   markDirty(reason: string): void {
@@ -128,12 +196,18 @@ export class OverlayAgent implements OverlayCluster {
           ...(this.opts.leaseTtlSeconds ? { leaseTtlSeconds: this.opts.leaseTtlSeconds } : {}),
           onSessionEvent: (e) => this.onSession(e),
         });
-        await cs.registerHost({ advertiseAddress: this.vtep });
+        await this.mesh.reclaim(cs);
+        await cs.registerHost(this.registration());
         const report = await cs.resync(localOverlayEndpoints(this.engine));
         if (this.closed) return void (await cs.close());
         this.cs = cs;
         this.watches.push((await cs.watchNetworks((c) => this.onNetworks(c))) as ClusterWatch<unknown>);
         this.watches.push((await cs.watchEndpoints('all', (c) => this.onEndpoints(c))) as ClusterWatch<unknown>);
+        this.watches.push(
+          (await cs.watchHosts((c) => {
+            if (this.mesh.onHosts(c)) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
+          })) as ClusterWatch<unknown>,
+        );
         this.opts.log(`cluster: joined as ${this.hostId}: ${report.registered} local endpoint(s) registered, ${report.removed.length} stale removed`);
         for (const c of report.conflicts) this.opts.log(`cluster: endpoint ${c.endpointId.slice(0, 12)}: address ${c.address} is held by ${c.holder.owner.slice(0, 12)} on ${c.holder.hostId}`);
         return;
@@ -190,6 +264,7 @@ export class OverlayAgent implements OverlayCluster {
         for (const local of this.engine.store.listNetworks()) {
           if (local.driver === 'overlay' && !this.networks.has(local.id)) await forgetOverlayNetwork(this.engine, local.id);
         }
+        await this.stopMeshIfUnused();
       });
     } else if (c.type === 'put') {
       this.networks.set(c.item.id, c.item);
@@ -200,8 +275,17 @@ export class OverlayAgent implements OverlayCluster {
         if (!(await forgetOverlayNetwork(this.engine, c.item.id))) {
           this.opts.log(`cluster: network ${c.item.name} was removed from the cluster; kept here until its local endpoints are released`);
         }
+        await this.stopMeshIfUnused();
       });
     }
+  }
+
+  /** No encrypted network in the cluster nor here: the WireGuard device goes, peers drop this host. */
+  private async stopMeshIfUnused(): Promise<void> {
+    if (!this.mesh.current()) return;
+    if ([...this.networks.values()].some((n) => isEncrypted(n))) return;
+    if (this.engine.store.listNetworks().some((n) => n.driver === 'overlay' && isEncrypted(n))) return;
+    await this.mesh.stop({ unpublish: true });
   }
 
   private async mirror(n: ClusterNetworkRecord): Promise<void> {
@@ -234,7 +318,7 @@ export class OverlayAgent implements OverlayCluster {
       this.enqueue(`endpoint ${e.containerName}`, async () => {
         if (!this.hasDevice(e.networkId)) return; // programmed when the network is made (ensureOverlayKernel)
         if (prev && (prev.mac !== e.mac || prev.vtep !== e.vtep)) await removeRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(prev));
-        await addRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
+        if (this.usable(e)) await addRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
       });
     } else {
       const e = c.item;
@@ -272,6 +356,8 @@ export class OverlayAgent implements OverlayCluster {
     clearInterval(this.resyncTimer);
     for (const w of this.watches.splice(0)) await w.cancel();
     await this.queue;
+    // encrypted traffic stops with the daemon (the VXLAN devices stay, unable to send: fail closed)
+    await this.mesh.stop({ unpublish: false }).catch((err: Error) => this.opts.log(`cluster: WireGuard: ${err.message}`));
     await this.cs?.close().catch(() => undefined);
     this.cs = undefined;
     if (this.engine.cluster === this) this.engine.cluster = undefined;

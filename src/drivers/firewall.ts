@@ -8,11 +8,14 @@ import {
 } from '../kernel/nft/model.js';
 import { applyNft, listNftChainComments, readNftTable } from '../kernel/nft/apply.js';
 import type { NetnsTarget } from '../kernel/netns.js';
+import { TUNNEL_SUBNET, WG_IFNAME_PREFIX } from './overlay-encryption.js';
 
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;
 /** Bumped whenever the rules below change; `ensureFirewall` reinstalls on a mismatch. */
-const RULESET_VERSION = 'berth:ruleset:4';
+const RULESET_VERSION = 'berth:ruleset:5';
+/** VXLAN's UDP port (drivers/overlay.ts; not imported from there: overlay.ts imports this module). */
+const VXLAN_PORT = 4789;
 
 const SETS = {
   /** every berth bridge */
@@ -63,7 +66,18 @@ function tableDefinition(): NftOp[] {
     chain(T, 'publish'),
     chain(T, 'forward', { type: 'filter', hook: 'forward', priority: PRIORITY.filter, policy: 'accept' }),
     chain(T, 'postrouting', { type: 'nat', hook: 'postrouting', priority: PRIORITY.srcnat, policy: 'accept' }),
+    chain(T, 'encrypted_guard', { type: 'filter', hook: 'postrouting', priority: PRIORITY.filter, policy: 'accept' }),
   ];
+  // Encrypted overlays fail closed (drivers/overlay-encryption.ts): VXLAN from or to a tunnel
+  // address leaves through berth's WireGuard devices or not at all. Static, like every rule here.
+  const guard: Statement[][] = [ip.saddr, ip.daddr].map((addr) => [
+    match(meta('l4proto'), 'udp'),
+    match(th.dport, VXLAN_PORT),
+    match(addr, cidr(TUNNEL_SUBNET)),
+    notMatch(meta('oifname'), `${WG_IFNAME_PREFIX}*`),
+    counter,
+    drop,
+  ]);
   const forward: Statement[][] = [
     [inSet('oifname', SETS.bridges), ctState('established', 'related'), accept],
     [inSet('iifname', SETS.bridges), ctState('established', 'related'), accept],
@@ -115,6 +129,7 @@ function tableDefinition(): NftOp[] {
     add(rule(T, 'postrouting', [match(ip.saddr, cidr('127.0.0.0/8')), inSet('oifname', SETS.bridges), masquerade])),
     add(rule(T, 'postrouting', [match(ip.saddr, setRef(SETS.nat4)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
     add(rule(T, 'postrouting', [match(ip6.saddr, setRef(SETS.nat6)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
+    ...guard.map((st) => add(rule(T, 'encrypted_guard', st))),
   ];
 }
 

@@ -44,6 +44,11 @@ export interface OverlaySpec {
   mtu: number;
   /** IFLA_IFALIAS of the bridge, berth:network:<id> */
   alias: string;
+  /**
+   * `-o encrypted`: local is this host's WireGuard tunnel address and the device is not bound to
+   * an underlay link, so it survives a WireGuard restart (overlay-encryption.ts).
+   */
+  encrypted?: boolean;
 }
 
 export interface RemoteEndpoint {
@@ -83,7 +88,7 @@ export async function underlayOf(host: NetnsTarget | null, address: string): Pro
 export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec): Promise<boolean> {
   const names = overlayNames(spec.networkId);
   await ensureBridge(host, bridgeSpecOf(spec));
-  const underlay = await underlayOf(host, spec.local);
+  const dev = spec.encrypted ? undefined : (await underlayOf(host, spec.local)).index;
   return withRtnl(host, async (nl) => {
     const br = await getLink(nl, names.bridge);
     let vx = await findLink(nl, names.vxlan);
@@ -94,7 +99,7 @@ export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: Overl
         vni: spec.vni,
         port: VXLAN_PORT,
         local: spec.local,
-        dev: underlay.index,
+        ...(dev !== undefined ? { dev } : {}),
         learning: false,
         proxy: true,
         mtu: spec.mtu,

@@ -108,17 +108,18 @@ export function bridgeOptions(options: Record<string, string>, internal: boolean
 
 /**
  * `KEY=VALUE` strings (repeatable flags) into a map; a missing '=' is an error naming the flag,
- * unless bareKeys (Docker's `-o encrypted`: the key with an empty value).
+ * except for the keys in bareKeys, which Docker spells alone (`-o encrypted`): value "".
  */
-export function keyValues(flag: string, items: readonly string[], opts: { bareKeys?: boolean } = {}): Record<string, string> {
+export function keyValues(flag: string, items: readonly string[], opts: { bareKeys?: readonly string[] } = {}): Record<string, string> {
   const out: Record<string, string> = {};
+  const bare = opts.bareKeys ?? [];
   for (const item of items) {
-    if (opts.bareKeys && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(item)) {
+    if (bare.includes(item)) {
       out[item] = '';
       continue;
     }
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new UserError(`invalid ${flag} "${item}": expected KEY=VALUE${opts.bareKeys ? ' or KEY' : ''}`);
+    if (eq <= 0) throw new UserError(`invalid ${flag} "${item}": expected KEY=VALUE${bare.length ? ` (or ${bare.join(', ')} alone)` : ''}`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;

@@ -9,6 +9,7 @@
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge.js';
+import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay-encryption.js';
 import {
   VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
 } from '../drivers/overlay.js';
@@ -35,6 +36,23 @@ export interface OverlayCluster {
   remoteEndpoints(networkId: string): ClusterEndpointRecord[];
   /** a cluster write for a local change failed (etcd unreachable): resync this host's endpoints later */
   markDirty(reason: string): void;
+  /**
+   * `-o encrypted`: this host's WireGuard device up, its key published, peers configured from the
+   * cluster. Idempotent; fails (UserError) when neither kernel WireGuard nor wireguard-go exists.
+   */
+  ensureEncryption(): Promise<EncryptionState>;
+  /** the WireGuard state once up */
+  encryption(): EncryptionState | undefined;
+  /** `berth system rotate-keys`: a new key pair for this host, published; peers follow their watch */
+  rotateKeys(): Promise<{ publicKey: string; previous: string }>;
+}
+
+export interface EncryptionState {
+  ifname: string;
+  /** this host's address in TUNNEL_SUBNET: the VTEP of its encrypted networks */
+  tunnelAddress: string;
+  publicKey: string;
+  implementation: 'kernel' | 'wireguard-go';
 }
 
 export const GWBRIDGE = 'berth_gwbridge';
@@ -48,6 +66,7 @@ export const NEEDS_CLUSTER = 'overlay networks need a daemon joined to a cluster
 export interface OverlayOptions {
   vni?: number;
   mtu?: number;
+  encrypted: boolean;
 }
 
 function intOption(key: string, value: string, min: number, max: number): number {
@@ -58,15 +77,16 @@ function intOption(key: string, value: string, min: number, max: number): number
 
 /** Check overlay driver options; bad ones fail before anything is changed. */
 export function overlayOptions(options: Record<string, string>): OverlayOptions {
-  const out: OverlayOptions = {};
+  const out: OverlayOptions = { encrypted: false };
   for (const [key, value] of Object.entries(options)) {
     if (key === VNI_OPTION) continue;
     if (!KNOWN_OPTIONS.includes(key)) throw new UserError(`unknown overlay option "${key}": accepted are ${KNOWN_OPTIONS.join(', ')}`);
     if (key === 'vni') out.vni = checkVni(intOption(key, value, 0, 0xffffff), '-o vni');
     if (key === 'mtu' || key === MTU_OPTION) out.mtu = intOption(key, value, 576, 65535);
-    if (key === 'encrypted' && value !== 'false') {
-      // refused rather than silently creating a network that carries plaintext
-      throw new UserError(`-o encrypted${value ? `=${value}` : ''}: encrypted overlay networks (VXLAN over WireGuard) are not implemented yet in berth; create the network without it`);
+    if (key === 'encrypted') {
+      // Docker's spelling is a bare `-o encrypted` (value "")
+      if (!['', 'true', 'false'].includes(value)) throw new UserError(`invalid -o encrypted=${value}: expected -o encrypted, -o encrypted=true or -o encrypted=false`);
+      out.encrypted = value !== 'false';
     }
   }
   return out;
@@ -83,8 +103,23 @@ export function vniOf(net: NetworkRecord): number {
   return vni;
 }
 
+export function isEncrypted(net: Pick<NetworkRecord, 'options'>): boolean {
+  return overlayOptions(net.options).encrypted;
+}
+
+/** Underlay MTU − VXLAN, and − WireGuard too when encrypted (1370 on a 1500 underlay); -o mtu overrides. */
 export function overlayMtu(net: NetworkRecord, cluster: OverlayCluster): number {
-  return overlayOptions(net.options).mtu ?? cluster.underlayMtu - VXLAN_OVERHEAD;
+  const o = overlayOptions(net.options);
+  return o.mtu ?? cluster.underlayMtu - VXLAN_OVERHEAD - (o.encrypted ? WIREGUARD_OVERHEAD : 0);
+}
+
+/** The VTEP address of this host's endpoints on net: the tunnel address when encrypted. */
+export function localVtep(net: Pick<NetworkRecord, 'options' | 'name'>, cluster: OverlayCluster): string {
+  if (!isEncrypted(net)) return cluster.vtep;
+  const enc = cluster.encryption();
+  // never fall back to the underlay address: that would be plaintext
+  if (!enc) throw new SystemError(`encrypted overlay network "${net.name}": this host's WireGuard device is not up yet`);
+  return enc.tunnelAddress;
 }
 
 export function overlaySpecOf(net: NetworkRecord, cluster: OverlayCluster): OverlaySpec {
@@ -93,9 +128,10 @@ export function overlaySpecOf(net: NetworkRecord, cluster: OverlayCluster): Over
     vni: vniOf(net),
     gateways: net.subnets.map((s) => `${s.gateway ?? firstHostAddress(parseCidr(s.subnet)).text}/${s.subnet.split('/')[1]}`),
     subnets: net.subnets.map((s) => s.subnet),
-    local: cluster.vtep,
+    local: localVtep(net, cluster),
     mtu: overlayMtu(net, cluster),
     alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
+    encrypted: isEncrypted(net),
   };
 }
 
@@ -124,6 +160,7 @@ export function mirrorRecordOf(n: ClusterNetworkRecord): NewNetwork {
 /** Bridge and VXLAN device of an overlay network; a freshly made device gets the remote entries at once. */
 export async function ensureOverlayKernel(engine: Engine, net: NetworkRecord): Promise<void> {
   const cluster = requireCluster(engine);
+  if (isEncrypted(net)) await cluster.ensureEncryption();
   const created = await ensureOverlayNetwork(engine.hostNetns, overlaySpecOf(net, cluster));
   if (created) await syncRemoteEndpoints(engine.hostNetns, net.id, cluster.remoteEndpoints(net.id).map(remoteOf));
 }
@@ -208,11 +245,15 @@ export async function createOverlayNetwork(engine: Engine, spec: CreateNetworkSp
   const store = engine.store;
   const clash = store.listNetworks().find((n) => n.name === spec.name);
   if (clash) throw new ConflictError(`network with name ${spec.name} already exists on this host (driver ${clash.driver}); choose another name`);
+  const tunnel = parseCidr(TUNNEL_SUBNET);
   for (const s of subnets) {
     const mine = parseCidr(s.subnet);
+    if (cidrsOverlap(mine, tunnel)) throw new UserError(`subnet ${s.subnet} overlaps ${TUNNEL_SUBNET}, which berth reserves for WireGuard tunnel addresses; choose another subnet`);
     const other = store.listNetworks().find((n) => n.subnets.some((o) => cidrsOverlap(mine, parseCidr(o.subnet))));
     if (other) throw new ConflictError(`subnet ${s.subnet} overlaps a subnet of network "${other.name}" on this host; choose another subnet`);
   }
+  // WireGuard first: a host that cannot encrypt refuses before anything exists in the cluster
+  if (options.encrypted) await cluster.ensureEncryption();
   const record = await cluster.store().createNetwork({
     name: spec.name,
     ...(subnets.length ? { subnets } : {}),
@@ -338,6 +379,7 @@ export async function attachOverlayEndpoint(engine: Engine, network: NetworkReco
     ipv4: claimed.find((c) => !c.address.includes(':'))?.address ?? null,
     ipv6: claimed.find((c) => c.address.includes(':'))?.address ?? null,
     aliases: req.aliases ?? [],
+    vtep: localVtep(network, cluster),
   });
   undo.push(async () => void (await cs.removeEndpoint(network.id, ep.id)));
   if (!network.internal && !hasGwLeg(engine, req.containerId)) {
@@ -389,6 +431,8 @@ export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord)
 export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['resync']>[0] {
   const store = engine.store;
   const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  const tunnel = engine.cluster?.encryption()?.tunnelAddress;
+  const encrypted = new Set(store.listNetworks().filter((n) => n.driver === 'overlay' && isEncrypted(n)).map((n) => n.id));
   return store
     .listEndpoints()
     .filter((e) => overlays.has(e.networkId) && e.mac !== null)
@@ -401,5 +445,13 @@ export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['
       ipv4: e.addresses.find((a) => !a.includes(':'))?.split('/')[0] ?? null,
       ipv6: e.addresses.find((a) => a.includes(':'))?.split('/')[0] ?? null,
       aliases: e.aliases,
+      // without a tunnel address (WireGuard down) the host's VTEP is published: peers ignore
+      // such records for an encrypted network (fail closed), so nothing is sent in plaintext
+      ...(encrypted.has(e.networkId) && tunnel ? { vtep: tunnel } : {}),
     }));
+}
+
+/** `berth system rotate-keys`: needs the daemon joined to the cluster. */
+export async function rotateKeys(engine: Engine): Promise<{ publicKey: string; previous: string }> {
+  return requireCluster(engine).rotateKeys();
 }

@@ -6,6 +6,7 @@
 //   <prefix>/ipam/<network id>/<address>       {owner, hostId}: one key per allocated address
 //   <prefix>/endpoints/<network id>/<ep id>    endpoint record, under its host's lease
 //   <prefix>/hosts/<host id>                   host record, under its own lease
+//   <prefix>/wireguard/tunnel/<address>        {owner, hostId}: a host's WireGuard tunnel address (not leased)
 //
 // The default prefix carries a layout version, so a later layout can live beside this one.
 import { UserError } from '../common/errors.js';
@@ -110,6 +111,15 @@ export class ClusterKeys {
 
   host(hostId: string): string {
     return `${this.hostsPrefix()}${checkHostId(hostId)}`;
+  }
+
+  tunnelPrefix(): string {
+    return `${this.prefix}/wireguard/tunnel/`;
+  }
+
+  /** `address` must be canonical text. */
+  tunnel(address: string): string {
+    return `${this.tunnelPrefix()}${address}`;
   }
 
   /** The last path segment of a key under `prefix`, undefined for keys elsewhere. */

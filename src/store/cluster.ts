@@ -15,7 +15,7 @@
 import type { Etcd3, IKeyValue, Lease } from 'etcd3';
 import { etcd3Lib } from './etcd-lib.js';
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
-import { cidrContains, parseAddress } from '../ipam/index.js';
+import { cidrContains, parseAddress, validateSubnetConfig } from '../ipam/index.js';
 import { type AddressRequest, checkRequestedVni, chooseSubnets, pickAddress, pickVni, subnetFor } from './cluster-alloc.js';
 import {
   type EtcdTimings,
@@ -268,6 +268,32 @@ export class ClusterStore {
     const r = await this.run(() => txn(this.client, [], [op.get(key)]));
     const kv = r.kvs(0)[0];
     return kv ? decode<ClusterHostRecord>(kv) : undefined;
+  }
+
+  /**
+   * This host's address in the WireGuard tunnel subnet: the one it holds already, else
+   * `preferred` if free (kept locally from an earlier run), else the lowest free one, claimed by
+   * compare-and-swap. Not leased: a host keeps its tunnel address across restarts and lost leases.
+   */
+  async claimTunnelAddress(subnet: string, preferred?: string): Promise<string> {
+    const s = validateSubnetConfig({ subnet });
+    const wanted = preferred === undefined ? undefined : parseAddress(preferred, 'tunnel address');
+    return this.run(async () => {
+      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+        const { kvs } = await rangePrefix(this.client, this.keys.tunnelPrefix());
+        const held = kvs.map((kv) => ({ address: kv.key.toString().slice(this.keys.tunnelPrefix().length), ...decode<AllocationRecord>(kv) }));
+        const mine = held.find((h) => h.hostId === this.hostId && cidrContains(s.cidr, parseAddress(h.address)));
+        if (mine) return mine.address;
+        const used = held.map((h) => h.address);
+        const free = wanted && cidrContains(s.cidr, wanted) && !used.includes(wanted.text) ? wanted.text : undefined;
+        const address = pickAddress(s, used, free);
+        const key = this.keys.tunnel(address);
+        const r = await txn(this.client, [{ key, target: 'Create', result: 'Equal', value: 0 }], [op.put(key, allocationValue(this.hostId, this.hostId))]);
+        if (r.succeeded) return address;
+        this.stats.casConflicts++;
+      }
+      throw new ConflictError(`no tunnel address claimed in ${s.cidr.text} after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
+    });
   }
 
   // ---- networks ---------------------------------------------------------------------------------

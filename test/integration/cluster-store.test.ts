@@ -159,6 +159,15 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
         for (const n of created) assert.equal(vniIndex[String(n.vni)], n.id);
       });
 
+      await t.test('WireGuard tunnel addresses: one per host, distinct under concurrency, kept on retry (a held one wins over a preferred one)', async () => {
+        const got = await Promise.all(workers.map((w) => w.call<string>('claimTunnelAddress', '198.18.0.0/16')));
+        assert.equal(new Set(got).size, 3, `distinct: ${got.join(' ')}`);
+        for (const g of got) assert.match(g, /^198\.18\.0\.\d+$/);
+        assert.equal(await a.call<string>('claimTunnelAddress', '198.18.0.0/16', '198.18.9.9'), got[0], 'a host keeps the address it holds');
+        const again = await Promise.all(workers.map((w) => w.call<string>('claimTunnelAddress', '198.18.0.0/16')));
+        assert.deepEqual(again, got);
+      });
+
       const net = await a.call<ClusterNetworkRecord>('createNetwork', { name: 'ov', subnets: [{ subnet: '10.50.0.0/24' }] });
 
       await t.test('3 processes allocating 30 addresses each at once: 90 distinct, no gateway', async () => {

@@ -50,7 +50,7 @@ export function networkCommand(ctx: CliContext): Command {
         ipv6: Boolean(o.ipv6),
         internal: Boolean(o.internal),
         attachable: Boolean(o.attachable),
-        options: keyValues('--opt', o.opt, { bareKeys: true }),
+        options: keyValues('--opt', o.opt, { bareKeys: ['encrypted'] }),
         labels: keyValues('--label', o.label),
       });
       ctx.out(`${net.id}\n`);

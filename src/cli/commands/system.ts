@@ -44,5 +44,15 @@ export function systemCommand(ctx: CliContext): Command {
       if (!findings.length) return void ctx.out('the kernel matches the store\n');
       for (const f of findings) ctx.out(`${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}\n`);
     });
+  system
+    .command('rotate-keys')
+    .description("replace this host's WireGuard key pair (encrypted overlay networks); peers pick up the new public key from the cluster")
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (opts: { format: string }) => {
+      const { rotateKeys } = await import('../../engine/overlay.js');
+      const r = await rotateKeys(ctx.engine());
+      if (opts.format === 'json') return ctx.out(formatJson({ PublicKey: r.publicKey, PreviousPublicKey: r.previous }));
+      ctx.out(`new public key ${r.publicKey} (was ${r.previous})\n`);
+    });
   return system;
 }
