@@ -1,6 +1,6 @@
 // bench/overlay (issue 7): on three lab hosts with a 3-member etcd and a `berth daemon
 // --cluster-store …` each, (1) iperf3 throughput container → container across hosts on a plain
-// berth overlay, against a hand-made VXLAN between the same two hosts (same VNI-less recipe:
+// and on an encrypted (-o encrypted: WireGuard) berth overlay, against a hand-made VXLAN between the same two hosts (same VNI-less recipe:
 // vxlan device + addresses, no berth) and against the bare underlay, alternating repetitions;
 // (2) convergence: from the start of `berth run -d --network ov --ip X` on host a to the first
 // ICMP echo reply from X seen by a container on host b that pings X every 2 ms (and retries ARP
@@ -19,6 +19,7 @@ import { BERTH_CLIENT, type ExecOptions, type Host, Lab, REPO_ROOT, startEtcdClu
 const IPERF = '/usr/bin/iperf3';
 const ADDR = (i: number) => `10.97.0.${i + 1}`;
 const SUBNET = '10.124.0.0/24';
+const ENC_SUBNET = '10.126.0.0/24';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -89,6 +90,15 @@ async function main(): Promise<void> {
     await cli(b, ['run', '-d', '--name', 'srv', '--network', 'ov', '--ip', '10.124.0.20', '--', IPERF, '-s', '-p', '5201']);
     await cli(a, ['run', '-d', '--name', 'cl', '--network', 'ov', '--ip', '10.124.0.10', '--', 'sleep', '3600']);
     const clNs = await ctrNs(a, 'cl');
+    // the same over an encrypted overlay (VXLAN inside WireGuard between the hosts)
+    await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', ENC_SUBNET, '-o', 'encrypted', 'ove']);
+    for (let t = 0; !(await b.exec([BERTH_CLIENT, 'network', 'inspect', 'ove'])).stdout.includes('"ove"'); t++) {
+      if (t > 100) throw new Error('ove not on b');
+      await sleep(100);
+    }
+    await cli(b, ['run', '-d', '--name', 'srve', '--network', 'ove', '--ip', '10.126.0.20', '--', IPERF, '-s', '-p', '5201']);
+    await cli(a, ['run', '-d', '--name', 'cle', '--network', 'ove', '--ip', '10.126.0.10', '--', 'sleep', '3600']);
+    const cleNs = await ctrNs(a, 'cle');
     const hostServer = await b.spawn([IPERF, '-s', '-p', '5201']);
     // the hand-made VXLAN: same kind of device berth makes, another VNI, addresses by hand
     for (const [h, self, peer, local] of [[a, ADDR(0), ADDR(1), '10.125.0.1/24'], [b, ADDR(1), ADDR(0), '10.125.0.2/24']] as const) {
@@ -99,6 +109,7 @@ async function main(): Promise<void> {
     await sleep(500);
     for (let rep = 1; rep <= REPS; rep++) {
       samples.push({ path: 'berth overlay (container → container)', rep, gbps: await iperf(a, clNs, '10.124.0.20') });
+      samples.push({ path: 'berth encrypted overlay (container → container)', rep, gbps: await iperf(a, cleNs, '10.126.0.20') });
       samples.push({ path: 'hand-made VXLAN (host → host)', rep, gbps: await iperf(a, null, '10.125.0.2') });
       samples.push({ path: 'bare underlay (host → host)', rep, gbps: await iperf(a, null, ADDR(1)) });
     }
