@@ -11,40 +11,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BERTH_BIN, BERTH_CLIENT, type EtcdCluster, type ExecOptions, type ExecResult, type Host, Lab, type Switch, startEtcdCluster } from '../lab/index.js';
-import { startDaemon, type Daemon } from './daemon-helpers.js';
+import { BERTH_BIN, type ExecResult, type Host, Lab, type Switch, startEtcdCluster } from '../lab/index.js';
+import type { Daemon } from './daemon-helpers.js';
+import { ADDR, LOOKUP, TTL, cli, cliOk, runDetached, startHostDaemon, until } from './overlay-helpers.js';
 import { NODE, TCP_SERVER, assertFails, ctrNet, ipOf, pingFrom, probeFrom, sleep, waitForLog } from './helpers.js';
 
-const TTL = 4;
-const ADDR = (i: number) => `10.98.0.${i + 1}`;
 const PATTERN = 'deadbeefcafe';
-const LOOKUP = "require('dns').lookup(process.argv[1],{family:4},(e,a)=>{console.log(e?'error '+e.code:'addr '+a);process.exit(e?1:0)})";
-
-const cli = (h: Host, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> => h.exec([BERTH_CLIENT, ...args], opts);
-const cliOk = (h: Host, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> => cli(h, args, { ...opts, check: true });
-
-async function runDetached(h: Host, args: readonly string[]): Promise<string> {
-  const id = (await cliOk(h, ['run', '-d', ...args])).stdout.trim();
-  assert.match(id, /^[0-9a-f]{64}$/, `berth run -d prints the id, got ${id}`);
-  return id;
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<number> {
-  const start = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - start > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-  return Date.now() - start;
-}
-
-async function startHostDaemon(h: Host, etcd: EtcdCluster, i: number): Promise<Daemon> {
-  const d = await startDaemon(h, {
-    args: ['--cluster-store', `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`, '--advertise-addr', ADDR(i), '--cluster-lease-ttl', String(TTL)],
-  });
-  await until(`daemon on ${h.name} joins the cluster`, async () => /cluster: joined/.test(d.proc.stderr()));
-  return d;
-}
 
 /** The WireGuard device name berth gives host h (wgb- + 8 hex of the sha256 of its cluster host id). */
 function wgIfname(h: Host): string {

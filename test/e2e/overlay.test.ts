@@ -6,49 +6,19 @@
 // address; etcd losing one member, then all, and a host daemon dying and coming back.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BERTH_BIN, BERTH_CLIENT, type BackgroundProcess, type EtcdCluster, type ExecOptions, type ExecResult, type External, type Host, Lab, startEtcdCluster } from '../lab/index.js';
-import { startDaemon, type Daemon } from './daemon-helpers.js';
+import { BERTH_BIN, type BackgroundProcess, type External, type Host, Lab, startEtcdCluster } from '../lab/index.js';
+import type { Daemon } from './daemon-helpers.js';
+import { ADDR, LOOKUP, TTL, cli, cliOk, runDetached, startHostDaemon, until } from './overlay-helpers.js';
 import { NODE, TCP_SERVER, assertFails, ctrNet, ipOf, pingFrom, probeFrom, sleep, waitForLog } from './helpers.js';
 
-const TTL = 4;
 const SUBNET = '10.123.0.0/24';
-const ADDR = (i: number) => `10.98.0.${i + 1}`;
 const EXT = '10.98.0.100';
-
-/** berth through the thin client: served by the host's daemon (the one joined to the cluster). */
-const cli = (h: Host, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> => h.exec([BERTH_CLIENT, ...args], opts);
-const cliOk = (h: Host, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> => cli(h, args, { ...opts, check: true });
-
-async function runDetached(h: Host, args: readonly string[]): Promise<string> {
-  const id = (await cliOk(h, ['run', '-d', ...args])).stdout.trim();
-  assert.match(id, /^[0-9a-f]{64}$/, `berth run -d prints the id, got ${id}`);
-  return id;
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<number> {
-  const start = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - start > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-  return Date.now() - start;
-}
-
-async function startHostDaemon(h: Host, etcd: EtcdCluster, i: number): Promise<Daemon> {
-  const d = await startDaemon(h, {
-    args: ['--cluster-store', `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`, '--advertise-addr', ADDR(i), '--cluster-lease-ttl', String(TTL)],
-  });
-  await until(`daemon on ${h.name} joins the cluster`, async () => /cluster: joined/.test(d.proc.stderr()));
-  return d;
-}
 
 /** FDB entries with a remote VTEP on the overlay's VXLAN device of h. */
 async function remoteFdb(h: Host, networkId: string): Promise<string[]> {
   const r = await h.exec(['bridge', 'fdb', 'show', 'dev', `vx-${networkId.slice(0, 12)}`]);
   return r.stdout.split('\n').filter((l) => / dst /.test(l));
 }
-
-const LOOKUP = "require('dns').lookup(process.argv[1],{family:4},(e,a)=>{console.log(e?'error '+e.code:'addr '+a);process.exit(e?1:0)})";
 
 test('overlay networks across three hosts', { timeout: 240_000 }, async (t) => {
   const lab = await Lab.create({ label: 'overlay' });
