@@ -14,7 +14,7 @@ import type { ExposedPort, PortBinding } from '../portmap/index.js';
 import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
-import { attachNetworkEndpoint, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
+import { attachNetworkEndpoint, finishSandboxVeths, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { generateName, validateContainerName, validateHostname } from './names.js';
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
@@ -488,9 +488,10 @@ export async function releaseNetwork(engine: Engine, c: Container): Promise<void
   const own = c.state.netns !== undefined && c.state.netns === engine.netnsPath(c.id);
   const others = store.listContainers().map(asContainer);
   const joinedRunning = others.some((o) => o.config.networkMode === `container:${c.id}` && liveStatus(o) === 'running');
-  // with nothing else in it, deleting the namespace takes the links with it (see releaseEndpoints)
-  await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
+  // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths)
+  const leftToNetns = await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
   if (own && c.state.netns) deleteNetns(c.state.netns);
+  await finishSandboxVeths(engine, leftToNetns);
   // containers that joined this one's namespace have lost their network
   for (const other of others) {
     if (other.config.networkMode === `container:${c.id}` && !other.state.networkNote) {
