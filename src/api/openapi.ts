@@ -1,6 +1,9 @@
 // The API as OpenAPI 3.1, served at /openapi.json. test/unit/api-openapi.test.ts keeps it in step
-// with the routes the server really has.
+// with the routes the server really has; request bodies are the zod schemas the server decodes with.
+import { ContainerCreateBody, jsonSchemaOf, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody } from './schemas.js';
+
 const json = { 'application/json': { schema: { type: 'object' } } };
+const requestBody = (name: string) => ({ required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } } });
 const error = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 const ok = (description: string, body = true) => ({ description, ...(body ? { content: json } : {}) });
 const idParam = (name: string, what: string) => ({ name, in: 'path', required: true, description: `${what} name, id or unique id prefix`, schema: { type: 'string' } });
@@ -15,22 +18,28 @@ export const OPENAPI = {
   },
   servers: [{ url: 'unix:///run/berth/berth.sock' }],
   components: {
-    schemas: { Error: { type: 'object', required: ['message'], properties: { message: { type: 'string' } } } },
+    schemas: {
+      Error: { type: 'object', required: ['message'], properties: { message: { type: 'string' } } },
+      NetworkCreate: jsonSchemaOf(NetworkCreateBody),
+      NetworkConnect: jsonSchemaOf(NetworkConnectBody),
+      NetworkDisconnect: jsonSchemaOf(NetworkDisconnectBody),
+      ContainerCreate: jsonSchemaOf(ContainerCreateBody),
+    },
   },
   paths: {
     '/_ping': { get: { summary: 'Liveness; HEAD works too. Sets the Api-Version header.', responses: { 200: ok('OK', false) } } },
     '/version': { get: { summary: 'Versions (Docker shape)', responses: { 200: ok('versions') } } },
     '/networks': {
       get: {
-        summary: 'List networks (Docker shape); filters: name, id, driver, label, type, scope, dangling',
+        summary: 'List networks (Docker shape, host and none included); filters: name, id (regular expressions), driver, label, type, scope, dangling',
         parameters: [{ name: 'filters', in: 'query', schema: { type: 'string' } }],
         responses: { 200: ok('networks'), 400: error },
       },
     },
     '/networks/create': {
       post: {
-        summary: 'Create a network: {Name, Driver, IPAM:{Config:[{Subnet,Gateway,IPRange,AuxiliaryAddresses}]}, Internal, Attachable, EnableIPv6, Options, Labels}',
-        requestBody: { content: json },
+        summary: 'Create a network: {Name, Driver, IPAM:{Config:[{Subnet,Gateway,IPRange,AuxiliaryAddresses}]}, Internal, Attachable, EnableIPv6, Options, Labels}; a field of the wrong type is a 400 naming it; Ingress, ConfigOnly, ConfigFrom, IPAM.Options, EnableIPv4=false are refused',
+        requestBody: requestBody('NetworkCreate'),
         responses: { 201: ok('{Id, Warning}'), 400: error, 409: error },
       },
     },
@@ -42,7 +51,7 @@ export const OPENAPI = {
       post: {
         summary: 'Connect a container: {Container, EndpointConfig:{IPAMConfig:{IPv4Address,IPv6Address}, Aliases, MacAddress, GwPriority}}',
         parameters: [idParam('id', 'network')],
-        requestBody: { content: json },
+        requestBody: requestBody('NetworkConnect'),
         responses: { 200: ok('connected', false), 400: error, 404: error, 409: error },
       },
     },
@@ -50,19 +59,25 @@ export const OPENAPI = {
       post: {
         summary: 'Disconnect a container: {Container, Force}',
         parameters: [idParam('id', 'network')],
-        requestBody: { content: json },
-        responses: { 200: ok('disconnected', false), 404: error },
+        requestBody: requestBody('NetworkDisconnect'),
+        responses: { 200: ok('disconnected', false), 400: error, 404: error },
       },
     },
-    '/networks/prune': { post: { summary: 'Remove unused networks', responses: { 200: ok('{NetworksDeleted}') } } },
+    '/networks/prune': {
+      post: {
+        summary: 'Remove unused networks; filters: until (a duration such as 1h, or a timestamp), label, label!',
+        parameters: [{ name: 'filters', in: 'query', schema: { type: 'string' } }],
+        responses: { 200: ok('{NetworksDeleted}'), 400: error },
+      },
+    },
     '/containers/json': {
       get: { summary: 'List containers (inspect shape); all=1 for stopped ones too', parameters: [{ name: 'all', in: 'query', schema: { type: 'string' } }], responses: { 200: ok('containers') } },
     },
     '/containers/create': {
       post: {
-        summary: 'Create and start a detached container: {Cmd, Hostname, ExposedPorts, MacAddress, HostConfig:{NetworkMode, PortBindings, PublishAllPorts, AutoRemove, Dns}, NetworkingConfig:{EndpointsConfig}}; ?name=',
+        summary: 'Create and start a detached container: {Cmd, Entrypoint, Hostname, ExposedPorts, MacAddress, HostConfig:{NetworkMode, PortBindings, PublishAllPorts, AutoRemove, Dns (IP addresses)}, NetworkingConfig:{EndpointsConfig}}; ?name=. berth has no images: Image is refused, as are Env, User, WorkingDir, Labels, Volumes, Binds and the other fields it cannot honour',
         parameters: [{ name: 'name', in: 'query', schema: { type: 'string' } }],
-        requestBody: { content: json },
+        requestBody: requestBody('ContainerCreate'),
         responses: { 201: ok('{Id, Warnings}'), 400: error, 404: error, 409: error },
       },
     },
@@ -71,7 +86,7 @@ export const OPENAPI = {
       post: { summary: 'SIGTERM, then SIGKILL after t seconds', parameters: [idParam('id', 'container'), { name: 't', in: 'query', schema: { type: 'integer' } }], responses: { 204: ok('stopped', false), 404: error } },
     },
     '/containers/{id}': {
-      delete: { summary: 'Remove a container; force=1 kills a running one', parameters: [idParam('id', 'container'), { name: 'force', in: 'query', schema: { type: 'string' } }], responses: { 204: ok('removed', false), 404: error, 409: error } },
+      delete: { summary: 'Remove a container; force (Docker booleans: anything but "", 0, no, false, none is true) kills a running one', parameters: [idParam('id', 'container'), { name: 'force', in: 'query', schema: { type: 'string' } }], responses: { 204: ok('removed', false), 404: error, 409: error } },
     },
     '/topology': { get: { summary: 'Hosts, namespaces, bridges, veth pairs, addresses, routes and published ports as one graph {nodes, edges}', responses: { 200: ok('graph') } } },
     '/events': { get: { summary: 'Server-sent events: one JSON event (Docker shape) per change', responses: { 200: { description: 'text/event-stream' } } } },
@@ -95,4 +110,4 @@ export const OPENAPI = {
       },
     },
   },
-} as const;
+};

@@ -3,6 +3,7 @@
 // endpoints and published ports are in the store; its files are under $BERTH_RUN/containers/<id>.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { trace } from '../common/trace.js';
@@ -224,6 +225,8 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (spec.cmd.length === 0) throw new UserError('no command given: berth run [OPTIONS] -- CMD [ARG...]');
   if (spec.name !== undefined) validateContainerName(spec.name);
   if (spec.hostname !== undefined) validateHostname(spec.hostname);
+  // each becomes a `nameserver` line of resolv.conf: anything but an address could add lines
+  for (const d of spec.dns) if (!isIP(d)) throw new UserError(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
   if (spec.rootfs !== undefined && !existsSync(spec.rootfs)) {
     throw new UserError(`--rootfs "${spec.rootfs}" does not exist: give a directory holding the container's root file system`);
   }
