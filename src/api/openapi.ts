@@ -28,6 +28,7 @@ export const OPENAPI = {
   },
   paths: {
     '/_ping': { get: { summary: 'Liveness; HEAD works too. Sets the Api-Version header.', responses: { 200: ok('OK', false) } } },
+    '/info': { get: { summary: 'System information (Docker SystemInfo shape: `docker info`)', responses: { 200: ok('info') } } },
     '/version': { get: { summary: 'Versions (Docker shape)', responses: { 200: ok('versions') } } },
     '/networks': {
       get: {
@@ -40,7 +41,7 @@ export const OPENAPI = {
       post: {
         summary: 'Create a network: {Name, Driver, IPAM:{Config:[{Subnet,Gateway,IPRange,AuxiliaryAddresses}]}, Internal, Attachable, EnableIPv6, Options, Labels}; a field of the wrong type is a 400 naming it; Ingress, ConfigOnly, ConfigFrom, IPAM.Options, EnableIPv4=false are refused',
         requestBody: requestBody('NetworkCreate'),
-        responses: { 201: ok('{Id, Warning}'), 400: error, 409: error },
+        responses: { 201: ok('{Id, Warning}'), 400: error, 409: error, 413: error },
       },
     },
     '/networks/{id}': {
@@ -71,14 +72,18 @@ export const OPENAPI = {
       },
     },
     '/containers/json': {
-      get: { summary: 'List containers (inspect shape); all=1 for stopped ones too', parameters: [{ name: 'all', in: 'query', schema: { type: 'string' } }], responses: { 200: ok('containers') } },
+      get: {
+        summary: 'List containers (Docker ContainerSummary shape: `docker ps`); all (Docker boolean) for stopped ones too; filters: id, name, status',
+        parameters: [{ name: 'all', in: 'query', schema: { type: 'string' } }, { name: 'filters', in: 'query', schema: { type: 'string' } }],
+        responses: { 200: ok('containers'), 400: error },
+      },
     },
     '/containers/create': {
       post: {
         summary: 'Create and start a detached container: {Cmd, Entrypoint, Hostname, ExposedPorts, MacAddress, HostConfig:{NetworkMode, PortBindings, PublishAllPorts, AutoRemove, Dns (IP addresses)}, NetworkingConfig:{EndpointsConfig}}; ?name=. berth has no images: Image is refused, as are Env, User, WorkingDir, Labels, Volumes, Binds and the other fields it cannot honour',
         parameters: [{ name: 'name', in: 'query', schema: { type: 'string' } }],
         requestBody: requestBody('ContainerCreate'),
-        responses: { 201: ok('{Id, Warnings}'), 400: error, 404: error, 409: error },
+        responses: { 201: ok('{Id, Warnings}'), 400: error, 404: error, 409: error, 413: error },
       },
     },
     '/containers/{id}/json': { get: { summary: 'Inspect a container (Docker shape)', parameters: [idParam('id', 'container')], responses: { 200: ok('container'), 404: error } } },

@@ -66,10 +66,33 @@ function statusOf(err: unknown): number {
   return 500;
 }
 
+/** Largest request body read (Docker's bodies for these routes are a few KiB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The body, read with a byte counter: past MAX_BODY_BYTES (or a Content-Length announcing more)
+ * nothing more is kept and the answer is a 413, so a huge body is never held in memory.
+ */
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const tooLarge = () => new HttpError(413, `request body too large: at most ${MAX_BODY_BYTES} bytes are accepted`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  // 'data' events rather than async iteration: leaving an iteration early destroys the socket
+  // before the 413 can be sent
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(c);
+      req.off('data', onData);
+      req.pause();
+      chunks.length = 0;
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
   if (!text.trim()) return {};
   try {
     return JSON.parse(text) as unknown;
@@ -131,6 +154,14 @@ export function createApiServer(engine: Engine): Server {
       } catch (err) {
         const status = statusOf(err);
         const message = err instanceof BerthError || err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
+        if (status === 413) {
+          // nothing more is kept: the rest of the body is discarded unread (so that the client,
+          // still writing, gets to read the answer) and the connection closed after the answer,
+          // at the latest 2 s later (a client that never stops sending is cut off)
+          res.setHeader('Connection', 'close');
+          raw.resume();
+          res.once('finish', () => setTimeout(() => raw.socket.destroy(), 2000).unref());
+        }
         send(res, status, { message });
       }
     })();
@@ -158,6 +189,12 @@ route('GET', '/version', async () => ({
   GitCommit: 'berth',
   BuildTime: '',
 }));
+
+route('GET', '/info', async (engine) => {
+  const { listContainers } = await import('../engine/containers.js');
+  const { systemInfo } = await import('./docker-shapes.js');
+  return systemInfo(engine, listContainers(engine, true), API_VERSION);
+});
 
 // ------------------------------------------------------------------------------------------
 // Docker Engine API: networks
@@ -271,8 +308,15 @@ route('POST', '/networks/prune', async (engine, req) => {
 route('GET', '/containers/json', async (engine, req) => {
   const { listContainers } = await import('../engine/containers.js');
   const { inspectContainer } = await import('../engine/inspect.js');
-  const all = dockerBool(req.query.get('all'));
-  return listContainers(engine, all).map((c) => inspectContainer(engine, c));
+  const { filtersFromJson } = await import('../engine/network-filters.js');
+  const { checkContainerFilters, containerMatches, containerSummary } = await import('./docker-shapes.js');
+  const filters = filtersFromJson(req.query.get('filters'));
+  checkContainerFilters(filters);
+  // Docker: status filters imply all
+  const all = dockerBool(req.query.get('all')) || filters.status !== undefined;
+  return listContainers(engine, all)
+    .filter((c) => containerMatches(c, filters))
+    .map((c) => containerSummary(c, inspectContainer(engine, c)));
 });
 
 route(

@@ -176,11 +176,11 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     assert.equal((await inspect(h, 'dweb')).Id, c.id);
 
     const other = await dk.createContainer({ name: 'dtmp', Cmd: ['sleep', '600'] });
-    const listed = (await dk.listContainers()).map((x) => (x as unknown as { Name: string }).Name).sort();
+    const listed = (await dk.listContainers()).map((x) => x.Names[0]).sort();
     assert.deepEqual(listed, ['/dtmp', '/dweb']);
     await other.stop({ t: 0 });
     assert.equal((await other.inspect()).State.Running, false, 'stopped');
-    assert.deepEqual((await dk.listContainers()).map((x) => (x as unknown as { Name: string }).Name), ['/dweb'], 'list: running only');
+    assert.deepEqual((await dk.listContainers()).map((x) => x.Names[0]), ['/dweb'], 'list: running only');
     assert.equal((await dk.listContainers({ all: true })).length, 2, 'list all=1: stopped ones too');
     await other.remove();
     const gone = await settle(other.inspect());
@@ -249,7 +249,7 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     assertApiError(await raw('PUT', '/networks/dn1'), 405, /PUT/, 'PUT /networks/dn1');
     // nothing of that changed anything
     assert.deepEqual(parseJson<NetInfo[]>(await raw('GET', '/networks')).map((x) => x.Name).sort(), ['bridge', 'dn1', 'host', 'none']);
-    assert.deepEqual((await dk.listContainers({ all: true })).map((x) => (x as unknown as { Name: string }).Name), ['/dweb']);
+    assert.deepEqual((await dk.listContainers({ all: true })).map((x) => x.Names[0]), ['/dweb']);
   });
 
   void test('/openapi.json parses and describes the routes', T, async () => {
