@@ -1,6 +1,6 @@
 // The API as OpenAPI 3.1, served at /openapi.json. test/unit/api-openapi.test.ts keeps it in step
 // with the routes the server really has; request bodies are the zod schemas the server decodes with.
-import { ContainerCreateBody, jsonSchemaOf, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody } from './schemas.js';
+import { CliBody, CliContinueBody, CniBody, ContainerCreateBody, jsonSchemaOf, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody } from './schemas.js';
 
 const json = { 'application/json': { schema: { type: 'object' } } };
 const requestBody = (name: string) => ({ required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } } });
@@ -24,6 +24,9 @@ export const OPENAPI = {
       NetworkConnect: jsonSchemaOf(NetworkConnectBody),
       NetworkDisconnect: jsonSchemaOf(NetworkDisconnectBody),
       ContainerCreate: jsonSchemaOf(ContainerCreateBody),
+      BerthCli: jsonSchemaOf(CliBody),
+      BerthCliContinue: jsonSchemaOf(CliContinueBody),
+      BerthCni: jsonSchemaOf(CniBody),
     },
   },
   paths: {
@@ -99,18 +102,21 @@ export const OPENAPI = {
     '/berth/v1/cli': {
       post: {
         summary: 'Run a berth command line for the thin client: body {argv, cwd, pid, path}; answer: frames "<tag> <length>\\n<bytes>" (1 stdout, 2 stderr, x status, r run hand-over, e exec, l run locally)',
+        requestBody: requestBody('BerthCli'),
         responses: { 200: { description: 'application/vnd.berth.cli-frames' }, 400: error },
       },
     },
     '/berth/v1/cni': {
       post: {
         summary: 'A CNI plugin call for the native berth-cni: body {env: {CNI_COMMAND, CNI_CONTAINERID, ...}, stdin: the network configuration}; answer: frames (1 the plugin output, x its exit status)',
+        requestBody: requestBody('BerthCni'),
         responses: { 200: { description: 'application/vnd.berth.cli-frames' }, 400: error },
       },
     },
     '/berth/v1/cli/continue': {
       post: {
         summary: 'The thin client reports how the shim it started after an r frame ended: body {token, status}; answer: frames',
+        requestBody: requestBody('BerthCliContinue'),
         responses: { 200: { description: 'application/vnd.berth.cli-frames' }, 400: error },
       },
     },

@@ -10,7 +10,7 @@ import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
 import { events, type BerthEvent } from './events.js';
 import { OPENAPI } from './openapi.js';
 import { dockerBool } from './query.js';
-import { decodeBody, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody, refuseUnsupported } from './schemas.js';
+import { CliBody, CliContinueBody, CniBody, decodeBody, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody, refuseUnsupported } from './schemas.js';
 
 export const API_VERSION = '1.41';
 const MIN_API_VERSION = '1.24';
@@ -377,9 +377,9 @@ route('GET', '/openapi.json', async () => OPENAPI);
 // berth: the thin client's gateway (src/daemon/cli-gateway.ts)
 
 const CLI_FRAMES = 'application/vnd.berth.cli-frames';
-route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(req.body)), 200, true);
-route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(req.body), 200, true);
-route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(req.body), 200, true);
+route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(decodeBody(CliBody, req.body, 'cli'))), 200, true);
+route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(decodeBody(CliContinueBody, req.body, 'cli continue')), 200, true);
+route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(decodeBody(CniBody, req.body, 'cni')), 200, true);
 
 route('GET', '/events', async (_engine, req) => {
   // server-sent events: one `data:` line of JSON per change, until the client goes away

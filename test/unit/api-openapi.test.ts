@@ -41,7 +41,7 @@ describe('openapi.json request bodies', () => {
     assert.match(JSON.stringify(ctr.HostConfig), /"Dns"/);
   });
   it('every POST route that takes a JSON body documents a schema for it', () => {
-    for (const p of ['/networks/create', '/networks/{id}/connect', '/networks/{id}/disconnect', '/containers/create']) {
+    for (const p of ['/networks/create', '/networks/{id}/connect', '/networks/{id}/disconnect', '/containers/create', '/berth/v1/cli', '/berth/v1/cli/continue', '/berth/v1/cni']) {
       const op = (OPENAPI.paths as Record<string, { post?: { requestBody?: { content: Record<string, { schema: { $ref?: string } }> } } }>)[p]?.post;
       const ref = op?.requestBody?.content['application/json']?.schema.$ref ?? '';
       assert.ok(schemas[ref.replace('#/components/schemas/', '')], `${p}: ${ref}`);
