@@ -138,7 +138,14 @@ const EXPECTED: Record<string, string> = {
 export function decodeBody<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
   const r = schema.safeParse(body, { reportInput: true });
   if (r.success) return r.data;
-  const issue = r.error.issues[0] as z.core.$ZodIssue;
+  let issue = r.error.issues[0] as z.core.$ZodIssue;
+  // a union (Cmd: a string or a list of strings): report the branch that got deepest, so that
+  // ["sleep", 600] names Cmd[1]
+  if (issue.code === 'invalid_union') {
+    const union = issue;
+    const deepest = union.errors.map((branch) => branch[0]).filter((b): b is z.core.$ZodIssue => b !== undefined && b.path.length > 0).sort((a, b) => b.path.length - a.path.length)[0];
+    if (deepest) issue = { ...deepest, path: [...union.path, ...deepest.path] };
+  }
   const field = fieldPath(issue.path);
   if (issue.code === 'invalid_type') {
     const got = issue.input === undefined ? 'missing' : `${typeOf(issue.input)} ${shown(issue.input)}`;

@@ -101,6 +101,29 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/**
+ * A 413 for a body that is still arriving: reading stops (the socket is paused once node's small
+ * buffer fills, so nothing more is held), the answer is written straight on the socket, and the
+ * connection is closed 2 s later. Not through ServerResponse: node closes the connection as soon
+ * as it has answered a request it did not read to the end, and a client still writing its body
+ * would see EPIPE before it could read the 413.
+ */
+function refuseUnread(req: IncomingMessage, message: string): void {
+  req.pause();
+  const body = JSON.stringify({ message });
+  const head = [
+    'HTTP/1.1 413 Payload Too Large',
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `Api-Version: ${API_VERSION}`,
+    `Server: berth/${VERSION}`,
+    'Connection: close',
+  ];
+  const socket = req.socket;
+  socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.setHeader('Api-Version', API_VERSION);
   res.setHeader('Server', `berth/${VERSION}`);
@@ -154,14 +177,7 @@ export function createApiServer(engine: Engine): Server {
       } catch (err) {
         const status = statusOf(err);
         const message = err instanceof BerthError || err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
-        if (status === 413) {
-          // nothing more is kept: the rest of the body is discarded unread (so that the client,
-          // still writing, gets to read the answer) and the connection closed after the answer,
-          // at the latest 2 s later (a client that never stops sending is cut off)
-          res.setHeader('Connection', 'close');
-          raw.resume();
-          res.once('finish', () => setTimeout(() => raw.socket.destroy(), 2000).unref());
-        }
+        if (status === 413 && !raw.complete) return refuseUnread(raw, message);
         send(res, status, { message });
       }
     })();

@@ -456,7 +456,12 @@ export function getNetwork(engine: Engine, ref: string): NetworkRecord {
 /** Remove a user-defined network; refused while containers are attached (they are named). */
 export async function removeNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
   const store = engine.store;
-  if (ref in PSEUDO_DRIVERS && !store.findNetwork(ref)) throw new ConflictError(`"${ref}" is a pre-defined network and cannot be removed`);
+  if (!store.findNetwork(ref)) {
+    // host and none, by name or by the id the API lists them with
+    const def = store.findNetwork(DEFAULT_NETWORK);
+    const pseudo = ref in PSEUDO_DRIVERS ? ref : def && predefinedPseudoNetworks(engine, def).find((p) => p.id.startsWith(ref))?.name;
+    if (pseudo) throw new ConflictError(`"${pseudo}" is a pre-defined network and cannot be removed`);
+  }
   const net = getNetwork(engine, ref);
   if (net.name === DEFAULT_NETWORK) throw new ConflictError(`"${DEFAULT_NETWORK}" is a pre-defined network and cannot be removed`);
   if (net.driver === 'overlay') return removeOverlayNetworkEverywhere(engine, net);

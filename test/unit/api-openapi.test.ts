@@ -50,7 +50,8 @@ describe('openapi.json request bodies', () => {
   it('a wrong type is refused naming the field, its type and what is accepted', () => {
     throwsUser(() => decodeBody(NetworkCreateBody, { Name: 'n', Internal: 'yes' }, 'network create'), 'Internal', 'string "yes"', 'true or false');
     throwsUser(() => decodeBody(NetworkCreateBody, { Name: 'n', IPAM: { Config: [{ Subnet: 24 }] } }, 'network create'), 'IPAM.Config[0].Subnet', 'number 24', 'a string');
-    throwsUser(() => decodeBody(ContainerCreateBody, { Cmd: ['sleep', 600] }, 'container create'), 'Cmd', 'array');
+    throwsUser(() => decodeBody(ContainerCreateBody, { Cmd: ['sleep', 600] }, 'container create'), 'Cmd[1] is number 600', 'a string');
+    throwsUser(() => decodeBody(ContainerCreateBody, { Cmd: 5 }, 'container create'), 'Cmd is number 5', 'a string or a list of strings');
     assert.deepEqual(decodeBody(NetworkCreateBody, { Name: 'n', Driver: null, IPAM: null, Unknown: 1 }, 'network create'), { Name: 'n', Driver: null, IPAM: null });
   });
 });
