@@ -209,6 +209,15 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
       await new Promise((res) => setTimeout(res, 300));
       assert.equal(existsSync(file), false, `${file} must not exist: the command never ran`);
       assert.deepEqual(await ctrNames(), before, 'no container record');
+      // the issue's reproduction with the stock docker CLIs: refused, nothing ran
+      for (const cli of CLIS) {
+        const r2 = await docker(h, cli, d.sock, ['run', '-d', '--name', `wimg-${cli.tag}`, 'busybox', 'touch', file]);
+        assert.notEqual(r2.code, 0, `docker ${cli.version} run -d busybox: ${r2.stdout}`);
+        assert.match(r2.stderr, /berth has no images/, `docker ${cli.version} run shows the daemon's reason`);
+        await new Promise((res) => setTimeout(res, 300));
+        assert.equal(existsSync(file), false, `docker ${cli.version} run -d busybox touch ${file} ran nothing`);
+      }
+      assert.deepEqual(await ctrNames(), before, 'no container record');
       // Entrypoint + Cmd is Docker's process
       await startCtr('wentry', { Entrypoint: ['touch'], Cmd: [file] });
       await new Promise((res) => setTimeout(res, 300));
