@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { UserError } from '../common/errors.js';
 import type { NetworkMode, RunSpec } from '../engine/containers.js';
 import { expandPortSpecs, parseExposeSpec, parsePublishSpec, type PortSpec } from '../portmap/index.js';
-import { ContainerCreateBody, decodeBody, refuseUnsupported } from './schemas.js';
+import { ContainerCreateBody, decodeBody, isDefault, refuseUnsupported } from './schemas.js';
 
 function networkMode(value: string): NetworkMode {
   if (value === '' || value === 'default' || value === 'bridge') return { kind: 'bridge' };
@@ -63,7 +63,13 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
   );
   const exposed = Object.keys(b.ExposedPorts ?? {}).flatMap(parseExposeSpec);
   const endpoints = b.NetworkingConfig?.EndpointsConfig ?? {};
-  const endpoint = endpoints[mode.kind === 'network' ? mode.ref : 'bridge'] ?? {};
+  const key = mode.kind === 'network' ? mode.ref : mode.kind === 'container' ? undefined : mode.kind;
+  // one network at create, as berth runs it: settings for any other would be silently dropped
+  const others = Object.entries(endpoints).filter(([k, v]) => k !== key && !(mode.kind === 'bridge' && k === 'default') && !isDefault(v));
+  if (others.length) {
+    throw new UserError(`container create: NetworkingConfig.EndpointsConfig has settings for ${others.map(([k]) => JSON.stringify(k)).join(', ')}, but the container joins ${JSON.stringify(host.NetworkMode || 'bridge')} (HostConfig.NetworkMode); connect it to other networks afterwards with POST /networks/{id}/connect`);
+  }
+  const endpoint = (key !== undefined ? endpoints[key] : undefined) ?? (mode.kind === 'bridge' ? endpoints.default : undefined) ?? {};
   const ipam = endpoint.IPAMConfig ?? {};
   refuseUnsupported('container create', {
     'EndpointConfig.Links': endpoint.Links,
@@ -80,7 +86,8 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
     publish: expandPortSpecs(specs, exposed, host.PublishAllPorts === true),
     exposed,
     dns: host.Dns ?? [],
-    ...(b.MacAddress ? { mac: b.MacAddress.toLowerCase() } : {}),
+    // MacAddress moved into the endpoint settings in API 1.44
+    ...(b.MacAddress || endpoint.MacAddress ? { mac: (b.MacAddress || endpoint.MacAddress || '').toLowerCase() } : {}),
     ...(ipam.IPv4Address ? { ip: ipam.IPv4Address } : {}),
     ...(ipam.IPv6Address ? { ip6: ipam.IPv6Address } : {}),
     aliases: endpoint.Aliases ?? [],

@@ -158,14 +158,20 @@ export function decodeBody<S extends z.ZodType>(schema: S, body: unknown, what: 
   throw new UserError(`invalid ${what} body: ${field}: ${issue.message}`);
 }
 
+/** Unset in Docker's sense: null, false, "", an empty list, or an object of such values (clients send {"Links": null, …}). */
+export function isDefault(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === '') return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object') return Object.values(v).every(isDefault);
+  return false;
+}
+
 /**
  * Docker fields berth cannot honour: a non-default value is refused, naming them, rather than
  * silently ignored. `value` is the decoded value; empty strings, lists, objects, false and null
  * are defaults.
  */
 export function refuseUnsupported(what: string, fields: Record<string, unknown>, why: Record<string, string> = {}): void {
-  const isDefault = (v: unknown) =>
-    v === undefined || v === null || v === false || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && Object.keys(v).length === 0);
   const bad = Object.entries(fields).filter(([, v]) => !isDefault(v));
   if (bad.length) {
     const list = bad.map(([k, v]) => `${k}=${shown(v)}${why[k] ? ` (${why[k]})` : ''}`).join(', ');

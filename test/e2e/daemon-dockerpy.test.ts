@@ -167,6 +167,7 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
       ['/containers/create?name=wc4', 'Cmd with a number', { Cmd: ['sleep', 600] }, /Cmd\[1\] is number 600; expected a string/],
       ['/containers/create?name=wc5', 'a HostPort that is a number', { Cmd: ['sleep', '600'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: 8080 }] } } }, /HostPort is number 8080/],
       ['/containers/create?name=wc6', 'Env (not honoured)', { Cmd: ['sleep', '600'], Env: ['A=1'] }, /cannot honour Env/],
+      ['/containers/create?name=wc8', 'settings for a network it does not join', { Cmd: ['sleep', '600'], NetworkingConfig: { EndpointsConfig: { dockerpytest_ipam: { IPAMConfig: { IPv4Address: '10.87.5.77' } } } } }, /EndpointsConfig has settings for "dockerpytest_ipam".*joins "bridge"/],
       ['/containers/create?name=wc7', 'Binds (not honoured)', { Cmd: ['sleep', '600'], HostConfig: { Binds: ['/:/host'] } }, /cannot honour HostConfig\.Binds/],
     ];
     const problems: string[] = [];

@@ -55,3 +55,16 @@ describe('openapi.json request bodies', () => {
     assert.deepEqual(decodeBody(NetworkCreateBody, { Name: 'n', Driver: null, IPAM: null, Unknown: 1 }, 'network create'), { Name: 'n', Driver: null, IPAM: null });
   });
 });
+
+describe('container create bodies', () => {
+  it('null-filled settings are unset; settings for another network than NetworkMode are refused', async () => {
+    const { runSpecFromRequest } = await import('../../src/api/containers.js');
+    const spec = runSpecFromRequest({ Cmd: ['sleep', '1'], HostConfig: { NetworkMode: 'host' }, NetworkingConfig: { EndpointsConfig: { host: { Links: null, Aliases: null, IPAMConfig: null } } } }, 'x');
+    assert.deepEqual(spec.network, { kind: 'host' });
+    throwsUser(() => runSpecFromRequest({ Cmd: ['sleep', '1'], NetworkingConfig: { EndpointsConfig: { other: { Aliases: ['a'] } } } }, 'x'), 'EndpointsConfig has settings for "other"');
+    const mac = runSpecFromRequest({ Cmd: ['sleep', '1'], HostConfig: { NetworkMode: 'n1' }, NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: '02:42:AC:11:00:09' } } } }, 'x');
+    assert.equal(mac.mac, '02:42:ac:11:00:09', 'API 1.44 puts MacAddress in the endpoint settings');
+    throwsUser(() => runSpecFromRequest({ Image: 'busybox', Cmd: ['true'] }, 'x'), 'Image "busybox"', 'no images');
+    throwsUser(() => runSpecFromRequest({ Cmd: ['true'], HostConfig: { Dns: ['8.8.8.8\nsearch evil'] } }, 'x'), 'HostConfig.Dns[0]', 'an IP address');
+  });
+});
