@@ -48,7 +48,7 @@ export const OPENAPI = {
       },
     },
     '/networks/{id}': {
-      get: { summary: 'Inspect a network', parameters: [idParam('id', 'network')], responses: { 200: ok('network'), 404: error } },
+      get: { summary: 'Inspect a network (host and none too); scope= narrows to local or swarm', parameters: [idParam('id', 'network'), { name: 'scope', in: 'query', schema: { type: 'string' } }], responses: { 200: ok('network'), 404: error } },
       delete: { summary: 'Remove a network', parameters: [idParam('id', 'network')], responses: { 204: ok('removed', false), 403: error, 404: error } },
     },
     '/networks/{id}/connect': {

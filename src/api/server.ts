@@ -224,7 +224,11 @@ route('GET', '/networks', async (engine, req) => {
 
 route('GET', '/networks/{id}', async (engine, req) => {
   const { findListedNetwork, inspectNetwork } = await import('../engine/networks.js');
-  return inspectNetwork(engine, await findListedNetwork(engine, req.params.id ?? ''));
+  const net = await findListedNetwork(engine, req.params.id ?? '');
+  // Docker: ?scope= narrows the lookup to networks of that scope
+  const scope = req.query.get('scope');
+  if (scope && scope !== net.scope) throw new HttpError(404, `network "${req.params.id ?? ''}" not found in scope ${JSON.stringify(scope)} (it is ${net.scope})`);
+  return inspectNetwork(engine, net);
 });
 
 route(

@@ -80,6 +80,9 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
     assert.equal(n.Driver, 'bridge');
     assert.equal(n.Scope, 'local');
     assert.equal(n.IPAM.Driver, 'default');
+    // test_create_inspect_network_with_scope, its local half: ?scope= narrows the lookup
+    assert.equal((await json<Net>('GET', `/networks/${id}?scope=local`)).Id, id);
+    assertApiError(await raw('GET', `/networks/${id}?scope=global`), 404, /not found in scope "global"/, 'inspect with another scope');
     await remove(id);
     assert.deepEqual(await netNames({ name: ['dockerpytest_1'] }), []);
   });
@@ -321,6 +324,22 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
     const names = await netNames();
     assert.ok(names.includes('pkeep') && !names.includes('pdrop') && !names.includes('pplain'), names.join(' '));
     assert.ok(names.includes('dockerpytest_ipam'), 'label!=com kept the docker-py network labelled com=docker');
+    // until in the future with a label: prunes only that one, and really (the filter is not just accepted)
+    await create({ Name: 'pold', Labels: { old: '1' } });
+    const soon = Math.ceil(Date.now() / 1000) + 60;
+    const untilLater = await json<{ NetworksDeleted: string[] }>('POST', `/networks/prune?${q({ until: [String(soon)], label: ['old=1'] })}`);
+    assert.deepEqual(untilLater.NetworksDeleted, ['pold']);
+    // the stock docker CLIs send the same filters (older ones in the {"k":{"v":true}} form)
+    for (const cli of CLIS) {
+      await create({ Name: `pcli-${cli.tag}`, Labels: { drop: cli.tag } });
+      const pr = await docker(h, cli, d.sock, ['network', 'prune', '-f', '--filter', `label=drop=${cli.tag}`, '--filter', 'until=2030-01-01T00:00:00Z']);
+      assert.equal(pr.code, 0, `docker ${cli.version} network prune --filter: ${pr.stderr}`);
+      assert.deepEqual(pr.stdout.split('\n').map((l) => l.trim()).filter(Boolean), ['Deleted Networks:', `pcli-${cli.tag}`]);
+      const bad = await docker(h, cli, d.sock, ['network', 'prune', '-f', '--filter', 'colour=red']);
+      assert.notEqual(bad.code, 0, `docker ${cli.version} network prune --filter colour=red fails`);
+      assert.match(bad.stderr, /colour/);
+    }
+    assert.ok((await netNames()).includes('pkeep'), 'pkeep survived every filtered prune');
     // the CLI's ls takes the same filters
     const ls = await h.berthJson<{ Name: string }[]>(['network', 'ls', '--format', 'json', '--filter', 'label=keep=yes']);
     assert.deepEqual(ls.map((n) => n.Name), ['pkeep']);
