@@ -146,6 +146,14 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
     assert.equal((await addrs(ns)).some((a) => a.addr_info.some((x) => x.local === '10.87.5.10')), false, 'and gone from the container');
   });
 
+  void test('docker-py itself (when installed): its network calls against the daemon', T, async (t) => {
+    const probe = await h.exec(['python3', '-c', 'import docker; print(docker.__version__)']);
+    if (probe.code !== 0) return t.skip(`docker-py is not installed: ${probe.stderr.trim()}`);
+    const r = await h.exec(['python3', '-c', DOCKER_PY_SCRIPT, d.sock], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `docker-py ${probe.stdout.trim()} script failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^ok$/m, r.stdout);
+  });
+
   // ---- item 4: wrong types are 400s naming the field; nothing is created --------------------------
 
   void test('wrong-type bodies: each a 400 naming the field, its type and what is accepted; nothing created', T, async () => {
@@ -374,6 +382,48 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
     assert.equal((await raw('GET', '/_ping')).status, 200);
   });
 });
+
+/**
+ * docker-py's own client (APIClient) doing what its network integration tests do without an
+ * image; the container for connect/disconnect is made with create_container and no image.
+ */
+const DOCKER_PY_SCRIPT = String.raw`
+import sys, docker
+from docker.types import IPAMConfig, IPAMPool
+c = docker.APIClient(base_url='unix://' + sys.argv[1], version='1.41')
+assert c.ping()
+n = c.create_network('py test 01', labels={'py': 'yes'}, internal=True, attachable=True,
+    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet='10.89.0.0/24', gateway='10.89.0.254', iprange='10.89.0.128/25', aux_addresses={'r': '10.89.0.2'})]))
+i = c.inspect_network(n['Id'])
+assert i['Name'] == 'py test 01' and i['Internal'] and i['Attachable'] and i['Labels'] == {'py': 'yes'}, i
+assert i['IPAM']['Config'] == [{'Subnet': '10.89.0.0/24', 'Gateway': '10.89.0.254', 'IPRange': '10.89.0.128/25', 'AuxiliaryAddresses': {'r': '10.89.0.2'}}], i['IPAM']
+assert [x['Id'] for x in c.networks(names=['py test 01'])] == [n['Id']]
+assert [x['Name'] for x in c.networks(ids=[n['Id'][:12]])] == ['py test 01']
+assert 'py test 01' in [x['Name'] for x in c.networks(filters={'label': 'py=yes'})]
+assert 'host' in [x['Name'] for x in c.networks()]
+ctr = c.create_container(image=None, command=['sleep', '600'], name='pyctr')
+c.connect_container_to_network(ctr['Id'], n['Id'], aliases=['web'], ipv4_address='10.89.0.200')
+got = c.inspect_network(n['Id'])['Containers'][ctr['Id']]
+assert got['IPv4Address'] == '10.89.0.200/24', got
+c.disconnect_container_from_network(ctr['Id'], n['Id'])
+assert c.inspect_network(n['Id'])['Containers'] == {}
+try:
+    c.create_network('py test 01', check_duplicate=True)
+    raise SystemExit('duplicate accepted')
+except docker.errors.APIError as e:
+    assert e.status_code == 409, e
+try:
+    c.prune_networks(filters={'colour': 'red'})
+    raise SystemExit('unknown prune filter accepted')
+except docker.errors.APIError as e:
+    assert e.status_code == 400, e
+c.create_network('pyspare', labels={'spare': '1'})
+assert c.prune_networks(filters={'label': 'spare=1'})['NetworksDeleted'] == ['pyspare']
+c.remove_container(ctr['Id'], force=True)
+c.remove_network(n['Id'])
+assert c.networks(names=['py test 01']) == []
+print('ok')
+`;
 
 /** POST a body of `bytes` bytes in 64 KiB chunks (chunked, or with its Content-Length); the status of the answer (or 0 if none). */
 function sendHuge(sock: string, path: string, bytes: number, declared = false): Promise<number> {
