@@ -176,8 +176,8 @@ export function createApiServer(engine: Engine): Server {
         send(res, found.status, result);
       } catch (err) {
         const status = statusOf(err);
+        if (status === 413 && !raw.complete) return refuseUnread(raw, (err as HttpError).message);
         const message = err instanceof BerthError || err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
-        if (status === 413 && !raw.complete) return refuseUnread(raw, message);
         send(res, status, { message });
       }
     })();

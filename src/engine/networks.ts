@@ -20,9 +20,9 @@ import type { NetworkRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
 import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
+import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
 import { createOverlayNetwork, ensureOverlayKernel, removeOverlayNetworkEverywhere } from './overlay.js';
-import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 
 export const DEFAULT_NETWORK = 'bridge';
 /** IFLA_IFALIAS prefixes that mark berth's links (bridge of a network, host side of an endpoint). */
