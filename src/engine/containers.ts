@@ -225,8 +225,6 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (spec.cmd.length === 0) throw new UserError('no command given: berth run [OPTIONS] -- CMD [ARG...]');
   if (spec.name !== undefined) validateContainerName(spec.name);
   if (spec.hostname !== undefined) validateHostname(spec.hostname);
-  // each becomes a `nameserver` line of resolv.conf: anything but an address could add lines
-  for (const d of spec.dns) if (!isIP(d)) throw new UserError(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
   if (spec.rootfs !== undefined && !existsSync(spec.rootfs)) {
     throw new UserError(`--rootfs "${spec.rootfs}" does not exist: give a directory holding the container's root file system`);
   }
@@ -234,6 +232,8 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (!commandExists(cmd0, spec.rootfs, spec.path)) {
     throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
   }
+  // each becomes a `nameserver` line of resolv.conf: anything but an address could add lines
+  for (const d of spec.dns) if (!isIP(d)) throw new UserError(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
   const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
   if (v6 && spec.network.kind === 'bridge') {
     throw new UserError(`cannot publish on IPv6 address "${v6.hostIp}": the default bridge network is IPv4 only; publish on an IPv4 address or on every address`);

@@ -1,8 +1,6 @@
 // Networks: the default `bridge` network and user-defined bridge networks — create, list,
 // inspect, remove, prune — and what each means for the bridge driver.
-import { createHash } from 'node:crypto';
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
-import { checkNetworkName } from '../common/network-name.js';
 import { trace } from '../common/trace.js';
 import { adoptParent, releaseParent, type ParentState } from '../drivers/bridge-parent.js';
 import { ensureBridge, removeBridge, type BridgeSpec } from '../drivers/bridge.js';
@@ -12,6 +10,8 @@ import { probeKernelFeatures } from '../kernel/features.js';
 import { findLink, listLinks, type MacvlanMode } from '../kernel/links.js';
 import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
+import { createHash } from 'node:crypto';
+import { checkNetworkName } from '../common/network-name.js';
 import {
   DEFAULT_POOLS, firstHostAddress, parseCidr, pickFreeSubnet, pickUlaSubnet, validateSubnetConfigs, toSubnetConfig,
   type Cidr, type SubnetConfig,
