@@ -438,7 +438,8 @@ export async function listNetworksFiltered(engine: Engine, filters: NetworkFilte
 
 /** A network by name, id or unique id prefix, host and none included (for Docker-shaped inspect). */
 export async function findListedNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
-  if (ref === DEFAULT_NETWORK) await ensureDefaultNetwork(engine);
+  // host and none take their ids from the default network, as they are listed
+  if (PREDEFINED.has(ref)) await ensureDefaultNetwork(engine);
   const own = engine.store.findNetwork(ref);
   if (own) return own;
   const def = engine.store.findNetwork(DEFAULT_NETWORK);

@@ -69,6 +69,9 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
   // ---- docker-py tests/integration/api_network_test.py, those that need no image ----------------
 
   void test('test_create_network, test_list_networks (filters), test_inspect_network, test_remove_network', T, async () => {
+    // first call on a fresh host: the pre-defined networks inspect as Docker's do
+    assert.equal((await json<Net>('GET', '/networks/none')).Driver, 'null');
+    assert.equal((await json<Net>('GET', '/networks/host')).Scope, 'local');
     const id = await create({ Name: 'dockerpytest_1', Driver: null, Options: null, IPAM: null, CheckDuplicate: null });
     assert.match(id, /^[0-9a-f]{64}$/);
     const byName = await json<Net[]>('GET', `/networks?${q({ name: ['dockerpytest_1'] })}`);
