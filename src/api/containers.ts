@@ -21,7 +21,7 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
   const b = decodeBody(ContainerCreateBody, body, 'container create');
   const host = b.HostConfig ?? {};
   if (b.Image) {
-    throw new UserError(`container create: Image "${b.Image}" cannot be honoured: berth has no images and runs host programs; leave Image unset and give Cmd (a program on this host)`);
+    throw new UserError(`container create: Image ${JSON.stringify(b.Image)} cannot be honoured: berth has no images and runs host programs; leave Image unset and give Cmd (a program on this host)`);
   }
   const restart = host.RestartPolicy?.Name;
   refuseUnsupported('container create', {

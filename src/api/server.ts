@@ -227,7 +227,7 @@ route('GET', '/networks/{id}', async (engine, req) => {
   const net = await findListedNetwork(engine, req.params.id ?? '');
   // Docker: ?scope= narrows the lookup to networks of that scope
   const scope = req.query.get('scope');
-  if (scope && scope !== net.scope) throw new HttpError(404, `network "${req.params.id ?? ''}" not found in scope ${JSON.stringify(scope)} (it is ${net.scope})`);
+  if (scope && scope !== net.scope) throw new HttpError(404, `network ${JSON.stringify(req.params.id ?? '')} not found in scope ${JSON.stringify(scope)} (it is ${net.scope})`);
   return inspectNetwork(engine, net);
 });
 
@@ -239,7 +239,7 @@ route(
     const b = decodeBody(NetworkCreateBody, req.body, 'network create');
     const ipam = b.IPAM ?? {};
     const driver = b.Driver || 'bridge';
-    if (ipam.Driver && ipam.Driver !== 'default') throw new HttpError(400, `IPAM driver "${ipam.Driver}" is not supported: only default`);
+    if (ipam.Driver && ipam.Driver !== 'default') throw new HttpError(400, `IPAM driver ${JSON.stringify(ipam.Driver)} is not supported: only default`);
     const scope = driver === 'overlay' ? 'swarm' : 'local';
     refuseUnsupported('network create', {
       Ingress: b.Ingress,
