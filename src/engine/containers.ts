@@ -3,6 +3,7 @@
 // endpoints and published ports are in the store; its files are under $BERTH_RUN/containers/<id>.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { trace } from '../common/trace.js';
@@ -231,6 +232,8 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (!commandExists(cmd0, spec.rootfs, spec.path)) {
     throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
   }
+  // each becomes a `nameserver` line of resolv.conf: anything but an address could add lines
+  for (const d of spec.dns) if (!isIP(d)) throw new UserError(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
   const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
   if (v6 && spec.network.kind === 'bridge') {
     throw new UserError(`cannot publish on IPv6 address "${v6.hostIp}": the default bridge network is IPv4 only; publish on an IPv4 address or on every address`);
