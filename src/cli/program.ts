@@ -29,12 +29,16 @@ function buildProgram(ctx: CliContext): Command {
   program
     .command('daemon')
     .description('run the daemon: REST API (Docker Engine API subset), repair, nft watch')
-    .option('--api <listener>', 'unix:///PATH or tcp://127.0.0.1:PORT (repeatable; default unix://$BERTH_RUN/berth.sock)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--api <listener>', 'unix:///PATH or tcp://IP:PORT (repeatable; default unix://$BERTH_RUN/berth.sock); TCP needs --tlsverify, or on loopback the token in $BERTH_ROOT/api-token', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--tlsverify', 'TCP listeners use TLS and accept only clients with a certificate signed by --tlscacert')
+    .option('--tlscacert <file>', 'CA certificate (PEM) that signs client certificates')
+    .option('--tlscert <file>', "the daemon's TLS certificate (PEM)")
+    .option('--tlskey <file>', "the daemon's TLS key (PEM)")
     .option('--cluster-store <etcd://H:P[,H:P…]>', 'join a cluster through these etcd members (overlay networks)')
     .option('--advertise-addr <ip>', "this host's address on the underlay: its VTEP (needed with --cluster-store)")
     .option('--cluster-lease-ttl <seconds>', "how long this host's cluster records outlive a dead daemon", '15')
     .option('--wireguard-port <port>', 'UDP port of this host\'s WireGuard device (encrypted overlay networks)', '51820')
-    .action(async (o: { api: string[]; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
+    .action(async (o: { api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
       const { startDaemon } = await import('../daemon/main.js');
@@ -49,7 +53,8 @@ function buildProgram(ctx: CliContext): Command {
       const wgPort = Number(o.wireguardPort);
       if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port "${o.wireguardPort}": expected a UDP port from 1 to 65535`);
       const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, wireguardPort: wgPort } : undefined;
-      const daemon = await startDaemon({ api, log, ...(cluster ? { cluster } : {}) });
+      const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
+      const daemon = await startDaemon({ api, log, tls, ...(cluster ? { cluster } : {}) });
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
       });

@@ -38,3 +38,15 @@ export class NotFoundError extends UserError {}
 
 /** The value is well-formed but clashes with existing state (name taken, address in use…). */
 export class ConflictError extends UserError {}
+
+/**
+ * A user's value as it appears in a message: in double quotes, with control characters
+ * (C0, DEL, C1), line and paragraph separators and bidi overrides escaped, so that an error
+ * never carries a terminal escape or a forged line back to whoever reads it.
+ */
+export function quote(value: unknown): string {
+  return JSON.stringify(String(value)).replace(
+    /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
