@@ -4,10 +4,10 @@
 // any TCP listener may instead use mutual TLS as dockerd's --tlsverify does. A non-loopback TCP
 // listener without TLS is refused: anyone who reaches it could run commands as root.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, closeSync, fstatSync, lstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { chmodSync, mkdirSync, closeSync, fstatSync, lstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { quote, UserError } from '../common/errors.js';
 
 export interface Listener {
@@ -67,6 +67,26 @@ export function planListeners(specs: readonly string[], tls: Partial<TlsFiles> &
     }
     return { listener, spec, guard: { kind: 'token' } };
   });
+}
+
+/**
+ * Refuse a unix socket in a directory others may write (e.g. /tmp): they could put their own
+ * socket or a symlink where clients expect berth's. A missing directory is made 0711 later.
+ */
+export function checkSocketDir(socketPath: string): void {
+  const dir = dirname(socketPath);
+  let mode: number;
+  try {
+    mode = statSync(dir).mode;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (mode & 0o002) {
+    throw new UserError(
+      `--api ${quote(`unix://${socketPath}`)}: the directory ${quote(dir)} is world-writable (mode ${(mode & 0o7777).toString(8)}), so anyone could replace the socket: use a directory only root can write (e.g. /run/berth)`,
+    );
+  }
 }
 
 /** Read the TLS files once at start (a missing or unreadable file fails the start, exit 1). */

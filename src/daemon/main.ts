@@ -14,7 +14,7 @@ import { DaemonDns } from './dns.js';
 import { tuneHeapForDaemon } from './heap.js';
 import type { OverlayAgent } from './overlay-agent.js';
 import type { DnsContainerRecord } from '../dns/index.js';
-import { bearerCheck, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './api-listeners.js';
+import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './api-listeners.js';
 
 export interface DaemonOptions {
   /** unix:///path or tcp://IP:PORT (see api-listeners.ts for who may use each) */
@@ -54,6 +54,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const tlsFiles = plan.find((p) => p.guard.kind === 'tls') && opts.tls ? readTlsFiles(opts.tls as TlsFiles) : undefined;
   // a socket that answers belongs to a live daemon: never take it over (nor repair under it)
   for (const { listener: l } of plan) {
+    if (l.kind === 'unix') checkSocketDir(l.path as string);
     if (l.kind === 'unix' && (await socketAnswers(l.path as string))) {
       throw new UserError(`a berth daemon already listens on ${l.path as string}: stop it first, or give this one another --api`);
     }
@@ -93,8 +94,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
         // a socket file left by a daemon that died (a live one was ruled out above)
         rmSync(path, { force: true });
+        // born 0600 (no window where others may connect), then root-only 0660 (DESIGN.md)
+        const umask = process.umask(0o077);
+        server.once('error', () => process.umask(umask));
         server.listen(path, () => {
-          // root-only by default (DESIGN.md, Errors, input and safety)
+          process.umask(umask);
           chmodSync(path, 0o660);
           resolve();
         });
