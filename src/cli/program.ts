@@ -93,9 +93,33 @@ export async function runCli(args: readonly string[], ctx: CliContext): Promise<
 /** Print a failure as the CLI does and return its exit status. */
 export function reportError(err: unknown, ctx: CliContext): number {
   if (err instanceof BerthError) {
-    ctx.err(`berth: ${err.message}\n`);
+    ctx.err(`berth: ${process.env.BERTH_DEBUG === '1' ? (err.stack ?? err.message) : err.message}\n`);
     return err.exitCode;
   }
-  ctx.err(`berth: ${(err as Error).stack ?? String(err)}\n`);
-  return 3;
+  // one line for people; the stack when asked for (BERTH_DEBUG=1)
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (process.env.BERTH_DEBUG === '1') ctx.err(`berth: ${e.stack ?? e.message}\n`);
+  else if (isPermissionError(e)) ctx.err(`berth: ${PERMISSION_DENIED}\n`);
+  else ctx.err(`berth: internal error: ${e.message.split('\n')[0] ?? ''} (BERTH_DEBUG=1 shows where)\n`);
+  return isPermissionError(e) ? 1 : 3;
+}
+
+/** What a user without root is told, by every command that needs root. */
+export const PERMISSION_DENIED = 'permission denied: berth programs the kernel and keeps root-only state; run berth as root';
+
+function isPermissionError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EPERM' || (err.cause instanceof Error && isPermissionError(err.cause));
+}
+
+/**
+ * The in-process CLI run by someone other than root: everything but help and version needs
+ * root (the kernel's network, root-only files), so say so once instead of failing half-way.
+ */
+export function needsRoot(args: readonly string[]): boolean {
+  // BERTH_DEBUG=1: let the command fail where it fails, with its stack
+  if (process.geteuid?.() === 0 || process.env.BERTH_DEBUG === '1') return false;
+  const first = args.find((a) => !a.startsWith('-'));
+  const asksHelp = args.some((a) => ['-h', '--help', '-v', '--version'].includes(a));
+  return !asksHelp && first !== undefined && !['help', 'version'].includes(first);
 }
