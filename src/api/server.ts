@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from 'node:https';
 import { release } from 'node:os';
-import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
+import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
 import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
@@ -146,7 +146,7 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Se
       } catch (err) {
         const status = statusOf(err);
         const message = err instanceof BerthError || err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
-        send(res, status, { message });
+        send(res, status, { message: escapeControls(message) });
       }
     })();
   };

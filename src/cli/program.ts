@@ -1,7 +1,7 @@
 // berth's command line: parse, validate at the edge, call the engine, format. No logic here.
 // runCli serves both the in-process CLI (src/cli/main.ts) and the daemon's CLI gateway.
 import { Command, CommanderError, Option } from 'commander';
-import { BerthError, UserError } from '../common/errors.js';
+import { BerthError, UserError, escapeControls, quote } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import { VERSION } from '../common/version.js';
 import { containerCommands } from './commands/containers.js';
@@ -49,9 +49,9 @@ function buildProgram(ctx: CliContext): Command {
         throw new UserError('--cluster-store and --advertise-addr go together: give both to join a cluster, or neither');
       }
       const ttl = Number(o.clusterLeaseTtl);
-      if (!/^[0-9]+$/.test(o.clusterLeaseTtl) || ttl < 2 || ttl > 3600) throw new UserError(`invalid --cluster-lease-ttl "${o.clusterLeaseTtl}": expected whole seconds from 2 to 3600`);
+      if (!/^[0-9]+$/.test(o.clusterLeaseTtl) || ttl < 2 || ttl > 3600) throw new UserError(`invalid --cluster-lease-ttl ${quote(o.clusterLeaseTtl)}: expected whole seconds from 2 to 3600`);
       const wgPort = Number(o.wireguardPort);
-      if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port "${o.wireguardPort}": expected a UDP port from 1 to 65535`);
+      if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port ${quote(o.wireguardPort)}: expected a UDP port from 1 to 65535`);
       const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, wireguardPort: wgPort } : undefined;
       const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
       const daemon = await startDaemon({ api, log, tls, ...(cluster ? { cluster } : {}) });
@@ -71,7 +71,8 @@ function buildProgram(ctx: CliContext): Command {
 export async function runCli(args: readonly string[], ctx: CliContext): Promise<number> {
   trace('cli: loaded');
   const program = buildProgram(ctx);
-  const output = { writeOut: (s: string) => ctx.out(s), writeErr: (s: string) => ctx.err(s) };
+  // commander echoes unknown flags and bad operands as typed: escaped like berth's own messages
+  const output = { writeOut: (s: string) => ctx.out(s), writeErr: (s: string) => ctx.err(escapeControls(s)) };
   const configure = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.configureOutput(output);
@@ -93,14 +94,14 @@ export async function runCli(args: readonly string[], ctx: CliContext): Promise<
 /** Print a failure as the CLI does and return its exit status. */
 export function reportError(err: unknown, ctx: CliContext): number {
   if (err instanceof BerthError) {
-    ctx.err(`berth: ${process.env.BERTH_DEBUG === '1' ? (err.stack ?? err.message) : err.message}\n`);
+    ctx.err(`berth: ${process.env.BERTH_DEBUG === '1' ? (err.stack ?? err.message) : escapeControls(err.message)}\n`);
     return err.exitCode;
   }
   // one line for people; the stack when asked for (BERTH_DEBUG=1)
   const e = err instanceof Error ? err : new Error(String(err));
   if (process.env.BERTH_DEBUG === '1') ctx.err(`berth: ${e.stack ?? e.message}\n`);
   else if (isPermissionError(e)) ctx.err(`berth: ${PERMISSION_DENIED}\n`);
-  else ctx.err(`berth: internal error: ${e.message.split('\n')[0] ?? ''} (BERTH_DEBUG=1 shows where)\n`);
+  else ctx.err(`berth: internal error: ${escapeControls(e.message.split('\n')[0] ?? '')} (BERTH_DEBUG=1 shows where)\n`);
   return isPermissionError(e) ? 1 : 3;
 }
 

@@ -6,7 +6,8 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { trace } from '../common/trace.js';
-import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { ConflictError, NotFoundError, SystemError, UserError, quote } from '../common/errors.js';
+import { checkUnicastMac } from '../common/mac.js';
 import { createNetns, deleteNetns } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { getLink, setLinkUp } from '../kernel/links.js';
@@ -224,12 +225,13 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (spec.cmd.length === 0) throw new UserError('no command given: berth run [OPTIONS] -- CMD [ARG...]');
   if (spec.name !== undefined) validateContainerName(spec.name);
   if (spec.hostname !== undefined) validateHostname(spec.hostname);
+  if (spec.mac !== undefined) checkUnicastMac(spec.mac);
   if (spec.rootfs !== undefined && !existsSync(spec.rootfs)) {
-    throw new UserError(`--rootfs "${spec.rootfs}" does not exist: give a directory holding the container's root file system`);
+    throw new UserError(`--rootfs ${quote(spec.rootfs)} does not exist: give a directory holding the container's root file system`);
   }
   const cmd0 = spec.cmd[0] ?? '';
   if (!commandExists(cmd0, spec.rootfs, spec.path)) {
-    throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
+    throw new UserError(`command not found: ${quote(cmd0)} (looked in ${spec.rootfs ? `${quote(spec.rootfs)} along ` : ''}PATH); give a program that exists`);
   }
   const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
   if (v6 && spec.network.kind === 'bridge') {
@@ -680,6 +682,7 @@ export interface ConnectOptions {
 
 /** `network connect`: a new ethN in a running container; undone if any step fails. */
 export async function connectContainer(engine: Engine, ref: string, networkRef: string, opts: ConnectOptions): Promise<void> {
+  if (opts.mac !== undefined) checkUnicastMac(opts.mac);
   const c = getContainer(engine, ref);
   const netns = ownNetns(engine, c, 'connect it to a network');
   const network = networkRef === 'bridge' ? await ensureDefaultNetwork(engine) : await readyNetwork(engine, networkRef);

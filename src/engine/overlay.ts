@@ -13,6 +13,7 @@ import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay-encryption
 import {
   VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
 } from '../drivers/overlay.js';
+import { checkSubnetUsable } from './host-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
 import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
@@ -231,6 +232,7 @@ function overlaySubnets(spec: CreateNetworkSpec): SubnetConfig[] {
     c.auxAddresses = { ...c.auxAddresses, [name]: ip };
   }
   const checked = validateSubnetConfigs(configs).map(toSubnetConfig);
+  checked.forEach(checkSubnetUsable);
   const v6 = checked.find((s) => s.subnet.includes(':'));
   if (v6 && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
   if (spec.ipv6 && !v6) throw new UserError('--ipv6 on an overlay network needs an IPv6 --subnet (the cluster picks IPv4 subnets only)');
