@@ -38,7 +38,23 @@ export class DaemonDns {
     private readonly engine: Engine,
     log: (line: string) => void,
   ) {
-    this.servers = new DnsServers({ view: this.view, onError: (address, err) => log(`dns ${address}: ${err.message}`) });
+    // One line per address and kind of error, not one per retry (issue 11 item 17: an address
+    // that never comes logged once a second forever); and a line when it works at last.
+    const reported = new Map<string, Set<string>>();
+    this.servers = new DnsServers({
+      view: this.view,
+      onError: (address, err) => {
+        const kind = (err as NodeJS.ErrnoException).code ?? err.message;
+        const kinds = reported.get(address) ?? new Set<string>();
+        reported.set(address, kinds);
+        if (kinds.has(kind)) return;
+        kinds.add(kind);
+        log(`dns ${address}: ${err.message} (retrying with backoff up to 30 s; logged once)`);
+      },
+      onStarted: (address) => {
+        if (reported.delete(address)) log(`dns ${address}: listening`);
+      },
+    });
   }
 
   /**
