@@ -82,8 +82,8 @@ export function checkAgainstHost(configs: readonly SubnetConfig[], host: readonl
       const clash = host.find((h) => cidrsOverlap(h.cidr, cidr));
       if (clash) {
         throw new UserError(
-          `--subnet ${quote(c.subnet)} overlaps ${clash.cidr.text}, which this host uses (${clash.what}): a bridge on it would take the host's traffic. ` +
-            `Choose a subnet the host does not use, or -o parent=IF for a NAT-free bridge on that LAN`,
+          `--subnet ${quote(c.subnet)} overlaps ${clash.cidr.text}, which this host uses (${clash.what}): the network's bridge would take the host's traffic. ` +
+            `Choose a subnet the host does not use (or, for a bridge network, -o parent=IF: a NAT-free bridge on that LAN)`,
         );
       }
       continue;
