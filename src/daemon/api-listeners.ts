@@ -70,21 +70,24 @@ export function planListeners(specs: readonly string[], tls: Partial<TlsFiles> &
 }
 
 /**
- * Refuse a unix socket in a directory others may write (e.g. /tmp): they could put their own
- * socket or a symlink where clients expect berth's. A missing directory is made 0711 later.
+ * Refuse a unix socket in a directory someone else may write (e.g. /tmp, a group-writable or
+ * another user's directory): they could put their own socket or a symlink where clients expect
+ * berth's. A missing directory is made 0711 later.
  */
 export function checkSocketDir(socketPath: string): void {
   const dir = dirname(socketPath);
-  let mode: number;
+  let st: { mode: number; uid: number };
   try {
-    mode = statSync(dir).mode;
+    st = statSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  if (mode & 0o002) {
+  const mode = (st.mode & 0o7777).toString(8);
+  const who = st.mode & 0o002 ? `world-writable (mode ${mode})` : st.mode & 0o020 ? `group-writable (mode ${mode})` : st.uid !== process.geteuid?.() ? `owned by uid ${st.uid}` : undefined;
+  if (who) {
     throw new UserError(
-      `--api ${quote(`unix://${socketPath}`)}: the directory ${quote(dir)} is world-writable (mode ${(mode & 0o7777).toString(8)}), so anyone could replace the socket: use a directory only root can write (e.g. /run/berth)`,
+      `--api ${quote(`unix://${socketPath}`)}: the directory ${quote(dir)} is ${who}, so someone else could replace the socket: use a directory only root can write (e.g. /run/berth)`,
     );
   }
 }

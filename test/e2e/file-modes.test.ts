@@ -5,7 +5,7 @@
 // daemon refuses a socket directory anyone may write. The lab's directories are 0755, so only
 // berth's own modes stand between nobody and the files.
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Host, Lab } from '../lab/index.js';
@@ -114,7 +114,7 @@ void describe('file modes of everything berth writes', () => {
     for (const e of await walk(h.rootDir)) assert.equal(e.mode & 0o077, 0, `${e.path} is ${octal(e.mode)}`);
   });
 
-  void test('the daemon refuses a socket in a world-writable directory (exit 1, named)', T, async () => {
+  void test('the daemon refuses a socket in a directory others may write (exit 1, named)', T, async () => {
     const open = join(lab.dir, 'open');
     await mkdir(open, { recursive: true });
     await chmod(open, 0o1777);
@@ -124,5 +124,18 @@ void describe('file modes of everything berth writes', () => {
     assert.match(r.stderr, /world-writable \(mode 1777\)/);
     assert.doesNotMatch(r.stderr, /listening on/);
     await assert.rejects(stat(sockPath), 'no socket was made');
+    // group-writable, or another user's directory: the same
+    const shared = join(lab.dir, 'shared');
+    await mkdir(shared, { recursive: true });
+    await chmod(shared, 0o775);
+    const g = await h.berth(['daemon', '--api', `unix://${join(shared, 'berth.sock')}`], { timeoutMs: 15_000 });
+    assert.equal(g.code, 1, `exit ${g.code}: ${g.stderr}`);
+    assert.match(g.stderr, /group-writable \(mode 775\)/);
+    const theirs = join(lab.dir, 'theirs');
+    await mkdir(theirs, { recursive: true });
+    await chown(theirs, 65534, 65534);
+    const o = await h.berth(['daemon', '--api', `unix://${join(theirs, 'berth.sock')}`], { timeoutMs: 15_000 });
+    assert.equal(o.code, 1, `exit ${o.code}: ${o.stderr}`);
+    assert.match(o.stderr, /owned by uid 65534/);
   });
 });
