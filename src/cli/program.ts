@@ -108,7 +108,9 @@ export function reportError(err: unknown, ctx: CliContext): number {
 /** What a user without root is told, by every command that needs root. */
 export const PERMISSION_DENIED = 'permission denied: berth programs the kernel and keeps root-only state; run berth as root';
 
+/** EACCES/EPERM anywhere in the cause chain, for a user who is not root (root's EPERM is the kernel's). */
 function isPermissionError(err: Error): boolean {
+  if (process.geteuid?.() === 0) return false;
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'EACCES' || code === 'EPERM' || (err.cause instanceof Error && isPermissionError(err.cause));
 }
