@@ -3,9 +3,9 @@
 // that reserves something reads and writes inside one BEGIN IMMEDIATE transaction, so its
 // check-then-insert cannot interleave with another process's.
 import Database from 'better-sqlite3';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { BerthError, ConflictError, NotFoundError, SystemError, UserError, quote } from '../common/errors.js';
 import { allocateAddress, cidrsOverlap, parseAddress, parseCidr, validateSubnetConfig, type SubnetConfig } from '../ipam/index.js';
 import { MIGRATIONS } from './migrations.js';
 import {
@@ -181,7 +181,11 @@ export class SqliteStore implements Store {
       mkdirSync(root, { recursive: true, mode: 0o700 });
       // the store holds every container's configuration: root's only, even in a directory that
       // existed (0755) before berth, and the files are made 0600 from the start (umask), not
-      // narrowed after a window (SQLite gives -wal and -shm the database file's mode)
+      // narrowed after a window (SQLite gives -wal and -shm the database file's mode). A shared
+      // directory such as /tmp is not berth's to close: refused instead.
+      if (statSync(root).mode & 0o1002) {
+        throw new UserError(`BERTH_ROOT ${quote(root)} is a shared, world-writable directory: give berth a directory of its own (default /var/lib/berth)`);
+      }
       chmodSync(root, 0o700);
       const umask = process.umask(0o077);
       try {

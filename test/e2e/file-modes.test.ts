@@ -114,6 +114,17 @@ void describe('file modes of everything berth writes', () => {
     for (const e of await walk(h.rootDir)) assert.equal(e.mode & 0o077, 0, `${e.path} is ${octal(e.mode)}`);
   });
 
+  void test('a shared world-writable BERTH_ROOT (like /tmp) is refused, not closed to its other users', T, async () => {
+    const shared = join(lab.dir, 'tmp-like');
+    await mkdir(shared, { recursive: true });
+    await chmod(shared, 0o1777);
+    const r = await h.berth(['network', 'ls'], { env: { BERTH_ROOT: shared } });
+    assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr, /BERTH_ROOT ".*tmp-like" is a shared, world-writable directory/);
+    assert.equal((await stat(shared)).mode & 0o7777, 0o1777, 'its mode is left alone');
+    assert.deepEqual(await readdir(shared), [], 'nothing written there');
+  });
+
   void test('the daemon refuses a socket in a directory others may write (exit 1, named)', T, async () => {
     const open = join(lab.dir, 'open');
     await mkdir(open, { recursive: true });
