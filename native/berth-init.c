@@ -203,7 +203,7 @@ static _Noreturn void container(int netfd, const sigset_t *mask) {
 static int write_atomic(const char *path, const char *data) {
   char tmp[PATH_MAX];
   if (snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof tmp) return errno = ENAMETOOLONG, -1;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); // pid and exit files: root's only
   if (fd < 0) return -1;
   size_t len = strlen(data);
   ssize_t n = write(fd, data, len);
@@ -218,7 +218,7 @@ static int write_atomic(const char *path, const char *data) {
 // --detach: fork the shim off and wait here until it reports the container started (or why
 // not), so the caller gets a meaningful status and then exits, leaving the shim behind.
 static void detach(void) {
-  int logfd = open(opt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int logfd = open(opt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (logfd < 0) fail(125, "--log \"%s\": %s", opt.log, E);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) fail(125, "open \"/dev/null\": %s", E);

@@ -33,7 +33,7 @@ node --test --test-concurrency=1 --test-reporter=spec "${unit[@]}" "${integratio
 # commands through the thin client to a daemon on each lab host. The daemon's own tests, which
 # start daemons themselves, ran above.
 via_daemon=()
-for f in bridge lifecycle modes networks-badinput networks-connect networks-dualstack networks-isolation; do
+for f in bridge lifecycle modes networks-badinput networks-connect networks-dualstack networks-hostile networks-isolation; do
   via_daemon+=("dist/test/e2e/$f.test.js")
 done
 echo "# the end-to-end tests again, via the daemon: ${via_daemon[*]}"

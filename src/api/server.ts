@@ -1,9 +1,10 @@
 // berth's REST API over HTTP: a subset of the Docker Engine API (so the stock docker CLI and
 // dockerode manage berth networks) plus berth's own routes. A front end: it parses requests,
 // calls the engine and formats answers; it holds no logic of its own.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from 'node:https';
 import { release } from 'node:os';
-import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
+import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
 import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
@@ -145,7 +146,14 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function createApiServer(engine: Engine): Server {
+export interface ApiServerOptions {
+  /** checked before anything else: undefined lets the request in, a string answers 401 with it */
+  authorize?: (raw: IncomingMessage) => string | undefined;
+  /** serve HTTPS (the daemon passes mutual TLS: client certificates required) */
+  tls?: TlsServerOptions;
+}
+
+export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Server {
   // one engine call at a time: berth's operations are read-modify-write on shared kernel state
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -154,7 +162,16 @@ export function createApiServer(engine: Engine): Server {
     return next;
   };
   const gateway = new CliGateway(engine, serial);
-  return createServer((raw, res) => {
+  const serve: RequestListener = (raw, res) => {
+    const refused = opts.authorize?.(raw);
+    if (refused !== undefined) {
+      // before the body is read or a route is looked at: an unauthorized request does nothing
+      res.setHeader('WWW-Authenticate', 'Bearer realm="berth"');
+      res.setHeader('Connection', 'close');
+      send(res, 401, { message: refused });
+      raw.resume();
+      return;
+    }
     void (async () => {
       const url = new URL(raw.url ?? '/', 'http://berth');
       // Docker's versioned paths: /v1.41/networks == /networks
@@ -178,10 +195,11 @@ export function createApiServer(engine: Engine): Server {
         const status = statusOf(err);
         if (status === 413 && !raw.complete) return refuseUnread(raw, (err as HttpError).message);
         const message = err instanceof BerthError || err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
-        send(res, status, { message });
+        send(res, status, { message: escapeControls(message) });
       }
     })();
-  });
+  };
+  return opts.tls ? createTlsServer(opts.tls, serve) : createServer(serve);
 }
 
 function publish(e: BerthEvent): void {

@@ -1,9 +1,10 @@
 // Printing data for people (aligned tables, key: value) or programs (--format json).
+import { quote } from '../common/errors.js';
 export type Format = 'text' | 'json';
 
 export function parseFormat(value: string): Format {
   if (value !== 'text' && value !== 'json') {
-    throw new Error(`invalid --format "${value}": expected text or json`);
+    throw new Error(`invalid --format ${quote(value)}: expected text or json`);
   }
   return value;
 }

@@ -1,7 +1,7 @@
 // berth's command line: parse, validate at the edge, call the engine, format. No logic here.
 // runCli serves both the in-process CLI (src/cli/main.ts) and the daemon's CLI gateway.
 import { Command, CommanderError, Option } from 'commander';
-import { BerthError, UserError } from '../common/errors.js';
+import { BerthError, UserError, escapeControls, quote } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import { VERSION } from '../common/version.js';
 import { containerCommands } from './commands/containers.js';
@@ -29,12 +29,16 @@ function buildProgram(ctx: CliContext): Command {
   program
     .command('daemon')
     .description('run the daemon: REST API (Docker Engine API subset), repair, nft watch')
-    .option('--api <listener>', 'unix:///PATH or tcp://127.0.0.1:PORT (repeatable; default unix://$BERTH_RUN/berth.sock)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--api <listener>', 'unix:///PATH or tcp://IP:PORT (repeatable; default unix://$BERTH_RUN/berth.sock); TCP needs --tlsverify, or on loopback the token in $BERTH_ROOT/api-token', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--tlsverify', 'TCP listeners use TLS and accept only clients with a certificate signed by --tlscacert')
+    .option('--tlscacert <file>', 'CA certificate (PEM) that signs client certificates')
+    .option('--tlscert <file>', "the daemon's TLS certificate (PEM)")
+    .option('--tlskey <file>', "the daemon's TLS key (PEM)")
     .option('--cluster-store <etcd://H:P[,H:P…]>', 'join a cluster through these etcd members (overlay networks)')
     .option('--advertise-addr <ip>', "this host's address on the underlay: its VTEP (needed with --cluster-store)")
     .option('--cluster-lease-ttl <seconds>', "how long this host's cluster records outlive a dead daemon", '15')
     .option('--wireguard-port <port>', 'UDP port of this host\'s WireGuard device (encrypted overlay networks)', '51820')
-    .action(async (o: { api: string[]; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
+    .action(async (o: { api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
       const { startDaemon } = await import('../daemon/main.js');
@@ -45,11 +49,12 @@ function buildProgram(ctx: CliContext): Command {
         throw new UserError('--cluster-store and --advertise-addr go together: give both to join a cluster, or neither');
       }
       const ttl = Number(o.clusterLeaseTtl);
-      if (!/^[0-9]+$/.test(o.clusterLeaseTtl) || ttl < 2 || ttl > 3600) throw new UserError(`invalid --cluster-lease-ttl "${o.clusterLeaseTtl}": expected whole seconds from 2 to 3600`);
+      if (!/^[0-9]+$/.test(o.clusterLeaseTtl) || ttl < 2 || ttl > 3600) throw new UserError(`invalid --cluster-lease-ttl ${quote(o.clusterLeaseTtl)}: expected whole seconds from 2 to 3600`);
       const wgPort = Number(o.wireguardPort);
-      if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port "${o.wireguardPort}": expected a UDP port from 1 to 65535`);
+      if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port ${quote(o.wireguardPort)}: expected a UDP port from 1 to 65535`);
       const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, wireguardPort: wgPort } : undefined;
-      const daemon = await startDaemon({ api, log, ...(cluster ? { cluster } : {}) });
+      const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
+      const daemon = await startDaemon({ api, log, tls, ...(cluster ? { cluster } : {}) });
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
       });
@@ -66,7 +71,8 @@ function buildProgram(ctx: CliContext): Command {
 export async function runCli(args: readonly string[], ctx: CliContext): Promise<number> {
   trace('cli: loaded');
   const program = buildProgram(ctx);
-  const output = { writeOut: (s: string) => ctx.out(s), writeErr: (s: string) => ctx.err(s) };
+  // commander echoes unknown flags and bad operands as typed: escaped like berth's own messages
+  const output = { writeOut: (s: string) => ctx.out(s), writeErr: (s: string) => ctx.err(escapeControls(s)) };
   const configure = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.configureOutput(output);
@@ -88,9 +94,35 @@ export async function runCli(args: readonly string[], ctx: CliContext): Promise<
 /** Print a failure as the CLI does and return its exit status. */
 export function reportError(err: unknown, ctx: CliContext): number {
   if (err instanceof BerthError) {
-    ctx.err(`berth: ${err.message}\n`);
+    ctx.err(`berth: ${process.env.BERTH_DEBUG === '1' ? (err.stack ?? err.message) : escapeControls(err.message)}\n`);
     return err.exitCode;
   }
-  ctx.err(`berth: ${(err as Error).stack ?? String(err)}\n`);
-  return 3;
+  // one line for people; the stack when asked for (BERTH_DEBUG=1)
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (process.env.BERTH_DEBUG === '1') ctx.err(`berth: ${e.stack ?? e.message}\n`);
+  else if (isPermissionError(e)) ctx.err(`berth: ${PERMISSION_DENIED}\n`);
+  else ctx.err(`berth: internal error: ${escapeControls(e.message.split('\n')[0] ?? '')} (BERTH_DEBUG=1 shows where)\n`);
+  return isPermissionError(e) ? 1 : 3;
+}
+
+/** What a user without root is told, by every command that needs root. */
+export const PERMISSION_DENIED = 'permission denied: berth programs the kernel and keeps root-only state; run berth as root';
+
+/** EACCES/EPERM anywhere in the cause chain, for a user who is not root (root's EPERM is the kernel's). */
+function isPermissionError(err: Error): boolean {
+  if (process.geteuid?.() === 0) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EPERM' || (err.cause instanceof Error && isPermissionError(err.cause));
+}
+
+/**
+ * The in-process CLI run by someone other than root: everything but help and version needs
+ * root (the kernel's network, root-only files), so say so once instead of failing half-way.
+ */
+export function needsRoot(args: readonly string[]): boolean {
+  // BERTH_DEBUG=1: let the command fail where it fails, with its stack
+  if (process.geteuid?.() === 0 || process.env.BERTH_DEBUG === '1') return false;
+  const first = args.find((a) => !a.startsWith('-'));
+  const asksHelp = args.some((a) => ['-h', '--help', '-v', '--version'].includes(a));
+  return !asksHelp && first !== undefined && !['help', 'version'].includes(first);
 }

@@ -1,5 +1,5 @@
 // Interface names as the kernel accepts them (dev_valid_name): 1-15 bytes, no '/', ':' or whitespace.
-import { UserError } from './errors.js';
+import { UserError, quote } from './errors.js';
 
 export const IFNAMSIZ = 15;
 
@@ -7,7 +7,7 @@ export function validateIfName(name: string, what = 'interface name'): string {
   const bytes = Buffer.byteLength(name);
   if (bytes === 0 || bytes > IFNAMSIZ || name === '.' || name === '..' || /[/:\s]/.test(name)) {
     throw new UserError(
-      `invalid ${what} "${name}": use 1-${IFNAMSIZ} bytes without '/', ':' or whitespace (and not "." or "..")`,
+      `invalid ${what} ${quote(name)}: use 1-${IFNAMSIZ} bytes without '/', ':' or whitespace (and not "." or "..")`,
     );
   }
   return name;

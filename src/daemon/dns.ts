@@ -38,7 +38,32 @@ export class DaemonDns {
     private readonly engine: Engine,
     log: (line: string) => void,
   ) {
-    this.servers = new DnsServers({ view: this.view, onError: (address, err) => log(`dns ${address}: ${err.message}`) });
+    // One line per address and kind of error, not one per retry (issue 11 item 17: an address
+    // that never comes logged once a second forever); and a line when it works at last.
+    const reported = new Map<string, Set<string>>();
+    const missing = new Map<string, number>();
+    this.servers = new DnsServers({
+      view: this.view,
+      onError: (address, err) => {
+        const kind = (err as NodeJS.ErrnoException).code ?? err.message;
+        // a gateway not on the host yet is the normal moment between a network's record and its
+        // bridge (another process creates them): say so only once it lasts (third try, ~3 s)
+        if (kind === 'EADDRNOTAVAIL') {
+          const tries = (missing.get(address) ?? 0) + 1;
+          missing.set(address, tries);
+          if (tries < 3) return;
+        }
+        const kinds = reported.get(address) ?? new Set<string>();
+        reported.set(address, kinds);
+        if (kinds.has(kind)) return;
+        kinds.add(kind);
+        log(`dns ${address}: ${err.message} (retrying with backoff up to 30 s; logged once)`);
+      },
+      onStarted: (address) => {
+        missing.delete(address);
+        if (reported.delete(address)) log(`dns ${address}: listening`);
+      },
+    });
   }
 
   /**

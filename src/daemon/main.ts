@@ -14,29 +14,18 @@ import { DaemonDns } from './dns.js';
 import { tuneHeapForDaemon } from './heap.js';
 import type { OverlayAgent } from './overlay-agent.js';
 import type { DnsContainerRecord } from '../dns/index.js';
+import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './api-listeners.js';
 
 export interface DaemonOptions {
-  /** unix:///path or tcp://127.0.0.1:PORT (loopback only) */
+  /** unix:///path or tcp://IP:PORT (see api-listeners.ts for who may use each) */
   api: string[];
+  /** mutual TLS for every TCP listener (dockerd's --tlsverify) */
+  tls?: Partial<TlsFiles> & { verify?: boolean };
   log: (line: string) => void;
   /** how often the nft table is checked (ms) */
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
   cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; wireguardPort?: number };
-}
-
-export interface Listener {
-  kind: 'unix' | 'tcp';
-  path?: string;
-  host?: string;
-  port?: number;
-}
-
-export function parseListener(spec: string): Listener {
-  if (spec.startsWith('unix://')) return { kind: 'unix', path: spec.slice('unix://'.length) };
-  const m = /^tcp:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d{1,5})$/.exec(spec);
-  if (m && Number(m[2]) <= 65535) return { kind: 'tcp', host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-  throw new UserError(`invalid --api "${spec}": expected unix:///PATH or tcp://127.0.0.1:PORT (TCP only on loopback)`);
 }
 
 export interface Daemon {
@@ -60,9 +49,12 @@ function socketAnswers(path: string): Promise<boolean> {
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  // every listener and its guard are checked before anything starts (bad ones: exit 1)
+  const plan = planListeners(opts.api, opts.tls ?? {});
+  const tlsFiles = plan.find((p) => p.guard.kind === 'tls') && opts.tls ? readTlsFiles(opts.tls as TlsFiles) : undefined;
   // a socket that answers belongs to a live daemon: never take it over (nor repair under it)
-  for (const spec of opts.api) {
-    const l = parseListener(spec);
+  for (const { listener: l } of plan) {
+    if (l.kind === 'unix') checkSocketDir(l.path as string);
     if (l.kind === 'unix' && (await socketAnswers(l.path as string))) {
       throw new UserError(`a berth daemon already listens on ${l.path as string}: stop it first, or give this one another --api`);
     }
@@ -89,9 +81,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const f of findings) opts.log(`repair: ${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}`);
 
   const servers: Server[] = [];
-  for (const spec of opts.api) {
-    const l = parseListener(spec);
-    const server = createApiServer(engine);
+  for (const { listener: l, spec, guard } of plan) {
+    const server = createApiServer(engine, {
+      ...(guard.kind === 'token' ? { authorize: bearerCheck(ensureApiToken(engine.paths.root)) } : {}),
+      // client certificates signed by the CA, or no handshake at all
+      ...(guard.kind === 'tls' && tlsFiles ? { tls: { ...tlsFiles, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' as const } } : {}),
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (l.kind === 'unix') {
@@ -99,8 +94,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
         // a socket file left by a daemon that died (a live one was ruled out above)
         rmSync(path, { force: true });
+        // born 0600 (no window where others may connect), then root-only 0660 (DESIGN.md)
+        const umask = process.umask(0o077);
+        server.once('error', () => process.umask(umask));
         server.listen(path, () => {
-          // root-only by default (DESIGN.md, Errors, input and safety)
+          process.umask(umask);
           chmodSync(path, 0o660);
           resolve();
         });

@@ -181,10 +181,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 }
 
 export interface DnsServersOptions extends Omit<DnsServerOptions, 'address' | 'onError'> {
-  /** Retry addresses that failed to start after this long (default 1000 ms; 0: no retry). */
+  /** Retry addresses that failed to start after this long (default 1000 ms; 0: no retry), doubling per failure. */
   retryMs?: number;
+  /** The longest wait between two tries of one address (default 30 s). */
+  retryMaxMs?: number;
   /** Errors of one server, and addresses that could not be started (each retry reports again). */
   onError?: (address: string, err: Error) => void;
+  /** A server started (after failures too). */
+  onStarted?: (address: string) => void;
 }
 
 export interface DnsSyncResult {
@@ -197,7 +201,8 @@ export interface DnsSyncResult {
  * One DNS server per address. The daemon calls sync() with every user-defined network's gateway
  * addresses whenever networks change: missing servers start, servers of removed addresses stop.
  * An address that cannot be bound yet (an IPv6 gateway still in duplicate address detection,
- * a bridge not up) is retried after retryMs for as long as it is wanted.
+ * a bridge not up, the gateway address not on the host yet) is retried for as long as it is
+ * wanted: after retryMs, then twice as long each time, up to retryMaxMs.
  */
 export class DnsServers {
   private readonly servers = new Map<string, DnsServer>();
@@ -205,6 +210,8 @@ export class DnsServers {
   private queue: Promise<unknown> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** addresses that failed to start: how often in a row, and when to try again (backoff) */
+  private readonly failing = new Map<string, { attempts: number; nextAt: number }>();
 
   constructor(private readonly opts: DnsServersOptions) {}
 
@@ -246,15 +253,19 @@ export class DnsServers {
       }
     }
     this.wanted = [...want];
+    for (const a of [...this.failing.keys()]) if (!want.has(a)) this.failing.delete(a);
     for (const [address, server] of [...this.servers]) {
       if (want.has(address)) continue;
       this.servers.delete(address);
       await server.close();
       result.stopped.push(address);
     }
+    const now = Date.now();
+    const first = this.opts.retryMs ?? 1000;
     await Promise.all(
       [...want]
-        .filter((a) => !this.servers.has(a))
+        // an address that keeps failing waits its turn (backoff), whoever calls sync()
+        .filter((a) => !this.servers.has(a) && (this.failing.get(a)?.nextAt ?? 0) <= now)
         .map(async (address) => {
           try {
             const onError = this.opts.onError;
@@ -264,26 +275,32 @@ export class DnsServers {
               return;
             }
             this.servers.set(address, server);
+            this.failing.delete(address);
             result.started.push(address);
+            this.opts.onStarted?.(address);
           } catch (err) {
+            const attempts = (this.failing.get(address)?.attempts ?? 0) + 1;
+            const wait = Math.min(first * 2 ** (attempts - 1), this.opts.retryMaxMs ?? 30_000);
+            this.failing.set(address, { attempts, nextAt: Date.now() + wait });
             result.failed.push({ address, error: asError(err) });
             this.opts.onError?.(address, asError(err));
           }
         }),
     );
-    this.scheduleRetry(result.failed.length > 0);
+    this.scheduleRetry();
     return result;
   }
 
-  private scheduleRetry(needed: boolean): void {
+  /** One timer, for the failing address whose turn comes first. */
+  private scheduleRetry(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    const ms = this.opts.retryMs ?? 1000;
-    if (!needed || ms <= 0 || this.closed) return;
+    if ((this.opts.retryMs ?? 1000) <= 0 || this.closed || this.failing.size === 0) return;
+    const next = Math.min(...[...this.failing.values()].map((f) => f.nextAt));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.wanted.some((a) => !this.servers.has(a))) void this.sync(this.wanted);
-    }, ms);
+    }, Math.max(0, next - Date.now()));
     this.retryTimer.unref();
   }
 }

@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { trace } from '../common/trace.js';
-import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { ConflictError, NotFoundError, SystemError, UserError, quote } from '../common/errors.js';
+import { checkUnicastMac } from '../common/mac.js';
 import { createNetns, deleteNetns } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { getLink, setLinkUp } from '../kernel/links.js';
@@ -225,12 +226,13 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (spec.cmd.length === 0) throw new UserError('no command given: berth run [OPTIONS] -- CMD [ARG...]');
   if (spec.name !== undefined) validateContainerName(spec.name);
   if (spec.hostname !== undefined) validateHostname(spec.hostname);
+  if (spec.mac !== undefined) checkUnicastMac(spec.mac);
   if (spec.rootfs !== undefined && !existsSync(spec.rootfs)) {
-    throw new UserError(`--rootfs "${spec.rootfs}" does not exist: give a directory holding the container's root file system`);
+    throw new UserError(`--rootfs ${quote(spec.rootfs)} does not exist: give a directory holding the container's root file system`);
   }
   const cmd0 = spec.cmd[0] ?? '';
   if (!commandExists(cmd0, spec.rootfs, spec.path)) {
-    throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
+    throw new UserError(`command not found: ${quote(cmd0)} (looked in ${spec.rootfs ? `${quote(spec.rootfs)} along ` : ''}PATH); give a program that exists`);
   }
   // each becomes a `nameserver` line of resolv.conf: anything but an address could add lines
   for (const d of spec.dns) if (!isIP(d)) throw new UserError(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
@@ -684,6 +686,7 @@ export interface ConnectOptions {
 
 /** `network connect`: a new ethN in a running container; undone if any step fails. */
 export async function connectContainer(engine: Engine, ref: string, networkRef: string, opts: ConnectOptions): Promise<void> {
+  if (opts.mac !== undefined) checkUnicastMac(opts.mac);
   const c = getContainer(engine, ref);
   const netns = ownNetns(engine, c, 'connect it to a network');
   const network = networkRef === 'bridge' ? await ensureDefaultNetwork(engine) : await readyNetwork(engine, networkRef);

@@ -1,6 +1,6 @@
 // `network create -d macvlan -o` options: Docker's keys (parent, macvlan_mode), berth's
 // host_access, the MTU; typed and checked. Unknown options are an error, never silently ignored.
-import { UserError } from '../common/errors.js';
+import { UserError, quote } from '../common/errors.js';
 import { validateIfName } from '../common/ifname.js';
 import type { MacvlanMode } from '../kernel/links.js';
 import { optionCanonicalizer } from './network-options.js';
@@ -40,20 +40,20 @@ export function macvlanOptions(options: Record<string, string>): MacvlanOptions 
     const m = /^(.+)\.(\d+)$/.exec(parent);
     if (m?.[1] && m[2]) {
       const vid = Number(m[2]);
-      if (vid < 1 || vid > 4094) throw new UserError(`invalid VLAN id "${m[2]}" in -o parent=${parent}: expected an integer from 1 to 4094`);
+      if (vid < 1 || vid > 4094) throw new UserError(`invalid VLAN id ${quote(m[2])} in -o parent=${parent}: expected an integer from 1 to 4094`);
       o.vlan = { link: m[1], vid };
     }
   }
   const mode = options.macvlan_mode;
   if (mode !== undefined) {
-    if (!MODES.includes(mode as MacvlanMode)) throw new UserError(`invalid macvlan_mode "${mode}": expected one of ${MODES.join(', ')}`);
+    if (!MODES.includes(mode as MacvlanMode)) throw new UserError(`invalid macvlan_mode ${quote(mode)}: expected one of ${MODES.join(', ')}`);
     o.mode = mode as MacvlanMode;
   }
   const ha = options.host_access;
   if (ha !== undefined) {
     if (ha === 'true' || ha === '1') o.hostAccess = true;
     else if (ha === 'false' || ha === '0') o.hostAccess = false;
-    else throw new UserError(`invalid value "${ha}" for option host_access: expected true or false`);
+    else throw new UserError(`invalid value ${quote(ha)} for option host_access: expected true or false`);
   }
   // the shim is a bridge-mode sibling of the containers' interfaces: private children talk to no
   // sibling, and passthru allows no sibling at all
@@ -63,7 +63,7 @@ export function macvlanOptions(options: Record<string, string>): MacvlanOptions 
   const mtu = options[MTU_KEY];
   if (mtu !== undefined) {
     const n = Number(mtu);
-    if (!Number.isInteger(n) || n < 68 || n > 65535) throw new UserError(`invalid MTU "${mtu}": expected an integer from 68 to 65535`);
+    if (!Number.isInteger(n) || n < 68 || n > 65535) throw new UserError(`invalid MTU ${quote(mtu)}: expected an integer from 68 to 65535`);
     o.mtu = n;
   }
   return o;

@@ -1,20 +1,20 @@
 // Container names and hostnames: Docker's rules, and Docker-style generated names.
 import { randomInt } from 'node:crypto';
-import { UserError } from '../common/errors.js';
+import { UserError, quote } from '../common/errors.js';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const HOSTNAME = /^(?=.{1,63}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 
 export function validateContainerName(name: string): string {
   if (!NAME.test(name) || name.length > 128) {
-    throw new UserError(`invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, up to 128 characters`);
+    throw new UserError(`invalid container name ${quote(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, up to 128 characters`);
   }
   return name;
 }
 
 export function validateHostname(name: string): string {
   if (!HOSTNAME.test(name)) {
-    throw new UserError(`invalid hostname "${name}": use 1-63 letters, digits and '-', not starting or ending with '-'`);
+    throw new UserError(`invalid hostname ${quote(name)}: use 1-63 letters, digits and '-', not starting or ending with '-'`);
   }
   return name;
 }

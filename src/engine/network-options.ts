@@ -1,7 +1,7 @@
 // `network create -o` options of the bridge driver: Docker's names, berth's short aliases, and
 // typed values. Unknown options are an error, never silently ignored.
 import { isIP } from 'node:net';
-import { UserError } from '../common/errors.js';
+import { UserError, quote } from '../common/errors.js';
 import { validateIfName } from '../common/ifname.js';
 
 export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed' | 'isolated';
@@ -36,7 +36,7 @@ const KEYS: Record<string, string[]> = {
 function bool(key: string, value: string): boolean {
   if (value === 'true' || value === '1') return true;
   if (value === 'false' || value === '0') return false;
-  throw new UserError(`invalid value "${value}" for option ${key}: expected true or false`);
+  throw new UserError(`invalid value ${quote(value)} for option ${key}: expected true or false`);
 }
 
 /**
@@ -57,10 +57,10 @@ export function optionCanonicalizer(
     for (const [key, value] of Object.entries(raw)) {
       const c = canonical.get(key);
       // `-o KEY` alone is Docker's spelling of a flag (overlay's `encrypted`); no option here is one
-      if (c && value === '' && !ownEmptyCheck.includes(c)) throw new UserError(`invalid --opt "${key}": expected KEY=VALUE (-o ${key}=VALUE: every ${driver} option takes a value)`);
+      if (c && value === '' && !ownEmptyCheck.includes(c)) throw new UserError(`invalid --opt ${quote(key)}: expected KEY=VALUE (-o ${key}=VALUE: every ${driver} option takes a value)`);
       if (!c) {
         const accepted = Object.entries(keys).map(([k, a]) => (a.length ? `${k} (or ${a.join(', ')})` : k));
-        throw new UserError(`unknown ${driver} option "${key}": accepted are ${accepted.join('; ')}`);
+        throw new UserError(`unknown ${driver} option ${quote(key)}: accepted are ${accepted.join('; ')}`);
       }
       out[c] = value;
     }
@@ -80,7 +80,7 @@ export function bridgeOptions(options: Record<string, string>, internal: boolean
   const mtu = get(`${P}driver.mtu`);
   if (mtu !== undefined) {
     const n = Number(mtu);
-    if (!Number.isInteger(n) || n < 68 || n > 65535) throw new UserError(`invalid MTU "${mtu}": expected an integer from 68 to 65535`);
+    if (!Number.isInteger(n) || n < 68 || n > 65535) throw new UserError(`invalid MTU ${quote(mtu)}: expected an integer from 68 to 65535`);
     o.mtu = n;
   }
   const icc = get(`${P}bridge.enable_icc`);
@@ -89,14 +89,14 @@ export function bridgeOptions(options: Record<string, string>, internal: boolean
   if (masq !== undefined) o.masquerade = bool(`${P}bridge.enable_ip_masquerade`, masq);
   const hb = get(`${P}bridge.host_binding_ipv4`);
   if (hb !== undefined) {
-    if (!isIP(hb)) throw new UserError(`invalid host_binding_ipv4 "${hb}": expected an IP address`);
+    if (!isIP(hb)) throw new UserError(`invalid host_binding_ipv4 ${quote(hb)}: expected an IP address`);
     o.hostBindingIpv4 = hb;
   }
   for (const [key, field] of [['gateway_mode_ipv4', 'gatewayModeIpv4'], ['gateway_mode_ipv6', 'gatewayModeIpv6']] as const) {
     const v = get(`${P}bridge.${key}`);
     if (v === undefined) continue;
     if (!GATEWAY_MODES.includes(v as GatewayMode)) {
-      throw new UserError(`invalid ${key} "${v}": expected one of ${GATEWAY_MODES.join(', ')}`);
+      throw new UserError(`invalid ${key} ${quote(v)}: expected one of ${GATEWAY_MODES.join(', ')}`);
     }
     if (v === 'isolated' && !internal) throw new UserError(`${key} "isolated" needs an --internal network`);
     o[field] = v as GatewayMode;
@@ -119,7 +119,7 @@ export function keyValues(flag: string, items: readonly string[], opts: { bareKe
       continue;
     }
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new UserError(`invalid ${flag} "${item}": expected KEY=VALUE${bare.length ? ` (or ${bare.join(', ')} alone)` : ''}`);
+    if (eq <= 0) throw new UserError(`invalid ${flag} ${quote(item)}: expected KEY=VALUE${bare.length ? ` (or ${bare.join(', ')} alone)` : ''}`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;

@@ -19,6 +19,8 @@ import {
 import type { NetworkRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
+import { checkParentLink } from './parent-link.js';
+import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
 import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
 import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
@@ -162,6 +164,11 @@ export async function ensureDefaultNetwork(engine: Engine): Promise<NetworkRecor
   return net;
 }
 
+/** Interface names of berth's networks (bridges), also those not (yet) in the kernel. */
+function berthInterfaceNames(engine: Engine): string[] {
+  return [DEFAULT_BRIDGE_IFNAME, ...engine.store.listNetworks().flatMap((n) => (n.interfaceName ? [n.interfaceName] : []))];
+}
+
 function networkSubnets(engine: Engine): Cidr[] {
   return engine.store.listNetworks().flatMap((n) => n.subnets.map((s) => parseCidr(s.subnet)));
 }
@@ -211,6 +218,8 @@ const DRIVERS = ['bridge', 'macvlan', 'overlay'];
 
 /** The --subnet/--gateway/--ip-range/--aux-address configs, checked; IPv6 ones need --ipv6. */
 function explicitSubnets(spec: CreateNetworkSpec): SubnetConfig[] {
+  // special-purpose blocks first: their message says more than "no host address" would
+  for (const subnet of spec.subnets) checkSubnetUsable({ subnet });
   const explicit = validateSubnetConfigs(subnetConfigs(spec)).map(toSubnetConfig);
   const v6given = explicit.find((s) => s.subnet.includes(':'));
   if (v6given && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6given.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
@@ -245,6 +254,7 @@ async function createMacvlanNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
       const master = links.find((l) => l.index === link.master)?.name ?? `#${link.master}`;
       throw new ConflictError(`parent interface "${o.parent}" is a port of ${master}: a macvlan parent cannot be enslaved to another device`);
     }
+    if (link) checkParentLink(link, 'give a host Ethernet NIC (-o parent=IF), IF.VID for an 802.1q sub-interface, or no parent for an internal network', berthInterfaceNames(engine));
     if (!link && !o.vlan) {
       throw new UserError(`parent interface "${o.parent}" does not exist on this host: give an existing interface (-o parent=IF), IF.VID for an 802.1q sub-interface, or no parent for an internal network`);
     }
@@ -272,6 +282,7 @@ async function createMacvlanNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
     }
     if (st.createdParent) throw new ConflictError(`parent interface "${parent}" was created for macvlan network "${other.name}" and goes away with it: give another VLAN id`);
   }
+  checkAgainstHost(explicit, await hostUsedSubnets(engine), o.parent);
   // the default network is there first and takes the first pool, as in Docker (see createNetwork)
   await ensureDefaultNetwork(engine);
   const taken = o.parent ? [] : await hostSubnets(engine);
@@ -342,16 +353,19 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   if (store.listNetworks().some((n) => n.interfaceName === ifname)) {
     throw new ConflictError(`bridge name "${ifname}" is already used by another berth network`);
   }
-  const [taken, parentExists, ifnameTaken] = await Promise.all([
+  const [taken, hostUsed, parentExists, ifnameTaken] = await Promise.all([
     hostSubnets(engine),
+    hostUsedSubnets(engine),
     bridge.parent ? withRtnl(engine.hostNetns, (nl) => findLink(nl, bridge.parent as string)) : Promise.resolve(undefined),
     withRtnl(engine.hostNetns, (nl) => findLink(nl, ifname)),
   ]);
   if (bridge.parent && !parentExists) throw new UserError(`parent interface "${bridge.parent}" does not exist on this host`);
+  if (parentExists) checkParentLink(parentExists, 'a NAT-free bridge takes over a host Ethernet NIC on the LAN (-o parent=IF)', berthInterfaceNames(engine));
   const macvlanUser = bridge.parent ? store.listNetworks().find((n) => n.driver === 'macvlan' && macvlanStateOf(n).parent === bridge.parent) : undefined;
   if (macvlanUser) throw new ConflictError(`parent interface "${bridge.parent}" is the parent of macvlan network "${macvlanUser.name}": a NAT-free bridge needs a NIC of its own`);
   if (bridge.parent && parentExists?.master) throw new ConflictError(`parent interface "${bridge.parent}" is already enslaved to another device`);
   if (ifnameTaken) throw new ConflictError(`an interface named "${ifname}" already exists on this host: choose another bridge name`);
+  checkAgainstHost(explicit, hostUsed, bridge.parent);
   // the default network is there first and takes the first pool (172.17.0.0/16), as in Docker;
   // made only now that the request is known to be good (bad input changes nothing)
   await ensureDefaultNetwork(engine);
@@ -359,8 +373,8 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   const record = store.transaction(() => {
     const subnets = [...explicit];
     const used = networkSubnets(engine);
-    // the host's own routes only rule out automatic picks; an explicit subnet is the user's call
-    // (a NAT-free bridge's subnet *is* a subnet of the host)
+    // explicit subnets were checked against the host above (a NAT-free bridge's subnet *is* a
+    // subnet of the host); the host's routes also rule out automatic picks
     if (!subnets.some((s) => !s.subnet.includes(':'))) {
       subnets.unshift({ subnet: pickFreeSubnet(DEFAULT_POOLS, [...taken, ...used]).text });
     }

@@ -13,6 +13,7 @@ import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay-encryption
 import {
   VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
 } from '../drivers/overlay.js';
+import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
 import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
@@ -230,6 +231,8 @@ function overlaySubnets(spec: CreateNetworkSpec): SubnetConfig[] {
     const c = owner('aux-address', ip);
     c.auxAddresses = { ...c.auxAddresses, [name]: ip };
   }
+  // special-purpose blocks first: their message says more than "no host address" would
+  for (const subnet of spec.subnets) checkSubnetUsable({ subnet });
   const checked = validateSubnetConfigs(configs).map(toSubnetConfig);
   const v6 = checked.find((s) => s.subnet.includes(':'));
   if (v6 && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
@@ -252,6 +255,8 @@ export async function createOverlayNetwork(engine: Engine, spec: CreateNetworkSp
     const other = store.listNetworks().find((n) => n.subnets.some((o) => cidrsOverlap(mine, parseCidr(o.subnet))));
     if (other) throw new ConflictError(`subnet ${s.subnet} overlaps a subnet of network "${other.name}" on this host; choose another subnet`);
   }
+  // each host's overlay bridge holds the gateway: a subnet of this host's LAN would take its traffic
+  checkAgainstHost(subnets, await hostUsedSubnets(engine), undefined);
   // WireGuard first: a host that cannot encrypt refuses before anything exists in the cluster
   if (options.encrypted) await cluster.ensureEncryption();
   const record = await cluster.store().createNetwork({

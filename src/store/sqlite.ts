@@ -3,9 +3,9 @@
 // that reserves something reads and writes inside one BEGIN IMMEDIATE transaction, so its
 // check-then-insert cannot interleave with another process's.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { BerthError, ConflictError, NotFoundError, SystemError, UserError, quote } from '../common/errors.js';
 import { allocateAddress, cidrsOverlap, parseAddress, parseCidr, validateSubnetConfig, type SubnetConfig } from '../ipam/index.js';
 import { MIGRATIONS } from './migrations.js';
 import {
@@ -158,6 +158,17 @@ function hostIpsClash(a: string, b: string): boolean {
   return x.family === y.family && (x.value === y.value || x.value === 0n || y.value === 0n);
 }
 
+/** berth.db and its -wal/-shm made by an older berth (0644): root's only. */
+function narrowStoreFiles(db: string): void {
+  for (const path of [db, `${db}-wal`, `${db}-shm`]) {
+    try {
+      chmodSync(path, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
@@ -168,11 +179,25 @@ export class SqliteStore implements Store {
     let db: Database.Database | undefined;
     try {
       mkdirSync(root, { recursive: true, mode: 0o700 });
-      db = new Database(this.path, { timeout: BUSY_TIMEOUT_MS });
-      const open = db;
-      // Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
-      // once (no busy handler) when another process is opening the same fresh file: retry.
-      retryWhileBusy(() => open.pragma('journal_mode = WAL'));
+      // the store holds every container's configuration: root's only, even in a directory that
+      // existed (0755) before berth, and the files are made 0600 from the start (umask), not
+      // narrowed after a window (SQLite gives -wal and -shm the database file's mode). A shared
+      // directory such as /tmp is not berth's to close: refused instead.
+      if (statSync(root).mode & 0o1002) {
+        throw new UserError(`BERTH_ROOT ${quote(root)} is a shared, world-writable directory: give berth a directory of its own (default /var/lib/berth)`);
+      }
+      chmodSync(root, 0o700);
+      const umask = process.umask(0o077);
+      try {
+        db = new Database(this.path, { timeout: BUSY_TIMEOUT_MS });
+        const open = db;
+        // Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+        // once (no busy handler) when another process is opening the same fresh file: retry.
+        retryWhileBusy(() => open.pragma('journal_mode = WAL'));
+      } finally {
+        process.umask(umask);
+      }
+      narrowStoreFiles(this.path);
       db.pragma('foreign_keys = ON');
       this.db = db;
       retryWhileBusy(() => this.migrate());

@@ -5,7 +5,8 @@
 // codes with {"message"} bodies, /openapi.json, /topology (checked against the kernel), /events
 // (SSE), the loopback TCP listener and a clean SIGTERM stop. One lab host and one daemon.
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { type Host, Lab, addrs, link, links } from '../lab/index.js';
@@ -348,17 +349,18 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     }
   });
 
-  void test('the TCP listener answers on the host loopback only; a non-loopback --api is refused', T, async () => {
+  void test('the TCP listener answers on the host loopback only (with the token); a non-loopback --api is refused', T, async () => {
+    const token = (await readFile(join(h.rootDir, 'api-token'), 'utf8')).trim();
     const get = [
-      "require('http').get({host:'127.0.0.1',port:Number(process.argv[1]),path:'/v1.41/networks/bridge'},r=>{let b='';",
+      "require('http').get({host:'127.0.0.1',port:Number(process.argv[1]),path:'/v1.41/networks/bridge',headers:{Authorization:'Bearer '+process.argv[2]}},r=>{let b='';",
       "r.on('data',c=>b+=c);r.on('end',()=>{console.log(r.statusCode,r.headers['api-version'],JSON.parse(b).Name);});})",
       ".on('error',e=>{console.log('ERR',e.code);process.exit(1);});",
     ].join('');
-    const r = await h.execOk([process.execPath, '-e', get, String(TCP_PORT)]);
+    const r = await h.execOk([process.execPath, '-e', get, String(TCP_PORT), token]);
     assert.equal(r.stdout.trim(), '200 1.41 bridge', 'GET over tcp://127.0.0.1 inside the host');
     const bad = await h.berth(['daemon', '--api', 'tcp://0.0.0.0:23751'], { timeoutMs: 15_000 });
     assert.equal(bad.code, 1, `berth daemon --api tcp://0.0.0.0:23751: exit ${bad.code}, ${bad.stderr}`);
-    assert.match(bad.stderr, /invalid --api "tcp:\/\/0\.0\.0\.0:23751".*loopback/);
+    assert.match(bad.stderr, /--api "tcp:\/\/0\.0\.0\.0:23751" is not a loopback address/);
   });
 
   void test('SIGTERM stops the daemon cleanly; the containers it started keep running', T, async () => {

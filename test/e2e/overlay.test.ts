@@ -46,8 +46,11 @@ test('overlay networks across three hosts', { timeout: 240_000 }, async (t) => {
     await t.test('bad options change nothing', async () => {
       assertFails(await cli(a, ['network', 'create', '-d', 'overlay', '-o', 'vni=12', 'bad1']), 1, '-o vni', '4096');
       assertFails(await cli(a, ['network', 'create', '-d', 'overlay', '-o', 'colour=blue', 'bad2']), 1, 'unknown overlay option "colour"');
+      // issue 11 item 6: the underlay's own subnet, and special-purpose blocks
+      assertFails(await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.98.0.0/24', 'bad3']), 1, '"10.98.0.0/24"', 'eth0');
+      assertFails(await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', '127.0.0.0/8', 'bad4']), 1, 'loopback');
       const ls = await cliOk(b, ['network', 'ls']);
-      assert.doesNotMatch(ls.stdout, /bad1|bad2/);
+      assert.doesNotMatch(ls.stdout, /bad1|bad2|bad3|bad4/);
     });
 
     await t.test('created on one host, listed on every host (scope swarm)', async () => {

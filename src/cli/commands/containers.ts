@@ -2,12 +2,13 @@
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { UsageError, UserError } from '../../common/errors.js';
+import { UsageError, UserError, quote } from '../../common/errors.js';
 import { networkNameProblem } from '../../common/network-name.js';
 import { expandPortSpecs, formatBindings, parseExposeSpec, parsePublishSpec, type ExposedPort, type PortSpec } from '../../portmap/index.js';
 import type { NetworkMode, RunSpec } from '../../engine/containers.js';
 import type { CliContext } from '../context.js';
 import { formatJson, formatTable } from '../output.js';
+import { checkUnicastMac } from '../../common/mac.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 /** With pass-through options commander keeps a `--` that follows an operand: drop it. */
@@ -20,11 +21,11 @@ function parseNetworkMode(value: string): NetworkMode {
   if (value === 'none') return { kind: 'none' };
   if (value.startsWith('container:')) {
     const ref = value.slice('container:'.length);
-    if (!ref) throw new UserError(`invalid network mode "${value}": expected container:NAME or container:ID`);
+    if (!ref) throw new UserError(`invalid network mode ${quote(value)}: expected container:NAME or container:ID`);
     return { kind: 'container', ref };
   }
   if (networkNameProblem(value)) {
-    throw new UserError(`invalid network "${value}": accepted are bridge, host, none, container:NAME|ID or the name of a user-defined network`);
+    throw new UserError(`invalid network ${quote(value)}: accepted are bridge, host, none, container:NAME|ID or the name of a user-defined network`);
   }
   return { kind: 'network', ref: value };
 }
@@ -51,7 +52,7 @@ interface RunOptions {
 export function parseGwPriority(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new UserError(`invalid --gw-priority "${value}": expected an integer`);
+  if (!Number.isInteger(n)) throw new UserError(`invalid --gw-priority ${quote(value)}: expected an integer`);
   return n;
 }
 
@@ -61,11 +62,8 @@ export function runSpecFromOptions(cmd: string[], o: RunOptions): RunSpec {
   const gwPriority = parseGwPriority(o.gwPriority);
   const specs: PortSpec[] = o.publish.map(parsePublishSpec);
   const exposed: ExposedPort[] = o.expose.flatMap(parseExposeSpec);
-  const macAddress = o.macAddress?.toLowerCase();
-  if (macAddress !== undefined && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(macAddress)) {
-    throw new UserError(`invalid --mac-address "${o.macAddress}": expected six hex pairs such as 02:42:ac:11:00:02`);
-  }
-  for (const d of o.dns) if (!/^[0-9a-fA-F.:]+$/.test(d)) throw new UserError(`invalid --dns "${d}": expected an IP address`);
+  const macAddress = o.macAddress === undefined ? undefined : checkUnicastMac(o.macAddress);
+  for (const d of o.dns) if (!/^[0-9a-fA-F.:]+$/.test(d)) throw new UserError(`invalid --dns ${quote(d)}: expected an IP address`);
   return {
     ...(o.name !== undefined ? { name: o.name } : {}),
     cmd,
@@ -209,7 +207,7 @@ export function containerCommands(ctx: CliContext): Command[] {
     .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
     .action(async (refs: string[], o: { time: string }) => {
       const t = Number(o.time);
-      if (!Number.isInteger(t) || t < 0) throw new UsageError(`invalid --time "${o.time}": expected a whole number of seconds`);
+      if (!Number.isInteger(t) || t < 0) throw new UsageError(`invalid --time ${quote(o.time)}: expected a whole number of seconds`);
       const { stopContainer } = await import('../../engine/containers.js');
       const engine = ctx.engine();
       for (const r of refs) {
