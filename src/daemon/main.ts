@@ -147,7 +147,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
   const watch = setInterval(() => {
     try {
-      if (engine.store.listNetworks().length && !firewallInstalled(engine.hostNetns)) {
+      // a count, not listNetworks(): this runs 4 times a second and must not decode every network
+      if (engine.store.countNetworks() && !firewallInstalled(engine.hostNetns)) {
         restoreFirewall(engine);
         opts.log("repair: berth's nft table was gone; restored it");
         events.emit('event', { Type: 'daemon', Action: 'firewall-restored', Actor: { ID: 'nft', Attributes: {} } });

@@ -17,6 +17,7 @@ import {
 import type { NetworkRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
+import { checkLabels } from './metadata-limits.js';
 import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
 import { createOverlayNetwork, ensureOverlayKernel, removeOverlayNetworkEverywhere } from './overlay.js';
@@ -328,6 +329,7 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   if (spec.subnets.length === 0 && (spec.gateways.length || spec.ipRanges.length || Object.keys(spec.auxAddresses).length)) {
     throw new UserError('--gateway, --ip-range and --aux-address need a --subnet');
   }
+  checkLabels(spec.labels);
   if (spec.driver === 'macvlan') return createMacvlanNetwork(engine, spec);
   if (spec.driver === 'overlay') return createOverlayNetwork(engine, spec);
   const options = canonicalOptions(spec.options);
