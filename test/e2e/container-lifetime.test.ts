@@ -125,44 +125,52 @@ void describe('container lifetime', () => {
     });
   }
 
-  void test('a daemon SIGKILLed during 20 thin-client runs: nothing runs unrecorded, nothing stays "created"', T, async (t) => {
-    daemon = await startDaemon(h);
-    t.after(async () => {
-      await stopDaemon(daemon);
+  for (const then of ['any berth command', 'the next daemon start'] as const) {
+    void test(`a daemon SIGKILLed during 20 thin-client runs: nothing runs unrecorded; ${then} leaves nothing "created"`, T, async (t) => {
+      daemon = await startDaemon(h);
+      t.after(async () => {
+        await stopDaemon(daemon);
+        daemon = undefined;
+      });
+      // foreground runs, cut off while their containers run: their own processes finish them
+      const fg: BackgroundProcess[] = [];
+      for (let i = 0; i < 4; i++) fg.push(await h.spawn([BERTH_CLIENT, 'run', '--rm', '--name', `lt-fg${i}`, '--', 'sh', '-c', 'echo ready; sleep 2; exit 7']));
+      for (const f of fg) await f.waitForOutput('ready', { timeoutMs: 30_000 });
+      // detached runs, some done, some cut off by the kill
+      const runs = Array.from({ length: 16 }, (_, i) =>
+        h.exec([BERTH_CLIENT, 'run', '-d', '--name', `lt-d${i}`, '-p', `${8200 + i}:80`, '--', 'sleep', '600'], { timeoutMs: 60_000 }),
+      );
+      const done: ExecResult[] = [];
+      runs.forEach((r) => void r.then((x) => done.push(x)));
+      await waitFor(async () => done.length >= 1, 60_000, () => "no run finished", 5);
+      daemon.proc.signal('SIGKILL');
+      const detached = await Promise.all(runs);
+      const foreground = await Promise.all(fg.map((f) => f.exited));
+      await daemon.proc.exited;
       daemon = undefined;
+      const ok = detached.filter((r) => r.code === 0).length;
+      console.log(`# daemon SIGKILLed: ${ok} of 16 detached runs succeeded, ${16 - ok} failed; foreground: ${foreground.map((f) => f.code).join(' ')}`);
+      assert.ok(ok < 16, 'the daemon was killed in the middle of the runs');
+      for (const f of foreground) assert.equal(f.code, 7, `a foreground run cut off from its daemon still reports its container's status: ${f.stderr}`);
+      // every container process left runs for a run that said it succeeded
+      const names = new Map(readStore(h).containers.map((c) => [c.id, c.name]));
+      for (const p of await containerProcesses(h)) {
+        const name = names.get(p.containerId) ?? '';
+        const i = Number(/^lt-d(\d+)$/.exec(name)?.[1] ?? -1);
+        assert.equal(detached[i]?.code, 0, `process ${p.pid} of container ${name || p.containerId} runs, but its run failed: ${detached[i]?.stderr ?? '(no run)'}; ${p.cmdline}`);
+      }
+      if (then === 'the next daemon start') {
+        // before any in-process command: the new daemon's start reconciles, then serves
+        daemon = await startDaemon(h);
+        assert.deepEqual(readStore(h).containers.filter((c) => c.state.status === 'created').map((c) => c.name), [], 'after the daemon start');
+        assert.deepEqual(await leftovers(h), [], 'after the daemon start');
+      }
+      // one berth command later: nothing "created", nothing unaccounted for
+      const ps = await psAll(h);
+      assert.deepEqual(ps.filter((c) => c.State === 'created').map((c) => c.Names[0]), []);
+      assert.deepEqual(ps.filter((c) => /lt-fg/.test(c.Names[0] ?? '')), [], 'the --rm foreground containers are gone');
+      assert.deepEqual(await leftovers(h), []);
+      for (let i = 0; i < 16; i++) await h.berth(['rm', '-f', `lt-d${i}`]);
     });
-    // foreground runs, cut off while their containers run: their own processes finish them
-    const fg: BackgroundProcess[] = [];
-    for (let i = 0; i < 4; i++) fg.push(await h.spawn([BERTH_CLIENT, 'run', '--rm', '--name', `lt-fg${i}`, '--', 'sh', '-c', 'echo ready; sleep 2; exit 7']));
-    for (const f of fg) await f.waitForOutput('ready', { timeoutMs: 30_000 });
-    // detached runs, some done, some cut off by the kill
-    const runs = Array.from({ length: 16 }, (_, i) =>
-      h.exec([BERTH_CLIENT, 'run', '-d', '--name', `lt-d${i}`, '-p', `${8200 + i}:80`, '--', 'sleep', '600'], { timeoutMs: 60_000 }),
-    );
-    const done: ExecResult[] = [];
-    runs.forEach((r) => void r.then((x) => done.push(x)));
-    await waitFor(async () => done.length >= 1, 60_000, () => "no run finished", 5);
-    daemon.proc.signal('SIGKILL');
-    const detached = await Promise.all(runs);
-    const foreground = await Promise.all(fg.map((f) => f.exited));
-    await daemon.proc.exited;
-    daemon = undefined;
-    const ok = detached.filter((r) => r.code === 0).length;
-    console.log(`# daemon SIGKILLed: ${ok} of 16 detached runs succeeded, ${16 - ok} failed; foreground: ${foreground.map((f) => f.code).join(' ')}`);
-    assert.ok(ok < 16, 'the daemon was killed in the middle of the runs');
-    for (const f of foreground) assert.equal(f.code, 7, `a foreground run cut off from its daemon still reports its container's status: ${f.stderr}`);
-    // every container process left runs for a run that said it succeeded
-    const names = new Map(readStore(h).containers.map((c) => [c.id, c.name]));
-    for (const p of await containerProcesses(h)) {
-      const name = names.get(p.containerId) ?? '';
-      const i = Number(/^lt-d(\d+)$/.exec(name)?.[1] ?? -1);
-      assert.equal(detached[i]?.code, 0, `process ${p.pid} of container ${name || p.containerId} runs, but its run failed: ${detached[i]?.stderr ?? '(no run)'}; ${p.cmdline}`);
-    }
-    // one berth command later: nothing "created", nothing unaccounted for
-    const ps = await psAll(h);
-    assert.deepEqual(ps.filter((c) => c.State === 'created').map((c) => c.Names[0]), []);
-    assert.deepEqual(ps.filter((c) => /lt-fg/.test(c.Names[0] ?? '')), [], 'the --rm foreground containers are gone');
-    assert.deepEqual(await leftovers(h), []);
-    for (let i = 0; i < 16; i++) await h.berth(['rm', '-f', `lt-d${i}`]);
-  });
+  }
 });
