@@ -82,14 +82,13 @@ interface PortRow {
 }
 
 function toNetwork(row: NetworkRow): NetworkRecord {
-  return {
+  const record = {
     id: row.id,
     name: row.name,
     driver: row.driver,
     scope: row.scope as NetworkScope,
     created: row.created,
     options: JSON.parse(row.options) as Record<string, string>,
-    labels: JSON.parse(row.labels) as Record<string, string>,
     internal: row.internal === 1,
     attachable: row.attachable === 1,
     ipv6: row.ipv6 === 1,
@@ -97,6 +96,15 @@ function toNetwork(row: NetworkRow): NetworkRecord {
     subnets: JSON.parse(row.subnets) as SubnetConfig[],
     state: JSON.parse(row.state) as Record<string, unknown>,
   };
+  // Labels are decoded on first use: most readers of a network (subnets, bridges, firewall, the
+  // daemon's polls) never look at them, and they are the one part users make large (issue 11).
+  let labels: Record<string, string> | undefined;
+  return Object.defineProperty(record, 'labels', {
+    enumerable: true,
+    configurable: true,
+    get: () => (labels ??= JSON.parse(row.labels) as Record<string, string>),
+    set: (value: Record<string, string>) => void (labels = value),
+  }) as NetworkRecord;
 }
 
 function toContainer(row: ContainerRow): ContainerRecord {
