@@ -128,11 +128,21 @@ export function creationAbandoned(c: Container): boolean {
 export async function discardAbandoned(engine: Engine, c: Container): Promise<void> {
   // its process, if it got that far (pidfile written) and is still the one that was started
   const pids = readPidfile(join(engine.containerDir(c.id), 'pid'));
-  if (pids) await killContainerProcess(pids.childPid, pids.childStart);
+  // a pidfile of an older shim has no start time: then it must be PID 1 of a namespace, child of a berth-init shim
+  const start = pids?.childStart ?? (pids && isShimChild(pids.childPid) ? processStartTime(pids.childPid) : undefined);
+  if (pids && start) await killContainerProcess(pids.childPid, start);
   await releaseNetwork(engine, c);
   // its own namespace, if it got one (the record says so only once it runs)
   if (c.config.networkMode !== 'host' && !c.config.networkMode.startsWith('container:')) deleteNetns(engine.netnsPath(c.id));
   removeRecord(engine, c);
+}
+
+function isShimChild(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${parentPid(pid) ?? 0}/cmdline`, 'utf8').includes('berth-init');
+  } catch {
+    return false;
+  }
 }
 
 /** Live status: a container recorded as running whose shim is gone has exited. */
