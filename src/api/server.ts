@@ -9,6 +9,8 @@ import type { Engine } from '../engine/context.js';
 import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
 import { events, type BerthEvent } from './events.js';
 import { OPENAPI } from './openapi.js';
+import { dockerBool } from './query.js';
+import { CliBody, CliContinueBody, CniBody, decodeBody, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody, refuseUnsupported } from './schemas.js';
 
 export const API_VERSION = '1.41';
 const MIN_API_VERSION = '1.24';
@@ -64,16 +66,62 @@ function statusOf(err: unknown): number {
   return 500;
 }
 
+/** Largest request body read (Docker's bodies for these routes are a few KiB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The body, read with a byte counter: past MAX_BODY_BYTES (or a Content-Length announcing more)
+ * nothing more is kept and the answer is a 413, so a huge body is never held in memory.
+ */
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const tooLarge = () => new HttpError(413, `request body too large: at most ${MAX_BODY_BYTES} bytes are accepted`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  // 'data' events rather than async iteration: leaving an iteration early destroys the socket
+  // before the 413 can be sent
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(c);
+      req.off('data', onData);
+      req.pause();
+      chunks.length = 0;
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
   if (!text.trim()) return {};
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw new HttpError(400, 'request body is not valid JSON');
   }
+}
+
+/**
+ * A 413 for a body that is still arriving: reading stops (the socket is paused once node's small
+ * buffer fills, so nothing more is held), the answer is written straight on the socket, and the
+ * connection is closed 2 s later. Not through ServerResponse: node closes the connection as soon
+ * as it has answered a request it did not read to the end, and a client still writing its body
+ * would see EPIPE before it could read the 413.
+ */
+function refuseUnread(req: IncomingMessage, message: string): void {
+  req.pause();
+  const body = JSON.stringify({ message });
+  const head = [
+    'HTTP/1.1 413 Payload Too Large',
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `Api-Version: ${API_VERSION}`,
+    `Server: berth/${VERSION}`,
+    'Connection: close',
+  ];
+  const socket = req.socket;
+  socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 2000).unref();
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -128,17 +176,13 @@ export function createApiServer(engine: Engine): Server {
         send(res, found.status, result);
       } catch (err) {
         const status = statusOf(err);
+        if (status === 413 && !raw.complete) return refuseUnread(raw, (err as HttpError).message);
         const message = err instanceof BerthError || err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
         send(res, status, { message });
       }
     })();
   });
 }
-
-const obj = (x: unknown): Record<string, unknown> => (typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {});
-const str = (x: unknown): string | undefined => (typeof x === 'string' && x !== '' ? x : undefined);
-const strMap = (x: unknown): Record<string, string> =>
-  Object.fromEntries(Object.entries(obj(x)).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
 
 function publish(e: BerthEvent): void {
   events.emit('event', e);
@@ -162,53 +206,29 @@ route('GET', '/version', async () => ({
   BuildTime: '',
 }));
 
+route('GET', '/info', async (engine) => {
+  const { listContainers } = await import('../engine/containers.js');
+  const { systemInfo } = await import('./docker-shapes.js');
+  return systemInfo(engine, listContainers(engine, true), API_VERSION);
+});
+
 // ------------------------------------------------------------------------------------------
 // Docker Engine API: networks
 
-interface Filters {
-  [key: string]: string[];
-}
-
-/** Docker's `filters` query: {"name":["n1"]} or the old {"name":{"n1":true}} form. */
-function parseFilters(text: string | null): Filters {
-  if (!text) return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, `invalid filters "${text}": expected JSON such as {"name":["n1"]}`);
-  }
-  return Object.fromEntries(
-    Object.entries(obj(raw)).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : Object.keys(obj(v))]),
-  );
-}
-
 route('GET', '/networks', async (engine, req) => {
-  const { ensureDefaultNetwork, inspectNetwork } = await import('../engine/networks.js');
-  await ensureDefaultNetwork(engine);
-  const f = parseFilters(req.query.get('filters'));
-  const allowed = ['name', 'id', 'driver', 'label', 'type', 'scope', 'dangling'];
-  const bad = Object.keys(f).find((k) => !allowed.includes(k));
-  if (bad) throw new HttpError(400, `invalid filter '${bad}'`);
-  return engine.store
-    .listNetworks()
-    .filter((n) => !f.name || f.name.some((v) => n.name.includes(v)))
-    .filter((n) => !f.id || f.id.some((v) => n.id.startsWith(v)))
-    .filter((n) => !f.driver || f.driver.includes(n.driver))
-    .filter((n) => !f.scope || f.scope.includes(n.scope))
-    .filter((n) => !f.type || f.type.includes(n.name === 'bridge' ? 'builtin' : 'custom'))
-    .filter((n) => !f.label || f.label.every((l) => {
-      const [k, v] = l.split('=');
-      return k !== undefined && k in n.labels && (v === undefined || n.labels[k] === v);
-    }))
-    .filter((n) => !f.dangling || (engine.store.listEndpoints({ networkId: n.id }).length === 0) === (f.dangling[0] === 'true'))
-    .map((n) => inspectNetwork(engine, n));
+  const { inspectNetwork, listNetworksFiltered } = await import('../engine/networks.js');
+  const { filtersFromJson } = await import('../engine/network-filters.js');
+  const nets = await listNetworksFiltered(engine, filtersFromJson(req.query.get('filters')), { predefined: true });
+  return nets.map((n) => inspectNetwork(engine, n));
 });
 
 route('GET', '/networks/{id}', async (engine, req) => {
-  const { ensureDefaultNetwork, getNetwork, inspectNetwork } = await import('../engine/networks.js');
-  if (req.params.id === 'bridge') await ensureDefaultNetwork(engine);
-  return inspectNetwork(engine, getNetwork(engine, req.params.id ?? ''));
+  const { findListedNetwork, inspectNetwork } = await import('../engine/networks.js');
+  const net = await findListedNetwork(engine, req.params.id ?? '');
+  // Docker: ?scope= narrows the lookup to networks of that scope
+  const scope = req.query.get('scope');
+  if (scope && scope !== net.scope) throw new HttpError(404, `network ${JSON.stringify(req.params.id ?? '')} not found in scope ${JSON.stringify(scope)} (it is ${net.scope})`);
+  return inspectNetwork(engine, net);
 });
 
 route(
@@ -216,25 +236,33 @@ route(
   '/networks/create',
   async (engine, req) => {
     const { createNetwork } = await import('../engine/networks.js');
-    const b = obj(req.body);
-    const name = str(b.Name);
-    if (!name) throw new HttpError(400, 'network name is required (Name)');
-    const ipam = obj(b.IPAM);
-    const driver = str(ipam.Driver);
-    if (driver && driver !== 'default') throw new HttpError(400, `IPAM driver "${driver}" is not supported: only default`);
-    const configs = Array.isArray(ipam.Config) ? ipam.Config.map(obj) : [];
+    const b = decodeBody(NetworkCreateBody, req.body, 'network create');
+    const ipam = b.IPAM ?? {};
+    const driver = b.Driver || 'bridge';
+    if (ipam.Driver && ipam.Driver !== 'default') throw new HttpError(400, `IPAM driver ${JSON.stringify(ipam.Driver)} is not supported: only default`);
+    const scope = driver === 'overlay' ? 'swarm' : 'local';
+    refuseUnsupported('network create', {
+      Ingress: b.Ingress,
+      ConfigOnly: b.ConfigOnly,
+      'ConfigFrom.Network': b.ConfigFrom?.Network,
+      'IPAM.Options': ipam.Options,
+      Scope: b.Scope && b.Scope !== scope ? b.Scope : undefined,
+    }, { Scope: `a ${driver} network is ${scope}` });
+    if (b.EnableIPv4 === false) throw new HttpError(400, 'network create: berth cannot honour EnableIPv4=false (every berth network has IPv4); leave it unset');
+    const configs = ipam.Config ?? [];
+    const given = (xs: (string | null | undefined)[]) => xs.filter((x): x is string => typeof x === 'string' && x !== '');
     const net = await createNetwork(engine, {
-      name,
-      driver: str(b.Driver) ?? 'bridge',
-      subnets: configs.map((c) => str(c.Subnet)).filter((x): x is string => x !== undefined),
-      gateways: configs.map((c) => str(c.Gateway)).filter((x): x is string => x !== undefined),
-      ipRanges: configs.map((c) => str(c.IPRange)).filter((x): x is string => x !== undefined),
-      auxAddresses: Object.assign({}, ...configs.map((c) => strMap(c.AuxiliaryAddresses))) as Record<string, string>,
+      name: b.Name,
+      driver,
+      subnets: given(configs.map((c) => c.Subnet)),
+      gateways: given(configs.map((c) => c.Gateway)),
+      ipRanges: given(configs.map((c) => c.IPRange)),
+      auxAddresses: Object.assign({}, ...configs.map((c) => c.AuxiliaryAddresses ?? {})) as Record<string, string>,
       ipv6: b.EnableIPv6 === true,
       internal: b.Internal === true,
       attachable: b.Attachable === true,
-      options: strMap(b.Options),
-      labels: strMap(b.Labels),
+      options: b.Options ?? {},
+      labels: b.Labels ?? {},
     });
     publish({ Type: 'network', Action: 'create', Actor: { ID: net.id, Attributes: { name: net.name, type: net.driver } } });
     return { Id: net.id, Warning: '' };
@@ -262,20 +290,16 @@ route(
 
 route('POST', '/networks/{id}/connect', async (engine, req) => {
   const { connectContainer } = await import('../engine/containers.js');
-  const b = obj(req.body);
-  const container = str(b.Container);
-  if (!container) throw new HttpError(400, 'container is required (Container)');
-  const ec = obj(b.EndpointConfig);
-  const ipam = obj(ec.IPAMConfig);
-  const aliases = Array.isArray(ec.Aliases) ? ec.Aliases.filter((a): a is string => typeof a === 'string') : [];
-  const ip = str(ipam.IPv4Address);
-  const ip6 = str(ipam.IPv6Address);
-  const mac = str(ec.MacAddress);
+  const b = decodeBody(NetworkConnectBody, req.body, 'network connect');
+  const container = b.Container;
+  const ec = b.EndpointConfig ?? {};
+  const ipam = ec.IPAMConfig ?? {};
+  refuseUnsupported('network connect', { 'EndpointConfig.Links': ec.Links, 'EndpointConfig.DriverOpts': ec.DriverOpts, 'EndpointConfig.IPAMConfig.LinkLocalIPs': ipam.LinkLocalIPs });
   await connectContainer(engine, container, req.params.id ?? '', {
-    ...(ip ? { ip } : {}),
-    ...(ip6 ? { ip6 } : {}),
-    aliases,
-    ...(mac ? { mac: mac.toLowerCase() } : {}),
+    ...(ipam.IPv4Address ? { ip: ipam.IPv4Address } : {}),
+    ...(ipam.IPv6Address ? { ip6: ipam.IPv6Address } : {}),
+    aliases: ec.Aliases ?? [],
+    ...(ec.MacAddress ? { mac: ec.MacAddress.toLowerCase() } : {}),
     ...(typeof ec.GwPriority === 'number' ? { gwPriority: ec.GwPriority } : {}),
   });
   publish({ Type: 'network', Action: 'connect', Actor: { ID: req.params.id ?? '', Attributes: { container } } });
@@ -284,16 +308,16 @@ route('POST', '/networks/{id}/connect', async (engine, req) => {
 
 route('POST', '/networks/{id}/disconnect', async (engine, req) => {
   const { disconnectContainer } = await import('../engine/containers.js');
-  const container = str(obj(req.body).Container);
-  if (!container) throw new HttpError(400, 'container is required (Container)');
+  const container = decodeBody(NetworkDisconnectBody, req.body, 'network disconnect').Container;
   await disconnectContainer(engine, container, req.params.id ?? '');
   publish({ Type: 'network', Action: 'disconnect', Actor: { ID: req.params.id ?? '', Attributes: { container } } });
   return undefined;
 });
 
-route('POST', '/networks/prune', async (engine) => {
+route('POST', '/networks/prune', async (engine, req) => {
   const { pruneNetworks } = await import('../engine/networks.js');
-  const removed = await pruneNetworks(engine);
+  const { filtersFromJson } = await import('../engine/network-filters.js');
+  const removed = await pruneNetworks(engine, filtersFromJson(req.query.get('filters')));
   for (const n of removed) publish({ Type: 'network', Action: 'destroy', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
   return { NetworksDeleted: removed.map((n) => n.name) };
 });
@@ -304,8 +328,15 @@ route('POST', '/networks/prune', async (engine) => {
 route('GET', '/containers/json', async (engine, req) => {
   const { listContainers } = await import('../engine/containers.js');
   const { inspectContainer } = await import('../engine/inspect.js');
-  const all = ['1', 'true'].includes(req.query.get('all') ?? '');
-  return listContainers(engine, all).map((c) => inspectContainer(engine, c));
+  const { filtersFromJson } = await import('../engine/network-filters.js');
+  const { checkContainerFilters, containerMatches, containerSummary } = await import('./docker-shapes.js');
+  const filters = filtersFromJson(req.query.get('filters'));
+  checkContainerFilters(filters);
+  // Docker: status filters imply all
+  const all = dockerBool(req.query.get('all')) || filters.status !== undefined;
+  return listContainers(engine, all)
+    .filter((c) => containerMatches(c, filters))
+    .map((c) => containerSummary(c, inspectContainer(engine, c)));
 });
 
 route(
@@ -347,7 +378,7 @@ route(
   '/containers/{id}',
   async (engine, req) => {
     const { removeContainer } = await import('../engine/containers.js');
-    const force = ['1', 'true'].includes(req.query.get('force') ?? '');
+    const force = dockerBool(req.query.get('force'));
     const c = await removeContainer(engine, req.params.id ?? '', force);
     publish({ Type: 'container', Action: 'destroy', Actor: { ID: c.id, Attributes: { name: c.name } } });
     return undefined;
@@ -366,9 +397,9 @@ route('GET', '/openapi.json', async () => OPENAPI);
 // berth: the thin client's gateway (src/daemon/cli-gateway.ts)
 
 const CLI_FRAMES = 'application/vnd.berth.cli-frames';
-route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(req.body)), 200, true);
-route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(req.body), 200, true);
-route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(req.body), 200, true);
+route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(decodeBody(CliBody, req.body, 'cli'))), 200, true);
+route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(decodeBody(CliContinueBody, req.body, 'cli continue')), 200, true);
+route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(decodeBody(CniBody, req.body, 'cni')), 200, true);
 
 route('GET', '/events', async (_engine, req) => {
   // server-sent events: one `data:` line of JSON per change, until the client goes away

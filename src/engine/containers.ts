@@ -3,6 +3,7 @@
 // endpoints and published ports are in the store; its files are under $BERTH_RUN/containers/<id>.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { trace } from '../common/trace.js';
@@ -14,7 +15,7 @@ import type { ExposedPort, PortBinding } from '../portmap/index.js';
 import type { ContainerRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
-import { attachNetworkEndpoint, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
+import { attachNetworkEndpoint, finishSandboxVeths, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { generateName, validateContainerName, validateHostname } from './names.js';
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
@@ -245,6 +246,8 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (!commandExists(cmd0, spec.rootfs, spec.path)) {
     throw new UserError(`command not found: "${cmd0}" (looked in ${spec.rootfs ? `${spec.rootfs} along ` : ''}PATH); give a program that exists`);
   }
+  // each becomes a `nameserver` line of resolv.conf: anything but an address could add lines
+  for (const d of spec.dns) if (!isIP(d)) throw new UserError(`invalid --dns ${JSON.stringify(d)}: expected an IP address`);
   const v6 = spec.publish.find((b) => b.hostIp?.includes(':'));
   if (v6 && spec.network.kind === 'bridge') {
     throw new UserError(`cannot publish on IPv6 address "${v6.hostIp}": the default bridge network is IPv4 only; publish on an IPv4 address or on every address`);
@@ -516,9 +519,10 @@ export async function releaseNetwork(engine: Engine, c: Container): Promise<void
   const own = c.state.netns !== undefined && c.state.netns === engine.netnsPath(c.id);
   const others = store.listContainers().map(asContainer);
   const joinedRunning = others.some((o) => o.config.networkMode === `container:${c.id}` && liveStatus(o) === 'running');
-  // with nothing else in it, deleting the namespace takes the links with it (see releaseEndpoints)
-  await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
+  // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths)
+  const leftToNetns = await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
   if (own && c.state.netns) deleteNetns(c.state.netns);
+  await finishSandboxVeths(engine, leftToNetns);
   // containers that joined this one's namespace have lost their network
   for (const other of others) {
     if (other.config.networkMode === `container:${c.id}` && !other.state.networkNote) {

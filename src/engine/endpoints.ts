@@ -226,10 +226,12 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
 
 /**
  * Unpublish, unplug and forget a container's endpoints (all, or the one called ifname). Idempotent.
- * sandboxGoing: the caller deletes the sandbox's namespace right after, and nothing else holds it.
+ * sandboxGoing: the caller deletes the sandbox's namespace right after, and nothing else holds it;
+ * the host ends of veths left to that deletion are returned (see finishSandboxVeths).
  */
-export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: { sandboxGoing?: boolean } = {}): Promise<void> {
+export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: { sandboxGoing?: boolean } = {}): Promise<string[]> {
   const store = engine.store;
+  const leftToNetns: string[] = [];
   for (const ep of store.listEndpoints({ containerId })) {
     if (ifname !== undefined && ep.interfaceName !== ifname) continue;
     const net = store.findNetwork(ep.networkId);
@@ -250,10 +252,21 @@ export async function releaseEndpoints(engine: Engine, containerId: string, ifna
     unpublishPorts(engine.hostNetns, store.listPorts({ endpointId: ep.id }).map(toPublished), { routed });
     // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
     // next, the kernel removes the pair with it in the background instead
-    if (!opts.sandboxGoing) await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+    if (opts.sandboxGoing) leftToNetns.push(hostIfnameOf(ep));
+    else await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
     store.deleteEndpoint(ep.id);
   }
   if (ifname === undefined) store.releasePorts({ containerId });
+  return leftToNetns;
+}
+
+/**
+ * After the sandbox's namespace was deleted: the kernel destroys its veth pairs in a background
+ * work queue, which under load finishes after the command returned. Delete whatever host end is
+ * still there, so a removal leaves nothing behind when it returns (a gone link costs one lookup).
+ */
+export async function finishSandboxVeths(engine: Engine, hostIfnames: string[]): Promise<void> {
+  for (const name of hostIfnames) await detachEndpoint(engine.hostNetns, name);
 }
 
 const ifIndex = (name: string): number => Number(/\d+$/.exec(name)?.[0] ?? 0);

@@ -10,6 +10,8 @@ import { probeKernelFeatures } from '../kernel/features.js';
 import { findLink, listLinks, type MacvlanMode } from '../kernel/links.js';
 import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
+import { createHash } from 'node:crypto';
+import { checkNetworkName } from '../common/network-name.js';
 import {
   DEFAULT_POOLS, firstHostAddress, parseCidr, pickFreeSubnet, pickUlaSubnet, validateSubnetConfigs, toSubnetConfig,
   type Cidr, type SubnetConfig,
@@ -19,6 +21,7 @@ import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
 import { checkLabels } from './metadata-limits.js';
 import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
+import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
 import { createOverlayNetwork, ensureOverlayKernel, removeOverlayNetworkEverywhere } from './overlay.js';
 
@@ -28,6 +31,8 @@ export const NETWORK_ALIAS_PREFIX = 'berth:network:';
 export const ENDPOINT_ALIAS_PREFIX = 'berth:endpoint:';
 export const DEFAULT_BRIDGE_IFNAME = 'berth0';
 const PREDEFINED = new Set([DEFAULT_NETWORK, 'host', 'none']);
+/** Docker's driver names of its pre-defined host and none networks. */
+const PSEUDO_DRIVERS: Record<string, string> = { host: 'host', none: 'null' };
 
 /** Subnets already used on the host: its routes (but default routes) and addresses. */
 export async function hostSubnets(engine: Engine): Promise<Cidr[]> {
@@ -176,8 +181,6 @@ export interface CreateNetworkSpec {
   labels: Record<string, string>;
 }
 
-const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 /** Pair --gateway and --ip-range with their --subnet (the one that contains them), as Docker does. */
 function subnetConfigs(spec: CreateNetworkSpec): SubnetConfig[] {
   const configs: SubnetConfig[] = spec.subnets.map((subnet) => ({ subnet }));
@@ -319,9 +322,7 @@ async function createMacvlanNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
 /** Create a user-defined network: the record first, then the kernel; undone if the kernel fails. */
 export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
   const store = engine.store;
-  if (!NETWORK_NAME.test(spec.name)) {
-    throw new UserError(`invalid network name "${spec.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  }
+  checkNetworkName(spec.name);
   if (PREDEFINED.has(spec.name)) throw new ConflictError(`network name "${spec.name}" is reserved for a pre-defined network`);
   if (!DRIVERS.includes(spec.driver)) {
     throw new UserError(`network driver "${spec.driver}" is not supported: expected one of ${DRIVERS.join(', ')}`);
@@ -407,6 +408,48 @@ async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<
   }
 }
 
+/**
+ * Docker's pre-defined `host` and `none` networks, for Docker-shaped lists and inspects: berth
+ * keeps no record of them (they are sandbox modes, not networks with kernel objects), so their
+ * ids derive from the default network's, stable for the life of a host's store.
+ */
+export function predefinedPseudoNetworks(engine: Engine, defaultNet: NetworkRecord): NetworkRecord[] {
+  return Object.entries(PSEUDO_DRIVERS).map(([name, driver]) => ({
+    id: createHash('sha256').update(`berth:${name}:${defaultNet.id}`).digest('hex'),
+    name,
+    driver,
+    scope: 'local',
+    created: defaultNet.created,
+    options: {},
+    labels: {},
+    internal: false,
+    attachable: false,
+    ipv6: false,
+    interfaceName: null,
+    subnets: [],
+  }));
+}
+
+/** Networks as Docker lists them (host and none included), filtered by Docker's network filters. */
+export async function listNetworksFiltered(engine: Engine, filters: NetworkFilters, opts: { predefined: boolean }): Promise<NetworkRecord[]> {
+  checkFilters(filters, LIST_FILTERS);
+  const def = await ensureDefaultNetwork(engine);
+  const all = [...engine.store.listNetworks(), ...(opts.predefined ? predefinedPseudoNetworks(engine, def) : [])];
+  return all.filter((n) => networkMatches(n, { inUse: engine.store.listEndpoints({ networkId: n.id }).length > 0 }, filters));
+}
+
+/** A network by name, id or unique id prefix, host and none included (for Docker-shaped inspect). */
+export async function findListedNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
+  // host and none take their ids from the default network, as they are listed
+  if (PREDEFINED.has(ref)) await ensureDefaultNetwork(engine);
+  const own = engine.store.findNetwork(ref);
+  if (own) return own;
+  const def = engine.store.findNetwork(DEFAULT_NETWORK);
+  const pseudo = def ? predefinedPseudoNetworks(engine, def).find((p) => p.name === ref || p.id === ref || (ref.length >= 1 && p.id.startsWith(ref))) : undefined;
+  if (pseudo) return pseudo;
+  return getNetwork(engine, ref);
+}
+
 export function getNetwork(engine: Engine, ref: string): NetworkRecord {
   const net = engine.store.findNetwork(ref);
   if (!net) throw new NotFoundError(`network "${ref}" not found (give a name, a full id or a unique id prefix)`);
@@ -416,6 +459,12 @@ export function getNetwork(engine: Engine, ref: string): NetworkRecord {
 /** Remove a user-defined network; refused while containers are attached (they are named). */
 export async function removeNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
   const store = engine.store;
+  if (!store.findNetwork(ref)) {
+    // host and none, by name or by the id the API lists them with
+    const def = store.findNetwork(DEFAULT_NETWORK);
+    const pseudo = ref in PSEUDO_DRIVERS ? ref : def && predefinedPseudoNetworks(engine, def).find((p) => p.id.startsWith(ref))?.name;
+    if (pseudo) throw new ConflictError(`"${pseudo}" is a pre-defined network and cannot be removed`);
+  }
   const net = getNetwork(engine, ref);
   if (net.name === DEFAULT_NETWORK) throw new ConflictError(`"${DEFAULT_NETWORK}" is a pre-defined network and cannot be removed`);
   if (net.driver === 'overlay') return removeOverlayNetworkEverywhere(engine, net);
@@ -429,12 +478,16 @@ export async function removeNetwork(engine: Engine, ref: string): Promise<Networ
   return net;
 }
 
-/** Remove every user-defined network without endpoints; returns them. */
-export async function pruneNetworks(engine: Engine): Promise<NetworkRecord[]> {
+/** Remove every user-defined network without endpoints that passes the filters (until, label, label!); returns them. */
+export async function pruneNetworks(engine: Engine, filters: NetworkFilters = {}): Promise<NetworkRecord[]> {
+  // bad filters delete nothing
+  checkFilters(filters, PRUNE_FILTERS);
+  const now = Date.now();
   const removed: NetworkRecord[] = [];
   for (const net of engine.store.listNetworks()) {
     // overlay networks belong to the cluster: removed with `network rm` only
     if (net.name === DEFAULT_NETWORK || net.driver === 'overlay' || engine.store.listEndpoints({ networkId: net.id }).length) continue;
+    if (!networkMatches(net, { inUse: false }, filters, now)) continue;
     removed.push(await removeNetwork(engine, net.id));
   }
   return removed;

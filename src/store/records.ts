@@ -1,6 +1,7 @@
 // Checking what goes into the store, so every Store implementation rejects the same values with
 // the same messages before touching any state.
 import { UserError } from '../common/errors.js';
+import { checkNetworkName } from '../common/network-name.js';
 import { parseAddress, parseCidr, toSubnetConfig, validateSubnetConfigs } from '../ipam/index.js';
 import {
   newId,
@@ -16,7 +17,6 @@ import {
 } from './store.js';
 
 const HEX_ID = /^[0-9a-f]{64}$/;
-const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 // Docker's container name rule: at least two characters.
 const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,127}$/;
 // CNI runtimes pass their own container ids: letters, digits, '_', '.', '-'.
@@ -69,8 +69,7 @@ function checkPort(port: number, what: string): number {
 
 /** Validate and normalise a new network; subnets come back canonical, IPv4 first, gateways filled in. */
 export function checkNewNetwork(network: NewNetwork): NetworkRecord {
-  check(NETWORK_NAME.test(network.name), 'network name', network.name,
-    "use letters, digits, '_', '.', '-', starting with a letter or digit (at most 128)");
+  checkNetworkName(network.name);
   check(DRIVER.test(network.driver), 'network driver', network.driver, 'expected a driver name like bridge, overlay, macvlan');
   check(SCOPES.includes(network.scope), 'network scope', network.scope, `expected one of ${SCOPES.join(', ')}`);
   const subnets = validateSubnetConfigs(network.subnets)

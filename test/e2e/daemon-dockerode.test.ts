@@ -145,14 +145,14 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     assert.deepEqual(await names({ label: ['app=shop', 'tier=front'] }), ['dn1'], 'several labels: all must match');
     assert.deepEqual(await names({ id: [n.id.slice(0, 10)] }), ['dn1']);
     assert.deepEqual(await names({ driver: ['bridge'] }), ['bridge', 'dn1', 'dn2']);
-    assert.deepEqual(await names({ type: ['builtin'] }), ['bridge']);
+    assert.deepEqual(await names({ type: ['builtin'] }), ['bridge', 'host', 'none'], 'Docker lists its pre-defined host and none networks too');
     assert.deepEqual(await names({ type: ['custom'] }), ['dn1', 'dn2']);
     assert.deepEqual(await names({ name: ['nothing-like-this'] }), []);
     // the old map form of filters, as some clients still send it
     const old = await raw('GET', `/networks?filters=${encodeURIComponent(JSON.stringify({ name: { dn2: true } }))}`);
     assert.deepEqual(parseJson<NetInfo[]>(old).map((x) => x.Name), ['dn2']);
     const all = await dk.listNetworks();
-    assert.deepEqual(all.map((x) => x.Name).sort(), ['bridge', 'dn1', 'dn2']);
+    assert.deepEqual(all.map((x) => x.Name).sort(), ['bridge', 'dn1', 'dn2', 'host', 'none']);
   });
 
   void test('containers through the API: createContainer, inspect, listContainers, stop, remove', T, async () => {
@@ -176,11 +176,11 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     assert.equal((await inspect(h, 'dweb')).Id, c.id);
 
     const other = await dk.createContainer({ name: 'dtmp', Cmd: ['sleep', '600'] });
-    const listed = (await dk.listContainers()).map((x) => (x as unknown as { Name: string }).Name).sort();
+    const listed = (await dk.listContainers()).map((x) => x.Names[0]).sort();
     assert.deepEqual(listed, ['/dtmp', '/dweb']);
     await other.stop({ t: 0 });
     assert.equal((await other.inspect()).State.Running, false, 'stopped');
-    assert.deepEqual((await dk.listContainers()).map((x) => (x as unknown as { Name: string }).Name), ['/dweb'], 'list: running only');
+    assert.deepEqual((await dk.listContainers()).map((x) => x.Names[0]), ['/dweb'], 'list: running only');
     assert.equal((await dk.listContainers({ all: true })).length, 2, 'list all=1: stopped ones too');
     await other.remove();
     const gone = await settle(other.inspect());
@@ -220,7 +220,7 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     await dk.createNetwork({ Name: 'dn3' });
     const pruned = await dk.pruneNetworks();
     assert.deepEqual([...(pruned.NetworksDeleted ?? [])].sort(), ['dn2', 'dn3'], 'prune removes the unused user networks only');
-    assert.deepEqual((await dk.listNetworks()).map((x) => x.Name).sort(), ['bridge', 'dn1']);
+    assert.deepEqual((await dk.listNetworks()).map((x) => x.Name).sort(), ['bridge', 'dn1', 'host', 'none']);
 
     await dk.createNetwork({ Name: 'dn4' });
     await dk.getNetwork('dn4').remove();
@@ -248,8 +248,8 @@ void describe('berth daemon REST API: dockerode and raw HTTP', () => {
     assertApiError(await raw('POST', '/containers/create', { Cmd: [] }), 400, /Cmd/, 'container create without Cmd');
     assertApiError(await raw('PUT', '/networks/dn1'), 405, /PUT/, 'PUT /networks/dn1');
     // nothing of that changed anything
-    assert.deepEqual(parseJson<NetInfo[]>(await raw('GET', '/networks')).map((x) => x.Name).sort(), ['bridge', 'dn1']);
-    assert.deepEqual((await dk.listContainers({ all: true })).map((x) => (x as unknown as { Name: string }).Name), ['/dweb']);
+    assert.deepEqual(parseJson<NetInfo[]>(await raw('GET', '/networks')).map((x) => x.Name).sort(), ['bridge', 'dn1', 'host', 'none']);
+    assert.deepEqual((await dk.listContainers({ all: true })).map((x) => x.Names[0]), ['/dweb']);
   });
 
   void test('/openapi.json parses and describes the routes', T, async () => {

@@ -90,7 +90,7 @@ void test('network records: overlay, swarm scope, validated like local networks'
   assert.equal(r.scope, 'swarm');
   assert.equal(r.createdBy, 'h1');
   assert.deepEqual(r.subnets, [{ subnet: '10.0.0.0/24', gateway: '10.0.0.1', auxAddresses: {} }]);
-  throwsUser(() => checkNewClusterNetwork({ name: 'bad name' }, [{ subnet: '10.0.0.0/24' }], 'h1'), 'invalid network name "bad name"');
+  throwsUser(() => checkNewClusterNetwork({ name: 'bad/name' }, [{ subnet: '10.0.0.0/24' }], 'h1'), 'invalid network name "bad/name"');
   throwsUser(() => checkNewClusterNetwork({ name: 'x' }, [{ subnet: '10.0.0.5/24' }], 'h1'), 'host bits are set');
 });
 

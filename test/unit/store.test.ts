@@ -144,7 +144,7 @@ void describe('store', () => {
     });
 
     const bad: [string, NewNetwork, ...string[]][] = [
-      ['name', network('-bad'), 'network name', '"-bad"'],
+      ['name with a control character', network('a\nb'), 'network name', '"a\\nb"'],
       ['name with a slash', network('a/b'), '"a/b"'],
       ['driver', { ...network('n'), driver: 'Bridge!' }, 'network driver', '"Bridge!"'],
       ['scope', { ...network('n'), scope: 'planet' as 'local' }, 'network scope', '"planet"'],

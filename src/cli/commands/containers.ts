@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError, UserError } from '../../common/errors.js';
+import { networkNameProblem } from '../../common/network-name.js';
 import { expandPortSpecs, formatBindings, parseExposeSpec, parsePublishSpec, type ExposedPort, type PortSpec } from '../../portmap/index.js';
 import type { NetworkMode, RunSpec } from '../../engine/containers.js';
 import type { CliContext } from '../context.js';
@@ -22,7 +23,7 @@ function parseNetworkMode(value: string): NetworkMode {
     if (!ref) throw new UserError(`invalid network mode "${value}": expected container:NAME or container:ID`);
     return { kind: 'container', ref };
   }
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(value)) {
+  if (networkNameProblem(value)) {
     throw new UserError(`invalid network "${value}": accepted are bridge, host, none, container:NAME|ID or the name of a user-defined network`);
   }
   return { kind: 'network', ref: value };

@@ -61,13 +61,13 @@ export function networkCommand(ctx: CliContext): Command {
     .alias('list')
     .description('list networks')
     .option('-q, --quiet', 'only ids')
+    .option('-f, --filter <key=value>', 'filter: name, id, driver, label, type, scope, dangling (repeatable)', collect, [])
     .addOption(formatOption())
-    .action(async (o: { quiet?: boolean; format: string }) => {
-      const { ensureDefaultNetwork } = await import('../../engine/networks.js');
-      const engine = ctx.engine();
+    .action(async (o: { quiet?: boolean; format: string; filter: string[] }) => {
+      const { listNetworksFiltered } = await import('../../engine/networks.js');
+      const { filtersFromArgs } = await import('../../engine/network-filters.js');
       // the default network exists from the start, as in Docker
-      await ensureDefaultNetwork(engine);
-      const nets = engine.store.listNetworks();
+      const nets = await listNetworksFiltered(ctx.engine(), filtersFromArgs(o.filter), { predefined: false });
       if (o.quiet) return void ctx.out(nets.map((n) => `${n.id.slice(0, 12)}\n`).join(''));
       if (o.format === 'json') {
         return ctx.out(formatJson(nets.map((n) => ({ ID: n.id, Name: n.name, Driver: n.driver, Scope: n.scope, IPv6: n.ipv6, Internal: n.internal, Labels: n.labels, CreatedAt: n.created }))));
@@ -105,9 +105,11 @@ export function networkCommand(ctx: CliContext): Command {
     .command('prune')
     .description('remove all unused user-defined networks')
     .option('-f, --force', 'do not ask (berth never asks)')
-    .action(async () => {
+    .option('--filter <key=value>', 'only networks matching: until (1h, a timestamp), label, label! (repeatable)', collect, [])
+    .action(async (o: { filter: string[] }) => {
       const { pruneNetworks } = await import('../../engine/networks.js');
-      const removed = await pruneNetworks(ctx.engine());
+      const { filtersFromArgs } = await import('../../engine/network-filters.js');
+      const removed = await pruneNetworks(ctx.engine(), filtersFromArgs(o.filter));
       if (removed.length) ctx.out(`Deleted Networks:\n${removed.map((n) => `${n.name}\n`).join('')}`);
     });
 

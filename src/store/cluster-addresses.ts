@@ -1,0 +1,90 @@
+// The cluster store's IPAM for overlay networks: one key per address, claimed by
+// compare-and-swap, so no address is handed out twice across hosts.
+import type { IKeyValue } from 'etcd3';
+import { ConflictError, NotFoundError } from '../common/errors.js';
+import { cidrContains, parseAddress } from '../ipam/index.js';
+import { type AddressRequest, pickAddress, subnetFor } from './cluster-alloc.js';
+import { op, rangePrefix, txn } from './cluster-etcd.js';
+import type { ClusterNetworks } from './cluster-networks.js';
+import { type AllocationRecord, type ClusterAllocation, checkOwner } from './cluster-records.js';
+import { CONFLICT_RETRIES, type ClusterSession, allocationValue, decode } from './cluster-session.js';
+
+export class ClusterAddresses {
+  constructor(
+    private readonly s: ClusterSession,
+    private readonly networks: ClusterNetworks,
+  ) {}
+
+  /** A network's allocations. Not bounded by itself: call it inside ClusterSession.run. */
+  async read(networkId: string): Promise<ClusterAllocation[]> {
+    const { kvs } = await rangePrefix(this.s.client, this.s.keys.ipamPrefix(networkId));
+    return this.allocationsOf(networkId, kvs);
+  }
+
+  private allocationsOf(networkId: string, kvs: readonly IKeyValue[]): ClusterAllocation[] {
+    const prefix = this.s.keys.ipamPrefix(networkId);
+    return kvs.map((kv) => ({ networkId, address: kv.key.toString().slice(prefix.length), ...decode<AllocationRecord>(kv) }));
+  }
+
+  /**
+   * Claim an address of the network for `owner` (an endpoint id): the lowest free one of the
+   * subnet (gateway, network/broadcast and aux addresses excluded), or `request.address` if free.
+   * Idempotent per owner: if owner already holds an address of that subnet (or the requested
+   * one), it is returned again, so retrying after a timeout never leaks an address.
+   */
+  async allocate(networkId: string, owner: string, request: AddressRequest = {}): Promise<string> {
+    const s = this.s;
+    checkOwner(owner);
+    const requested = request.address === undefined ? undefined : parseAddress(request.address, 'requested address').text;
+    return s.run(async () => {
+      const network = await this.networks.byId(networkId);
+      const subnet = subnetFor(network, request);
+      let allocations = await this.read(networkId);
+      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+        const mine = allocations.find(
+          (a) => a.owner === owner && (requested ? a.address === requested : cidrContains(subnet.cidr, parseAddress(a.address))),
+        );
+        if (mine) return mine.address;
+        const address = pickAddress(subnet, allocations.map((a) => a.address), requested);
+        const key = s.keys.ipam(networkId, address);
+        const r = await txn(
+          s.client,
+          [
+            { key, target: 'Create', result: 'Equal', value: 0 },
+            { key: s.keys.network(networkId), target: 'Version', result: 'Greater', value: 0 },
+          ],
+          [op.put(key, allocationValue(owner, s.hostId))],
+          [op.getPrefix(s.keys.ipamPrefix(networkId)), op.get(s.keys.network(networkId))],
+        );
+        if (r.succeeded) return address;
+        s.stats.casConflicts++;
+        if (r.kvs(1).length === 0) {
+          this.networks.forget(networkId);
+          throw new NotFoundError(`overlay network ${network.name} was removed`);
+        }
+        // Another host took it: pick again from what the failed transaction read.
+        allocations = this.allocationsOf(networkId, r.kvs(0));
+      }
+      throw new ConflictError(`no address claimed in ${subnet.cidr.text} after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
+    });
+  }
+
+  /** Release an address. With owner, only if owner holds it. False when it was not held (by owner). */
+  async release(networkId: string, address: string, owner?: string): Promise<boolean> {
+    const s = this.s;
+    const text = parseAddress(address, 'address').text;
+    const key = s.keys.ipam(networkId, text);
+    return s.run(async () => {
+      const got = await txn(s.client, [], [op.get(key)]);
+      const kv = got.kvs(0)[0];
+      if (!kv) return false;
+      if (owner !== undefined && decode<AllocationRecord>(kv).owner !== owner) return false;
+      const r = await txn(s.client, [{ key, target: 'Mod', result: 'Equal', value: kv.mod_revision }], [op.del(key)]);
+      return r.succeeded;
+    });
+  }
+
+  async list(networkId: string): Promise<ClusterAllocation[]> {
+    return this.s.run(() => this.read(networkId));
+  }
+}

@@ -1,0 +1,60 @@
+// The cluster store's hosts: each host's record (VTEP, WireGuard key and endpoint) under its
+// lease, and its address in the WireGuard tunnel subnet.
+import { ConflictError } from '../common/errors.js';
+import { cidrContains, parseAddress, validateSubnetConfig } from '../ipam/index.js';
+import { pickAddress } from './cluster-alloc.js';
+import { op, rangePrefix, txn } from './cluster-etcd.js';
+import { type AllocationRecord, type ClusterHostRecord, type HostRegistration, checkHostRegistration } from './cluster-records.js';
+import { CONFLICT_RETRIES, type ClusterSession, allocationValue, decode } from './cluster-session.js';
+
+export class ClusterHosts {
+  constructor(private readonly s: ClusterSession) {}
+
+  /** Publish (or update) this host's record under its lease: VTEP, WireGuard key and endpoint. */
+  async register(registration: HostRegistration): Promise<ClusterHostRecord> {
+    const s = this.s;
+    const record = checkHostRegistration(s.hostId, registration);
+    await s.run(() => s.withLease((lease) => txn(s.client, [], [op.put(s.keys.host(s.hostId), record, lease)])));
+    s.localHost = record;
+    return record;
+  }
+
+  async list(): Promise<ClusterHostRecord[]> {
+    const { kvs } = await this.s.run(() => rangePrefix(this.s.client, this.s.keys.hostsPrefix()));
+    return kvs.map((kv) => decode<ClusterHostRecord>(kv));
+  }
+
+  async get(hostId: string): Promise<ClusterHostRecord | undefined> {
+    const key = this.s.keys.host(hostId);
+    const r = await this.s.run(() => txn(this.s.client, [], [op.get(key)]));
+    const kv = r.kvs(0)[0];
+    return kv ? decode<ClusterHostRecord>(kv) : undefined;
+  }
+
+  /**
+   * This host's address in the WireGuard tunnel subnet: the one it holds already, else
+   * `preferred` if free (kept locally from an earlier run), else the lowest free one, claimed by
+   * compare-and-swap. Not leased: a host keeps its tunnel address across restarts and lost leases.
+   */
+  async claimTunnelAddress(subnet: string, preferred?: string): Promise<string> {
+    const s = this.s;
+    const sub = validateSubnetConfig({ subnet });
+    const wanted = preferred === undefined ? undefined : parseAddress(preferred, 'tunnel address');
+    return s.run(async () => {
+      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+        const { kvs } = await rangePrefix(s.client, s.keys.tunnelPrefix());
+        const held = kvs.map((kv) => ({ address: kv.key.toString().slice(s.keys.tunnelPrefix().length), ...decode<AllocationRecord>(kv) }));
+        const mine = held.find((h) => h.hostId === s.hostId && cidrContains(sub.cidr, parseAddress(h.address)));
+        if (mine) return mine.address;
+        const used = held.map((h) => h.address);
+        const free = wanted && cidrContains(sub.cidr, wanted) && !used.includes(wanted.text) ? wanted.text : undefined;
+        const address = pickAddress(sub, used, free);
+        const key = s.keys.tunnel(address);
+        const r = await txn(s.client, [{ key, target: 'Create', result: 'Equal', value: 0 }], [op.put(key, allocationValue(s.hostId, s.hostId))]);
+        if (r.succeeded) return address;
+        s.stats.casConflicts++;
+      }
+      throw new ConflictError(`no tunnel address claimed in ${sub.cidr.text} after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
+    });
+  }
+}
