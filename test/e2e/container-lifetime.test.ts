@@ -105,8 +105,13 @@ void describe('container lifetime', () => {
     console.log(`# port element gone ${ms} ms after kill -9 of the shim`);
     assert.ok(ms < 1500, `released within ~1 s (${ms} ms)`);
     assert.ok(await gone(p.child, p.childStart), 'the container process is gone');
-    const rec = readStore(h).containers.find((c) => c.id === id);
-    assert.equal(rec?.state.status, 'exited');
+    // the network is released first, then the end recorded
+    const rec = await waitFor(
+      async () => readStore(h).containers.find((c) => c.id === id && c.state.status === 'exited'),
+      1000,
+      () => `the record still says ${JSON.stringify(readStore(h).containers.find((c) => c.id === id)?.state)}`,
+      10,
+    );
     assert.equal((rec?.state as { exitCode?: number }).exitCode, 137);
     assert.deepEqual(await leftovers(h), []);
     await h.exec([BERTH_CLIENT, 'rm', 'lt-daemon'], { check: true });
