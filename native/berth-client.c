@@ -153,8 +153,9 @@ static size_t unchunk(char *p, size_t n) {
   return out;
 }
 
-// POST body to path; the answer's body in *resp. Returns the HTTP status, or -1 when no daemon
-// answers on the socket.
+// POST body to path; the answer's body in *resp. Returns the HTTP status, -1 when no daemon
+// answers on the socket, or -2 when it went away before answering (the request may have
+// happened: never redo it in-process).
 static int post(const char *path, const struct buf *body, struct buf *resp) {
   int fd = connect_daemon();
   if (fd < 0) return -1;
@@ -178,6 +179,7 @@ static int post(const char *path, const struct buf *body, struct buf *resp) {
     if (cl && cl < hdr_end && raw.n >= (size_t)(hdr_end + 4 - raw.p) + strtoul(cl + 17, NULL, 10)) break;
   }
   close(fd);
+  if (raw.n == 0) return -2;
   if (raw.n < 12 || strncmp(raw.p, "HTTP/1.", 7)) die(3, "%s", "the daemon's answer is not HTTP");
   int status = atoi(raw.p + 9);
   char *sep = strstr(raw.p, "\r\n\r\n");
@@ -241,8 +243,42 @@ static int run_shim(char **argv, bool detach) {
 
 static int handle(struct buf *frames, int argc, char **argv);
 
-// After a run hand-over: tell the daemon how the shim ended; its answer is more frames.
-static int report(const char *token, int shim_status, int argc, char **argv) {
+// The value of option name in a NULL-terminated argv, or NULL.
+static const char *option(char **argv, const char *name) {
+  for (; *argv && argv[1]; argv++)
+    if (!strcmp(*argv, name)) return argv[1];
+  return NULL;
+}
+
+// A detached container this client started and no daemon recorded: kill its shim (line 2 of the
+// pidfile; the container dies with it, PR_SET_PDEATHSIG), if that process is still the shim
+// (its command line names this pidfile). Left alone, it would run unrecorded: issue 11, item 14.
+static void kill_unrecorded(const char *pidfile) {
+  char text[128] = "", path[64], cmdline[8192];
+  int fd = pidfile ? open(pidfile, O_RDONLY | O_CLOEXEC) : -1;
+  if (fd < 0) return;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  char *nl = n > 0 ? strchr(text, '\n') : NULL;
+  int shim = nl ? atoi(nl + 1) : 0;
+  if (shim <= 1) return;
+  snprintf(path, sizeof path, "/proc/%d/cmdline", shim);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  n = read(fd, cmdline, sizeof cmdline - 1);
+  close(fd);
+  if (n <= 0) return;
+  cmdline[n] = '\0';
+  for (ssize_t i = 0; i < n; i++)
+    if (!cmdline[i]) cmdline[i] = ' ';
+  if (strstr(cmdline, pidfile)) kill(shim, SIGKILL);
+}
+
+// After a run hand-over: tell the daemon how the shim ended; its answer is more frames. When the
+// daemon died meanwhile (or a new one does not know the run), this process finishes the run: a
+// foreground container's end is recorded by the in-process CLI (its status is the answer), a
+// detached one is stopped (nobody recorded it), and the next berth command releases the rest.
+static int report(const char *token, const char *id, bool detach, char **shim_argv, int shim_status, int argc, char **argv) {
   struct buf body = {0}, resp = {0};
   char num[32];
   buf_str(&body, "{\"token\":");
@@ -250,9 +286,17 @@ static int report(const char *token, int shim_status, int argc, char **argv) {
   snprintf(num, sizeof num, ",\"status\":%d}", shim_status);
   buf_str(&body, num);
   int http = post("/berth/v1/cli/continue", &body, &resp);
-  if (http < 0) die(3, "%s", "the daemon went away while the container ran; `berth ps -a` shows its state");
-  if (http != 200) die(3, "the daemon refused the report: %s", resp.p ? resp.p : "");
-  return handle(&resp, argc, argv);
+  if (http == 200) return handle(&resp, argc, argv);
+  if (!detach) {
+    char status[16];
+    snprintf(status, sizeof status, "%d", shim_status);
+    char *finish[] = {argv[0], "internal", "finish", (char *)id, status, NULL};
+    run_local(5, finish);
+  }
+  if (shim_status == 0) kill_unrecorded(option(shim_argv, "--pidfile"));
+  if (http < 0) die(3, "the daemon went away before it recorded container %s; stopped it", id);
+  fprintf(stderr, "berth: the daemon refused the report: %s\n", resp.p ? resp.p : "");
+  die(3, "container %s stopped: no daemon recorded it", id);
 }
 
 // Act on the daemon's frames in order; returns the exit status.
@@ -277,12 +321,13 @@ static int handle(struct buf *frames, int argc, char **argv) {
       execvp(v[0], v);
       die(127, "cannot run %s", v[0]);
     }
-    case 'r': {
+    case 'r': { // token, detach, container id, shim argv…
       int n;
       char **v = split0(data, len, &n);
-      if (n < 3) die(3, "%s", "malformed run hand-over from the daemon");
-      int shim_status = run_shim(v + 2, v[1][0] == '1');
-      return report(v[0], shim_status, argc, argv);
+      if (n < 4) die(3, "%s", "malformed run hand-over from the daemon");
+      bool detach = v[1][0] == '1';
+      int shim_status = run_shim(v + 3, detach);
+      return report(v[0], v[2], detach, v + 3, shim_status, argc, argv);
     }
     default: die(3, "%s", "unknown frame from the daemon");
     }
@@ -331,7 +376,8 @@ int main(int argc, char **argv) {
   buf_json(&body, in.p ? in.p : "");
   buf_str(&body, "}");
   int http = post("/berth/v1/cni", &body, &resp);
-  if (http < 0 || http == 404) run_local_with_stdin(argc, argv, &in);
+  if (http == -1 || http == 404) run_local_with_stdin(argc, argv, &in);
+  if (http == -2) die(3, "%s", "the daemon went away during the call");
   if (http != 200) die(3, "the daemon refused the call: %s", resp.p ? resp.p : "");
   return handle(&resp, argc, argv);
 }
@@ -357,7 +403,8 @@ int main(int argc, char **argv) {
   buf_str(&body, num);
   int http = post("/berth/v1/cli", &body, &resp);
   // no daemon, or one without the gateway: the in-process CLI does the same work
-  if (http < 0 || http == 404) run_local(argc, argv);
+  if (http == -1 || http == 404) run_local(argc, argv);
+  if (http == -2) die(3, "%s", "the daemon went away during the command; `berth ps -a` shows what it did");
   if (http != 200) die(3, "the daemon refused the command: %s", resp.p ? resp.p : "");
   return handle(&resp, argc, argv);
 }

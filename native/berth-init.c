@@ -15,6 +15,9 @@
 // - --detach returns (0) only when the pidfile is there, or fails with the status above.
 // - Signals are forwarded to the command, which is PID 1 of its namespace: the kernel drops
 //   those it has no handler for (SIGKILL aside), so a stop must escalate to SIGKILL, as Docker's.
+// - The container dies with its shim (PR_SET_PDEATHSIG SIGKILL): a container's lifetime is never
+//   longer than the watcher that records its end (DESIGN.md, "Containers"). The pidfile's third
+//   line is the container's start time (/proc/PID/stat field 22), so berth tells a reused PID.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -157,7 +162,13 @@ static void make_target(const char *dst, bool dir) {
 }
 
 // The container's PID 1, before exec. Failures go to the shim through report_fd.
-static _Noreturn void container(int netfd, const sigset_t *mask) {
+static _Noreturn void container(int netfd, int shimfd, const sigset_t *mask) {
+  // Die with the shim. The shim may already be gone (killed between fork and prctl): its pidfd
+  // says so (getppid() is 0 here, the shim is outside this PID namespace).
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL)) fail(125, "prctl PR_SET_PDEATHSIG: %s", E);
+  struct pollfd gone = {.fd = shimfd, .events = POLLIN};
+  if (poll(&gone, 1, 0) != 0) _exit(137);
+  close(shimfd);
   if (netfd >= 0 && setns(netfd, CLONE_NEWNET)) fail(125, "setns --netns \"%s\": %s", opt.netns, E);
   if (unshare(CLONE_NEWUTS | CLONE_NEWNS)) fail(125, "unshare UTS and mount namespaces: %s", E);
   // Private, recursively: no mount made here propagates back to the host.
@@ -213,6 +224,27 @@ static int write_atomic(const char *path, const char *data) {
   if (!err && rename(tmp, path)) err = errno;
   if (err) unlink(tmp);
   return err ? (errno = err, -1) : 0;
+}
+
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot), as berth reads it.
+static int start_time(pid_t pid, char *out, size_t size) {
+  char path[64], stat[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (n <= 0) return errno = EIO, -1;
+  stat[n] = '\0';
+  // the command name (field 2) may hold spaces and parentheses: count fields after the last ')'
+  char *p = strrchr(stat, ')');
+  for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+  if (!p) return errno = EIO, -1;
+  size_t len = strcspn(p + 1, " ");
+  if (!len || len >= size) return errno = EIO, -1;
+  memcpy(out, p + 1, len);
+  out[len] = '\0';
+  return 0;
 }
 
 // --detach: fork the shim off and wait here until it reports the container started (or why
@@ -272,6 +304,8 @@ int main(int argc, char **argv) {
   int pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (pidns < 0) fail(125, "open \"/proc/self/ns/pid\": %s", E);
   if (unshare(CLONE_NEWPID)) fail(125, "unshare PID namespace: %s", E);
+  int shimfd = (int)syscall(SYS_pidfd_open, getpid(), 0); // close-on-exec
+  if (shimfd < 0) fail(125, "pidfd_open: %s", E);
   int sp[2];
   if (pipe2(sp, O_CLOEXEC)) fail(125, "pipe: %s", E);
   pid_t child = fork();
@@ -280,10 +314,11 @@ int main(int argc, char **argv) {
     close(sp[0]);
     report_fd = sp[1];
     report_only = true;
-    container(netfd, &mask);
+    container(netfd, shimfd, &mask);
   }
   if (setns(pidns, CLONE_NEWPID)) dprintf(STDERR_FILENO, "berth-init: setns back to the host PID namespace: %s\n", E);
   close(pidns);
+  close(shimfd);
   close(sp[1]);
   if (netfd >= 0) close(netfd);
 
@@ -300,8 +335,15 @@ int main(int argc, char **argv) {
   }
   char buf[640];
   if (opt.pidfile) {
-    // line 1: the container's PID 1; line 2: this shim (a detached shim is not the caller's child)
-    snprintf(buf, sizeof buf, "%d\n%d\n", (int)child, (int)getpid());
+    // line 1: the container's PID 1; line 2: this shim (a detached shim is not the caller's child);
+    // line 3: the container's start time, which tells it from a later process with its PID
+    char start[32];
+    if (start_time(child, start, sizeof start)) {
+      kill(child, SIGKILL);
+      waitpid(child, NULL, 0);
+      fail(125, "read the start time of the container's process %d: %s", (int)child, E);
+    }
+    snprintf(buf, sizeof buf, "%d\n%d\n%s\n", (int)child, (int)getpid(), start);
     if (write_atomic(opt.pidfile, buf)) {
       int err = errno;
       kill(child, SIGKILL);

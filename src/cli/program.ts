@@ -23,6 +23,14 @@ function buildProgram(ctx: CliContext): Command {
       if (opts.format === 'json') ctx.out(`${JSON.stringify({ Version: VERSION, Node: process.version })}\n`);
       else ctx.out(`berth ${VERSION}\n`);
     });
+  // Every command first makes the store true about containers whose end nobody recorded (a
+  // killed shim, a creation abandoned by a dead daemon); the daemon does it in its CLI gateway.
+  // `system check` is left to report them (and --repair to fix them).
+  program.hook('preAction', async (_program, action) => {
+    if (ctx.remote || ['version', 'daemon', 'check', 'on-exit', 'finish'].includes(action.name())) return;
+    const { reconcileContainers } = await import('../engine/reconcile.js');
+    await reconcileContainers(ctx.engine());
+  });
   for (const c of containerCommands(ctx)) program.addCommand(c, { hidden: c.name() === 'internal' });
   program.addCommand(networkCommand(ctx));
   program.addCommand(systemCommand(ctx));

@@ -5,7 +5,7 @@
 // how it went), exec a program in its place (berth exec), or run the in-process CLI (berth daemon).
 //
 // Frames: "<tag> <length>\n<bytes>", one after the other. Tags: 1 stdout, 2 stderr, x exit
-// status, r run (token NUL detach NUL shim argv…), e exec (argv NUL-separated), l run locally.
+// status, r run (token NUL detach NUL container id NUL shim argv…), e exec (argv NUL-separated), l run locally.
 import { randomBytes } from 'node:crypto';
 import type { CliContext, RemoteCaller } from '../cli/context.js';
 import { reportError, runCli } from '../cli/program.js';
@@ -13,6 +13,7 @@ import { UserError } from '../common/errors.js';
 import { adoptDetachedStart, readPidfile, watchClientForeground, type ClientForeground, type Prepared } from '../engine/containers.js';
 import type { Engine } from '../engine/context.js';
 import { isSameProcessAlive, processStartTime } from '../engine/process.js';
+import { reconcileContainers } from '../engine/reconcile.js';
 
 export interface CliRequest {
   argv: string[];
@@ -74,7 +75,13 @@ export class CliGateway {
     // the queue: it goes straight through (the engine is safe to run concurrently, as separate
     // CLI processes do)
     const hook = req.argv[0] === 'internal';
-    const status = hook ? await runCli(req.argv, ctx) : await this.serial(() => runCli(req.argv, ctx));
+    const status = hook ? await runCli(req.argv, ctx) : await this.serial(async () => {
+      // as the in-process CLI does before every command (src/cli/program.ts); runs handed to a
+      // live client are its to finish
+      const [cmd, sub] = req.argv;
+      if (cmd !== 'version' && cmd !== 'daemon' && !(cmd === 'system' && sub === 'check')) await reconcileContainers(this.engine, (id) => this.isPending(id));
+      return runCli(req.argv, ctx);
+    });
     const handoff = caller.handoff;
     if (!handoff) {
       frames.add('x', String(status));
@@ -88,7 +95,7 @@ export class CliGateway {
       const token = randomBytes(16).toString('hex');
       const p = handoff.prepared;
       this.pending.set(token, { prepared: p, caller, ...(p.detach ? {} : { foreground: watchClientForeground(this.engine, p) }) });
-      frames.add('r', [token, p.detach ? '1' : '0', ...p.shimArgv].join('\0'));
+      frames.add('r', [token, p.detach ? '1' : '0', p.id, ...p.shimArgv].join('\0'));
     }
     return frames.toBuffer();
   }
@@ -129,6 +136,11 @@ export class CliGateway {
       frames.add('x', String(reportError(err, ctx)));
     }
     return frames.toBuffer();
+  }
+
+  private isPending(id: string): boolean {
+    for (const run of this.pending.values()) if (run.prepared.id === id) return true;
+    return false;
   }
 
   private async reap(): Promise<void> {

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { UserError } from '../common/errors.js';
 import { Engine } from '../engine/context.js';
 import { checkSystem, restoreFirewall } from '../engine/repair.js';
+import { ContainerWatch } from '../engine/container-watch.js';
 import { firewallInstalled } from '../drivers/firewall.js';
 import { createApiServer } from '../api/server.js';
 import { events } from '../api/events.js';
@@ -79,6 +80,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     : undefined;
   const findings = await checkSystem(engine, { repair: true });
   for (const f of findings) opts.log(`repair: ${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}`);
+  // a shim killed from now on: its container is reconciled at once, not at the next repair
+  const containerWatch = new ContainerWatch(engine, opts.log, opts.watchInterval ?? 250);
 
   const servers: Server[] = [];
   for (const { listener: l, spec, guard } of plan) {
@@ -142,7 +145,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
   const watch = setInterval(() => {
     try {
-      if (engine.store.listNetworks().length && !firewallInstalled(engine.hostNetns)) {
+      // a count, not listNetworks(): this runs 4 times a second and must not decode every network
+      if (engine.store.countNetworks() && !firewallInstalled(engine.hostNetns)) {
         restoreFirewall(engine);
         opts.log("repair: berth's nft table was gone; restored it");
         events.emit('event', { Type: 'daemon', Action: 'firewall-restored', Actor: { ID: 'nft', Attributes: {} } });
@@ -160,6 +164,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     async stop() {
       clearInterval(watch);
       clearInterval(follow);
+      containerWatch.close();
       await agent?.close();
       await dns.close();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

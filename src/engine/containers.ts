@@ -73,6 +73,8 @@ export interface ContainerState {
   pidStart?: string;
   /** the container's PID 1, as the host sees it */
   childPid?: number;
+  /** its start time (pidfile line 3): tells it from a later process with the same PID */
+  childStart?: string;
   exitCode?: number;
   startedAt?: string;
   finishedAt?: string;
@@ -83,6 +85,9 @@ export interface ContainerState {
   /** while created: the berth process creating it */
   creatorPid?: number;
   creatorStart?: string;
+  /** a foreground run: the berth process (CLI or thin client) that waits for it and records its end */
+  waiterPid?: number;
+  waiterStart?: string;
 }
 
 export interface Container {
@@ -113,6 +118,9 @@ function commandExists(cmd: string, rootfs: string | undefined, searchPath: stri
   return path.split(delimiter).some((dir) => dir && isFile(join(dir, cmd)));
 }
 
+/** The status of a container SIGKILLed with its shim (PR_SET_PDEATHSIG), as a shell reports it. */
+export const KILLED_WITH_SHIM = 128 + 9;
+
 /** A container left in `created` by a berth process that died while creating it. */
 export function creationAbandoned(c: Container): boolean {
   return c.state.status === 'created' && !isSameProcessAlive(c.state.creatorPid, c.state.creatorStart);
@@ -120,17 +128,23 @@ export function creationAbandoned(c: Container): boolean {
 
 /** Kill the process of an abandoned creation (if it got that far), release everything, forget it. */
 export async function discardAbandoned(engine: Engine, c: Container): Promise<void> {
-  try {
-    const pid = Number(readFileSync(join(engine.containerDir(c.id), 'pid'), 'utf8').split('\n')[0]);
-    // only if it is still the container we started: PID 1 of a namespace, child of a berth-init shim
-    if (pid > 0 && readFileSync(`/proc/${parentPid(pid) ?? 0}/cmdline`, 'utf8').includes('berth-init')) signalProcess(pid, 'SIGKILL');
-  } catch {
-    // no pid file or no such process: it never started
-  }
+  // its process, if it got that far (pidfile written) and is still the one that was started
+  const pids = readPidfile(join(engine.containerDir(c.id), 'pid'));
+  // a pidfile of an older shim has no start time: then it must be PID 1 of a namespace, child of a berth-init shim
+  const start = pids?.childStart ?? (pids && isShimChild(pids.childPid) ? processStartTime(pids.childPid) : undefined);
+  if (pids && start) await killContainerProcess(pids.childPid, start);
   await releaseNetwork(engine, c);
   // its own namespace, if it got one (the record says so only once it runs)
   if (c.config.networkMode !== 'host' && !c.config.networkMode.startsWith('container:')) deleteNetns(engine.netnsPath(c.id));
   removeRecord(engine, c);
+}
+
+function isShimChild(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${parentPid(pid) ?? 0}/cmdline`, 'utf8').includes('berth-init');
+  } catch {
+    return false;
+  }
 }
 
 /** Live status: a container recorded as running whose shim is gone has exited. */
@@ -174,7 +188,7 @@ function resolveJoinTarget(engine: Engine, ref: string, selfName: string | undef
   return { id: target.id, netns: target.state.netns ?? `/proc/${target.state.childPid}/ns/net` };
 }
 
-async function waitForPidfile(path: string, shim: ChildProcess, timeoutMs = 10_000): Promise<number> {
+async function waitForPidfile(path: string, shim: ChildProcess, timeoutMs = 10_000): Promise<{ childPid: number; childStart?: string }> {
   const deadline = Date.now() + timeoutMs;
   let exited: number | null | undefined;
   const onExit = (code: number | null) => {
@@ -183,10 +197,8 @@ async function waitForPidfile(path: string, shim: ChildProcess, timeoutMs = 10_0
   shim.once('exit', onExit);
   try {
     for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
-      if (existsSync(path)) {
-        const pid = Number(readFileSync(path, 'utf8').split('\n')[0]);
-        if (pid > 0) return pid;
-      }
+      const pids = existsSync(path) ? readPidfile(path) : undefined;
+      if (pids) return pids;
       if (exited !== undefined) throw new StartFailed(exited ?? 125);
       if (Date.now() > deadline) throw new SystemError(`the container did not start within ${timeoutMs / 1000} s`);
       await sleep(delay);
@@ -217,6 +229,8 @@ export interface Prepared {
   shimArgv: string[];
   pidfile: string;
   netns?: string;
+  /** the berth process creating it; in the foreground, it waits for the end and records it */
+  creator: { pid: number; start: string };
   undo: Undo;
 }
 
@@ -340,7 +354,7 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
         : []),
       '--', ...spec.cmd,
     ];
-    return { id, name, warnings, detach: spec.detach, shimArgv: [BERTH_INIT, ...argv], pidfile, ...(netns ? { netns } : {}), undo };
+    return { id, name, warnings, detach: spec.detach, shimArgv: [BERTH_INIT, ...argv], pidfile, ...(netns ? { netns } : {}), creator, undo };
   } catch (err) {
     await undo.run();
     throw err;
@@ -358,13 +372,15 @@ function onExitHook(id: string): string[] {
  * record it. False when a quick command already ended and its exit was recorded (or, with
  * --rm, the container removed) by the shim's on-exit hook: that is never overwritten.
  */
-export function recordStarted(engine: Engine, p: Prepared, shimPid: number, childPid: number): boolean {
+export function recordStarted(engine: Engine, p: Prepared, shimPid: number, childPid: number, childStart?: string): boolean {
   const store = engine.store;
   const state: ContainerState = {
     status: 'running',
     pid: shimPid,
     pidStart: processStartTime(shimPid) ?? '',
     childPid,
+    ...(childStart ? { childStart } : {}),
+    ...(p.detach ? {} : { waiterPid: p.creator.pid, waiterStart: p.creator.start }),
     startedAt: new Date().toISOString(),
     ...(p.netns ? { netns: p.netns } : {}),
   };
@@ -376,15 +392,26 @@ export function recordStarted(engine: Engine, p: Prepared, shimPid: number, chil
   });
 }
 
-/** Both PIDs from a shim's pidfile (line 1: the container's PID 1, line 2: the shim). */
-export function readPidfile(path: string): { childPid: number; shimPid: number } | undefined {
+/** A shim's pidfile: line 1 the container's PID 1, line 2 the shim, line 3 the container's start time. */
+export function readPidfile(path: string): { childPid: number; shimPid: number; childStart?: string } | undefined {
   try {
-    const [child, shim] = readFileSync(path, 'utf8').trim().split('\n').map(Number);
-    if (!child) return undefined;
-    return { childPid: child, shimPid: shim || parentPid(child) || 0 };
+    const [child, shim, start] = readFileSync(path, 'utf8').trim().split('\n');
+    const childPid = Number(child);
+    if (!childPid) return undefined;
+    return { childPid, shimPid: Number(shim) || parentPid(childPid) || 0, ...(start ? { childStart: start } : {}) };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * SIGKILL a container's PID 1 (its PID namespace goes with it) if it is still the process that
+ * was started, and wait until it is gone: its address must not be handed out while it lives.
+ */
+export async function killContainerProcess(pid: number | undefined, start: string | undefined, timeoutMs = 5000): Promise<void> {
+  if (!isSameProcessAlive(pid, start)) return;
+  signalProcess(pid as number, 'SIGKILL');
+  if (!(await waitUntilGone(pid, start, timeoutMs))) throw new SystemError(`the container's process ${pid} did not end within ${timeoutMs / 1000} s of SIGKILL`);
 }
 
 /** Prepare the container and start its shim from this process (stdio inherited in the foreground). */
@@ -399,6 +426,7 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
     if (!spec.detach) forwardSignals(shim);
     let shimPid = shim.pid;
     let childPid: number;
+    let childStart: string | undefined;
     if (spec.detach) {
       // the detached shim forks itself off; the process we started reports how the start went
       const status = await new Promise<number>((resolve, reject) => {
@@ -408,13 +436,13 @@ export async function runContainer(engine: Engine, spec: RunSpec): Promise<Start
       if (status !== 0) throw new StartFailed(status);
       const pids = readPidfile(pidfile);
       if (!pids) throw new SystemError(`the detached container started but its pidfile ${pidfile} is unreadable`);
-      ({ childPid, shimPid } = pids);
+      ({ childPid, shimPid, childStart } = pids);
     } else {
-      childPid = await waitForPidfile(pidfile, shim);
+      ({ childPid, childStart } = await waitForPidfile(pidfile, shim));
     }
     undo.push(() => void signalProcess(childPid, 'SIGKILL'));
     trace('run: started');
-    if (!recordStarted(engine, p, shimPid, childPid)) return { id, name, warnings };
+    if (!recordStarted(engine, p, shimPid, childPid, childStart)) return { id, name, warnings };
     return { id, name, ...(spec.detach ? {} : { shim }), warnings };
   } catch (err) {
     await undo.run();
@@ -428,7 +456,7 @@ export async function adoptDetachedStart(engine: Engine, p: Prepared, status: nu
     if (status !== 0) throw new StartFailed(status);
     const pids = readPidfile(p.pidfile);
     if (!pids) throw new SystemError(`the detached container started but its pidfile ${p.pidfile} is unreadable`);
-    recordStarted(engine, p, pids.shimPid, pids.childPid);
+    recordStarted(engine, p, pids.shimPid, pids.childPid, pids.childStart);
   } catch (err) {
     await p.undo.run();
     throw err;
@@ -449,7 +477,7 @@ export function watchClientForeground(engine: Engine, p: Prepared, timeoutMs = 1
   const tryRecord = (): boolean => {
     const pids = readPidfile(p.pidfile);
     if (pids && !recorded) {
-      recordStarted(engine, p, pids.shimPid, pids.childPid);
+      recordStarted(engine, p, pids.shimPid, pids.childPid, pids.childStart);
       recorded = true;
     }
     return pids !== undefined;
@@ -521,9 +549,14 @@ function readExitFile(engine: Engine, id: string): ExitRecord | undefined {
 
 /** After the process ended: record how, release the network, and remove it if --rm. */
 export async function containerExited(engine: Engine, id: string, fallbackCode?: number): Promise<number> {
-  const c = getContainer(engine, id);
+  const rec = engine.store.findContainer(id);
   const exit = readExitFile(engine, id);
   const exitCode = exit?.exitCode ?? fallbackCode ?? 255;
+  // another berth process recorded the end first (and removed it, --rm): nothing left to do
+  if (!rec) return exitCode;
+  const c = asContainer(rec);
+  // a process that outlived its shim must not keep running on an address handed out again
+  await killContainerProcess(c.state.childPid, c.state.childStart);
   await releaseNetwork(engine, c);
   if (c.config.rm) {
     removeRecord(engine, c);
@@ -589,7 +622,7 @@ async function waitForExitRecorded(engine: Engine, id: string, timeoutMs: number
     const c = asContainer(rec);
     if (!isSameProcessAlive(c.state.pid, c.state.pidStart)) {
       // the shim (or its on-exit hook) is gone without recording: do it here
-      await containerExited(engine, id);
+      await containerExited(engine, id, KILLED_WITH_SHIM);
       return;
     }
     if (Date.now() > deadline) throw new SystemError(`container "${c.name}" did not finish its exit within ${timeoutMs / 1000} s`);
@@ -602,6 +635,8 @@ export async function stopContainer(engine: Engine, ref: string, timeoutSec = 10
   const c = getContainer(engine, ref);
   if (liveStatus(c) !== 'running') {
     if (c.state.status === 'running') await waitForExitRecorded(engine, c.id, 30_000);
+    // an orphan that outlived its shim is stopped too
+    else await killContainerProcess(c.state.childPid, c.state.childStart);
     return c;
   }
   if (c.state.pid) signalProcess(c.state.pid, 'SIGTERM');
@@ -627,6 +662,8 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   const rec = engine.store.findContainer(c.id);
   if (!rec) return c; // --rm already removed it
   c = asContainer(rec);
+  // an orphan: recorded as ended, yet its process outlived its shim
+  await killContainerProcess(c.state.childPid, c.state.childStart);
   await releaseNetwork(engine, c);
   removeRecord(engine, c);
   return c;

@@ -21,6 +21,7 @@ import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
 import { checkParentLink } from './parent-link.js';
 import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
+import { checkLabels } from './metadata-limits.js';
 import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
 import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
@@ -340,6 +341,7 @@ export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Pr
   if (spec.subnets.length === 0 && (spec.gateways.length || spec.ipRanges.length || Object.keys(spec.auxAddresses).length)) {
     throw new UserError('--gateway, --ip-range and --aux-address need a --subnet');
   }
+  checkLabels(spec.labels);
   if (spec.driver === 'macvlan') return createMacvlanNetwork(engine, spec);
   if (spec.driver === 'overlay') return createOverlayNetwork(engine, spec);
   const options = canonicalOptions(spec.options);

@@ -12,7 +12,8 @@ import {
 } from '../drivers/firewall.js';
 import { macvlanNetworkProblems } from '../drivers/macvlan.js';
 import type { Engine } from './context.js';
-import { containerExited, creationAbandoned, discardAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
+import { creationAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
+import { reconcileContainer, unrecordedEnd } from './reconcile.js';
 import { hostIfnameOf } from './endpoints.js';
 import { bridgeOptions } from './network-options.js';
 import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, macvlanSpecOf, macvlanStateOf, NETWORK_ALIAS_PREFIX } from './networks.js';
@@ -62,17 +63,17 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...(opts.repair && action ? { action } : {}) });
 
   // 1. containers whose process is gone still hold addresses, ports and a namespace; a creation
-  //    abandoned halfway (its berth process died) is undone
+  //    abandoned halfway (its berth process died) is undone; an orphan outliving its shim is killed
   for (const c of containers(engine)) {
-    if (creationAbandoned(c)) {
+    const what = unrecordedEnd(c);
+    if (what === 'abandoned') {
       note(`container ${c.name}`, 'its creation was interrupted (the berth process creating it died)', 'stopped what had started and released its network');
-      if (opts.repair) await discardAbandoned(engine, c);
-      continue;
-    }
-    if (c.state.status === 'running' && liveStatus(c) === 'exited') {
+    } else if (what === 'ended') {
       note(`container ${c.name}`, 'its process is gone, but it still holds its network', 'released its addresses, ports and namespace');
-      if (opts.repair) await containerExited(engine, c.id);
+    } else if (what === 'orphan') {
+      note(`container ${c.name}`, `its process ${c.state.childPid} outlived its shim and still runs`, 'killed it');
     }
+    if (what && opts.repair) await reconcileContainer(engine, c);
   }
 
   // 2. networks: bridge present, up, with its gateway addresses

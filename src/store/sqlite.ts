@@ -31,6 +31,10 @@ import type {
 } from './store.js';
 
 const BUSY_TIMEOUT_MS = 5000;
+/** Free pages (4 KiB each) worth giving back to the file system after a delete: 1 MiB. */
+const RECLAIM_FREE_PAGES = 256;
+/** The WAL file is cut back to this after a checkpoint (it otherwise keeps its largest size). */
+const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
 interface NetworkRow {
   id: string;
@@ -78,14 +82,13 @@ interface PortRow {
 }
 
 function toNetwork(row: NetworkRow): NetworkRecord {
-  return {
+  const record = {
     id: row.id,
     name: row.name,
     driver: row.driver,
     scope: row.scope as NetworkScope,
     created: row.created,
     options: JSON.parse(row.options) as Record<string, string>,
-    labels: JSON.parse(row.labels) as Record<string, string>,
     internal: row.internal === 1,
     attachable: row.attachable === 1,
     ipv6: row.ipv6 === 1,
@@ -93,6 +96,15 @@ function toNetwork(row: NetworkRow): NetworkRecord {
     subnets: JSON.parse(row.subnets) as SubnetConfig[],
     state: JSON.parse(row.state) as Record<string, unknown>,
   };
+  // Labels are decoded on first use: most readers of a network (subnets, bridges, firewall, the
+  // daemon's polls) never look at them, and they are the one part users make large (issue 11).
+  let labels: Record<string, string> | undefined;
+  return Object.defineProperty(record, 'labels', {
+    enumerable: true,
+    configurable: true,
+    get: () => (labels ??= JSON.parse(row.labels) as Record<string, string>),
+    set: (value: Record<string, string>) => void (labels = value),
+  }) as NetworkRecord;
 }
 
 function toContainer(row: ContainerRow): ContainerRecord {
@@ -199,7 +211,10 @@ export class SqliteStore implements Store {
       }
       narrowStoreFiles(this.path);
       db.pragma('foreign_keys = ON');
+      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
       this.db = db;
+      // before the first table of a fresh file, where the setting needs no VACUUM
+      retryWhileBusy(() => this.useIncrementalVacuum());
       retryWhileBusy(() => this.migrate());
     } catch (err) {
       db?.close();
@@ -254,6 +269,30 @@ export class SqliteStore implements Store {
       for (const sql of MIGRATIONS.slice(lockedVersion)) this.db.exec(sql);
       this.db.pragma(`user_version = ${known}`);
     });
+  }
+
+  /**
+   * Freed pages go back to the file system (issue 11: berth.db stayed at 26 MB after a 64k-port
+   * container was removed). A fresh file takes the setting before its first table; an older one
+   * is rewritten once (VACUUM, outside any transaction; a process that finds it done does nothing).
+   */
+  private useIncrementalVacuum(): void {
+    const INCREMENTAL = 2;
+    if (this.db.pragma('auto_vacuum', { simple: true }) === INCREMENTAL) return;
+    this.db.pragma('auto_vacuum = INCREMENTAL');
+    if (this.db.pragma('auto_vacuum', { simple: true }) !== INCREMENTAL) this.db.exec('VACUUM');
+  }
+
+  /** After a delete: give free pages back once there are enough of them (cheap to ask). */
+  private reclaim(): void {
+    try {
+      if ((this.db.pragma('freelist_count', { simple: true }) as number) < RECLAIM_FREE_PAGES) return;
+      this.db.pragma('incremental_vacuum');
+      // the file shrinks when the WAL is checkpointed; PASSIVE waits for nobody
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // busy: the next delete, or another process, does it
+    }
   }
 
   private translate(err: unknown): unknown {
@@ -336,6 +375,10 @@ export class SqliteStore implements Store {
     return this.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY created, name').all().map(toNetwork);
   }
 
+  countNetworks(): number {
+    return this.prepare<[], number>('SELECT count(*) FROM networks').pluck().get() as number;
+  }
+
   setNetworkInterface(id: string, interfaceName: string | null): void {
     if (interfaceName !== null) checkInterfaceName(interfaceName);
     this.transaction(() => {
@@ -352,7 +395,7 @@ export class SqliteStore implements Store {
   }
 
   deleteNetwork(id: string): boolean {
-    return this.transaction(() => {
+    const gone = this.transaction(() => {
       const row = this.networkRow('id', id);
       if (!row) return false;
       const { count } = this
@@ -364,6 +407,8 @@ export class SqliteStore implements Store {
       this.prepare('DELETE FROM networks WHERE id = ?').run(id); // allocations go by ON DELETE CASCADE
       return true;
     });
+    this.reclaim();
+    return gone;
   }
 
   /** Docker's last resort: a unique prefix of the hex id. */
@@ -462,7 +507,9 @@ export class SqliteStore implements Store {
   }
 
   deleteContainer(id: string): boolean {
-    return this.transaction(() => this.prepare('DELETE FROM containers WHERE id = ?').run(id).changes > 0);
+    const gone = this.transaction(() => this.prepare('DELETE FROM containers WHERE id = ?').run(id).changes > 0);
+    this.reclaim();
+    return gone;
   }
 
   // ---- endpoints ----
@@ -509,11 +556,13 @@ export class SqliteStore implements Store {
   }
 
   deleteEndpoint(id: string): boolean {
-    return this.transaction(() => {
+    const gone = this.transaction(() => {
       this.prepare('DELETE FROM ports WHERE endpoint_id = ?').run(id);
       this.prepare('DELETE FROM allocations WHERE owner = ?').run(id);
       return this.prepare('DELETE FROM endpoints WHERE id = ?').run(id).changes > 0;
     });
+    this.reclaim();
+    return gone;
   }
 
   // ---- published ports ----
@@ -555,7 +604,9 @@ export class SqliteStore implements Store {
 
   releasePorts(owner: { containerId: string } | { endpointId: string }): number {
     const [column, value] = 'containerId' in owner ? ['container_id', owner.containerId] : ['endpoint_id', owner.endpointId];
-    return this.transaction(() => this.prepare(`DELETE FROM ports WHERE ${column} = ?`).run(value).changes);
+    const released = this.transaction(() => this.prepare(`DELETE FROM ports WHERE ${column} = ?`).run(value).changes);
+    this.reclaim();
+    return released;
   }
 
   listPorts(filter: { containerId?: string; endpointId?: string } = {}): PortRecord[] {

@@ -86,6 +86,8 @@ export interface Store {
   /** Like findNetwork, but NotFoundError when absent. */
   getNetwork(ref: string): NetworkRecord;
   listNetworks(): NetworkRecord[];
+  /** How many networks there are, without reading (nor decoding) any: for polls. */
+  countNetworks(): number;
   setNetworkInterface(id: string, interfaceName: string | null): void;
   setNetworkState(id: string, state: Record<string, unknown>): void;
   /** False when already gone; ConflictError while endpoints remain. Drops its allocations. */

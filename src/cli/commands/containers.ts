@@ -239,5 +239,15 @@ export function containerCommands(ctx: CliContext): Command[] {
       await containerExited(ctx.engine(), id);
     });
 
+  // called by a thin client whose foreground run the daemon can no longer finish (it died)
+  internal
+    .command('finish')
+    .argument('<id>')
+    .argument('<status>', "the shim's exit status")
+    .action(async (id: string, status: string) => {
+      const { containerExited } = await import('../../engine/containers.js');
+      ctx.exitCode = await containerExited(ctx.engine(), id, Number(status));
+    });
+
   return [runCommand(ctx), ps, inspect, exec, port, logs, stop, rm, internal];
 }

@@ -1,0 +1,66 @@
+// The daemon's watch over running containers: a pidfd on each one's shim (and on the berth
+// process waiting for a foreground one), so that a shim killed with -9 is reconciled the moment
+// it dies (src/engine/reconcile.ts): Exited (137), ports, address and namespace released. Idle it
+// costs one `data_version` read per interval to notice new containers, nothing per container.
+import { ProcessExitWatcher } from '../kernel/pidfd.js';
+import type { Engine } from './context.js';
+import type { ContainerConfig, ContainerState, Container } from './containers.js';
+import { isSameProcessAlive } from './process.js';
+import { reconcileContainer } from './reconcile.js';
+
+export class ContainerWatch {
+  private readonly watcher: ProcessExitWatcher;
+  private readonly timer: NodeJS.Timeout;
+  private lastVersion = -1;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly log: (line: string) => void,
+    intervalMs = 250,
+  ) {
+    this.watcher = new ProcessExitWatcher((err) => log(`container watch: ${err.message}`));
+    this.sync();
+    this.timer = setInterval(() => this.sync(), intervalMs);
+  }
+
+  /** After a store change: watch the processes of every running container not watched yet. */
+  sync(): void {
+    let version: number;
+    try {
+      version = this.engine.store.dataVersion();
+    } catch (err) {
+      return this.log(`container watch: ${(err as Error).message}`);
+    }
+    if (version === this.lastVersion) return;
+    this.lastVersion = version;
+    for (const r of this.engine.store.listContainers()) {
+      const state = r.state as ContainerState;
+      if (state.status !== 'running') continue;
+      for (const [pid, start] of [[state.pid, state.pidStart], [state.waiterPid, state.waiterStart]] as const) {
+        if (!pid || this.watcher.has(pid)) continue;
+        const ended = () => void this.ended(r.id);
+        // checked after opening the pidfd: it then refers to exactly the process the record names
+        if (this.watcher.watch(pid, ended) && isSameProcessAlive(pid, start)) continue;
+        this.watcher.unwatch(pid);
+        ended();
+      }
+    }
+  }
+
+  private async ended(id: string): Promise<void> {
+    const r = this.engine.store.findContainer(id);
+    if (!r) return;
+    const c: Container = { id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState };
+    try {
+      const what = await reconcileContainer(this.engine, c);
+      if (what) this.log(`container ${c.name}: its shim ended without recording the end (${what}); released its network`);
+    } catch (err) {
+      this.log(`container ${c.name}: cannot record its end: ${(err as Error).message}`);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.watcher.close();
+  }
+}

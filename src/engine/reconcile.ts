@@ -1,0 +1,61 @@
+// Containers whose end nobody recorded (DESIGN.md, "Containers": a container's lifetime is its
+// own process, not only its shim's). Every berth command runs this first, and the daemon runs it
+// the moment a watched shim ends (src/engine/container-watch.ts), so a dead shim's container
+// never shows as running, nor keeps its address, ports or namespace:
+// - abandoned: left in `created` by a berth process that died while creating it (a daemon
+//   SIGKILLed mid-run): its process, if it started, is killed and everything released;
+// - ended: recorded as running, but its shim is gone without recording the end (kill -9 of the
+//   shim; the container died with it, PR_SET_PDEATHSIG): Exited (137), network released;
+// - orphan: recorded as ended, yet its process lives on (it outlived a shim older than
+//   PDEATHSIG): killed.
+import type { Engine } from './context.js';
+import {
+  containerExited, creationAbandoned, discardAbandoned, KILLED_WITH_SHIM, killContainerProcess, type Container, type ContainerConfig, type ContainerState,
+} from './containers.js';
+import { isSameProcessAlive } from './process.js';
+
+export type UnrecordedEnd = 'abandoned' | 'ended' | 'orphan';
+
+/** What about c's record is untrue, if anything. */
+export function unrecordedEnd(c: Container): UnrecordedEnd | undefined {
+  if (creationAbandoned(c)) return 'abandoned';
+  if (c.state.status === 'running' && !isSameProcessAlive(c.state.pid, c.state.pidStart)) {
+    // a foreground run's own berth process waits for it and records the end itself
+    return isSameProcessAlive(c.state.waiterPid, c.state.waiterStart) ? undefined : 'ended';
+  }
+  if (c.state.status === 'exited' && isSameProcessAlive(c.state.childPid, c.state.childStart)) return 'orphan';
+  return undefined;
+}
+
+/** Make c's record true again; returns what was wrong. */
+export async function reconcileContainer(engine: Engine, c: Container): Promise<UnrecordedEnd | undefined> {
+  const what = unrecordedEnd(c);
+  if (what === 'abandoned') await discardAbandoned(engine, c);
+  else if (what === 'ended') await containerExited(engine, c.id, KILLED_WITH_SHIM);
+  else if (what === 'orphan') await killContainerProcess(c.state.childPid, c.state.childStart);
+  return what;
+}
+
+function allContainers(engine: Engine): Container[] {
+  return engine.store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
+}
+
+/**
+ * Reconcile every container. Best effort: another berth process may be doing the same at the
+ * same moment (every step is idempotent), and one container's failure does not stop the rest
+ * nor the command that asked; `berth system check` reports what is still wrong. skip: containers
+ * someone else is finishing right now (the daemon's pending thin-client runs).
+ */
+export async function reconcileContainers(engine: Engine, skip: (id: string) => boolean = () => false): Promise<{ container: Container; what: UnrecordedEnd }[]> {
+  const done: { container: Container; what: UnrecordedEnd }[] = [];
+  for (const c of allContainers(engine)) {
+    if (skip(c.id) || !unrecordedEnd(c)) continue;
+    try {
+      const what = await reconcileContainer(engine, c);
+      if (what) done.push({ container: c, what });
+    } catch {
+      // left for the next command, the daemon or `system check --repair` (which reports it)
+    }
+  }
+  return done;
+}
