@@ -19,6 +19,7 @@ import { generateName, validateContainerName, validateHostname } from './names.j
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
 import { writeSandboxFiles } from './sandbox-files.js';
+import { writePublishFile } from './port-relay.js';
 
 export type NetworkMode =
   | { kind: 'bridge' }
@@ -322,6 +323,9 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
     const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns, ...(embeddedDns ? { embeddedDns } : {}) });
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const pidfile = join_(dir, 'pid');
+    // the shim binds the published ports on the host and relays the host's own connections
+    const publishFile = join_(dir, 'publish');
+    const relayed = writePublishFile(publishFile, store.listPorts({ containerId: id }));
     const argv = [
       ...(netns ? ['--netns', netns] : []),
       '--hostname', hostname,
@@ -330,6 +334,7 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
       ...(spec.rootfs ? ['--rootfs', spec.rootfs] : []),
       '--pidfile', pidfile,
       '--exit-file', join_(dir, 'exit'),
+      ...(relayed ? ['--publish-file', publishFile] : []),
       ...(spec.detach
         ? ['--detach', '--log', join_(dir, 'log'), '--on-exit', ...onExitHook(id), '--end']
         : []),

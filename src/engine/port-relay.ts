@@ -1,0 +1,74 @@
+// The host-side relay of published ports (native/port-relay.c, run by berth-init). berth's nft
+// table DNATs what arrives from elsewhere; the host's own connections to 127.0.0.1:PORT (and
+// ::1) go through a relay that binds the port in the host's namespace, as docker-proxy does.
+// That needs no route_localnet, so a flushed table opens nothing, and a host service cannot
+// bind a published port afterwards and then lose its loopback traffic to the container.
+//
+// berth containers: the shim binds and relays (--publish-file). CNI sandboxes, whose process
+// berth does not start: a detached `berth-init --proxy-only` per endpoint, ended on DEL.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BERTH_INIT } from '../common/package.js';
+import { ConflictError, SystemError } from '../common/errors.js';
+import type { PortRecord } from '../store/store.js';
+import type { Engine } from './context.js';
+import { isSameProcessAlive, processStartTime, signalProcess } from './process.js';
+
+/** The publish file's text: one relayed port a line (SCTP is not relayed: no SCTP from Node or the relay). */
+export function publishFileText(ports: readonly PortRecord[]): string {
+  return ports
+    .filter((p) => p.proto === 'tcp' || p.proto === 'udp')
+    .map((p) => `${p.proto} ${p.hostIp} ${p.hostPort} ${p.targetIp} ${p.targetPort}\n`)
+    .join('');
+}
+
+/** Write the publish file for these ports; false (and no file) when none is relayed. */
+export function writePublishFile(path: string, ports: readonly PortRecord[]): boolean {
+  const text = publishFileText(ports);
+  if (!text) return false;
+  writeFileSync(path, text, { mode: 0o600 });
+  return true;
+}
+
+function relayDir(engine: Engine, endpointId: string): string {
+  return join(engine.paths.run, 'relays', endpointId);
+}
+
+/** Start a detached relay for a CNI endpoint's published ports (none: nothing to do). */
+export function startEndpointRelay(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
+  const dir = relayDir(engine, endpointId);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'publish');
+  if (!writePublishFile(file, ports)) return void rmSync(dir, { recursive: true, force: true });
+  const pidfile = join(dir, 'pid');
+  const r = spawnSync(BERTH_INIT, ['--proxy-only', '--publish-file', file, '--pidfile', pidfile, '--detach', '--log', join(dir, 'log')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  if (r.status === 0) {
+    // the start time tells our relay from a later process with its PID
+    const pid = Number(readFileSync(pidfile, 'utf8').split('\n')[0]);
+    writeFileSync(join(dir, 'start'), processStartTime(pid) ?? '', { mode: 0o600 });
+    return;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const why = (r.stderr ?? '').replace(/^berth-init: /, '').trim() || r.error?.message || `exit status ${r.status}`;
+  if (r.status === 125 && /in use/.test(why)) throw new ConflictError(why);
+  throw new SystemError(`cannot start the port relay: ${why}`);
+}
+
+/** End a CNI endpoint's relay, if it runs (idempotent). */
+export function stopEndpointRelay(engine: Engine, endpointId: string): void {
+  const dir = relayDir(engine, endpointId);
+  try {
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').split('\n')[0]);
+    const start = readFileSync(join(dir, 'start'), 'utf8').trim();
+    if (isSameProcessAlive(pid, start)) signalProcess(pid, 'SIGKILL');
+    // its ports are free only once it is gone: a next ADD may publish them again at once
+    for (let i = 0; i < 100 && isSameProcessAlive(pid, start); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  } catch {
+    // no relay was started, or it is gone already
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
