@@ -60,6 +60,8 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   const store = engine.store;
   const findings: Finding[] = [];
   const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...(opts.repair && action ? { action } : {}) });
+  // looked at first: repairing a network below puts a missing table back (firewall-state.ts)
+  const tableMissing = !firewallInstalled(engine.hostNetns);
 
   // 1. containers whose process is gone still hold addresses, ports and a namespace; a creation
   //    abandoned halfway (its berth process died) is undone
@@ -169,7 +171,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   // 6. berth's nft table: present, current, and holding what the store says
   const desired = desiredFirewall(engine);
   let fwProblem = '';
-  if (!firewallInstalled(engine.hostNetns)) {
+  if (tableMissing || !firewallInstalled(engine.hostNetns)) {
     fwProblem = store.listNetworks().length ? "berth's nft table is missing or outdated" : '';
   } else {
     const have = firewallElementCounts(engine.hostNetns) ?? {};
