@@ -19,7 +19,7 @@ import { generateName, validateContainerName, validateHostname } from './names.j
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
 import { writeSandboxFiles } from './sandbox-files.js';
-import { writePublishFile } from './port-relay.js';
+import { relayWarning, writePublishFile } from './port-relay.js';
 
 export type NetworkMode =
   | { kind: 'bridge' }
@@ -325,7 +325,10 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
     const pidfile = join_(dir, 'pid');
     // the shim binds the published ports on the host and relays the host's own connections
     const publishFile = join_(dir, 'publish');
-    const relayed = writePublishFile(publishFile, store.listPorts({ containerId: id }));
+    const publishing = writePublishFile(publishFile, store.listPorts({ containerId: id }));
+    const relayed = publishing.relayed > 0;
+    const partial = relayWarning(publishing);
+    if (partial) warnings.push(partial);
     const argv = [
       ...(netns ? ['--netns', netns] : []),
       '--hostname', hostname,

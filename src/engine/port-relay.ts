@@ -23,12 +23,40 @@ export function publishFileText(ports: readonly PortRecord[]): string {
     .join('');
 }
 
-/** Write the publish file for these ports; false (and no file) when none is relayed. */
-export function writePublishFile(path: string, ports: readonly PortRecord[]): boolean {
-  const text = publishFileText(ports);
-  if (!text) return false;
-  writeFileSync(path, text, { mode: 0o600 });
-  return true;
+/** Descriptors the relay keeps free for its connections and the shim's own files. */
+const FD_RESERVE = 512;
+
+/** How many ports one relay can bind: each is a descriptor, under the hard open-files limit. */
+export function relayCapacity(limitsText = readFileSync('/proc/self/limits', 'utf8')): number {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(limitsText);
+  if (m?.[1] === 'unlimited') return Number.MAX_SAFE_INTEGER;
+  return Math.max(0, Number(m?.[1] ?? 1024) - FD_RESERVE);
+}
+
+export interface PublishFile {
+  /** ports the relay binds */
+  relayed: number;
+  /** TCP and UDP ports asked for */
+  total: number;
+}
+
+/**
+ * Write the publish file for these ports (none relayed: no file). Beyond the open-files limit
+ * the rest are left out: they still work from other hosts and containers (DNAT), not on the
+ * host's own loopback, and the caller warns.
+ */
+export function writePublishFile(path: string, ports: readonly PortRecord[], capacity = relayCapacity()): PublishFile {
+  const lines = publishFileText(ports);
+  const all = lines ? lines.split('\n').slice(0, -1) : [];
+  const kept = all.slice(0, capacity);
+  if (kept.length) writeFileSync(path, kept.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  return { relayed: kept.length, total: all.length };
+}
+
+/** The warning for ports left out of the relay, or undefined. */
+export function relayWarning(f: PublishFile): string | undefined {
+  if (f.relayed === f.total) return undefined;
+  return `WARNING: only ${f.relayed} of ${f.total} published ports answer on the host's own loopback (127.0.0.1, ::1): the open-files limit allows no more; all are reachable through the host's other addresses`;
 }
 
 function relayDir(engine: Engine, endpointId: string): string {
@@ -40,7 +68,7 @@ export function startEndpointRelay(engine: Engine, endpointId: string, ports: re
   const dir = relayDir(engine, endpointId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'publish');
-  if (!writePublishFile(file, ports)) return void rmSync(dir, { recursive: true, force: true });
+  if (!writePublishFile(file, ports).relayed) return void rmSync(dir, { recursive: true, force: true });
   const pidfile = join(dir, 'pid');
   const r = spawnSync(BERTH_INIT, ['--proxy-only', '--publish-file', file, '--pidfile', pidfile, '--detach', '--log', join(dir, 'log')], {
     encoding: 'utf8',
