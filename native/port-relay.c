@@ -34,9 +34,9 @@ enum kind { K_LISTEN, K_TCP, K_UDP };
 
 struct listener {
   enum kind kind; // K_LISTEN: first member, so an epoll pointer tells what it points to
-  int fd, proto;
-  struct sockaddr_storage target;
-  socklen_t tlen;
+  int fd, proto;  // fd -1: unpublished since (SIGHUP)
+  struct sockaddr_storage local, target;
+  socklen_t llen, tlen;
 };
 
 struct conn;
@@ -68,6 +68,8 @@ struct session {
 
 static struct listener *listeners;
 static int nlisteners;
+static const char *publish_path;
+static volatile sig_atomic_t reload_wanted;
 static int ep = -1;
 static struct session *sessions;
 static struct conn *dead;
@@ -75,7 +77,8 @@ static struct conn *dead;
 int relay_count(void) { return nlisteners; }
 
 static void close_all(void) {
-  for (int i = 0; i < nlisteners; i++) close(listeners[i].fd);
+  for (int i = 0; i < nlisteners; i++)
+    if (listeners[i].fd >= 0) close(listeners[i].fd);
   nlisteners = 0;
 }
 
@@ -111,6 +114,7 @@ static void want_fds(long n) {
 }
 
 bool relay_open(const char *path, char *why, size_t whylen) {
+  publish_path = path;
   FILE *f = fopen(path, "re");
   if (!f) return snprintf(why, whylen, "--publish-file \"%s\": %s", path, strerror(errno)), false;
   char line[256];
@@ -125,8 +129,6 @@ bool relay_open(const char *path, char *why, size_t whylen) {
       snprintf(why, whylen, "--publish-file \"%s\" line %d: expected \"tcp|udp LISTEN_ADDR PORT TARGET_ADDR PORT\"", path, lineno);
       goto fail;
     }
-    struct sockaddr_storage la;
-    socklen_t llen;
     if (nlisteners == cap) {
       cap = cap ? cap * 2 : 16;
       struct listener *grown = realloc(listeners, (size_t)cap * sizeof *listeners);
@@ -136,17 +138,17 @@ bool relay_open(const char *path, char *why, size_t whylen) {
     }
     struct listener *l = &listeners[nlisteners];
     *l = (struct listener){.kind = K_LISTEN, .proto = proto[0] == 't' ? SOCK_STREAM : SOCK_DGRAM};
-    if (!parse_addr(laddr, lport, &la, &llen) || !parse_addr(taddr, tport, &l->target, &l->tlen)) {
+    if (!parse_addr(laddr, lport, &l->local, &l->llen) || !parse_addr(taddr, tport, &l->target, &l->tlen)) {
       snprintf(why, whylen, "--publish-file \"%s\" line %d: bad address or port", path, lineno);
       goto fail;
     }
-    l->fd = socket(la.ss_family, l->proto | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    l->fd = socket(l->local.ss_family, l->proto | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0) { snprintf(why, whylen, "socket for %s:%d/%s: %s", laddr, lport, proto, strerror(errno)); goto fail; }
     int one = 1;
     // TCP only: SO_REUSEADDR on UDP would let a second binder share the port.
     if (l->proto == SOCK_STREAM) setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (la.ss_family == AF_INET6) setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(l->fd, (struct sockaddr *)&la, llen) || (l->proto == SOCK_STREAM && listen(l->fd, 512))) {
+    if (l->local.ss_family == AF_INET6) setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(l->fd, (struct sockaddr *)&l->local, l->llen) || (l->proto == SOCK_STREAM && listen(l->fd, 512))) {
       int err = errno;
       close(l->fd);
       snprintf(why, whylen, "cannot publish %s%s%s:%d/%s: %s%s", strchr(laddr, ':') ? "[" : "", laddr, strchr(laddr, ':') ? "]" : "",
@@ -329,8 +331,58 @@ static void udp_expire(void) {
   }
 }
 
+// SIGHUP: berth rewrote the publish file without some ports (a network disconnect released
+// them): stop listening on those, and end their UDP sessions. Ports are never added this way.
+static void on_sighup(int sig) {
+  (void)sig;
+  reload_wanted = 1;
+}
+
+static bool still_published(const struct listener *l, FILE *f) {
+  char line[256], proto[8], laddr[64], taddr[64];
+  int lport, tport;
+  rewind(f);
+  while (fgets(line, sizeof line, f)) {
+    struct sockaddr_storage a;
+    socklen_t len;
+    if (sscanf(line, "%7s %63s %d %63s %d", proto, laddr, &lport, taddr, &tport) != 5) continue;
+    if ((proto[0] == 't' ? SOCK_STREAM : SOCK_DGRAM) != l->proto || !parse_addr(laddr, lport, &a, &len)) continue;
+    if (len == l->llen && !memcmp(&a, &l->local, len)) return true;
+  }
+  return false;
+}
+
+static void reload(void) {
+  reload_wanted = 0;
+  FILE *f = publish_path ? fopen(publish_path, "re") : NULL;
+  if (!f) return; // unreadable: keep what we have rather than guess
+  for (int i = 0; i < nlisteners; i++) {
+    struct listener *l = &listeners[i];
+    if (l->fd < 0 || still_published(l, f)) continue;
+    close(l->fd);
+    l->fd = -1;
+    for (struct session **p = &sessions; *p;) {
+      struct session *s = *p;
+      if (s->l != l) { p = &s->next; continue; }
+      *p = s->next;
+      close(s->fd);
+      free(s);
+    }
+  }
+  fclose(f);
+}
+
 _Noreturn void relay_loop(void) {
   signal(SIGPIPE, SIG_IGN);
+  // SIGHUP is taken only inside epoll_pwait (EINTR), so none is lost between a check and the wait
+  struct sigaction hup = {.sa_handler = on_sighup};
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, NULL);
+  sigset_t blocked, waiting;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGHUP);
+  sigprocmask(SIG_BLOCK, &blocked, &waiting);
+  sigdelset(&waiting, SIGHUP);
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) {
     dprintf(STDERR_FILENO, "berth-init: relay: epoll: %s\n", strerror(errno));
@@ -340,7 +392,11 @@ _Noreturn void relay_loop(void) {
   struct epoll_event evs[64];
   time_t swept = time(NULL);
   for (;;) {
-    int n = epoll_wait(ep, evs, 64, sessions ? 5000 : -1);
+    int n = epoll_pwait(ep, evs, 64, sessions ? 5000 : -1, &waiting);
+    if (reload_wanted) {
+      reload();
+      continue; // the events may name closed listeners or freed sessions
+    }
     for (int i = 0; i < n; i++) {
       enum kind k = *(enum kind *)evs[i].data.ptr;
       if (k == K_LISTEN) {

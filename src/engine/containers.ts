@@ -19,7 +19,7 @@ import { generateName, validateContainerName, validateHostname } from './names.j
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
 import { writeSandboxFiles } from './sandbox-files.js';
-import { relayWarning, writePublishFile } from './port-relay.js';
+import { relayWarning, releaseRelayedPorts, writePublishFile } from './port-relay.js';
 
 export type NetworkMode =
   | { kind: 'bridge' }
@@ -730,5 +730,6 @@ export async function disconnectContainer(engine: Engine, ref: string, networkRe
   if (!ep) throw new NotFoundError(`container "${c.name}" is not connected to network "${network.name}"`);
   const netns = ownNetns(engine, c, 'disconnect it');
   await releaseEndpoints(engine, c.id, ep.interfaceName);
+  await releaseRelayedPorts(engine, { id: c.id, ...c.state });
   await syncDefaultRoutes(engine, c.id, netns);
 }

@@ -7,13 +7,14 @@
 // berth containers: the shim binds and relays (--publish-file). CNI sandboxes, whose process
 // berth does not start: a detached `berth-init --proxy-only` per endpoint, ended on DEL.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH_INIT } from '../common/package.js';
 import { ConflictError, SystemError } from '../common/errors.js';
 import type { PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { isSameProcessAlive, processStartTime, signalProcess } from './process.js';
+import { checkHostPortFree } from './host-ports.js';
+import { isSameProcessAlive, processStartTime, signalProcess, sleep } from './process.js';
 
 /** The publish file's text: one relayed port a line (SCTP is not relayed: no SCTP from Node or the relay). */
 export function publishFileText(ports: readonly PortRecord[]): string {
@@ -99,4 +100,49 @@ export function stopEndpointRelay(engine: Engine, endpointId: string): void {
     // no relay was started, or it is gone already
   }
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A running container's shim and PID 1, as its record has them. */
+export interface ShimProcess {
+  id: string;
+  pid?: number;
+  pidStart?: string;
+  childPid?: number;
+}
+
+/** The shim's relay: its child that is not the container (the relay runs berth-init's own image). */
+function relayPidOf(c: ShimProcess): number | undefined {
+  if (!c.pid || !isSameProcessAlive(c.pid, c.pidStart)) return undefined;
+  try {
+    const kids = readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const shimExe = readFileSync(`/proc/${c.pid}/cmdline`, 'utf8').split('\0')[0];
+    return kids.find((k) => k !== c.childPid && readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0] === shimExe);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Ports a running container no longer publishes (a network disconnect released them): rewrite its
+ * publish file and have the relay let go of them (SIGHUP), then wait until the host can bind them,
+ * so a next publish of the same port is not refused.
+ */
+export async function releaseRelayedPorts(engine: Engine, c: ShimProcess): Promise<void> {
+  const file = join(engine.containerDir(c.id), 'publish');
+  if (!existsSync(file)) return;
+  const still = new Set(publishFileText(engine.store.listPorts({ containerId: c.id })).split('\n'));
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const gone = lines.filter((l) => !still.has(l));
+  if (!gone.length) return;
+  writeFileSync(file, lines.filter((l) => still.has(l)).map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  const relay = relayPidOf(c);
+  if (!relay || !signalProcess(relay, 'SIGHUP')) return;
+  for (const line of gone) {
+    const [proto, hostIp, port] = line.split(' ') as ['tcp' | 'udp', string, string];
+    for (let i = 0; i < 50; i++) {
+      const free = await checkHostPortFree(proto, hostIp, Number(port)).then(() => true, () => false);
+      if (free) break;
+      await sleep(10);
+    }
+  }
 }

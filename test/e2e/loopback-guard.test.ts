@@ -93,6 +93,28 @@ void describe('loopback and published ports: nothing fails open', () => {
     }
   });
 
+  void test('network disconnect lets go of the ports at once: the host can bind them, another container can publish them', T, async () => {
+    const { h } = L;
+    await h.berthOk(['network', 'create', 'lbn1']);
+    try {
+      const id = await runServer(h, 'dc', ['--network', 'lbn1', '-p', '18110:80'], 'tcp', 80);
+      started.push(id);
+      assert.ok((await probeFrom(h, 'tcp', '127.0.0.1', 18110)).ok, 'published while connected');
+      await h.berthOk(['network', 'disconnect', 'lbn1', 'dc']);
+      const svc = await h.spawn([NODE, '-e', TCP_SERVER, '18110', '127.0.0.1']);
+      assert.equal(await svc.waitForOutput(/listening \d+|error \w+/, { timeoutMs: 5000 }), 'listening 18110', 'the relay let go of 127.0.0.1:18110');
+      await svc.kill();
+      const id2 = await runServer(h, 'dc2', ['-p', '18110:80'], 'tcp', 80);
+      started.push(id2);
+      const t = await probeFrom(h, 'tcp', '127.0.0.1', 18110);
+      assert.equal(t.local, `${(await inspect(h, id2)).NetworkSettings.IPAddress}:80`, `the new container answers: ${t.output}`);
+      await h.berthOk(['rm', '-f', id, id2]);
+    } finally {
+      await removeQuietly(h, 'dc', 'dc2');
+      await h.berth(['network', 'rm', 'lbn1']);
+    }
+  });
+
   void test("with berth's table deleted and no daemon, a container's forged SYN to the host's 127.0.0.1 service gets no answer", T, async () => {
     const { h } = L;
     const svc = await h.spawn([NODE, '-e', TCP_SERVER, '17777', '127.0.0.1']);
