@@ -78,6 +78,24 @@ void describe('loopback and published ports: nothing fails open', () => {
     await again.kill();
   });
 
+  void test('on a dual-stack network the host reaches a published port on ::1 too (no IPv6 DNAT of loopback could)', T, async () => {
+    const { h } = L;
+    await h.berthOk(['network', 'create', '--ipv6', '--subnet', 'fd00:77::/64', 'lb6']);
+    try {
+      const id = await runServer(h, 'six', ['--network', 'lb6', '-p', '18120:80'], 'tcp', 80, '::');
+      started.push(id);
+      const t = await probeFrom(h, 'tcp', '::1', 18120);
+      assert.ok(t.ok, `host -> [::1]:18120: ${t.output}`);
+      assert.match(t.local ?? '', /^(::ffff:)?fd00:77::/, `the container's IPv6 address answers: ${t.output}`);
+      const v4 = await probeFrom(h, 'tcp', '127.0.0.1', 18120);
+      assert.ok(v4.ok, `host -> 127.0.0.1:18120: ${v4.output}`);
+      await h.berthOk(['rm', '-f', id]);
+    } finally {
+      await removeQuietly(h, 'six');
+      await h.berth(['network', 'rm', 'lb6']);
+    }
+  });
+
   void test('a host service that holds 127.0.0.1:P first keeps it: publishing P is refused', T, async () => {
     const { h } = L;
     const svc = await h.spawn([NODE, '-e', TCP_SERVER, '18081', '127.0.0.1']);
