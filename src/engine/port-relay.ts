@@ -7,7 +7,7 @@
 // berth containers: the shim binds and relays (--publish-file). CNI sandboxes, whose process
 // berth does not start: a detached `berth-init --proxy-only` per endpoint, ended on DEL.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH_INIT } from '../common/package.js';
 import { ConflictError, SystemError } from '../common/errors.js';
@@ -85,6 +85,17 @@ export function startEndpointRelay(engine: Engine, endpointId: string, ports: re
   const why = (r.stderr ?? '').replace(/^berth-init: /, '').trim() || r.error?.message || `exit status ${r.status}`;
   if (r.status === 125 && /in use/.test(why)) throw new ConflictError(why);
   throw new SystemError(`cannot start the port relay: ${why}`);
+}
+
+/** CNI relays whose endpoint the store no longer has (its sandbox went away without a DEL). */
+export function orphanedEndpointRelays(engine: Engine): string[] {
+  let ids: string[];
+  try {
+    ids = readdirSync(join(engine.paths.run, 'relays'));
+  } catch {
+    return [];
+  }
+  return ids.filter((id) => engine.store.getEndpoint(id) === undefined);
 }
 
 /** End a CNI endpoint's relay, if it runs (idempotent). */

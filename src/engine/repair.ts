@@ -15,6 +15,7 @@ import type { Engine } from './context.js';
 import { containerExited, creationAbandoned, discardAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { hostIfnameOf } from './endpoints.js';
 import { bridgeOptions } from './network-options.js';
+import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
 import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, macvlanSpecOf, macvlanStateOf, NETWORK_ALIAS_PREFIX } from './networks.js';
 
 export interface Finding {
@@ -166,6 +167,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
     if (running.has(path)) continue;
     note(`netns ${name}`, isNetnsPath(path) ? 'no running container owns it' : 'a stale file, not a namespace', 'deleted it');
     if (opts.repair) deleteNetns(path);
+  }
+
+  // 5b. CNI port relays still holding the host ports of an endpoint that is gone
+  for (const id of orphanedEndpointRelays(engine)) {
+    note(`port relay ${id.slice(0, 12)}`, 'its endpoint is gone, but it still holds the host ports', 'stopped it');
+    if (opts.repair) stopEndpointRelay(engine, id);
   }
 
   // 6. berth's nft table: present, current, and holding what the store says

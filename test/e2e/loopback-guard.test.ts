@@ -6,8 +6,10 @@
 // container; and any berth command puts a deleted nft table back. One lab: host h (10.200.0.1)
 // and external ext (10.200.0.2) on one switch; every packet stays in it.
 import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { links, sysctl, writeSysctl } from '../lab/index.js';
+import { REPO_ROOT, links, sysctl, writeSysctl } from '../lab/index.js';
 import {
   type BasicLab,
   EXT_ADDR,
@@ -130,6 +132,33 @@ void describe('loopback and published ports: nothing fails open', () => {
     } finally {
       await removeQuietly(h, 'dc', 'dc2');
       await h.berth(['network', 'rm', 'lbn1']);
+    }
+  });
+
+  void test('system check finds a CNI port relay whose endpoint is gone; --repair stops it and frees its port', T, async () => {
+    const { h } = L;
+    const id = 'e'.repeat(64); // no such endpoint
+    const dir = join(h.runDir, 'relays', id);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'publish'), 'tcp 127.0.0.1 18130 172.17.0.250 80\n');
+    await h.execOk([join(REPO_ROOT, 'dist', 'berth-init'), '--proxy-only', '--publish-file', join(dir, 'publish'), '--pidfile', join(dir, 'pid'), '--detach', '--log', join(dir, 'log')]);
+    const pid = Number((await readFile(join(dir, 'pid'), 'utf8')).split('\n')[0]);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    await writeFile(join(dir, 'start'), stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '');
+    try {
+      const check = await h.berth(['system', 'check']);
+      assert.match(check.stdout, /^port relay eeeeeeeeeeee: its endpoint is gone/m, check.stdout);
+      const repair = await h.berth(['system', 'check', '--repair']);
+      assert.match(repair.stdout, /^port relay eeeeeeeeeeee: .* -> stopped it/m, repair.stdout);
+      const svc = await h.spawn([NODE, '-e', TCP_SERVER, '18130', '127.0.0.1']);
+      assert.equal(await svc.waitForOutput(/listening \d+|error \w+/, { timeoutMs: 5000 }), 'listening 18130');
+      await svc.kill();
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // stopped by the repair
+      }
     }
   });
 
