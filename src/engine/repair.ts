@@ -7,6 +7,7 @@ import { deleteLink, findLink, listLinks, setLinkUp, setMaster, type LinkInfo } 
 import { listAddresses } from '../kernel/addresses.js';
 import { deleteNetns, isNetnsPath } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
+import { readSysctl, sysctls } from '../kernel/sysctl.js';
 import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
 } from '../drivers/firewall.js';
@@ -57,6 +58,15 @@ export function restoreFirewall(engine: Engine): void {
   syncFirewall(engine.hostNetns, bridges, ports);
 }
 
+/** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
+function routesLocalnet(engine: Engine, ifname: string): boolean {
+  try {
+    return readSysctl(engine.hostNetns, sysctls.routeLocalnet(ifname)) !== '0';
+  } catch {
+    return false; // the bridge went away meanwhile
+  }
+}
+
 export async function checkSystem(engine: Engine, opts: { repair: boolean }): Promise<Finding[]> {
   const store = engine.store;
   const findings: Finding[] = [];
@@ -98,13 +108,22 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
     const br = byName.get(spec.ifname);
     const have = new Set(addresses.filter((a) => a.index === br?.index).map((a) => a.cidr));
     const missing = spec.gateways.filter((g) => !have.has(g));
-    const problem = !br ? `bridge ${spec.ifname} is missing` : !br.up ? `bridge ${spec.ifname} is down` : missing.length ? `bridge ${spec.ifname} lacks ${missing.join(', ')}` : '';
+    const localnet = br ? routesLocalnet(engine, spec.ifname) : false;
+    const problem = !br
+      ? `bridge ${spec.ifname} is missing`
+      : !br.up
+        ? `bridge ${spec.ifname} is down`
+        : missing.length
+          ? `bridge ${spec.ifname} lacks ${missing.join(', ')}`
+          : localnet
+            ? `bridge ${spec.ifname} routes 127.0.0.0/8 (route_localnet=1: without berth's nft table, containers reach the host's loopback services)`
+            : '';
     if (!problem) continue;
     if (net.state?.parent && !br) {
       note(`network ${net.name}`, `${problem} (a NAT-free bridge: its parent's addresses are not moved back automatically)`);
       continue;
     }
-    note(`network ${net.name}`, problem, 're-created it');
+    note(`network ${net.name}`, problem, br && br.up && !missing.length ? 'set route_localnet to 0' : 're-created it');
     if (opts.repair) await ensureNetworkKernel(engine, net);
   }
 

@@ -48,8 +48,14 @@ void describe('loopback and published ports: nothing fails open', () => {
     await h.berthOk(['run', '--rm', '--', 'true']);
     assert.equal(await sysctl(h, 'net.ipv4.conf.berth0.route_localnet'), '0');
     await writeSysctl(h, 'net.ipv4.conf.berth0.route_localnet', 1);
+    const check = await h.berth(['system', 'check']);
+    assert.match(check.stdout, /^network bridge: bridge berth0 routes 127\.0\.0\.0\/8/m, check.stdout);
+    assert.equal(await sysctl(h, 'net.ipv4.conf.berth0.route_localnet'), '1', 'check changes nothing');
+    await h.berthOk(['system', 'check', '--repair']);
+    assert.equal(await sysctl(h, 'net.ipv4.conf.berth0.route_localnet'), '0', '--repair puts it back to 0');
+    await writeSysctl(h, 'net.ipv4.conf.berth0.route_localnet', 1);
     await h.berthOk(['run', '--rm', '--', 'true']);
-    assert.equal(await sysctl(h, 'net.ipv4.conf.berth0.route_localnet'), '0', 'berth puts it back to 0');
+    assert.equal(await sysctl(h, 'net.ipv4.conf.berth0.route_localnet'), '0', 'any use of the network puts it back to 0');
   });
 
   void test('a published port is held on the host: a host service cannot bind it on 127.0.0.1 later, and 127.0.0.1 reaches the container', T, async () => {
