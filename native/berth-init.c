@@ -211,6 +211,7 @@ static _Noreturn void container(int netfd, const sigset_t *mask) {
     if (rmdir("/" OLDROOT)) fail(125, "rmdir \"/%s\": %s", OLDROOT, E);
   }
   if (opt.workdir && chdir(opt.workdir)) fail(125, "--workdir \"%s\": %s", opt.workdir, E);
+  relay_restore_limit(); // the shim's raised open-files limit (one per published port) is not the command's
   sigprocmask(SIG_SETMASK, mask, NULL);
   execvp(opt.cmd[0], opt.cmd);
   fail(errno == ENOENT ? 127 : 126, "cannot run \"%s\": %s", opt.cmd[0], E);

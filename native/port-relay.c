@@ -102,15 +102,23 @@ static bool parse_addr(const char *text, int port, struct sockaddr_storage *ss, 
   return false;
 }
 
+static struct rlimit caller_nofile; // the limit before want_fds raised it
+static bool nofile_raised;
+
 // Room for this many more descriptors: raise the soft limit to the hard one if needed.
 static void want_fds(long n) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+  if (!nofile_raised) caller_nofile = rl;
   rlim_t need = (rlim_t)n + 256;
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    if (!setrlimit(RLIMIT_NOFILE, &rl)) nofile_raised = true;
   }
+}
+
+void relay_restore_limit(void) {
+  if (nofile_raised) setrlimit(RLIMIT_NOFILE, &caller_nofile);
 }
 
 bool relay_open(const char *path, char *why, size_t whylen) {

@@ -14,6 +14,8 @@ int relay_count(void);
 // Fork the relay process (it dies with the caller: PR_SET_PDEATHSIG) and close the caller's
 // copies of the sockets. Returns its PID, or -1 with errno set.
 pid_t relay_fork(void);
+// Give this process the open-files limit it had before relay_open raised it (the container).
+void relay_restore_limit(void);
 // Run the relay in this process until it is killed.
 _Noreturn void relay_loop(void);
 

@@ -81,6 +81,14 @@ void describe('berth-init port relay', { skip: process.getuid?.() !== 0 && 'need
     assert.equal(await binds('udp', 8001), 'free');
   });
 
+  it('binds more ports than the soft open-files limit allows, and the command gets the caller\'s limit back', async () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `tcp 127.0.0.1 ${8100 + i} 127.0.0.2 9000`);
+    const f = await publishFile('many', lines);
+    const r = await h.exec(['prlimit', '--nofile=64:20000', BIN, '--publish-file', f, '--', 'sh', '-c', 'ulimit -Sn']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '64');
+  });
+
   it('a port a host process holds fails the start with 125, naming it; nothing runs', async () => {
     const holder = await h.spawn([NODE, '-e', "require('net').createServer().listen(8010,'127.0.0.1',()=>console.log('held'))"]);
     await holder.waitForOutput('held');
