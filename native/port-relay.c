@@ -208,7 +208,8 @@ static void conn_kill(struct conn *c) {
 static void conn_rearm(struct conn *c) {
   for (int i = 0; i < 2; i++) {
     uint32_t ev = 0;
-    if (!c->eof[i] && c->len[i] == 0 && !(i == 1 && c->connecting)) ev |= EPOLLIN;
+    // nothing is read until the container side is connected (level-triggered: it would spin)
+    if (!c->connecting && !c->eof[i] && c->len[i] == 0) ev |= EPOLLIN;
     if (c->len[1 - i] > 0 || (i == 1 && c->connecting)) ev |= EPOLLOUT;
     watch(c->fd[i], &c->e[i], ev, EPOLL_CTL_MOD);
   }
@@ -255,8 +256,8 @@ static void conn_event(struct end *e, uint32_t events) {
     if (getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) || err) return conn_kill(c);
     c->connecting = false;
   }
-  if (c->connecting) return conn_rearm(c);
   if (events & EPOLLERR) return conn_kill(c); // reset: nothing more goes either way
+  if (c->connecting) return (events & EPOLLHUP) ? conn_kill(c) : conn_rearm(c); // HUP: the client gave up
   if (!pump(c, 0) || !pump(c, 1)) return conn_kill(c);
   if (c->shut[0] && c->shut[1]) return conn_kill(c);
   // hung up: side i can take nothing more (its reads are passed on above)

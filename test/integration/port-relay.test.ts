@@ -3,7 +3,7 @@
 // the relay alone (CNI sandboxes). Runs as root inside one lab host; every process started here
 // is killed by PID (the lab tracks them), every packet stays inside the lab host.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,34 @@ void describe('berth-init port relay', { skip: process.getuid?.() !== 0 && 'need
     const r = await h.exec(['prlimit', '--nofile=64:20000', BIN, '--publish-file', f, '--', 'sh', '-c', 'ulimit -Sn']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '64');
+  });
+
+  it('a client that gives up while the container does not answer costs no CPU (no busy loop while connecting)', async () => {
+    const sw = await lab.createSwitch('s');
+    await sw.plug(h, { ifname: 'eth0', address: '10.201.0.1/24' });
+    // 10.201.0.99 is nobody: the relay's connect waits for ARP, then fails
+    const f = await publishFile('e', ['tcp 127.0.0.1 8050 10.201.0.99 80']);
+    const pidfile = join(dir, 'e.pid');
+    const shim = await h.spawn([BIN, '--publish-file', f, '--pidfile', pidfile, '--', 'sleep', '4']);
+    while (!existsSync(pidfile)) await sleep(20);
+    const shimPid = Number((await readFile(pidfile, 'utf8')).split('\n')[1]);
+    const kids = (await readFile(`/proc/${shimPid}/task/${shimPid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+    const relay = kids.find((k) => readFileSync(`/proc/${k}/cmdline`, 'utf8').startsWith(BIN));
+    assert.ok(relay, 'the shim has a relay child');
+    const cpu = () => {
+      const st = readFileSync(`/proc/${relay}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
+    // the client gives up with a reset while the relay still connects: its end reports HUP/ERR
+    const c = await h.spawn([NODE, '-e', "const c=require('net').connect(8050,'127.0.0.1',()=>{c.write('x');setTimeout(()=>c.resetAndDestroy(),100)});c.on('error',()=>{});setTimeout(()=>process.exit(0),3000)"]);
+    await sleep(300);
+    const before = cpu();
+    await sleep(1000);
+    const used = cpu() - before;
+    assert.ok(used < 10, `the relay used ${used} ticks in 1 s while connecting (100 = a busy loop)`);
+    await c.exited;
+    await shim.exited;
   });
 
   it('a port a host process holds fails the start with 125, naming it; nothing runs', async () => {
