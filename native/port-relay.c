@@ -51,6 +51,7 @@ struct conn {
   bool connecting;        // the container side's connect is in progress
   bool eof[2];            // nothing more to read from side i
   bool shut[2];           // side i's peer got our FIN (what i sent is all passed on)
+  bool parked[2];         // side i hung up with data still to pass on: out of epoll until it drains
   size_t len[2], off[2];  // buffered bytes read from side i, waiting to go to the other side
   char *buf[2];
   struct conn *next_dead;
@@ -207,6 +208,12 @@ static void conn_kill(struct conn *c) {
 // side's data waits for it.
 static void conn_rearm(struct conn *c) {
   for (int i = 0; i < 2; i++) {
+    // a hung-up socket is always "ready" (EPOLLHUP cannot be masked): watch it again only when
+    // its buffered data has gone to the other side
+    if (c->parked[i]) {
+      if (c->len[i] > 0) continue;
+      c->parked[i] = false;
+    }
     uint32_t ev = 0;
     // nothing is read until the container side is connected (level-triggered: it would spin)
     if (!c->connecting && !c->eof[i] && c->len[i] == 0) ev |= EPOLLIN;
@@ -262,6 +269,10 @@ static void conn_event(struct end *e, uint32_t events) {
   if (c->shut[0] && c->shut[1]) return conn_kill(c);
   // hung up: side i can take nothing more (its reads are passed on above)
   if ((events & EPOLLHUP) && c->eof[e->i]) return conn_kill(c);
+  if ((events & EPOLLHUP) && c->len[e->i] > 0) {
+    c->parked[e->i] = true;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd[e->i], NULL);
+  }
   conn_rearm(c);
 }
 

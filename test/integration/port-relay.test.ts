@@ -117,6 +117,34 @@ void describe('berth-init port relay', { skip: process.getuid?.() !== 0 && 'need
     await shim.exited;
   });
 
+  it('a client that is done while the container neither reads nor writes costs no CPU', async () => {
+    // the "container" half-closes at once and never reads: the client's data and FIN wait in the relay
+    const mute = await h.spawn([NODE, '-e', "require('net').createServer({allowHalfOpen:true},c=>{c.pause();c.end()}).listen(9100,'127.0.0.2',()=>console.log('up'))"]);
+    await mute.waitForOutput('up');
+    const f = await publishFile('g', ['tcp 127.0.0.1 8060 127.0.0.2 9100']);
+    const pidfile = join(dir, 'g.pid');
+    const shim = await h.spawn([BIN, '--publish-file', f, '--pidfile', pidfile, '--', 'sleep', '3']);
+    while (!existsSync(pidfile)) await sleep(20);
+    const shimPid = Number((await readFile(pidfile, 'utf8')).split('\n')[1]);
+    const kids = (await readFile(`/proc/${shimPid}/task/${shimPid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+    const relay = kids.find((k) => readFileSync(`/proc/${k}/cmdline`, 'utf8').startsWith(BIN));
+    assert.ok(relay, 'the shim has a relay child');
+    const cpu = () => {
+      const st = readFileSync(`/proc/${relay}/stat`, 'utf8');
+      const x = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return Number(x[11]) + Number(x[12]);
+    };
+    const c = await h.spawn([NODE, '-e', "const c=require('net').connect({port:8060,host:'127.0.0.1',allowHalfOpen:true},()=>c.end(Buffer.alloc(8<<20)));c.on('error',()=>{});c.resume();setTimeout(()=>process.exit(0),2500)"]);
+    await sleep(500);
+    const before = cpu();
+    await sleep(1000);
+    const used = cpu() - before;
+    assert.ok(used < 10, `the relay used ${used} ticks in 1 s (100 = a busy loop)`);
+    await c.exited;
+    await shim.exited;
+    await mute.kill();
+  });
+
   it('a port a host process holds fails the start with 125, naming it; nothing runs', async () => {
     const holder = await h.spawn([NODE, '-e', "require('net').createServer().listen(8010,'127.0.0.1',()=>console.log('held'))"]);
     await holder.waitForOutput('held');
