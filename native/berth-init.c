@@ -18,6 +18,10 @@
 // - The container dies with its shim (PR_SET_PDEATHSIG SIGKILL): a container's lifetime is never
 //   longer than the watcher that records its end (DESIGN.md, "Containers"). The pidfile's third
 //   line is the container's start time (/proc/PID/stat field 22), so berth tells a reused PID.
+// - --publish-file FILE: the shim binds those ports in the host's namespace before the command
+//   starts (a port already taken fails the start) and relays the host's own connections to the
+//   container from a child process that ends before the exit file is written
+//   (native/port-relay.c). --proxy-only runs just that relay (CNI sandboxes).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -40,12 +44,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "port-relay.h"
+
 #define OLDROOT ".berth-oldroot" // where pivot_root parks the host's root, inside --rootfs
 
 struct bind { const char *spec, *src, *dst; };
 static struct {
-  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log;
-  bool no_netns_unshare, detach;
+  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log, *publishfile;
+  bool no_netns_unshare, detach, proxy_only;
   struct bind *binds;
   int nbinds;
   char **onexit; // NULL-terminated argv (the "--end" slot of our argv becomes the NULL)
@@ -98,6 +104,8 @@ static void parse(int argc, char **argv) {
     else if (!strcmp(a, "--pidfile")) value(argc, argv, &i, &opt.pidfile);
     else if (!strcmp(a, "--exit-file")) value(argc, argv, &i, &opt.exitfile);
     else if (!strcmp(a, "--log")) value(argc, argv, &i, &opt.log);
+    else if (!strcmp(a, "--publish-file")) value(argc, argv, &i, &opt.publishfile);
+    else if (!strcmp(a, "--proxy-only")) opt.proxy_only = true;
     else if (!strcmp(a, "--no-netns-unshare")) opt.no_netns_unshare = true;
     else if (!strcmp(a, "--detach")) opt.detach = true;
     else if (!strcmp(a, "--bind")) {
@@ -119,6 +127,15 @@ static void parse(int argc, char **argv) {
       i = end;
     } else if (a[0] == '-') usage("unknown option \"%s\"", a);
     else usage("unexpected argument \"%s\" (the command goes after \"--\")", a);
+  }
+  if (opt.proxy_only) {
+    // only the port relay (CNI sandboxes, whose process is not ours): no command
+    if (i < argc) usage("--proxy-only takes no command");
+    if (!opt.publishfile) usage("--proxy-only needs --publish-file FILE");
+    if (opt.netns || opt.rootfs || opt.exitfile || opt.onexit || opt.nbinds || opt.hostname || opt.workdir || opt.no_netns_unshare)
+      usage("--proxy-only takes only --publish-file, --pidfile, --detach and --log");
+    if (opt.detach && !opt.log) usage("--detach needs --log FILE");
+    return;
   }
   if (i >= argc) usage("missing \"--\" and the command");
   if (i + 1 >= argc) usage("missing the command after \"--\"");
@@ -205,6 +222,7 @@ static _Noreturn void container(int netfd, int shimfd, const sigset_t *mask) {
     if (rmdir("/" OLDROOT)) fail(125, "rmdir \"/%s\": %s", OLDROOT, E);
   }
   if (opt.workdir && chdir(opt.workdir)) fail(125, "--workdir \"%s\": %s", opt.workdir, E);
+  relay_restore_limit(); // the shim's raised open-files limit (one per published port) is not the command's
   sigprocmask(SIG_SETMASK, mask, NULL);
   execvp(opt.cmd[0], opt.cmd);
   fail(errno == ENOENT ? 127 : 126, "cannot run \"%s\": %s", opt.cmd[0], E);
@@ -278,9 +296,35 @@ static void detach(void) {
     fail(125, "close_range: %s", E);
 }
 
+// Bind the published ports in the host's namespace before anything starts: a port a host
+// process holds fails the start (exit 125), as docker-proxy's bind does.
+static void open_relay(void) {
+  char why[400];
+  if (opt.publishfile && !relay_open(opt.publishfile, why, sizeof why)) fail(125, "%s", why);
+}
+
+// --proxy-only: the relay alone, as its own process (the pidfile names it on both lines).
+static _Noreturn void proxy_only(void) {
+  open_relay();
+  if (opt.pidfile) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%d\n%d\n", (int)getpid(), (int)getpid());
+    if (write_atomic(opt.pidfile, buf)) fail(125, "--pidfile \"%s\": %s", opt.pidfile, E);
+  }
+  if (report_fd >= 0) {
+    struct report ready = {0};
+    if (write(report_fd, &ready, sizeof ready) < 0) { /* the caller is gone: carry on */ }
+    close(report_fd);
+    report_fd = -1;
+  }
+  relay_loop();
+}
+
 int main(int argc, char **argv) {
   parse(argc, argv);
   if (opt.detach) detach();
+  if (opt.proxy_only) proxy_only();
+  open_relay();
   int netfd = -1;
   if (opt.netns) {
     netfd = open(opt.netns, O_RDONLY | O_CLOEXEC);
@@ -333,6 +377,14 @@ int main(int argc, char **argv) {
     r.msg[sizeof r.msg - 1] = '\0';
     fail(r.code, "%s", r.msg);
   }
+  // The relay runs beside the container, in the host's namespaces; it dies with this shim.
+  pid_t relay = -1;
+  if (relay_count() > 0 && (relay = relay_fork()) < 0) {
+    int err = errno;
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    fail(125, "fork the port relay: %s", strerror(err));
+  }
   char buf[640];
   if (opt.pidfile) {
     // line 1: the container's PID 1; line 2: this shim (a detached shim is not the caller's child);
@@ -368,6 +420,11 @@ int main(int argc, char **argv) {
     }
     if (sig != SIGCHLD) kill(child, sig); // ESRCH: it just ended, SIGCHLD follows
     else if (waitpid(child, &status, WNOHANG) == child) break;
+  }
+  // the ports are free again before anyone hears the container ended
+  if (relay > 0) {
+    kill(relay, SIGKILL);
+    waitpid(relay, NULL, 0);
   }
   int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   if (opt.exitfile) {

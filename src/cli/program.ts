@@ -8,6 +8,14 @@ import { containerCommands } from './commands/containers.js';
 import { networkCommand } from './commands/networks.js';
 import { systemCommand } from './commands/system.js';
 import type { CliContext } from './context.js';
+import { restoreFirewallIfMissing } from '../engine/firewall-state.js';
+
+/** ['berth', 'network', 'ls'] for `berth network ls`. */
+function commandPath(cmd: Command): string[] {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names;
+}
 
 function buildProgram(ctx: CliContext): Command {
   const program = new Command('berth')
@@ -23,11 +31,20 @@ function buildProgram(ctx: CliContext): Command {
       if (opts.format === 'json') ctx.out(`${JSON.stringify({ Version: VERSION, Node: process.version })}\n`);
       else ctx.out(`berth ${VERSION}\n`);
     });
-  // Every command first makes the store true about containers whose end nobody recorded (a
-  // killed shim, a creation abandoned by a dead daemon); the daemon does it in its CLI gateway.
-  // `system check` is left to report them (and --repair to fix them).
-  program.hook('preAction', async (_program, action) => {
-    if (ctx.remote || ['version', 'daemon', 'check', 'on-exit', 'finish'].includes(action.name())) return;
+  // Every command first puts back berth's nft table if someone deleted it (not only the daemon:
+  // none of berth's protections may stay off because no daemon runs), then makes the store true
+  // about containers whose end nobody recorded (a killed shim, a creation abandoned by a dead
+  // daemon); the daemon does the latter in its CLI gateway. `system` reports and repairs on its
+  // own terms (check must change nothing); version and daemon need no store.
+  program.hook('preAction', async (_cmd, action) => {
+    const top = commandPath(action)[1];
+    if (top === undefined || ['version', 'daemon', 'system'].includes(top) || process.geteuid?.() !== 0) return;
+    try {
+      if (restoreFirewallIfMissing(ctx.engine())) trace("cli: berth's nft table was gone; restored it");
+    } catch (err) {
+      trace(`cli: cannot check berth's nft table: ${(err as Error).message}`);
+    }
+    if (ctx.remote || ['on-exit', 'finish'].includes(action.name())) return;
     const { reconcileContainers } = await import('../engine/reconcile.js');
     await reconcileContainers(ctx.engine());
   });

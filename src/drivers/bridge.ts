@@ -52,8 +52,10 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): 
     if (spec.gateways.some((g) => !g.includes(':'))) writeSysctl(host, sysctls.ipForward, '1');
     if (spec.gateways.some((g) => g.includes(':'))) writeSysctl(host, sysctls.ipv6Forwarding, '1');
   }
-  // published ports reached via 127.0.0.1 leave through the bridge with a loopback source
-  writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '1');
+  // Never route 127/8 on a bridge (berth once set it to 1: put it back). With it, a flushed nft
+  // table let a container's forged packet reach the host's 127.0.0.1 services (issue 11); the
+  // host's own connections to published ports go through berth-init's relay instead.
+  writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '0');
   ensureFirewall(host);
   addBridgeRules(host, firewallOf(spec));
 }

@@ -13,7 +13,7 @@ import { TUNNEL_SUBNET, WG_IFNAME_PREFIX } from './overlay-encryption.js';
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;
 /** Bumped whenever the rules below change; `ensureFirewall` reinstalls on a mismatch. */
-const RULESET_VERSION = 'berth:ruleset:5';
+const RULESET_VERSION = 'berth:ruleset:6';
 /** VXLAN's UDP port (drivers/overlay.ts; not imported from there: overlay.ts imports this module). */
 const VXLAN_PORT = 4789;
 
@@ -121,12 +121,15 @@ function tableDefinition(): NftOp[] {
     // ports would be reachable from the LAN once DNAT rewrote them (moby/moby#45610).
     add(rule(T, 'raw_prerouting', [notMatch(meta('iifname'), 'lo'), match(ip.daddr, cidr('127.0.0.0/8')), counter, drop])),
     add(rule(T, 'prerouting', [fibDaddrLocal, match(meta('l4proto'), L4), jump('publish')])),
+    // The host's own connections to loopback are not DNATed (that needs route_localnet, which
+    // fails open without this table): berth-init's relay listens there (engine/port-relay.ts).
+    add(rule(T, 'output', [match(ip.daddr, cidr('127.0.0.0/8')), accept])),
+    add(rule(T, 'output', [match(ip6.daddr, '::1'), accept])),
     add(rule(T, 'output', [fibDaddrLocal, match(meta('l4proto'), L4), jump('publish')])),
     ...publish.map((st) => add(rule(T, 'publish', st))),
     ...forward.map((st, i) => add(rule(T, 'forward', st, i === 0 ? RULESET_VERSION : undefined))),
     add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(ip.saddr, meta('oifname')), setRef(SETS.hairpin4)), masquerade])),
     add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(ip6.saddr, meta('oifname')), setRef(SETS.hairpin6)), masquerade])),
-    add(rule(T, 'postrouting', [match(ip.saddr, cidr('127.0.0.0/8')), inSet('oifname', SETS.bridges), masquerade])),
     add(rule(T, 'postrouting', [match(ip.saddr, setRef(SETS.nat4)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
     add(rule(T, 'postrouting', [match(ip6.saddr, setRef(SETS.nat6)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
     ...guard.map((st) => add(rule(T, 'encrypted_guard', st))),

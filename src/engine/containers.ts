@@ -21,6 +21,7 @@ import { generateName, validateContainerName, validateHostname } from './names.j
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { isSameProcessAlive, parentPid, processStartTime, signalProcess, sleep } from './process.js';
 import { writeSandboxFiles } from './sandbox-files.js';
+import { relayWarning, releaseRelayedPorts, writePublishFile } from './port-relay.js';
 
 export type NetworkMode =
   | { kind: 'bridge' }
@@ -341,6 +342,12 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
     const files = writeSandboxFiles(dir, { hostname, addresses, dns: spec.dns, ...(embeddedDns ? { embeddedDns } : {}) });
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const pidfile = join_(dir, 'pid');
+    // the shim binds the published ports on the host and relays the host's own connections
+    const publishFile = join_(dir, 'publish');
+    const publishing = writePublishFile(publishFile, store.listPorts({ containerId: id }));
+    const relayed = publishing.relayed > 0;
+    const partial = relayWarning(publishing);
+    if (partial) warnings.push(partial);
     const argv = [
       ...(netns ? ['--netns', netns] : []),
       '--hostname', hostname,
@@ -349,6 +356,7 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
       ...(spec.rootfs ? ['--rootfs', spec.rootfs] : []),
       '--pidfile', pidfile,
       '--exit-file', join_(dir, 'exit'),
+      ...(relayed ? ['--publish-file', publishFile] : []),
       ...(spec.detach
         ? ['--detach', '--log', join_(dir, 'log'), '--on-exit', ...onExitHook(id), '--end']
         : []),
@@ -766,5 +774,6 @@ export async function disconnectContainer(engine: Engine, ref: string, networkRe
   if (!ep) throw new NotFoundError(`container "${c.name}" is not connected to network "${network.name}"`);
   const netns = ownNetns(engine, c, 'disconnect it');
   await releaseEndpoints(engine, c.id, ep.interfaceName);
+  await releaseRelayedPorts(engine, { id: c.id, ...c.state });
   await syncDefaultRoutes(engine, c.id, netns);
 }

@@ -26,6 +26,7 @@ import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
 import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
 import { createOverlayNetwork, ensureOverlayKernel, removeOverlayNetworkEverywhere } from './overlay.js';
+import { restoreFirewallIfMissing } from './firewall-state.js';
 
 export const DEFAULT_NETWORK = 'bridge';
 /** IFLA_IFALIAS prefixes that mark berth's links (bridge of a network, host side of an endpoint). */
@@ -126,6 +127,8 @@ export function dnsAddressesOf(net: NetworkRecord): string[] {
 /** Make the kernel match a network record (bridge, addresses, firewall; macvlan parent, shim). Idempotent. */
 export async function ensureNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
   if (net.driver === 'macvlan') return ensureMacvlanNetwork(engine.hostNetns, macvlanSpecOf(net));
+  // a flushed table comes back whole first: ensureBridge alone would install one holding only this network
+  restoreFirewallIfMissing(engine);
   if (net.driver === 'overlay') return ensureOverlayKernel(engine, net);
   await ensureBridge(engine.hostNetns, bridgeSpecOf(net));
 }

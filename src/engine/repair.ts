@@ -7,6 +7,7 @@ import { deleteLink, findLink, listLinks, setLinkUp, setMaster, type LinkInfo } 
 import { listAddresses } from '../kernel/addresses.js';
 import { deleteNetns, isNetnsPath } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
+import { readSysctl, sysctls } from '../kernel/sysctl.js';
 import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
 } from '../drivers/firewall.js';
@@ -16,6 +17,7 @@ import { creationAbandoned, liveStatus, type Container, type ContainerConfig, ty
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
 import { hostIfnameOf } from './endpoints.js';
 import { bridgeOptions } from './network-options.js';
+import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
 import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, macvlanSpecOf, macvlanStateOf, NETWORK_ALIAS_PREFIX } from './networks.js';
 
 export interface Finding {
@@ -57,10 +59,21 @@ export function restoreFirewall(engine: Engine): void {
   syncFirewall(engine.hostNetns, bridges, ports);
 }
 
+/** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
+function routesLocalnet(engine: Engine, ifname: string): boolean {
+  try {
+    return readSysctl(engine.hostNetns, sysctls.routeLocalnet(ifname)) !== '0';
+  } catch {
+    return false; // the bridge went away meanwhile
+  }
+}
+
 export async function checkSystem(engine: Engine, opts: { repair: boolean }): Promise<Finding[]> {
   const store = engine.store;
   const findings: Finding[] = [];
   const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...(opts.repair && action ? { action } : {}) });
+  // looked at first: repairing a network below puts a missing table back (firewall-state.ts)
+  const tableMissing = !firewallInstalled(engine.hostNetns);
 
   // 1. containers whose process is gone still hold addresses, ports and a namespace; a creation
   //    abandoned halfway (its berth process died) is undone; an orphan outliving its shim is killed
@@ -96,13 +109,22 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
     const br = byName.get(spec.ifname);
     const have = new Set(addresses.filter((a) => a.index === br?.index).map((a) => a.cidr));
     const missing = spec.gateways.filter((g) => !have.has(g));
-    const problem = !br ? `bridge ${spec.ifname} is missing` : !br.up ? `bridge ${spec.ifname} is down` : missing.length ? `bridge ${spec.ifname} lacks ${missing.join(', ')}` : '';
+    const localnet = br ? routesLocalnet(engine, spec.ifname) : false;
+    const problem = !br
+      ? `bridge ${spec.ifname} is missing`
+      : !br.up
+        ? `bridge ${spec.ifname} is down`
+        : missing.length
+          ? `bridge ${spec.ifname} lacks ${missing.join(', ')}`
+          : localnet
+            ? `bridge ${spec.ifname} routes 127.0.0.0/8 (route_localnet=1: without berth's nft table, containers reach the host's loopback services)`
+            : '';
     if (!problem) continue;
     if (net.state?.parent && !br) {
       note(`network ${net.name}`, `${problem} (a NAT-free bridge: its parent's addresses are not moved back automatically)`);
       continue;
     }
-    note(`network ${net.name}`, problem, 're-created it');
+    note(`network ${net.name}`, problem, br && br.up && !missing.length ? 'set route_localnet to 0' : 're-created it');
     if (opts.repair) await ensureNetworkKernel(engine, net);
   }
 
@@ -167,10 +189,16 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
     if (opts.repair) deleteNetns(path);
   }
 
+  // 5b. CNI port relays still holding the host ports of an endpoint that is gone
+  for (const id of orphanedEndpointRelays(engine)) {
+    note(`port relay ${id.slice(0, 12)}`, 'its endpoint is gone, but it still holds the host ports', 'stopped it');
+    if (opts.repair) stopEndpointRelay(engine, id);
+  }
+
   // 6. berth's nft table: present, current, and holding what the store says
   const desired = desiredFirewall(engine);
   let fwProblem = '';
-  if (!firewallInstalled(engine.hostNetns)) {
+  if (tableMissing || !firewallInstalled(engine.hostNetns)) {
     fwProblem = store.listNetworks().length ? "berth's nft table is missing or outdated" : '';
   } else {
     const have = firewallElementCounts(engine.hostNetns) ?? {};

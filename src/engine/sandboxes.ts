@@ -9,6 +9,7 @@ import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.j
 import type { Engine } from './context.js';
 import { attachBridgeEndpoint, hostIfnameOf, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork } from './networks.js';
+import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
 
 export interface SandboxAttachment {
   network: NetworkRecord;
@@ -37,7 +38,11 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   try {
     const endpoint = await attachBridgeEndpoint(engine, network, req, undo);
     await syncDefaultRoutes(engine, req.containerId, req.netns);
-    return { network, endpoint, hostIfname: hostIfnameOf(endpoint), ports: engine.store.listPorts({ endpointId: endpoint.id }) };
+    const ports = engine.store.listPorts({ endpointId: endpoint.id });
+    // the host's own connections to the published ports (127.0.0.1): a relay process, as for berth's containers
+    startEndpointRelay(engine, endpoint.id, ports);
+    undo.push(() => stopEndpointRelay(engine, endpoint.id));
+    return { network, endpoint, hostIfname: hostIfnameOf(endpoint), ports };
   } catch (err) {
     await undo.run();
     throw err;
@@ -46,6 +51,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
 
 /** Unplug it; unplugging one that is not plugged is success. */
 export async function detachSandbox(engine: Engine, containerId: string, ifname: string): Promise<void> {
+  for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) stopEndpointRelay(engine, ep.id);
   await releaseEndpoints(engine, containerId, ifname);
 }
 

@@ -67,6 +67,11 @@ void describe('berth as a CNI plugin', () => {
       await server.waitForOutput('up', { timeoutMs: 10_000 });
       const got = await runIn(L.ext, [process.execPath, '-e', `require('net').connect(${hostPort},'${H_ADDR}').on('data',d=>{process.stdout.write(d);process.exit(0)}).on('error',e=>{console.log(e.code);process.exit(1)})`], { timeoutMs: 10_000 });
       assert.equal(got.stdout, 'hello from sandbox\n', got.stderr);
+      // the host's own 127.0.0.1 reaches it through berth's relay (no route_localnet), which holds the port
+      const local = await L.h.exec([process.execPath, '-e', `require('net').connect(${hostPort},'127.0.0.1').on('data',d=>{process.stdout.write(d);process.exit(0)}).on('error',e=>{console.log(e.code);process.exit(1)})`], { timeoutMs: 10_000 });
+      assert.equal(local.stdout, 'hello from sandbox\n', local.stderr);
+      const taken = await L.h.exec([process.execPath, '-e', `require('net').createServer().on('error',e=>console.log(e.code)).listen(${hostPort},'127.0.0.1',()=>{console.log('bound');process.exit(0)})`], { timeoutMs: 10_000 });
+      assert.equal(taken.stdout.trim(), 'EADDRINUSE', 'a host service cannot take the published port on 127.0.0.1');
       await server.kill();
 
       const check = await call('CHECK');
@@ -80,6 +85,8 @@ void describe('berth as a CNI plugin', () => {
       assert.doesNotMatch(links.stdout, /eth0/, 'DEL removed the sandbox interface');
       const ps = await L.h.exec(['nft', 'list', 'map', 'inet', 'berth', 'pub4']);
       assert.doesNotMatch(ps.stdout, new RegExp(`\\b${hostPort}\\b`), 'DEL removed the published port');
+      const freed = await L.h.exec([process.execPath, '-e', `const s=require('net').createServer().on('error',e=>console.log(e.code)).listen(${hostPort},'127.0.0.1',()=>{console.log('bound');s.close()})`], { timeoutMs: 10_000 });
+      assert.equal(freed.stdout.trim(), 'bound', 'DEL ended the relay: the port is free on the host');
 
       const noNetns = await call('ADD', { CNI_NETNS: '' });
       assert.equal(noNetns.code, 1);
