@@ -11,6 +11,7 @@ import { firewallInstalled } from '../drivers/firewall.js';
 import { createApiServer } from '../api/server.js';
 import { events } from '../api/events.js';
 import { DaemonDns } from './dns.js';
+import { watchNftTable } from './nft-watch.js';
 import { tuneHeapForDaemon } from './heap.js';
 import type { OverlayAgent } from './overlay-agent.js';
 import type { DnsContainerRecord } from '../dns/index.js';
@@ -142,17 +143,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
-  const watch = setInterval(() => {
-    try {
-      if (engine.store.listNetworks().length && !firewallInstalled(engine.hostNetns)) {
-        restoreFirewall(engine);
-        opts.log("repair: berth's nft table was gone; restored it");
-        events.emit('event', { Type: 'daemon', Action: 'firewall-restored', Actor: { ID: 'nft', Attributes: {} } });
-      }
-    } catch (err) {
-      opts.log(`repair: cannot restore the nft table: ${(err as Error).message}`);
-    }
-  }, opts.watchInterval ?? 250);
+  const watch = watchNftTable({
+    netns: engine.hostNetns,
+    intervalMs: opts.watchInterval ?? 250,
+    healthy: () => !engine.store.listNetworks().length || firewallInstalled(engine.hostNetns),
+    restore: () => {
+      restoreFirewall(engine);
+      opts.log("repair: berth's nft table was gone; restored it");
+      events.emit('event', { Type: 'daemon', Action: 'firewall-restored', Actor: { ID: 'nft', Attributes: {} } });
+    },
+    log: opts.log,
+  });
 
   return {
     engine,
@@ -160,7 +161,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     servers,
     ...(agent ? { agent } : {}),
     async stop() {
-      clearInterval(watch);
+      watch.close();
       clearInterval(follow);
       await agent?.close();
       await dns.close();
