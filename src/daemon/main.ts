@@ -6,8 +6,7 @@ import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { UserError } from '../common/errors.js';
 import { Engine } from '../engine/context.js';
-import { checkSystem, restoreFirewall } from '../engine/repair.js';
-import { firewallInstalled } from '../drivers/firewall.js';
+import { checkSystem, firewallTablesInstalled, restoreFirewall } from '../engine/repair.js';
 import { createApiServer } from '../api/server.js';
 import { events } from '../api/events.js';
 import { DaemonDns } from './dns.js';
@@ -146,7 +145,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const watch = watchNftTable({
     netns: engine.hostNetns,
     intervalMs: opts.watchInterval ?? 250,
-    healthy: () => !engine.store.listNetworks().length || firewallInstalled(engine.hostNetns),
+    healthy: () => !engine.store.listNetworks().length || firewallTablesInstalled(engine),
     restore: () => {
       restoreFirewall(engine);
       opts.log("repair: berth's nft table was gone; restored it");
