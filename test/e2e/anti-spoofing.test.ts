@@ -177,6 +177,24 @@ void describe('anti-spoofing on bridge ports', () => {
     assert.ok(await pingFrom(a.ns, C('client').ip, 1), 'with its own MAC back, a reaches c again');
   });
 
+  void test('after `nft flush ruleset`, system check names the missing guard and --repair puts it back with every port', T, async () => {
+    const v = C('victim');
+    await L.h.execOk(['nft', 'flush', 'ruleset']);
+    try {
+      const check = await L.h.berth(['system', 'check']);
+      assert.equal(check.code, 1, `system check finds the flushed tables: ${check.stdout}${check.stderr}`);
+      assert.match(check.stdout + check.stderr, /bridge berth/);
+    } finally {
+      await L.h.berthOk(['system', 'check', '--repair']);
+    }
+    assert.equal(await who('client', v.ip), 'victim');
+    await runIn(C('thief').ns, ['ip', 'addr', 'add', `${v.ip}/32`, 'dev', 'eth0'], { check: true });
+    await forge('thief', 'garp', v.ip);
+    await sleep(300);
+    assert.equal(await neighbour('client', v.ip), v.mac, "after the repair, c's ARP entry for v still holds v's MAC");
+    await runIn(C('thief').ns, ['ip', 'addr', 'del', `${v.ip}/32`, 'dev', 'eth0'], { check: true });
+  });
+
   void test('-o allow_spoofing=true opts out: there the same ARP attack diverts the traffic', T, async () => {
     const v2 = C('victim2');
     assert.equal(await who('client2', v2.ip), 'victim2');
