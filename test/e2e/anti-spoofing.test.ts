@@ -204,4 +204,12 @@ void describe('anti-spoofing on bridge ports', () => {
     assert.equal(await neighbour('client2', v2.ip), C('thief2').mac, "c2's ARP entry now points at a2");
     assert.equal(await who('client2', v2.ip), 'thief2');
   });
+
+  void test('removing the containers removes their ports from the guard: no element is left behind', T, async () => {
+    const before = await L.h.execOk(['nft', 'list', 'set', 'bridge', 'berth', 'guarded']);
+    assert.match(before.stdout, /veth/, 'the guarded ports are listed while their containers run');
+    await L.h.berthOk(['rm', '-f', ...Object.keys(ctr)]);
+    const t = await L.h.execOk(['nft', 'list', 'table', 'bridge', 'berth']);
+    assert.doesNotMatch(t.stdout, /elements/, `no element is left:\n${t.stdout}`);
+  });
 });
