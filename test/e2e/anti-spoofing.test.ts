@@ -6,7 +6,7 @@
 // A network made with `-o allow_spoofing=true` opts out: the same ARP attack then succeeds there.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { runIn } from '../lab/index.js';
+import { VIA_DAEMON, runIn } from '../lab/index.js';
 import { type BasicLab, EXT_ADDR, NODE, basicLab, ctrNet, inspect, pingFrom, runDetached, sleep, waitForLog } from './helpers.js';
 
 const T = { timeout: 120_000 };
@@ -182,8 +182,11 @@ void describe('anti-spoofing on bridge ports', () => {
     await L.h.execOk(['nft', 'flush', 'ruleset']);
     try {
       const check = await L.h.berth(['system', 'check']);
-      assert.equal(check.code, 1, `system check finds the flushed tables: ${check.stdout}${check.stderr}`);
-      assert.match(check.stdout + check.stderr, /bridge berth/);
+      // through the daemon (BERTH_E2E_VIA=daemon), its nft watch may have restored both tables already
+      if (!VIA_DAEMON || check.code !== 0) {
+        assert.equal(check.code, 1, `system check finds the flushed tables: ${check.stdout}${check.stderr}`);
+        assert.match(check.stdout + check.stderr, /bridge berth/);
+      }
     } finally {
       await L.h.berthOk(['system', 'check', '--repair']);
     }
