@@ -12,16 +12,23 @@
 // (process.cpuUsage: user+sys of this process) are measured around the engine call only, so the
 // pipe round trip to the harness is not in the numbers. The attaches and detaches are sequential,
 // as in every other row of the benchmark.
+//
+// --network-opt KEY=VALUE (repeatable; the harness passes $BA_BERTH_ENGINE_ARGS): attach to a
+// user-defined bridge network "ba-net" created with these options instead of the default
+// network, e.g. allow_spoofing=true|false to measure what anti-spoofing costs an attach.
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Engine } from '../../src/engine/context.js';
-import { attachSandbox, detachSandbox } from '../../src/engine/sandboxes.js';
+import { attachBridgeEndpoint, syncDefaultRoutes, Undo } from '../../src/engine/endpoints.js';
+import { createNetwork } from '../../src/engine/networks.js';
+import { attachSandbox, detachSandbox, type SandboxRequest } from '../../src/engine/sandboxes.js';
 
 const { values } = parseArgs({
   options: {
     'netns-prefix': { type: 'string', default: 'ba-c' },
     'hostport-base': { type: 'string', default: '30000' },
     'container-port': { type: 'string', default: '8080' },
+    'network-opt': { type: 'string', multiple: true, default: [] },
   },
 });
 const nsPrefix = values['netns-prefix'];
@@ -31,6 +38,30 @@ if (!/^[a-z][a-z0-9-]*$/.test(nsPrefix)) throw new Error(`bad --netns-prefix "${
 if (!Number.isInteger(hostPortBase) || !Number.isInteger(containerPort)) throw new Error('bad port arguments');
 
 const engine = new Engine();
+const networkOpts = values['network-opt'];
+let network = 'bridge';
+let attach: (req: SandboxRequest) => Promise<unknown> = (req) => attachSandbox(engine, req);
+if (networkOpts.length) {
+  const options = Object.fromEntries(networkOpts.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  network = 'ba-net';
+  if (!engine.store.findNetwork(network)) await createNetwork(engine, {
+    name: network, driver: 'bridge', subnets: ['172.30.0.0/16'], gateways: [], ipRanges: [], auxAddresses: {},
+    ipv6: false, internal: false, attachable: false, options, labels: {},
+  });
+  // attachSandbox knows only the default network: the same steps on ba-net
+  const record = engine.store.findNetwork(network);
+  if (!record) throw new Error('ba-net was not created');
+  attach = async (req) => {
+    const undo = new Undo();
+    try {
+      await attachBridgeEndpoint(engine, record, req, undo);
+      await syncDefaultRoutes(engine, req.containerId, req.netns);
+    } catch (err) {
+      await undo.run();
+      throw err;
+    }
+  };
+}
 
 function nowUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
@@ -61,11 +92,11 @@ async function handle(line: string): Promise<string | undefined> {
   const containerId = `${nsPrefix}${i}`;
   if (op === 'add') {
     return timed(() =>
-      attachSandbox(engine, {
+      attach({
         containerId,
         netns: `/run/netns/${containerId}`,
         ifname: 'eth0',
-        network: 'bridge',
+        network,
         publish: [{ hostIp: undefined, hostPort: hostPortBase + i, containerPort, proto: 'tcp' }],
       }),
     );

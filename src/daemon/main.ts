@@ -6,12 +6,12 @@ import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { UserError } from '../common/errors.js';
 import { Engine } from '../engine/context.js';
-import { checkSystem, restoreFirewall } from '../engine/repair.js';
+import { checkSystem, firewallTablesInstalled, restoreFirewall } from '../engine/repair.js';
 import { ContainerWatch } from '../engine/container-watch.js';
-import { firewallInstalled } from '../drivers/firewall.js';
 import { createApiServer } from '../api/server.js';
 import { events } from '../api/events.js';
 import { DaemonDns } from './dns.js';
+import { watchNftTable } from './nft-watch.js';
 import { tuneHeapForDaemon } from './heap.js';
 import type { OverlayAgent } from './overlay-agent.js';
 import type { DnsContainerRecord } from '../dns/index.js';
@@ -143,18 +143,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
-  const watch = setInterval(() => {
-    try {
-      // a count, not listNetworks(): this runs 4 times a second and must not decode every network
-      if (engine.store.countNetworks() && !firewallInstalled(engine.hostNetns)) {
-        restoreFirewall(engine);
-        opts.log("repair: berth's nft table was gone; restored it");
-        events.emit('event', { Type: 'daemon', Action: 'firewall-restored', Actor: { ID: 'nft', Attributes: {} } });
-      }
-    } catch (err) {
-      opts.log(`repair: cannot restore the nft table: ${(err as Error).message}`);
-    }
-  }, opts.watchInterval ?? 250);
+  const watch = watchNftTable({
+    netns: engine.hostNetns,
+    intervalMs: opts.watchInterval ?? 250,
+    // a count, not listNetworks(): it must not decode every network
+    healthy: () => !engine.store.countNetworks() || firewallTablesInstalled(engine),
+    restore: () => {
+      restoreFirewall(engine);
+      opts.log("repair: berth's nft table was gone; restored it");
+      events.emit('event', { Type: 'daemon', Action: 'firewall-restored', Actor: { ID: 'nft', Attributes: {} } });
+    },
+    log: opts.log,
+  });
 
   return {
     engine,
@@ -162,7 +162,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     servers,
     ...(agent ? { agent } : {}),
     async stop() {
-      clearInterval(watch);
+      watch.close();
       clearInterval(follow);
       containerWatch.close();
       await agent?.close();

@@ -229,6 +229,11 @@ export function publishPorts(netns: NetnsTarget | null, ports: readonly Publishe
   if (ports.length) applyNft(portOps('add', ports, Boolean(opts.routed)), { netns });
 }
 
+/** The idempotent deletions unpublishPorts applies, for a caller that batches them with its own. */
+export function unpublishOps(ports: readonly PublishedPort[], opts: { routed?: boolean } = {}): NftOp[] {
+  return portOps('delete', ports, Boolean(opts.routed));
+}
+
 export function unpublishPorts(netns: NetnsTarget | null, ports: readonly PublishedPort[], opts: { routed?: boolean } = {}): void {
   removeElements(netns, portOps('delete', ports, Boolean(opts.routed)));
 }

@@ -1,9 +1,11 @@
 // Endpoints: a sandbox's leg on a network (address, veth, published ports), attached with an
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
+import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
 import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
 import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan.js';
-import { publishPorts, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
+import { publishPorts, unpublishOps, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
+import { guardPort, unguardPort, unguardPortWith, type PortGuard } from '../drivers/spoof-guard.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
@@ -90,7 +92,8 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
       networkId: network.id,
       containerId,
       interfaceName: ifname,
-      mac: mac ?? (first4 ? macForIpv4(first4) : null),
+      // IPv6-only: a random MAC chosen here rather than by the kernel, so the store knows it (anti-spoofing)
+      mac: mac ?? (first4 ? macForIpv4(first4) : randomMac()),
       addresses,
       aliases: req.aliases ?? [],
       gwPriority: req.gwPriority ?? 0,
@@ -128,6 +131,11 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
     ...(ep.mac ? { mac: ep.mac } : {}),
   });
   undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
+  const guard = portGuardOf(network, ep);
+  if (guard) {
+    guardPort(engine.hostNetns, guard);
+    undo.push(() => unguardPort(engine.hostNetns, guard));
+  }
   const ports = store.listPorts({ endpointId }).map(toPublished);
   const routed = options.gatewayModeIpv4 === 'routed' || options.gatewayModeIpv6 === 'routed';
   publishPorts(engine.hostNetns, ports, { routed });
@@ -136,6 +144,21 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
 }
 
 type SubnetOf = NetworkRecord['subnets'][number] | undefined;
+
+/** A locally administered unicast MAC (02:42 like Docker's, then random). */
+function randomMac(): string {
+  return ['02', '42', ...[...randomBytes(4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+/**
+ * What a bridge endpoint may send from (drivers/spoof-guard.ts), or undefined when its network
+ * allows spoofing (`-o allow_spoofing=true`) or it has no known MAC.
+ */
+export function portGuardOf(network: NetworkRecord, ep: EndpointRecord): PortGuard | undefined {
+  if (network.driver === 'macvlan' || !ep.mac) return undefined;
+  if (bridgeOptions(network.options, network.internal).allowSpoofing) return undefined;
+  return { ifname: hostIfnameOf(ep), mac: ep.mac, addresses: ep.addresses };
+}
 
 /** The network's first subnet of each family; --ip/--ip6 need the family on the network. */
 function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
@@ -249,7 +272,11 @@ export async function releaseEndpoints(engine: Engine, containerId: string, ifna
     }
     const o = net ? bridgeOptions(net.options, net.internal) : undefined;
     const routed = o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed';
-    unpublishPorts(engine.hostNetns, store.listPorts({ endpointId: ep.id }).map(toPublished), { routed });
+    const ports = store.listPorts({ endpointId: ep.id }).map(toPublished);
+    const guard = net ? portGuardOf(net, ep) : undefined;
+    // one nft commit for both (drivers/spoof-guard.ts: each deleting commit waits ~14 ms)
+    if (guard) unguardPortWith(engine.hostNetns, guard, unpublishOps(ports, { routed }), () => unpublishPorts(engine.hostNetns, ports, { routed }));
+    else unpublishPorts(engine.hostNetns, ports, { routed });
     // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
     // next, the kernel removes the pair with it in the background instead
     if (opts.sandboxGoing) leftToNetns.push(hostIfnameOf(ep));

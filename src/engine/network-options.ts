@@ -18,6 +18,8 @@ export interface BridgeOptions {
   gatewayModeIpv6: GatewayMode;
   /** NAT-free bridge: enslave this NIC and take over its addresses and routes */
   parent?: string;
+  /** false (the default): a container may send only from its own MAC and addresses */
+  allowSpoofing: boolean;
 }
 
 const P = 'com.docker.network.';
@@ -32,6 +34,7 @@ const KEYS: Record<string, string[]> = {
   [`${P}bridge.gateway_mode_ipv6`]: ['gateway_mode_ipv6'],
   [`${P}bridge.default_bridge`]: [],
   parent: [],
+  allow_spoofing: [],
 };
 function bool(key: string, value: string): boolean {
   if (value === 'true' || value === '1') return true;
@@ -74,7 +77,7 @@ export const canonicalOptions = optionCanonicalizer('bridge', KEYS);
 /** Typed bridge options from Docker-keyed options; every value is checked. */
 export function bridgeOptions(options: Record<string, string>, internal: boolean): BridgeOptions {
   const get = (k: string) => options[k];
-  const o: BridgeOptions = { icc: true, masquerade: true, gatewayModeIpv4: 'nat', gatewayModeIpv6: 'nat' };
+  const o: BridgeOptions = { icc: true, masquerade: true, gatewayModeIpv4: 'nat', gatewayModeIpv6: 'nat', allowSpoofing: false };
   const name = get(`${P}bridge.name`);
   if (name !== undefined) o.bridgeName = validateIfName(name, 'bridge name');
   const mtu = get(`${P}driver.mtu`);
@@ -101,6 +104,8 @@ export function bridgeOptions(options: Record<string, string>, internal: boolean
     if (v === 'isolated' && !internal) throw new UserError(`${key} "isolated" needs an --internal network`);
     o[field] = v as GatewayMode;
   }
+  const spoofing = get('allow_spoofing');
+  if (spoofing !== undefined) o.allowSpoofing = bool('allow_spoofing', spoofing);
   const parent = get('parent');
   if (parent !== undefined) o.parent = validateIfName(parent, 'parent interface');
   return o;

@@ -12,10 +12,11 @@ import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
 } from '../drivers/firewall.js';
 import { macvlanNetworkProblems } from '../drivers/macvlan.js';
+import { spoofGuardInstalled, syncSpoofGuard, type PortGuard } from '../drivers/spoof-guard.js';
 import type { Engine } from './context.js';
 import { creationAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
-import { hostIfnameOf } from './endpoints.js';
+import { hostIfnameOf, portGuardOf } from './endpoints.js';
 import { bridgeOptions } from './network-options.js';
 import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
 import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, macvlanSpecOf, macvlanStateOf, NETWORK_ALIAS_PREFIX } from './networks.js';
@@ -53,10 +54,28 @@ export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; po
   return { bridges, ports };
 }
 
-/** Put berth's nft table back as the store says (after a flush or a firewall reload). */
+/** The bridge ports berth's `table bridge berth` guards against spoofing, from the store. */
+export function desiredPortGuards(engine: Engine): PortGuard[] {
+  const store = engine.store;
+  return store.listEndpoints().flatMap((ep) => {
+    const net = store.findNetwork(ep.networkId);
+    if (!net || net.driver !== 'bridge') return [];
+    const g = portGuardOf(net, ep);
+    return g ? [g] : [];
+  });
+}
+
+/** Put berth's nft tables back as the store says (after a flush or a firewall reload). */
 export function restoreFirewall(engine: Engine): void {
   const { bridges, ports } = desiredFirewall(engine);
   syncFirewall(engine.hostNetns, bridges, ports);
+  syncSpoofGuard(engine.hostNetns, desiredPortGuards(engine));
+}
+
+/** True if berth's nft tables are there with their current rules (the bridge one once a port is guarded). */
+export function firewallTablesInstalled(engine: Engine): boolean {
+  if (!firewallInstalled(engine.hostNetns)) return false;
+  return spoofGuardInstalled(engine.hostNetns) || desiredPortGuards(engine).length === 0;
 }
 
 /** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
@@ -209,6 +228,13 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
   if (fwProblem) {
     note('nft table inet berth', fwProblem, 'reinstalled the rules and refilled every set and map');
     if (opts.repair) syncFirewall(engine.hostNetns, desired.bridges, desired.ports);
+  }
+
+  // 7. the anti-spoofing table: present with its rules whenever a bridge port is guarded
+  const guards = desiredPortGuards(engine);
+  if (guards.length && !spoofGuardInstalled(engine.hostNetns)) {
+    note('nft table bridge berth', 'the anti-spoofing table is missing or outdated', 'reinstalled it with every guarded port');
+    if (opts.repair) syncSpoofGuard(engine.hostNetns, guards);
   }
   return findings;
 }

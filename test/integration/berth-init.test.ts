@@ -287,8 +287,10 @@ describe('berth-init: the container shim', () => {
       const ctr = await shim.container();
       const text = await waitFor('the pidfile', () => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : undefined));
       const pid = Number(text.split('\n')[0]);
-      // line 1: the container's PID 1; line 2: the shim
-      assert.equal(readFileSync(pidfile, 'utf8'), `${pid}\n${shim.pid}\n`);
+      // line 1: the container's PID 1; line 2: the shim; line 3: the container's start time
+      // (/proc/PID/stat field 22, after the parenthesised command name)
+      const startTime = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19];
+      assert.equal(readFileSync(pidfile, 'utf8'), `${pid}\n${shim.pid}\n${startTime}\n`);
       assert.equal(pid, ctr.pid);
       assert.equal(ctr.ppid, shim.pid);
       assert.equal(readlinkSync(`/proc/${pid}/ns/net`), `net:[${statSync(ns).ino}]`);

@@ -24,7 +24,7 @@ import {
   type Value,
   type Verdict,
 } from './model.js';
-import { declaresConcatDataMap, natMapsOf, renderNftJsonCommands, renderNftTextCommands, type Json } from './render.js';
+import { natMapsOf, needsTextSyntax, renderNftJsonCommands, renderNftTextCommands, type Json } from './render.js';
 
 export type NftEngine = 'library' | 'process';
 export type NftSyntax = 'json' | 'text';
@@ -198,11 +198,11 @@ function cleanError(text: string): string {
 }
 
 /**
- * Apply ops as one atomic batch: all or nothing. Maps with concatenated data are declared in
- * native syntax (nft < 1.1 JSON cannot); everything else goes as JSON.
+ * Apply ops as one atomic batch: all or nothing. Maps with concatenated data and typeof sets are
+ * declared in native syntax (nft < 1.1 JSON cannot); everything else goes as JSON.
  */
 export function applyNft(ops: readonly NftOp[], target: NftTarget = {}): ApplyResult {
-  const syntax: NftSyntax = declaresConcatDataMap(ops) ? 'text' : 'json';
+  const syntax: NftSyntax = needsTextSyntax(ops) ? 'text' : 'json';
   // nft 1.0.6 segfaults on some misuses of NAT map lookups: keep those batches out of our process.
   const risky = ops.some((o) => (o.op === 'add' || o.op === 'create') && o.obj.kind === 'rule' && natMapsOf(o.obj.statements).length > 0);
   const engine = pickEngine(target.engine ?? (risky ? 'process' : undefined));

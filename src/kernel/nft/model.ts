@@ -13,7 +13,8 @@ export interface TableRef {
 // ---------------------------------------------------------------------------------------------
 // Literal values (set elements, map keys and data, right-hand sides of matches)
 
-export type Scalar = string | number;
+/** bigint: a wide integer, such as 128 raw bits of a header (written 0x…) */
+export type Scalar = string | number | bigint;
 export interface Prefix {
   readonly prefix: { readonly addr: string; readonly len: number };
 }
@@ -72,13 +73,25 @@ export type FibResult = 'type' | 'oif' | 'oifname';
 export type PayloadExpr =
   | { readonly kind: 'payload'; readonly protocol: 'ip'; readonly field: 'saddr' | 'daddr' | 'protocol' }
   | { readonly kind: 'payload'; readonly protocol: 'ip6'; readonly field: 'saddr' | 'daddr' | 'nexthdr' }
-  | { readonly kind: 'payload'; readonly protocol: 'tcp' | 'udp' | 'sctp' | 'th'; readonly field: 'sport' | 'dport' };
+  | { readonly kind: 'payload'; readonly protocol: 'tcp' | 'udp' | 'sctp' | 'th'; readonly field: 'sport' | 'dport' }
+  | { readonly kind: 'payload'; readonly protocol: 'ether'; readonly field: 'saddr' | 'type' }
+  | { readonly kind: 'payload'; readonly protocol: 'arp'; readonly field: 'saddr ip' | 'saddr ether' }
+  | { readonly kind: 'payload'; readonly protocol: 'icmpv6'; readonly field: 'type' };
+
+/** `@th,64,128`: len bits at a bit offset from the start of a header (link, network, transport). */
+export interface RawPayloadExpr {
+  readonly kind: 'raw';
+  readonly base: 'll' | 'nh' | 'th';
+  readonly offset: number;
+  readonly len: number;
+}
 
 export type Expr =
   | { readonly kind: 'meta'; readonly key: MetaKey }
   | PayloadExpr
   | { readonly kind: 'ct'; readonly key: CtKey }
   | { readonly kind: 'fib'; readonly flags: readonly FibFlag[]; readonly result: FibResult }
+  | RawPayloadExpr
   | { readonly kind: 'concat'; readonly items: readonly Expr[] };
 
 export function meta(key: MetaKey): Expr {
@@ -109,6 +122,20 @@ function ports<P extends 'tcp' | 'udp' | 'sctp' | 'th'>(protocol: P) {
     sport: { kind: 'payload', protocol, field: 'sport' },
     dport: { kind: 'payload', protocol, field: 'dport' },
   } as const;
+}
+export const ether = {
+  saddr: { kind: 'payload', protocol: 'ether', field: 'saddr' },
+  type: { kind: 'payload', protocol: 'ether', field: 'type' },
+} as const satisfies Record<string, Expr>;
+export const arp = {
+  saddrIp: { kind: 'payload', protocol: 'arp', field: 'saddr ip' },
+  saddrEther: { kind: 'payload', protocol: 'arp', field: 'saddr ether' },
+} as const satisfies Record<string, Expr>;
+export const icmpv6 = {
+  type: { kind: 'payload', protocol: 'icmpv6', field: 'type' },
+} as const satisfies Record<string, Expr>;
+export function raw(base: RawPayloadExpr['base'], offset: number, len: number): RawPayloadExpr {
+  return { kind: 'raw', base, offset, len };
 }
 export const tcp = ports('tcp');
 export const udp = ports('udp');
@@ -273,6 +300,11 @@ export interface SetObj {
   readonly table: TableRef;
   readonly name: string;
   readonly type: KeyType;
+  /**
+   * Declare the key by the expressions it is matched with (nft's `typeof`), for keys no data
+   * type names (raw payload). Native syntax only: a batch declaring one is sent as text.
+   */
+  readonly typeOf?: readonly Expr[];
   readonly flags?: readonly SetFlag[];
   readonly elements?: readonly Value[];
 }

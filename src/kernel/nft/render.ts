@@ -142,10 +142,24 @@ export function declaresConcatDataMap(ops: readonly NftOp[]): boolean {
   );
 }
 
+/** True when the batch must go in native syntax: a map with concatenated data, or a typeof set. */
+export function needsTextSyntax(ops: readonly NftOp[]): boolean {
+  return (
+    declaresConcatDataMap(ops) ||
+    ops.some((o) => (o.op === 'add' || o.op === 'create' || (o.op === 'delete' && o.ifExists === true)) && o.obj.kind === 'set' && o.obj.typeOf !== undefined)
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // JSON
 
+function hex(v: bigint): string {
+  if (v < 0n) fail('integer value', String(v), 'use a non-negative integer');
+  return `0x${v.toString(16)}`;
+}
+
 function jScalar(v: Scalar): Json {
+  if (typeof v === 'bigint') return hex(v);
   return typeof v === 'number' ? checkNumber('number value', v) : checkString(v);
 }
 
@@ -176,6 +190,8 @@ function jExpr(e: Expr): Json {
       return { ct: { key: e.key } };
     case 'fib':
       return { fib: { result: e.result, flags: [...e.flags] } };
+    case 'raw':
+      return { payload: { base: e.base, offset: checkNumber('payload offset', e.offset), len: checkNumber('payload length', e.len) } };
     case 'concat':
       if (e.items.length < 2 || e.items.some((x) => x.kind === 'concat')) fail('concatenation', e, 'use two or more non-concatenated expressions');
       return { concat: e.items.map(jExpr) };
@@ -252,6 +268,7 @@ function jSetLike(o: SetObj | MapObj, withBody: boolean, withElements: boolean):
   const t = checkTable(o.table);
   const out: { [key: string]: Json } = { family: t.family, table: t.name, name: checkName(o.kind, o.name) };
   if (!withBody) return out;
+  if (o.kind === 'set' && o.typeOf) fail(`set ${o.name} typeof`, o.typeOf.length, 'a set declared by typeof is sent in native syntax (see needsTextSyntax)');
   out.type = jKeyType(o.type);
   if (o.kind === 'map') out.map = o.data === 'verdict' ? 'verdict' : jKeyType(o.data);
   const flags = checkFlags(o.flags);
@@ -343,6 +360,7 @@ function tString(s: string): string {
 }
 
 function tScalar(v: Scalar): string {
+  if (typeof v === 'bigint') return hex(v);
   return typeof v === 'number' ? String(checkNumber('number value', v)) : tString(v);
 }
 
@@ -372,6 +390,8 @@ function tExpr(e: Expr): string {
       return `ct ${e.key}`;
     case 'fib':
       return `fib ${e.flags.join(' . ')} ${e.result}`;
+    case 'raw':
+      return `@${e.base},${checkNumber('payload offset', e.offset)},${checkNumber('payload length', e.len)}`;
     case 'concat':
       if (e.items.length < 2 || e.items.some((x) => x.kind === 'concat')) fail('concatenation', e, 'use two or more non-concatenated expressions');
       return e.items.map(tExpr).join(' . ');
@@ -474,8 +494,9 @@ function tObject(obj: NftObject, verb: 'add' | 'create' | 'delete' | 'flush', ba
       const data = obj.kind === 'map' ? ` : ${obj.data === 'verdict' ? 'verdict' : tKeyType(obj.data)}` : '';
       const flags = checkFlags(obj.flags);
       const elems: readonly (Value | MapEntry)[] = bare ? [] : (obj.elements ?? []);
+      const key = obj.kind === 'set' && obj.typeOf ? `typeof ${obj.typeOf.map(tExpr).join(' . ')}` : `type ${tKeyType(obj.type)}`;
       const body = [
-        `type ${tKeyType(obj.type)}${data};`,
+        `${key}${data};`,
         ...(flags.length ? [`flags ${flags.join(', ')};`] : []),
         ...(elems.length ? [`elements = { ${elems.map((e) => tElement(e, true)).join(', ')} };`] : []),
       ];

@@ -21,8 +21,10 @@ be_describe() {
 
 be_init() {
   mkdir -p "$BERTH_ROOT" "$BERTH_RUN"
+  # BA_BERTH_ENGINE_ARGS: extra driver arguments, e.g. "--network-opt allow_spoofing=true"
+  # shellcheck disable=SC2086
   coproc BERTH_ENG { exec node "$BERTH_REPO/dist/bench/attach/engine.js" --netns-prefix ba-c \
-    --hostport-base "$BA_HOSTPORT_BASE" --container-port "$BA_CPORT"; }
+    --hostport-base "$BA_HOSTPORT_BASE" --container-port "$BA_CPORT" ${BA_BERTH_ENGINE_ARGS:-}; }
   BERTH_ENG_PID_SAVED=$BERTH_ENG_PID
   local line
   read -r -t 30 -u "${BERTH_ENG[0]}" line || { echo "berth-engine: no answer from the driver" >&2; return 1; }
