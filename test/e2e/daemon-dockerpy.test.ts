@@ -150,9 +150,18 @@ void describe('berth daemon against docker-py style raw HTTP (issue 11)', () => 
   });
 
   void test('docker-py itself (when installed): its network calls against the daemon', T, async (t) => {
-    const probe = await h.exec(['python3', '-c', 'import docker; print(docker.__version__)']);
-    if (probe.code !== 0) return t.skip(`docker-py is not installed: ${probe.stderr.trim()}`);
-    const r = await h.exec(['python3', '-c', DOCKER_PY_SCRIPT, d.sock], { timeoutMs: 60_000 });
+    // Debian's python3-docker (5.0.3, the version the issue was tried with; scripts/install.sh) first
+    let python = '';
+    let probe = await h.exec(['true']);
+    for (const candidate of ['/usr/bin/python3', 'python3']) {
+      probe = await h.exec([candidate, '-c', 'import docker; print(docker.__version__)']);
+      if (probe.code === 0) {
+        python = candidate;
+        break;
+      }
+    }
+    if (!python) return t.skip(`docker-py is not installed: ${probe.stderr.trim()}`);
+    const r = await h.exec([python, '-c', DOCKER_PY_SCRIPT, d.sock], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, `docker-py ${probe.stdout.trim()} script failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^ok$/m, r.stdout);
   });
