@@ -16,3 +16,8 @@ class Events extends EventEmitter {
 
 export const events = new Events();
 events.setMaxListeners(1000);
+
+/** Tell every `GET /events` listener about a change. */
+export function publish(e: BerthEvent): void {
+  events.emit('event', e);
+}

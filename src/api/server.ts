@@ -3,27 +3,18 @@
 // calls the engine and formats answers; it holds no logic of its own.
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from 'node:https';
-import { release } from 'node:os';
 import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
 import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
 import { events, type BerthEvent } from './events.js';
-import { OPENAPI } from './openapi.js';
-import { dockerBool } from './query.js';
-import { CliBody, CliContinueBody, CniBody, decodeBody, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody, refuseUnsupported } from './schemas.js';
+import { API_VERSION, HttpError } from './http.js';
+import { containerRoutes } from './routes-containers.js';
+import { networkRoutes } from './routes-networks.js';
+import { berthRoutes, systemRoutes } from './routes-system.js';
+import { CliBody, CliContinueBody, CniBody, decodeBody } from './schemas.js';
 
-export const API_VERSION = '1.41';
-const MIN_API_VERSION = '1.24';
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { API_VERSION, HttpError } from './http.js';
 
 type Params = Record<string, string>;
 interface Request {
@@ -202,214 +193,11 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Se
   return opts.tls ? createTlsServer(opts.tls, serve) : createServer(serve);
 }
 
-function publish(e: BerthEvent): void {
-  events.emit('event', e);
-}
-
 // ------------------------------------------------------------------------------------------
-// Docker Engine API: system
+// Docker Engine API (system, networks) and berth's own routes (containers, topology, the API
+// description): each group in its own module, registered in this order
 
-route('GET', '/_ping', async () => 'OK');
-route('GET', '/version', async () => ({
-  Platform: { Name: 'berth' },
-  Components: [{ Name: 'berth', Version: VERSION, Details: { ApiVersion: API_VERSION } }],
-  Version: VERSION,
-  ApiVersion: API_VERSION,
-  MinAPIVersion: MIN_API_VERSION,
-  Os: 'linux',
-  Arch: process.arch === 'x64' ? 'amd64' : process.arch,
-  KernelVersion: release(),
-  GoVersion: `node${process.versions.node}`,
-  GitCommit: 'berth',
-  BuildTime: '',
-}));
-
-route('GET', '/info', async (engine) => {
-  const { listContainers } = await import('../engine/containers.js');
-  const { systemInfo } = await import('./docker-shapes.js');
-  return systemInfo(engine, listContainers(engine, true), API_VERSION);
-});
-
-// ------------------------------------------------------------------------------------------
-// Docker Engine API: networks
-
-route('GET', '/networks', async (engine, req) => {
-  const { inspectNetwork, listNetworksFiltered } = await import('../engine/networks.js');
-  const { filtersFromJson } = await import('../engine/network-filters.js');
-  const nets = await listNetworksFiltered(engine, filtersFromJson(req.query.get('filters')), { predefined: true });
-  return nets.map((n) => inspectNetwork(engine, n));
-});
-
-route('GET', '/networks/{id}', async (engine, req) => {
-  const { findListedNetwork, inspectNetwork } = await import('../engine/networks.js');
-  const net = await findListedNetwork(engine, req.params.id ?? '');
-  // Docker: ?scope= narrows the lookup to networks of that scope
-  const scope = req.query.get('scope');
-  if (scope && scope !== net.scope) throw new HttpError(404, `network ${JSON.stringify(req.params.id ?? '')} not found in scope ${JSON.stringify(scope)} (it is ${net.scope})`);
-  return inspectNetwork(engine, net);
-});
-
-route(
-  'POST',
-  '/networks/create',
-  async (engine, req) => {
-    const { createNetwork } = await import('../engine/networks.js');
-    const b = decodeBody(NetworkCreateBody, req.body, 'network create');
-    const ipam = b.IPAM ?? {};
-    const driver = b.Driver || 'bridge';
-    if (ipam.Driver && ipam.Driver !== 'default') throw new HttpError(400, `IPAM driver ${JSON.stringify(ipam.Driver)} is not supported: only default`);
-    const scope = driver === 'overlay' ? 'swarm' : 'local';
-    refuseUnsupported('network create', {
-      Ingress: b.Ingress,
-      ConfigOnly: b.ConfigOnly,
-      'ConfigFrom.Network': b.ConfigFrom?.Network,
-      'IPAM.Options': ipam.Options,
-      Scope: b.Scope && b.Scope !== scope ? b.Scope : undefined,
-    }, { Scope: `a ${driver} network is ${scope}` });
-    if (b.EnableIPv4 === false) throw new HttpError(400, 'network create: berth cannot honour EnableIPv4=false (every berth network has IPv4); leave it unset');
-    const configs = ipam.Config ?? [];
-    const given = (xs: (string | null | undefined)[]) => xs.filter((x): x is string => typeof x === 'string' && x !== '');
-    const net = await createNetwork(engine, {
-      name: b.Name,
-      driver,
-      subnets: given(configs.map((c) => c.Subnet)),
-      gateways: given(configs.map((c) => c.Gateway)),
-      ipRanges: given(configs.map((c) => c.IPRange)),
-      auxAddresses: Object.assign({}, ...configs.map((c) => c.AuxiliaryAddresses ?? {})) as Record<string, string>,
-      ipv6: b.EnableIPv6 === true,
-      internal: b.Internal === true,
-      attachable: b.Attachable === true,
-      options: b.Options ?? {},
-      labels: b.Labels ?? {},
-    });
-    publish({ Type: 'network', Action: 'create', Actor: { ID: net.id, Attributes: { name: net.name, type: net.driver } } });
-    return { Id: net.id, Warning: '' };
-  },
-  201,
-);
-
-route(
-  'DELETE',
-  '/networks/{id}',
-  async (engine, req) => {
-    const { removeNetwork } = await import('../engine/networks.js');
-    try {
-      const net = await removeNetwork(engine, req.params.id ?? '');
-      publish({ Type: 'network', Action: 'destroy', Actor: { ID: net.id, Attributes: { name: net.name, type: net.driver } } });
-    } catch (err) {
-      // Docker answers 403 for "pre-defined" and "has active endpoints"
-      if (err instanceof ConflictError) throw new HttpError(403, err.message);
-      throw err;
-    }
-    return undefined;
-  },
-  204,
-);
-
-route('POST', '/networks/{id}/connect', async (engine, req) => {
-  const { connectContainer } = await import('../engine/containers.js');
-  const b = decodeBody(NetworkConnectBody, req.body, 'network connect');
-  const container = b.Container;
-  const ec = b.EndpointConfig ?? {};
-  const ipam = ec.IPAMConfig ?? {};
-  refuseUnsupported('network connect', { 'EndpointConfig.Links': ec.Links, 'EndpointConfig.DriverOpts': ec.DriverOpts, 'EndpointConfig.IPAMConfig.LinkLocalIPs': ipam.LinkLocalIPs });
-  await connectContainer(engine, container, req.params.id ?? '', {
-    ...(ipam.IPv4Address ? { ip: ipam.IPv4Address } : {}),
-    ...(ipam.IPv6Address ? { ip6: ipam.IPv6Address } : {}),
-    aliases: ec.Aliases ?? [],
-    ...(ec.MacAddress ? { mac: ec.MacAddress.toLowerCase() } : {}),
-    ...(typeof ec.GwPriority === 'number' ? { gwPriority: ec.GwPriority } : {}),
-  });
-  publish({ Type: 'network', Action: 'connect', Actor: { ID: req.params.id ?? '', Attributes: { container } } });
-  return undefined;
-});
-
-route('POST', '/networks/{id}/disconnect', async (engine, req) => {
-  const { disconnectContainer } = await import('../engine/containers.js');
-  const container = decodeBody(NetworkDisconnectBody, req.body, 'network disconnect').Container;
-  await disconnectContainer(engine, container, req.params.id ?? '');
-  publish({ Type: 'network', Action: 'disconnect', Actor: { ID: req.params.id ?? '', Attributes: { container } } });
-  return undefined;
-});
-
-route('POST', '/networks/prune', async (engine, req) => {
-  const { pruneNetworks } = await import('../engine/networks.js');
-  const { filtersFromJson } = await import('../engine/network-filters.js');
-  const removed = await pruneNetworks(engine, filtersFromJson(req.query.get('filters')));
-  for (const n of removed) publish({ Type: 'network', Action: 'destroy', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
-  return { NetworksDeleted: removed.map((n) => n.name) };
-});
-
-// ------------------------------------------------------------------------------------------
-// berth's own routes: containers, topology, events, the API description
-
-route('GET', '/containers/json', async (engine, req) => {
-  const { listContainers } = await import('../engine/containers.js');
-  const { inspectContainer } = await import('../engine/inspect.js');
-  const { filtersFromJson } = await import('../engine/network-filters.js');
-  const { checkContainerFilters, containerMatches, containerSummary } = await import('./docker-shapes.js');
-  const filters = filtersFromJson(req.query.get('filters'));
-  checkContainerFilters(filters);
-  // Docker: status filters imply all
-  const all = dockerBool(req.query.get('all')) || filters.status !== undefined;
-  return listContainers(engine, all)
-    .filter((c) => containerMatches(c, filters))
-    .map((c) => containerSummary(c, inspectContainer(engine, c)));
-});
-
-route(
-  'POST',
-  '/containers/create',
-  async (engine, req) => {
-    const { runSpecFromRequest } = await import('./containers.js');
-    const { runContainer } = await import('../engine/containers.js');
-    const spec = runSpecFromRequest(req.body, req.query.get('name') ?? undefined);
-    const started = await runContainer(engine, spec);
-    for (const Action of ['create', 'start']) publish({ Type: 'container', Action, Actor: { ID: started.id, Attributes: { name: started.name } } });
-    return { Id: started.id, Warnings: started.warnings };
-  },
-  201,
-);
-
-route('GET', '/containers/{id}/json', async (engine, req) => {
-  const { getContainer } = await import('../engine/containers.js');
-  const { inspectContainer } = await import('../engine/inspect.js');
-  return inspectContainer(engine, getContainer(engine, req.params.id ?? ''));
-});
-
-route(
-  'POST',
-  '/containers/{id}/stop',
-  async (engine, req) => {
-    const { stopContainer } = await import('../engine/containers.js');
-    const t = Number(req.query.get('t') ?? '10');
-    if (!Number.isInteger(t) || t < 0) throw new HttpError(400, `invalid t "${req.query.get('t')}": expected seconds`);
-    const c = await stopContainer(engine, req.params.id ?? '', t);
-    publish({ Type: 'container', Action: 'stop', Actor: { ID: c.id, Attributes: { name: c.name } } });
-    return undefined;
-  },
-  204,
-);
-
-route(
-  'DELETE',
-  '/containers/{id}',
-  async (engine, req) => {
-    const { removeContainer } = await import('../engine/containers.js');
-    const force = dockerBool(req.query.get('force'));
-    const c = await removeContainer(engine, req.params.id ?? '', force);
-    publish({ Type: 'container', Action: 'destroy', Actor: { ID: c.id, Attributes: { name: c.name } } });
-    return undefined;
-  },
-  204,
-);
-
-route('GET', '/topology', async (engine) => {
-  const { topology } = await import('../engine/topology.js');
-  return topology(engine);
-});
-
-route('GET', '/openapi.json', async () => OPENAPI);
+for (const r of [...systemRoutes, ...networkRoutes, ...containerRoutes, ...berthRoutes]) route(r.method, r.path, r.handler, r.status);
 
 // ------------------------------------------------------------------------------------------
 // berth: the thin client's gateway (src/daemon/cli-gateway.ts)

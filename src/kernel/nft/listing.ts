@@ -1,0 +1,45 @@
+// Listing what nft holds in a chosen network namespace: the ruleset or one table (as JSON), or
+// only the rule comments of one chain.
+import { withNetns } from '../netns.js';
+import type { TableRef } from './model.js';
+import type { Json } from './render-json.js';
+import { NftError, cleanError, pickEngine, run, type NftTarget } from './engines.js';
+import { findTable, readNftState, type NftListing, type NftTableState } from './state.js';
+
+export function listNft(target: NftTarget & { readonly table?: TableRef } = {}): NftListing {
+  const engine = pickEngine(target.engine);
+  const cmd = target.table
+    ? { list: { table: { family: target.table.family, name: target.table.name } } }
+    : { list: { ruleset: null } };
+  const r = withNetns(target.netns ?? null, () => run(engine, JSON.stringify({ nftables: [cmd] }), { json: true, dryRun: false }));
+  const what = target.table ? `table ${target.table.family} ${target.table.name}` : 'ruleset';
+  if (!r.ok) throw new NftError(`nft cannot list ${what}: ${cleanError(r.error) || 'no error text'}`, r.error);
+  if (r.output.trim() === '') return { nftables: [] };
+  return JSON.parse(r.output) as NftListing;
+}
+
+/**
+ * The comments of the rules of one chain, in order, or undefined if the table or chain is
+ * missing. Cheap enough for every call: it does not list sets and maps.
+ */
+export function listNftChainComments(ref: TableRef, chainName: string, target: NftTarget = {}): (string | undefined)[] | undefined {
+  const engine = pickEngine(target.engine);
+  const cmd = { list: { chain: { family: ref.family, table: ref.name, name: chainName } } };
+  const r = withNetns(target.netns ?? null, () => run(engine, JSON.stringify({ nftables: [cmd] }), { json: true, dryRun: false }));
+  if (!r.ok) {
+    if (/No such file or directory|does not exist/i.test(r.error)) return undefined;
+    throw new NftError(`nft cannot list chain ${ref.family} ${ref.name} ${chainName}: ${cleanError(r.error) || 'no error text'}`, r.error);
+  }
+  const listing = JSON.parse(r.output || '{"nftables":[]}') as NftListing;
+  return listing.nftables
+    .filter((o) => 'rule' in o)
+    .map((o) => {
+      const c = (o.rule as { comment?: Json }).comment;
+      return typeof c === 'string' ? c : undefined;
+    });
+}
+
+/** The table as it is in the kernel now, or undefined if there is none. */
+export function readNftTable(ref: TableRef, target: NftTarget = {}): NftTableState | undefined {
+  return findTable(readNftState(listNft(target)), ref);
+}

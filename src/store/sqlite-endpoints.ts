@@ -1,0 +1,89 @@
+// Endpoints in berth.db: a container's interface on a network, unique by (container, interface
+// name). Deleting one also releases its published ports and the addresses it owns.
+import { ConflictError, NotFoundError } from '../common/errors.js';
+import { checkNewEndpoint } from './records.js';
+import type { SqliteDb } from './sqlite-db.js';
+import type { SqliteNetworks } from './sqlite-networks.js';
+import type { EndpointRecord, NewEndpoint } from './store.js';
+
+interface EndpointRow {
+  id: string;
+  network_id: string;
+  container_id: string;
+  interface: string;
+  mac: string | null;
+  addresses: string;
+  aliases: string;
+  gw_priority: number;
+}
+
+function toEndpoint(row: EndpointRow): EndpointRecord {
+  return {
+    id: row.id,
+    networkId: row.network_id,
+    containerId: row.container_id,
+    interfaceName: row.interface,
+    mac: row.mac,
+    addresses: JSON.parse(row.addresses) as string[],
+    aliases: JSON.parse(row.aliases) as string[],
+    gwPriority: row.gw_priority,
+  };
+}
+
+export class SqliteEndpoints {
+  constructor(
+    private readonly db: SqliteDb,
+    private readonly networks: SqliteNetworks,
+  ) {}
+
+  create(endpoint: NewEndpoint): EndpointRecord {
+    const record = checkNewEndpoint(endpoint);
+    return this.db.transaction(() => {
+      if (!this.networks.row('id', record.networkId)) throw new NotFoundError(`network ${record.networkId} not found`);
+      if (this.get(record.id)) throw new ConflictError(`endpoint with id ${record.id} already exists`);
+      const sameName = this.db
+        .prepare<[string, string], { id: string }>('SELECT id FROM endpoints WHERE container_id = ? AND interface = ?')
+        .get(record.containerId, record.interfaceName);
+      if (sameName) {
+        throw new ConflictError(
+          `container ${record.containerId} already has an interface ${record.interfaceName} (endpoint ${sameName.id.slice(0, 12)})`,
+        );
+      }
+      this.db
+        .prepare(
+          'INSERT INTO endpoints (id, network_id, container_id, interface, mac, addresses, aliases, gw_priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          record.id, record.networkId, record.containerId, record.interfaceName, record.mac,
+          JSON.stringify(record.addresses), JSON.stringify(record.aliases), record.gwPriority ?? 0,
+        );
+      return { ...record, gwPriority: record.gwPriority ?? 0 };
+    });
+  }
+
+  get(id: string): EndpointRecord | undefined {
+    const row = this.db.prepare<[string], EndpointRow>('SELECT * FROM endpoints WHERE id = ?').get(id);
+    return row && toEndpoint(row);
+  }
+
+  list(filter: { networkId?: string; containerId?: string } = {}): EndpointRecord[] {
+    return this.db
+      .prepare<{ networkId: string | null; containerId: string | null }, EndpointRow>(
+        `SELECT * FROM endpoints
+         WHERE (@networkId IS NULL OR network_id = @networkId) AND (@containerId IS NULL OR container_id = @containerId)
+         ORDER BY container_id, interface`,
+      )
+      .all({ networkId: filter.networkId ?? null, containerId: filter.containerId ?? null })
+      .map(toEndpoint);
+  }
+
+  delete(id: string): boolean {
+    const gone = this.db.transaction(() => {
+      this.db.prepare('DELETE FROM ports WHERE endpoint_id = ?').run(id);
+      this.db.prepare('DELETE FROM allocations WHERE owner = ?').run(id);
+      return this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id).changes > 0;
+    });
+    this.db.reclaim();
+    return gone;
+  }
+}
