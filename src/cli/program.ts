@@ -66,7 +66,7 @@ function buildProgram(ctx: CliContext): Command {
     .action(async (o: { api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
-      const { startDaemon } = await import('../daemon/main.js');
+      const { startDaemon } = await import('../daemon-root.js');
       const { berthPaths } = await import('../common/config.js');
       const api = o.api.length ? o.api : [`unix://${berthPaths().run}/berth.sock`];
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);

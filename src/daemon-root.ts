@@ -4,18 +4,18 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
-import { UserError } from '../common/errors.js';
-import { Engine } from '../engine/context.js';
-import { checkSystem, firewallTablesInstalled, restoreFirewall } from '../engine/repair.js';
-import { ContainerWatch } from '../engine/container-watch.js';
-import { createApiServer } from '../api/server.js';
-import { events } from '../api/events.js';
-import { DaemonDns } from './dns.js';
-import { watchNftTable } from './nft-watch.js';
-import { tuneHeapForDaemon } from './heap.js';
-import type { OverlayAgent } from './overlay-agent.js';
-import type { DnsContainerRecord } from '../dns/index.js';
-import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './api-listeners.js';
+import { UserError } from './common/errors.js';
+import { Engine } from './engine/context.js';
+import { checkSystem, firewallTablesInstalled, restoreFirewall } from './engine/repair.js';
+import { ContainerWatch } from './engine/container-watch.js';
+import { createApiServer } from './api/server.js';
+import { events } from './api/events.js';
+import { DaemonDns } from './daemon/dns.js';
+import { watchNftTable } from './daemon/nft-watch.js';
+import { tuneHeapForDaemon } from './daemon/heap.js';
+import type { OverlayAgent } from './daemon/overlay-agent.js';
+import type { DnsContainerRecord } from './dns/index.js';
+import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
 
 export interface DaemonOptions {
   /** unix:///path or tcp://IP:PORT (see api-listeners.ts for who may use each) */
@@ -67,7 +67,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // options are checked here (a bad --advertise-addr fails the start), etcd is joined in the background
   const dnsRemote: { set?: (r: DnsContainerRecord[]) => void; early?: DnsContainerRecord[] } = {};
   // the etcd client is loaded only by a daemon that joins a cluster (~11 MB, see cluster-errors.ts)
-  const overlay = opts.cluster ? await import('./overlay-agent.js') : undefined;
+  const overlay = opts.cluster ? await import('./daemon/overlay-agent.js') : undefined;
   const agent = opts.cluster && overlay
     ? await overlay.OverlayAgent.start(engine, {
         endpoints: overlay.parseClusterStore(opts.cluster.store),
