@@ -1,5 +1,7 @@
-// berth daemon: one long-lived process serving what a daemonless CLI cannot — the REST API, and
-// keeping the kernel in line with the store (repair at start, nft table watch).
+// berth daemon, part of the composition root: one long-lived process serving what a daemonless
+// CLI cannot — the REST API, and keeping the kernel in line with the store (repair at start, nft
+// table watch). This file wires the engine, the API server, the CLI gateway, DNS and the overlay
+// agent together; the pieces themselves know nothing of each other.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Server } from 'node:http';
@@ -15,6 +17,7 @@ import { watchNftTable } from './daemon/nft-watch.js';
 import { tuneHeapForDaemon } from './daemon/heap.js';
 import type { OverlayAgent } from './daemon/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
+import type { DaemonRequest } from './cli/context.js';
 import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
 
 export interface DaemonOptions {
@@ -171,4 +174,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       engine.close();
     },
   };
+}
+
+/** `berth daemon`: run until SIGTERM or SIGINT, logging to stderr. */
+export async function serveDaemon(req: DaemonRequest): Promise<void> {
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const daemon = await startDaemon({ ...req, log });
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  log('stopping');
+  await daemon.stop();
 }
