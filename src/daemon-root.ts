@@ -11,6 +11,8 @@ import { Engine } from './engine/context.js';
 import { checkSystem, firewallTablesInstalled, restoreFirewall } from './engine/repair.js';
 import { ContainerWatch } from './engine/container-watch.js';
 import { createApiServer } from './api/server.js';
+import type { GatewayFactory } from './api/gateway.js';
+import { CliGateway } from './cli/gateway.js';
 import { events } from './api/events.js';
 import { DaemonDns } from './daemon/dns.js';
 import { watchNftTable } from './daemon/nft-watch.js';
@@ -86,9 +88,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // a shim killed from now on: its container is reconciled at once, not at the next repair
   const containerWatch = new ContainerWatch(engine, opts.log, opts.watchInterval ?? 250);
 
+  // the thin client's routes: the CLI's command code, and the CNI plugin's (loaded on its first call)
+  const gateway: GatewayFactory = (serial) => {
+    const cli = new CliGateway(engine, serial);
+    return {
+      run: (body) => cli.run(body),
+      continue: (body) => cli.continue(body),
+      cni: async (body) => (await import('./cni/gateway.js')).serveCni(engine, serial, body),
+    };
+  };
   const servers: Server[] = [];
   for (const { listener: l, spec, guard } of plan) {
     const server = createApiServer(engine, {
+      gateway,
       ...(guard.kind === 'token' ? { authorize: bearerCheck(ensureApiToken(engine.paths.root)) } : {}),
       // client certificates signed by the CA, or no handshake at all
       ...(guard.kind === 'tls' && tlsFiles ? { tls: { ...tlsFiles, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' as const } } : {}),

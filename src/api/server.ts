@@ -7,8 +7,8 @@ import { release } from 'node:os';
 import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
-import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
 import { events, type BerthEvent } from './events.js';
+import type { GatewayFactory, ThinClientGateway } from './gateway.js';
 import { OPENAPI } from './openapi.js';
 import { dockerBool } from './query.js';
 import { CliBody, CliContinueBody, CniBody, decodeBody, NetworkConnectBody, NetworkCreateBody, NetworkDisconnectBody, refuseUnsupported } from './schemas.js';
@@ -34,7 +34,7 @@ interface Request {
   body: unknown;
   raw: IncomingMessage;
   res: ServerResponse;
-  gateway: CliGateway;
+  gateway: ThinClientGateway;
 }
 type Handler = (engine: Engine, req: Request) => Promise<unknown>;
 interface Route {
@@ -147,13 +147,15 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export interface ApiServerOptions {
+  /** serves the thin client's routes (/berth/v1/cli, /cli/continue, /cni) */
+  gateway: GatewayFactory;
   /** checked before anything else: undefined lets the request in, a string answers 401 with it */
   authorize?: (raw: IncomingMessage) => string | undefined;
   /** serve HTTPS (the daemon passes mutual TLS: client certificates required) */
   tls?: TlsServerOptions;
 }
 
-export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Server {
+export function createApiServer(engine: Engine, opts: ApiServerOptions): Server {
   // one engine call at a time: berth's operations are read-modify-write on shared kernel state
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -161,7 +163,7 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Se
     queue = next.catch(() => undefined);
     return next;
   };
-  const gateway = new CliGateway(engine, serial);
+  const gateway = opts.gateway(serial);
   const serve: RequestListener = (raw, res) => {
     const refused = opts.authorize?.(raw);
     if (refused !== undefined) {
@@ -412,10 +414,10 @@ route('GET', '/topology', async (engine) => {
 route('GET', '/openapi.json', async () => OPENAPI);
 
 // ------------------------------------------------------------------------------------------
-// berth: the thin client's gateway (src/daemon/cli-gateway.ts)
+// berth: the thin client's gateway (src/api/gateway.ts, src/cli/gateway.ts, src/cni/gateway.ts)
 
 const CLI_FRAMES = 'application/vnd.berth.cli-frames';
-route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(decodeBody(CliBody, req.body, 'cli'))), 200, true);
+route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(decodeBody(CliBody, req.body, 'cli')), 200, true);
 route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(decodeBody(CliContinueBody, req.body, 'cli continue')), 200, true);
 route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(decodeBody(CniBody, req.body, 'cni')), 200, true);
 

@@ -4,7 +4,7 @@
 import { Engine } from '../engine/context.js';
 import type { Prepared } from '../engine/containers.js';
 
-/** What the thin client must do itself after the daemon did the rest (see src/daemon/cli-gateway.ts). */
+/** What the thin client must do itself after the daemon did the rest (see src/cli/gateway.ts). */
 export type Handoff =
   /** start the prepared container's shim with the client's stdio, then report its status */
   | { kind: 'run'; prepared: Prepared }
