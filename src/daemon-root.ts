@@ -15,7 +15,7 @@ import type { GatewayFactory } from './api/gateway.js';
 import { CliGateway } from './cli/gateway.js';
 import { events } from './api/events.js';
 import { DaemonDns } from './daemon/dns.js';
-import { watchNftTable } from './daemon/nft-watch.js';
+import { watchNftTable } from './engine/nft-watch.js';
 import { tuneHeapForDaemon } from './daemon/heap.js';
 import type { OverlayAgent } from './daemon/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
