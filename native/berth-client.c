@@ -1,4 +1,4 @@
-// berth: the thin client (DESIGN.md, "Front ends"; src/daemon/cli-gateway.ts is the other side).
+// berth: the thin client (DESIGN.md, "Front ends"; src/cli/gateway.ts is the other side).
 //
 // Node needs ~100 ms to start before berth runs a line of its own code. When `berth daemon`
 // answers on $BERTH_RUN/berth.sock, this program sends it the command line and prints the

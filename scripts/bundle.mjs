@@ -19,7 +19,7 @@ const netlinkAddon = {
   },
 };
 
-const entries = { 'dist/berth.mjs': 'dist/src/cli/main.js', 'dist/berth-cni.mjs': 'dist/src/cni/main.js' };
+const entries = { 'dist/berth.mjs': 'dist/src/main.js', 'dist/berth-cni.mjs': 'dist/src/cni-main.js' };
 for (const [outfile, entry] of Object.entries(entries)) await build({
   entryPoints: [entry],
   outfile,

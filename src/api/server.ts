@@ -6,12 +6,12 @@ import { createServer as createTlsServer, type ServerOptions as TlsServerOptions
 import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
-import { CliGateway, parseCliRequest } from '../daemon/cli-gateway.js';
 import { events, type BerthEvent } from './events.js';
 import { API_VERSION, HttpError } from './http.js';
 import { containerRoutes } from './routes-containers.js';
 import { networkRoutes } from './routes-networks.js';
 import { berthRoutes, systemRoutes } from './routes-system.js';
+import type { GatewayFactory, ThinClientGateway } from './gateway.js';
 import { CliBody, CliContinueBody, CniBody, decodeBody } from './schemas.js';
 
 export { API_VERSION, HttpError } from './http.js';
@@ -25,7 +25,7 @@ interface Request {
   body: unknown;
   raw: IncomingMessage;
   res: ServerResponse;
-  gateway: CliGateway;
+  gateway: ThinClientGateway;
 }
 type Handler = (engine: Engine, req: Request) => Promise<unknown>;
 interface Route {
@@ -138,13 +138,15 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export interface ApiServerOptions {
+  /** serves the thin client's routes (/berth/v1/cli, /cli/continue, /cni) */
+  gateway: GatewayFactory;
   /** checked before anything else: undefined lets the request in, a string answers 401 with it */
   authorize?: (raw: IncomingMessage) => string | undefined;
   /** serve HTTPS (the daemon passes mutual TLS: client certificates required) */
   tls?: TlsServerOptions;
 }
 
-export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Server {
+export function createApiServer(engine: Engine, opts: ApiServerOptions): Server {
   // one engine call at a time: berth's operations are read-modify-write on shared kernel state
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -152,7 +154,7 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Se
     queue = next.catch(() => undefined);
     return next;
   };
-  const gateway = new CliGateway(engine, serial);
+  const gateway = opts.gateway(serial);
   const serve: RequestListener = (raw, res) => {
     const refused = opts.authorize?.(raw);
     if (refused !== undefined) {
@@ -200,10 +202,10 @@ export function createApiServer(engine: Engine, opts: ApiServerOptions = {}): Se
 for (const r of [...systemRoutes, ...networkRoutes, ...containerRoutes, ...berthRoutes]) route(r.method, r.path, r.handler, r.status);
 
 // ------------------------------------------------------------------------------------------
-// berth: the thin client's gateway (src/daemon/cli-gateway.ts)
+// berth: the thin client's gateway (src/api/gateway.ts, src/cli/gateway.ts, src/cni/gateway.ts)
 
 const CLI_FRAMES = 'application/vnd.berth.cli-frames';
-route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(parseCliRequest(decodeBody(CliBody, req.body, 'cli'))), 200, true);
+route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(decodeBody(CliBody, req.body, 'cli')), 200, true);
 route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(decodeBody(CliContinueBody, req.body, 'cli continue')), 200, true);
 route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(decodeBody(CniBody, req.body, 'cni')), 200, true);
 

@@ -4,7 +4,7 @@
 import { Engine } from '../engine/context.js';
 import type { Prepared } from '../engine/containers.js';
 
-/** What the thin client must do itself after the daemon did the rest (see src/daemon/cli-gateway.ts). */
+/** What the thin client must do itself after the daemon did the rest (see src/cli/gateway.ts). */
 export type Handoff =
   /** start the prepared container's shim with the client's stdio, then report its status */
   | { kind: 'run'; prepared: Prepared }
@@ -22,6 +22,14 @@ export interface RemoteCaller {
   handoff?: Handoff;
 }
 
+/** `berth daemon`'s command line, checked: what the composition root starts (src/daemon-root.ts). */
+export interface DaemonRequest {
+  /** unix:///path or tcp://IP:PORT */
+  api: string[];
+  tls: { verify: boolean; ca?: string; cert?: string; key?: string };
+  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds: number; wireguardPort: number };
+}
+
 export interface CliContext {
   out(data: string | Uint8Array): void;
   err(data: string | Uint8Array): void;
@@ -32,6 +40,8 @@ export interface CliContext {
   engine(): Engine;
   /** set when the command came through the daemon from a thin client */
   remote?: RemoteCaller;
+  /** runs the daemon until it is told to stop (given by the composition root, src/main.ts) */
+  runDaemon?: (req: DaemonRequest) => Promise<void>;
 }
 
 /** The in-process CLI: process stdio, one engine opened on first use. */

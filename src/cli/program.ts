@@ -1,5 +1,5 @@
 // berth's command line: parse, validate at the edge, call the engine, format. No logic here.
-// runCli serves both the in-process CLI (src/cli/main.ts) and the daemon's CLI gateway.
+// runCli serves both the in-process CLI (src/main.ts) and the daemon's CLI gateway.
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, UserError, escapeControls, quote } from '../common/errors.js';
 import { trace } from '../common/trace.js';
@@ -66,10 +66,8 @@ function buildProgram(ctx: CliContext): Command {
     .action(async (o: { api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
-      const { startDaemon } = await import('../daemon/main.js');
       const { berthPaths } = await import('../common/config.js');
       const api = o.api.length ? o.api : [`unix://${berthPaths().run}/berth.sock`];
-      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       if (Boolean(o.clusterStore) !== Boolean(o.advertiseAddr)) {
         throw new UserError('--cluster-store and --advertise-addr go together: give both to join a cluster, or neither');
       }
@@ -79,12 +77,9 @@ function buildProgram(ctx: CliContext): Command {
       if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port ${quote(o.wireguardPort)}: expected a UDP port from 1 to 65535`);
       const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, wireguardPort: wgPort } : undefined;
       const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
-      const daemon = await startDaemon({ api, log, tls, ...(cluster ? { cluster } : {}) });
-      await new Promise<void>((resolve) => {
-        for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
-      });
-      log('stopping');
-      await daemon.stop();
+      // the daemon is wired by the composition root, which hands its runner in (a CLI never imports it)
+      if (!ctx.runDaemon) throw new Error('this berth cannot run a daemon');
+      await ctx.runDaemon({ api, tls, ...(cluster ? { cluster } : {}) });
     });
   return program;
 }

@@ -1,6 +1,6 @@
 // berth-cni: the CNI front end (spec 1.0/1.1: ADD, DEL, CHECK, VERSION, STATUS). A runtime
 // hands over a network namespace; berth plugs it into a berth network. Parse, call, format.
-// runCni serves the plugin process (src/cni/main.ts) and the daemon, for the thin client.
+// runCni serves the plugin process (src/cni-main.ts) and the daemon, for the thin client (src/cni/gateway.ts).
 import { BerthError, UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';

@@ -17,7 +17,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DnsContainerRecord } from '../dns/index.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from '../drivers/overlay.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import { isTunnelAddress } from '../drivers/overlay-encryption.js';
 import { UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
@@ -25,11 +27,14 @@ import {
   forgetOverlayNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type EncryptionState, type OverlayCluster,
 } from '../engine/overlay.js';
 import { parseAddress } from '../ipam/index.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import {
   ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
   type WatchChange,
 } from '../store/cluster.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import { checkHostId } from '../store/cluster-keys.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import { parseEndpoints } from '../store/cluster-etcd.js';
 import { WireGuardMesh } from './overlay-mesh.js';
 

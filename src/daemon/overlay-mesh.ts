@@ -13,12 +13,15 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemError, UserError } from '../common/errors.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import {
   TUNNEL_SUBNET, WG_PORT, WIREGUARD_OVERHEAD, detectImplementation, ensureMeshDevice, isTunnelAddress, meshDeviceUp, rekeyMeshDevice, removeMeshDevice,
   syncMeshPeers, wireguardIfname, type MeshDeviceSpec, type MeshPeer, type WireGuardImplementation,
 } from '../drivers/overlay-encryption.js';
 import type { EncryptionState } from '../engine/overlay.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import { generateKeyPair, publicKeyOf, readPrivateKeyFile, writePrivateKeyFile } from '../kernel/wireguard.js';
+// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
 import { ClusterUnreachableError, type ClusterHostRecord, type ClusterStore, type WatchChange, type WireGuardInfo } from '../store/cluster.js';
 
 export interface MeshOptions {

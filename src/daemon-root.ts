@@ -1,21 +1,26 @@
-// berth daemon: one long-lived process serving what a daemonless CLI cannot — the REST API, and
-// keeping the kernel in line with the store (repair at start, nft table watch).
+// berth daemon, part of the composition root: one long-lived process serving what a daemonless
+// CLI cannot — the REST API, and keeping the kernel in line with the store (repair at start, nft
+// table watch). This file wires the engine, the API server, the CLI gateway, DNS and the overlay
+// agent together; the pieces themselves know nothing of each other.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
-import { UserError } from '../common/errors.js';
-import { Engine } from '../engine/context.js';
-import { checkSystem, firewallTablesInstalled, restoreFirewall } from '../engine/repair.js';
-import { ContainerWatch } from '../engine/container-watch.js';
-import { createApiServer } from '../api/server.js';
-import { events } from '../api/events.js';
-import { DaemonDns } from './dns.js';
-import { watchNftTable } from './nft-watch.js';
-import { tuneHeapForDaemon } from './heap.js';
-import type { OverlayAgent } from './overlay-agent.js';
-import type { DnsContainerRecord } from '../dns/index.js';
-import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './api-listeners.js';
+import { UserError } from './common/errors.js';
+import { Engine } from './engine/context.js';
+import { checkSystem, firewallTablesInstalled, restoreFirewall } from './engine/repair.js';
+import { ContainerWatch } from './engine/container-watch.js';
+import { createApiServer } from './api/server.js';
+import type { GatewayFactory } from './api/gateway.js';
+import { CliGateway } from './cli/gateway.js';
+import { events } from './api/events.js';
+import { DaemonDns } from './daemon/dns.js';
+import { watchNftTable } from './engine/nft-watch.js';
+import { tuneHeapForDaemon } from './daemon/heap.js';
+import type { OverlayAgent } from './daemon/overlay-agent.js';
+import type { DnsContainerRecord } from './dns/index.js';
+import type { DaemonRequest } from './cli/context.js';
+import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
 
 export interface DaemonOptions {
   /** unix:///path or tcp://IP:PORT (see api-listeners.ts for who may use each) */
@@ -67,7 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // options are checked here (a bad --advertise-addr fails the start), etcd is joined in the background
   const dnsRemote: { set?: (r: DnsContainerRecord[]) => void; early?: DnsContainerRecord[] } = {};
   // the etcd client is loaded only by a daemon that joins a cluster (~11 MB, see cluster-errors.ts)
-  const overlay = opts.cluster ? await import('./overlay-agent.js') : undefined;
+  const overlay = opts.cluster ? await import('./daemon/overlay-agent.js') : undefined;
   const agent = opts.cluster && overlay
     ? await overlay.OverlayAgent.start(engine, {
         endpoints: overlay.parseClusterStore(opts.cluster.store),
@@ -83,9 +88,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // a shim killed from now on: its container is reconciled at once, not at the next repair
   const containerWatch = new ContainerWatch(engine, opts.log, opts.watchInterval ?? 250);
 
+  // the thin client's routes: the CLI's command code, and the CNI plugin's (loaded on its first call)
+  const gateway: GatewayFactory = (serial) => {
+    const cli = new CliGateway(engine, serial);
+    return {
+      run: (body) => cli.run(body),
+      continue: (body) => cli.continue(body),
+      cni: async (body) => (await import('./cni/gateway.js')).serveCni(engine, serial, body),
+    };
+  };
   const servers: Server[] = [];
   for (const { listener: l, spec, guard } of plan) {
     const server = createApiServer(engine, {
+      gateway,
       ...(guard.kind === 'token' ? { authorize: bearerCheck(ensureApiToken(engine.paths.root)) } : {}),
       // client certificates signed by the CA, or no handshake at all
       ...(guard.kind === 'tls' && tlsFiles ? { tls: { ...tlsFiles, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' as const } } : {}),
@@ -171,4 +186,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       engine.close();
     },
   };
+}
+
+/** `berth daemon`: run until SIGTERM or SIGINT, logging to stderr. */
+export async function serveDaemon(req: DaemonRequest): Promise<void> {
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const daemon = await startDaemon({ ...req, log });
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  log('stopping');
+  await daemon.stop();
 }

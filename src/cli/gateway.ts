@@ -1,19 +1,18 @@
 // The daemon's side of the thin client (native/berth-client.c). The client sends its command
 // line; the daemon runs it with the same command code as the in-process CLI (src/cli/program.ts)
-// and answers with frames: output, exit status, or a hand-over of what only the client can do —
-// start a container's shim with the client's own stdio, terminal and signals (then report back
-// how it went), exec a program in its place (berth exec), or run the in-process CLI (berth daemon).
-//
-// Frames: "<tag> <length>\n<bytes>", one after the other. Tags: 1 stdout, 2 stderr, x exit
-// status, r run (token NUL detach NUL container id NUL shim argv…), e exec (argv NUL-separated), l run locally.
+// and answers with frames (src/common/frames.ts): output, exit status, or a hand-over of what only
+// the client can do — start a container's shim with the client's own stdio, terminal and signals
+// (then report back how it went), exec a program in its place (berth exec), or run the in-process
+// CLI (berth daemon). The composition root (src/daemon-root.ts) hands it to the API server.
 import { randomBytes } from 'node:crypto';
-import type { CliContext, RemoteCaller } from '../cli/context.js';
-import { reportError, runCli } from '../cli/program.js';
 import { UserError } from '../common/errors.js';
+import { Frames } from '../common/frames.js';
 import { adoptDetachedStart, readPidfile, watchClientForeground, type ClientForeground, type Prepared } from '../engine/containers.js';
 import type { Engine } from '../engine/context.js';
 import { isSameProcessAlive, processStartTime } from '../engine/process.js';
 import { reconcileContainers } from '../engine/reconcile.js';
+import type { CliContext, RemoteCaller } from './context.js';
+import { reportError, runCli } from './program.js';
 
 export interface CliRequest {
   argv: string[];
@@ -30,18 +29,9 @@ interface PendingRun {
 
 type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
 
-class Frames {
-  private parts: Buffer[] = [];
-  add(tag: string, data: string | Uint8Array = ''): void {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
-    this.parts.push(Buffer.from(`${tag} ${bytes.length}\n`), bytes);
-  }
-  context(engine: Engine, cwd: string, remote?: RemoteCaller): CliContext {
-    return { out: (d) => this.add('1', d), err: (d) => this.add('2', d), cwd, engine: () => engine, ...(remote ? { remote } : {}) };
-  }
-  toBuffer(): Buffer {
-    return Buffer.concat(this.parts);
-  }
+/** A command's context whose output goes into frames. */
+function framesContext(frames: Frames, engine: Engine, cwd: string, remote?: RemoteCaller): CliContext {
+  return { out: (d) => frames.add('1', d), err: (d) => frames.add('2', d), cwd, engine: () => engine, ...(remote ? { remote } : {}) };
 }
 
 const isStringArray = (x: unknown): x is string[] => Array.isArray(x) && x.every((v) => typeof v === 'string');
@@ -67,10 +57,12 @@ export class CliGateway {
     this.reaper.unref();
   }
 
-  async run(req: CliRequest): Promise<Buffer> {
+  /** A thin client's command line: body {argv, cwd, pid, path} (see parseCliRequest). */
+  async run(body: unknown): Promise<Buffer> {
+    const req = parseCliRequest(body);
     const frames = new Frames();
     const caller: RemoteCaller = { pid: req.pid, start: processStartTime(req.pid) ?? '', path: req.path };
-    const ctx = frames.context(this.engine, req.cwd, caller);
+    const ctx = framesContext(frames, this.engine, req.cwd, caller);
     // the on-exit hook of a detached container runs while `berth stop` may be waiting for it in
     // the queue: it goes straight through (the engine is safe to run concurrently, as separate
     // CLI processes do)
@@ -100,19 +92,6 @@ export class CliGateway {
     return frames.toBuffer();
   }
 
-  /** A CNI plugin call from the native berth-cni: body {env: CNI_* variables, stdin}. */
-  async cni(body: unknown): Promise<Buffer> {
-    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
-    const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
-    const { runCni } = await import('../cni/plugin.js');
-    const { stdout, status } = await this.serial(() => runCni(() => this.engine, cniEnv, typeof b.stdin === 'string' ? b.stdin : ''));
-    const frames = new Frames();
-    frames.add('1', stdout);
-    frames.add('x', String(status));
-    return frames.toBuffer();
-  }
-
   /** The client's report after a run hand-over: the shim's exit status. */
   async continue(body: unknown): Promise<Buffer> {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
@@ -122,7 +101,7 @@ export class CliGateway {
     if (!run) throw new UserError(`unknown or finished run "${token}"`);
     this.pending.delete(token);
     const frames = new Frames();
-    const ctx = frames.context(this.engine, '/');
+    const ctx = framesContext(frames, this.engine, '/');
     try {
       if (run.foreground) {
         const foreground = run.foreground;

@@ -1,7 +1,8 @@
-// The berth-cni process: one CNI call, run by the engine in this process.
+// The berth-cni binary (bin/berth-cni, dist/berth-cni.mjs), part of the composition root: one CNI
+// call, run by the engine in this process.
 import { readFileSync } from 'node:fs';
-import { Engine } from '../engine/context.js';
-import { runCni } from './plugin.js';
+import { Engine } from './engine/context.js';
+import { runCni } from './cni/plugin.js';
 
 let stdin = '';
 try {

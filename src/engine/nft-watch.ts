@@ -1,7 +1,8 @@
-// The daemon's watch on berth's nft table: someone flushing the ruleset or reloading a firewall
-// removes it, and the daemon puts it back. Idle cost must not grow with published ports, so each
-// tick reads only the ruleset generation (one netlink round trip); the table itself is looked at
-// only when the generation moved, i.e. after some nft transaction, berth's own included.
+// The daemon's watch on berth's nft table (in the engine, as it reads the kernel): someone
+// flushing the ruleset or reloading a firewall removes it, and the daemon puts it back. Idle cost
+// must not grow with published ports, so each tick reads only the ruleset generation (one netlink
+// round trip); the table itself is looked at only when the generation moved, i.e. after some nft
+// transaction, berth's own included.
 import { NftGeneration } from '../kernel/nft/generation.js';
 import type { NetnsTarget } from '../kernel/netns.js';
 
