@@ -6,14 +6,15 @@ import type { Engine } from './context.js';
 import { readyNetwork } from './container-prepare.js';
 import { getContainer, liveStatus, type Container } from './container-types.js';
 import { attachNetworkEndpoint, nextInterfaceName, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
+import { storedNetworkMode } from './network-mode.js';
 import { ensureDefaultNetwork, getNetwork } from './networks.js';
 import { releaseRelayedPorts } from './port-relay.js';
 
 function ownNetns(engine: Engine, c: Container, action: string): string {
   if (liveStatus(c) !== 'running') throw new ConflictError(`container "${c.name}" is not running: cannot ${action}`);
-  const mode = c.config.networkMode;
-  if (mode === 'host' || mode.startsWith('container:') || !c.state.netns) {
-    throw new ConflictError(`container "${c.name}" uses network mode "${mode}": it has no network namespace of its own to ${action}`);
+  const mode = storedNetworkMode(c.config.networkMode).kind;
+  if (mode === 'host' || mode === 'container' || !c.state.netns) {
+    throw new ConflictError(`container "${c.name}" uses network mode "${c.config.networkMode}": it has no network namespace of its own to ${action}`);
   }
   return c.state.netns;
 }

@@ -8,6 +8,7 @@ import { deleteNetns } from '../kernel/netns.js';
 import type { Engine } from './context.js';
 import { asContainer, getContainer, liveStatus, type Container, type ContainerState } from './container-types.js';
 import { finishSandboxVeths, releaseEndpoints } from './endpoints.js';
+import { joinedContainerId, storedNetworkMode } from './network-mode.js';
 import { isSameProcessAlive, processStartTime, signalProcess, sleep } from './process.js';
 import { isShimChild, KILLED_WITH_SHIM, killContainerProcess, readPidfile, waitUntilGone } from './shim.js';
 
@@ -25,7 +26,8 @@ export async function discardAbandoned(engine: Engine, c: Container): Promise<vo
   if (pids && start) await killContainerProcess(pids.childPid, start);
   await releaseNetwork(engine, c);
   // its own namespace, if it got one (the record says so only once it runs)
-  if (c.config.networkMode !== 'host' && !c.config.networkMode.startsWith('container:')) deleteNetns(engine.netnsPath(c.id));
+  const mode = storedNetworkMode(c.config.networkMode).kind;
+  if (mode !== 'host' && mode !== 'container') deleteNetns(engine.netnsPath(c.id));
   removeRecord(engine, c);
 }
 
@@ -35,14 +37,15 @@ export async function releaseNetwork(engine: Engine, c: Container): Promise<void
   // only a namespace berth made for this container is deleted; a joined one belongs to its target
   const own = c.state.netns !== undefined && c.state.netns === engine.netnsPath(c.id);
   const others = store.listContainers().map(asContainer);
-  const joinedRunning = others.some((o) => o.config.networkMode === `container:${c.id}` && liveStatus(o) === 'running');
+  const joined = others.filter((o) => joinedContainerId(o.config.networkMode) === c.id);
+  const joinedRunning = joined.some((o) => liveStatus(o) === 'running');
   // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths)
   const leftToNetns = await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
   if (own && c.state.netns) deleteNetns(c.state.netns);
   await finishSandboxVeths(engine, leftToNetns);
   // containers that joined this one's namespace have lost their network
-  for (const other of others) {
-    if (other.config.networkMode === `container:${c.id}` && !other.state.networkNote) {
+  for (const other of joined) {
+    if (!other.state.networkNote) {
       store.updateContainerState(other.id, { ...other.state, networkNote: `network namespace of container "${c.name}" was removed; only lo is left` });
     }
   }

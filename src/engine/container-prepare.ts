@@ -14,6 +14,7 @@ import { checkRunSpec } from './container-spec.js';
 import { getContainer, liveStatus, type ContainerConfig, type ContainerState, type RunSpec } from './container-types.js';
 import { attachNetworkEndpoint, syncDefaultRoutes, Undo } from './endpoints.js';
 import { generateName } from './names.js';
+import { networkModeText, type NetworkMode } from './network-mode.js';
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { processStartTime } from './process.js';
 import { relayWarning, writePublishFile } from './port-relay.js';
@@ -79,10 +80,13 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
     // 1. the record: reserves the name
     const name = spec.name ?? generateName((n) => store.findContainer(n) !== undefined);
     const hostname = spec.hostname ?? (spec.network.kind === 'host' ? (await import('node:os')).hostname() : id.slice(0, 12));
+    // the mode as resolved: the target's id, the network's name
+    const resolved: NetworkMode =
+      target ? { kind: 'container', ref: target.id } : network && spec.network.kind === 'network' ? { kind: 'network', ref: network.name } : spec.network;
     const config: ContainerConfig = {
       cmd: spec.cmd,
       hostname,
-      networkMode: target ? `container:${target.id}` : network && spec.network.kind === 'network' ? network.name : spec.network.kind,
+      networkMode: networkModeText(resolved),
       publish,
       exposed: spec.exposed,
       rm: spec.rm,

@@ -5,15 +5,10 @@ import { NotFoundError } from '../common/errors.js';
 import type { ExposedPort, PortBinding } from '../portmap/index.js';
 import type { ContainerRecord } from '../store/store.js';
 import type { Engine } from './context.js';
+import type { NetworkMode } from './network-mode.js';
 import { isSameProcessAlive } from './process.js';
 
-export type NetworkMode =
-  | { kind: 'bridge' }
-  | { kind: 'host' }
-  | { kind: 'none' }
-  | { kind: 'container'; ref: string }
-  /** a user-defined network, by name or id */
-  | { kind: 'network'; ref: string };
+export type { NetworkMode };
 
 export interface RunSpec {
   name?: string;
@@ -42,6 +37,7 @@ export type ContainerStatus = 'created' | 'running' | 'exited';
 export interface ContainerConfig {
   cmd: string[];
   hostname: string;
+  /** the resolved mode in its record form (network-mode.ts): read it with storedNetworkMode */
   networkMode: string;
   publish: PortBinding[];
   exposed: ExposedPort[];
