@@ -4,6 +4,7 @@
 // before anything runs, never silently ignored.
 import { isIP } from 'node:net';
 import { UserError } from '../common/errors.js';
+import { checkUnicastMac } from '../common/mac.js';
 import type { RunSpec } from '../engine/containers.js';
 import { parseNetworkMode } from '../engine/network-mode.js';
 import { expandPortSpecs, parseExposeSpec, parsePublishSpec, type PortSpec } from '../portmap/index.js';
@@ -71,6 +72,8 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
     'EndpointConfig.DriverOpts': endpoint.DriverOpts,
     'EndpointConfig.IPAMConfig.LinkLocalIPs': ipam.LinkLocalIPs,
   });
+  // MacAddress moved into the endpoint settings in API 1.44; checked here, named as the body names it
+  const mac = b.MacAddress ? checkUnicastMac(b.MacAddress, 'MacAddress') : endpoint.MacAddress ? checkUnicastMac(endpoint.MacAddress, 'EndpointConfig.MacAddress') : undefined;
   return {
     ...(name ? { name } : {}),
     cmd,
@@ -81,8 +84,7 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
     publish: expandPortSpecs(specs, exposed, host.PublishAllPorts === true),
     exposed,
     dns: host.Dns ?? [],
-    // MacAddress moved into the endpoint settings in API 1.44
-    ...(b.MacAddress || endpoint.MacAddress ? { mac: (b.MacAddress || endpoint.MacAddress || '').toLowerCase() } : {}),
+    ...(mac ? { mac } : {}),
     ...(ipam.IPv4Address ? { ip: ipam.IPv4Address } : {}),
     ...(ipam.IPv6Address ? { ip6: ipam.IPv6Address } : {}),
     aliases: endpoint.Aliases ?? [],
