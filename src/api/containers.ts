@@ -4,16 +4,11 @@
 // before anything runs, never silently ignored.
 import { isIP } from 'node:net';
 import { UserError } from '../common/errors.js';
-import type { NetworkMode, RunSpec } from '../engine/containers.js';
+import { checkUnicastMac } from '../common/mac.js';
+import type { RunSpec } from '../engine/containers.js';
+import { parseNetworkMode } from '../engine/network-mode.js';
 import { expandPortSpecs, parseExposeSpec, parsePublishSpec, type PortSpec } from '../portmap/index.js';
 import { ContainerCreateBody, decodeBody, isDefault, refuseUnsupported } from './schemas.js';
-
-function networkMode(value: string): NetworkMode {
-  if (value === '' || value === 'default' || value === 'bridge') return { kind: 'bridge' };
-  if (value === 'host' || value === 'none') return { kind: value };
-  if (value.startsWith('container:')) return { kind: 'container', ref: value.slice('container:'.length) };
-  return { kind: 'network', ref: value };
-}
 
 const list = (x: string | string[] | null | undefined): string[] => (x === null || x === undefined ? [] : typeof x === 'string' ? [x] : x);
 
@@ -51,7 +46,8 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
   for (const [i, d] of (host.Dns ?? []).entries()) {
     if (!isIP(d)) throw new UserError(`invalid container create body: HostConfig.Dns[${i}] is ${JSON.stringify(d)}; expected an IP address`);
   }
-  const mode = networkMode(host.NetworkMode ?? '');
+  // Docker's empty NetworkMode is the default network
+  const mode = parseNetworkMode(host.NetworkMode || 'default');
   // PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
   const specs: PortSpec[] = Object.entries(host.PortBindings ?? {}).flatMap(([port, bindings]) =>
     (bindings ?? [{}]).map((bnd) => {
@@ -76,6 +72,8 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
     'EndpointConfig.DriverOpts': endpoint.DriverOpts,
     'EndpointConfig.IPAMConfig.LinkLocalIPs': ipam.LinkLocalIPs,
   });
+  // MacAddress moved into the endpoint settings in API 1.44; checked here, named as the body names it
+  const mac = b.MacAddress ? checkUnicastMac(b.MacAddress, 'MacAddress') : endpoint.MacAddress ? checkUnicastMac(endpoint.MacAddress, 'EndpointConfig.MacAddress') : undefined;
   return {
     ...(name ? { name } : {}),
     cmd,
@@ -86,8 +84,7 @@ export function runSpecFromRequest(body: unknown, name: string | undefined): Run
     publish: expandPortSpecs(specs, exposed, host.PublishAllPorts === true),
     exposed,
     dns: host.Dns ?? [],
-    // MacAddress moved into the endpoint settings in API 1.44
-    ...(b.MacAddress || endpoint.MacAddress ? { mac: (b.MacAddress || endpoint.MacAddress || '').toLowerCase() } : {}),
+    ...(mac ? { mac } : {}),
     ...(ipam.IPv4Address ? { ip: ipam.IPv4Address } : {}),
     ...(ipam.IPv6Address ? { ip6: ipam.IPv6Address } : {}),
     aliases: endpoint.Aliases ?? [],

@@ -4,7 +4,7 @@
 // costs one `data_version` read per interval to notice new containers, nothing per container.
 import { ProcessExitWatcher } from '../kernel/pidfd.js';
 import type { Engine } from './context.js';
-import type { ContainerConfig, ContainerState, Container } from './containers.js';
+import type { ContainerConfig, ContainerState, Container } from './container-types.js';
 import { isSameProcessAlive } from './process.js';
 import { reconcileContainer } from './reconcile.js';
 

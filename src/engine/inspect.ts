@@ -2,7 +2,7 @@
 import { inspectPortMap, type PublishedPort } from '../portmap/index.js';
 import type { PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { liveStatus, type Container } from './containers.js';
+import { liveStatus, type Container } from './container-types.js';
 
 const toPublished = (p: PortRecord): PublishedPort => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.targetPort, proto: p.proto });
 

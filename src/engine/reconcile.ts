@@ -9,9 +9,9 @@
 // - orphan: recorded as ended, yet its process lives on (it outlived a shim older than
 //   PDEATHSIG): killed.
 import type { Engine } from './context.js';
-import {
-  containerExited, creationAbandoned, discardAbandoned, KILLED_WITH_SHIM, killContainerProcess, type Container, type ContainerConfig, type ContainerState,
-} from './containers.js';
+import { containerExited, creationAbandoned, discardAbandoned } from './container-lifecycle.js';
+import type { Container, ContainerConfig, ContainerState } from './container-types.js';
+import { KILLED_WITH_SHIM, killContainerProcess } from './shim.js';
 import { isSameProcessAlive } from './process.js';
 
 export type UnrecordedEnd = 'abandoned' | 'ended' | 'orphan';

@@ -7,6 +7,7 @@ import { withRtnl } from '../kernel/rtnl.js';
 import type { Engine } from './context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { hostIfnameOf } from './endpoints.js';
+import { joinedContainerId } from './network-mode.js';
 import { bridgeSpecOf, macvlanStateOf } from './networks.js';
 
 export interface TopologyNode {
@@ -51,7 +52,8 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
     const status = liveStatus(c);
     const nsId = `ns/${c.id}`;
     nodes.push({ id: nsId, kind: 'namespace', label: c.name, data: { id: c.id, status, networkMode: c.config.networkMode, netns: c.state.netns } });
-    if (c.config.networkMode.startsWith('container:')) edges.push({ from: nsId, to: `ns/${c.config.networkMode.slice('container:'.length)}`, kind: 'in', label: 'shares namespace' });
+    const joined = joinedContainerId(c.config.networkMode);
+    if (joined) edges.push({ from: nsId, to: `ns/${joined}`, kind: 'in', label: 'shares namespace' });
     for (const ep of store.listEndpoints({ containerId: c.id })) {
       const epId = `${nsId}/${ep.interfaceName}`;
       nodes.push({ id: epId, kind: 'interface', label: ep.interfaceName, data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases } });

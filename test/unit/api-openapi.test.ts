@@ -67,4 +67,10 @@ describe('container create bodies', () => {
     throwsUser(() => runSpecFromRequest({ Image: 'busybox', Cmd: ['true'] }, 'x'), 'Image "busybox"', 'no images');
     throwsUser(() => runSpecFromRequest({ Cmd: ['true'], HostConfig: { Dns: ['8.8.8.8\nsearch evil'] } }, 'x'), 'HostConfig.Dns[0]', 'an IP address');
   });
+  it('a MAC address is checked at the edge, as the CLI checks it, named as the body names it', async () => {
+    const { runSpecFromRequest } = await import('../../src/api/containers.js');
+    throwsUser(() => runSpecFromRequest({ Cmd: ['true'], MacAddress: '01:00:5e:00:00:01' }, 'x'), 'invalid MacAddress', 'multicast');
+    const body = { Cmd: ['true'], HostConfig: { NetworkMode: 'n1' }, NetworkingConfig: { EndpointsConfig: { n1: { MacAddress: 'ff:ff:ff:ff:ff:ff' } } } };
+    throwsUser(() => runSpecFromRequest(body, 'x'), 'invalid EndpointConfig.MacAddress', 'broadcast');
+  });
 });

@@ -3,9 +3,9 @@ import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError, UserError, quote } from '../../common/errors.js';
-import { networkNameProblem } from '../../common/network-name.js';
 import { expandPortSpecs, formatBindings, parseExposeSpec, parsePublishSpec, type ExposedPort, type PortSpec } from '../../portmap/index.js';
-import type { NetworkMode, RunSpec } from '../../engine/containers.js';
+import type { RunSpec } from '../../engine/containers.js';
+import { parseNetworkMode } from '../../engine/network-mode.js';
 import type { CliContext } from '../context.js';
 import { formatJson, formatTable } from '../output.js';
 import { checkUnicastMac } from '../../common/mac.js';
@@ -14,21 +14,6 @@ const collect = (v: string, acc: string[]): string[] => [...acc, v];
 /** With pass-through options commander keeps a `--` that follows an operand: drop it. */
 const command = (args: string[]): string[] => (args[0] === '--' ? args.slice(1) : args);
 const formatOption = () => new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
-
-function parseNetworkMode(value: string): NetworkMode {
-  if (value === 'bridge' || value === 'default') return { kind: 'bridge' };
-  if (value === 'host') return { kind: 'host' };
-  if (value === 'none') return { kind: 'none' };
-  if (value.startsWith('container:')) {
-    const ref = value.slice('container:'.length);
-    if (!ref) throw new UserError(`invalid network mode ${quote(value)}: expected container:NAME or container:ID`);
-    return { kind: 'container', ref };
-  }
-  if (networkNameProblem(value)) {
-    throw new UserError(`invalid network ${quote(value)}: accepted are bridge, host, none, container:NAME|ID or the name of a user-defined network`);
-  }
-  return { kind: 'network', ref: value };
-}
 
 interface RunOptions {
   detach?: boolean;
