@@ -17,8 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DnsContainerRecord } from '../dns/index.js';
-import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from '../drivers/overlay.js';
-import { isTunnelAddress } from '../drivers/overlay-encryption.js';
+import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from '../drivers/overlay/overlay.js';
+import { isTunnelAddress } from '../drivers/overlay/overlay-encryption.js';
 import { UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import {

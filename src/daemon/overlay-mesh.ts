@@ -16,7 +16,7 @@ import { SystemError, UserError } from '../common/errors.js';
 import {
   TUNNEL_SUBNET, WG_PORT, WIREGUARD_OVERHEAD, detectImplementation, ensureMeshDevice, isTunnelAddress, meshDeviceUp, rekeyMeshDevice, removeMeshDevice,
   syncMeshPeers, wireguardIfname, type MeshDeviceSpec, type MeshPeer, type WireGuardImplementation,
-} from '../drivers/overlay-encryption.js';
+} from '../drivers/overlay/overlay-encryption.js';
 import type { EncryptionState } from '../engine/overlay.js';
 import { generateKeyPair, publicKeyOf, readPrivateKeyFile, writePrivateKeyFile } from '../kernel/wireguard.js';
 import { ClusterUnreachableError, type ClusterHostRecord, type ClusterStore, type WatchChange, type WireGuardInfo } from '../store/cluster.js';

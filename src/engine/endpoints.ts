@@ -2,10 +2,10 @@
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
 import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
-import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
-import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan.js';
-import { publishPorts, unpublishOps, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
-import { guardPort, unguardPort, unguardPortWith, type PortGuard } from '../drivers/spoof-guard.js';
+import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan/macvlan.js';
+import { publishPorts, unpublishOps, unpublishPorts, type PublishedPort } from '../drivers/bridge/firewall.js';
+import { guardPort, unguardPort, unguardPortWith, type PortGuard } from '../drivers/bridge/spoof-guard.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';

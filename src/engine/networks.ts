@@ -2,9 +2,9 @@
 // inspect, remove, prune — and what each means for the bridge driver.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
-import { adoptParent, releaseParent, type ParentState } from '../drivers/bridge-parent.js';
-import { ensureBridge, removeBridge, type BridgeSpec } from '../drivers/bridge.js';
-import { ensureMacvlanNetwork, removeMacvlanNetwork, type MacvlanCreatedParent, type MacvlanNetworkSpec } from '../drivers/macvlan.js';
+import { adoptParent, releaseParent, type ParentState } from '../drivers/bridge/bridge-parent.js';
+import { ensureBridge, removeBridge, type BridgeSpec } from '../drivers/bridge/bridge.js';
+import { ensureMacvlanNetwork, removeMacvlanNetwork, type MacvlanCreatedParent, type MacvlanNetworkSpec } from '../drivers/macvlan/macvlan.js';
 import { listAddresses } from '../kernel/addresses.js';
 import { probeKernelFeatures } from '../kernel/features.js';
 import { findLink, listLinks, type MacvlanMode } from '../kernel/links.js';
@@ -417,7 +417,7 @@ async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<
   const parent = net.state?.parent as ParentState | undefined;
   const spec = bridgeSpecOf(net);
   if (parent) {
-    const { removeBridgeRules } = await import('../drivers/firewall.js');
+    const { removeBridgeRules } = await import('../drivers/bridge/firewall.js');
     removeBridgeRules(engine.hostNetns, { bridge: spec.ifname, subnets: spec.subnets ?? [], nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound });
     await releaseParent(engine.hostNetns, spec.ifname, parent);
   } else {

@@ -8,11 +8,11 @@
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
-import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge.js';
-import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay-encryption.js';
+import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
   VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
-} from '../drivers/overlay.js';
+} from '../drivers/overlay/overlay.js';
 import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
 import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';

@@ -10,9 +10,9 @@ import { withRtnl } from '../kernel/rtnl.js';
 import { readSysctl, sysctls } from '../kernel/sysctl.js';
 import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
-} from '../drivers/firewall.js';
-import { macvlanNetworkProblems } from '../drivers/macvlan.js';
-import { spoofGuardInstalled, syncSpoofGuard, type PortGuard } from '../drivers/spoof-guard.js';
+} from '../drivers/bridge/firewall.js';
+import { macvlanNetworkProblems } from '../drivers/macvlan/macvlan.js';
+import { spoofGuardInstalled, syncSpoofGuard, type PortGuard } from '../drivers/bridge/spoof-guard.js';
 import type { Engine } from './context.js';
 import { creationAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
