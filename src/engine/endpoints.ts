@@ -3,9 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
 import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { bridgeOptions } from '../drivers/bridge/options.js';
+import { hostIfnameOf, routedPortsOf } from '../drivers/bridge/spec.js';
 import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan/macvlan.js';
+import { macvlanOptions } from '../drivers/macvlan/options.js';
+import { macvlanStateOf } from '../drivers/macvlan/spec.js';
 import { publishPorts, unpublishOps, unpublishPorts, type PublishedPort } from '../drivers/bridge/firewall.js';
 import { guardPort, unguardPort, unguardPortWith, type PortGuard } from '../drivers/bridge/spoof-guard.js';
+import { DEFAULT_DRIVER, driverOf } from '../drivers/registry.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
@@ -14,10 +19,9 @@ import { listLinks } from '../kernel/links.js';
 import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
-import { macvlanOptions } from './macvlan-options.js';
-import { macvlanStateOf } from './networks.js';
-import { bridgeOptions } from './network-options.js';
-import { attachOverlayEndpoint, releaseOverlayEndpoint } from './overlay.js';
+import { engineDriverOf } from './network-drivers.js';
+
+export { hostIfnameOf };
 
 /** What run undoes if a later step fails, newest first. */
 export class Undo {
@@ -34,10 +38,6 @@ export class Undo {
       }
     }
   }
-}
-
-export function hostIfnameOf(ep: EndpointRecord): string {
-  return `veth${ep.id.slice(0, 7)}`;
 }
 
 function toPublished(p: PortRecord): PublishedPort {
@@ -137,7 +137,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
     undo.push(() => unguardPort(engine.hostNetns, guard));
   }
   const ports = store.listPorts({ endpointId }).map(toPublished);
-  const routed = options.gatewayModeIpv4 === 'routed' || options.gatewayModeIpv6 === 'routed';
+  const routed = routedPortsOf(options);
   publishPorts(engine.hostNetns, ports, { routed });
   undo.push(() => unpublishPorts(engine.hostNetns, ports, { routed }));
   return ep;
@@ -151,17 +151,15 @@ function randomMac(): string {
 }
 
 /**
- * What a bridge endpoint may send from (drivers/spoof-guard.ts), or undefined when its network
- * allows spoofing (`-o allow_spoofing=true`) or it has no known MAC.
+ * What an endpoint may send from (drivers/bridge/spoof-guard.ts), or undefined when its network's
+ * driver guards no port or allows spoofing (`-o allow_spoofing=true`), or it has no known MAC.
  */
 export function portGuardOf(network: NetworkRecord, ep: EndpointRecord): PortGuard | undefined {
-  if (network.driver === 'macvlan' || !ep.mac) return undefined;
-  if (bridgeOptions(network.options, network.internal).allowSpoofing) return undefined;
-  return { ifname: hostIfnameOf(ep), mac: ep.mac, addresses: ep.addresses };
+  return driverOf(network.driver).portGuardOf(network, ep);
 }
 
 /** The network's first subnet of each family; --ip/--ip6 need the family on the network. */
-function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
+export function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
   const v4 = network.subnets.find((s) => !isV6(s.subnet));
   const v6 = network.subnets.find((s) => isV6(s.subnet));
   if (!v4 && !v6) throw new SystemError(`network "${network.name}" has no subnet`);
@@ -171,7 +169,7 @@ function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: Subn
 }
 
 /** Reserve the endpoint's addresses (`ip/prefix`); call inside a store transaction. */
-function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf): string[] {
+export function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf): string[] {
   const addresses: string[] = [];
   // an address outside the ip-range is allowed when asked for explicitly (Docker)
   const pick = (subnet: SubnetOf, wanted: string | undefined) => {
@@ -190,7 +188,7 @@ function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: st
  * No published ports: the container is reached at its own address (a warning says so, as
  * Docker discards -p where it cannot publish). Passthru takes the parent whole: one endpoint.
  */
-async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
+export async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
   const store = engine.store;
   const o = macvlanOptions(network.options);
   const st = macvlanStateOf(network);
@@ -242,9 +240,38 @@ async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req
 
 /** Plug a sandbox into a network of any driver (see attachBridgeEndpoint, attachMacvlanEndpoint). */
 export async function attachNetworkEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  if (network.driver === 'macvlan') return attachMacvlanEndpoint(engine, network, req, undo);
-  if (network.driver === 'overlay') return attachOverlayEndpoint(engine, network, req, undo);
-  return attachBridgeEndpoint(engine, network, req, undo);
+  return engineDriverOf(driverOf(network.driver).name).attachEndpoint(engine, network, req, undo);
+}
+
+export interface ReleaseOptions {
+  /** the caller deletes the sandbox's namespace right after, and nothing else holds it */
+  sandboxGoing?: boolean;
+}
+
+/** Unplug a macvlan endpoint: the child lives in the sandbox (berth's namespace of the container), deleted there if it is still around. */
+export async function releaseMacvlanEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<undefined> {
+  const shim = net ? macvlanStateOf(net).shim?.ifname : undefined;
+  const netns = opts.sandboxGoing ? '' : engine.netnsPath(ep.containerId);
+  await detachMacvlan(engine.hostNetns, { netns, ifname: ep.interfaceName, addresses: ep.addresses, ...(shim ? { shim } : {}) });
+  engine.store.deleteEndpoint(ep.id);
+  return undefined;
+}
+
+/** Unplug a veth endpoint (net undefined: its network is gone from the store): ports, guard, veth, record. */
+export async function releaseBridgeEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<string | undefined> {
+  const store = engine.store;
+  const routed = net ? driverOf(net.driver).routedPorts(net) : false;
+  const ports = store.listPorts({ endpointId: ep.id }).map(toPublished);
+  const guard = net ? portGuardOf(net, ep) : undefined;
+  // one nft commit for both (drivers/bridge/spoof-guard.ts: each deleting commit waits ~14 ms)
+  if (guard) unguardPortWith(engine.hostNetns, guard, unpublishOps(ports, { routed }), () => unpublishPorts(engine.hostNetns, ports, { routed }));
+  else unpublishPorts(engine.hostNetns, ports, { routed });
+  // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
+  // next, the kernel removes the pair with it in the background instead
+  const left = opts.sandboxGoing ? hostIfnameOf(ep) : undefined;
+  if (!left) await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+  store.deleteEndpoint(ep.id);
+  return left;
 }
 
 /**
@@ -252,36 +279,14 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
  * sandboxGoing: the caller deletes the sandbox's namespace right after, and nothing else holds it;
  * the host ends of veths left to that deletion are returned (see finishSandboxVeths).
  */
-export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: { sandboxGoing?: boolean } = {}): Promise<string[]> {
+export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: ReleaseOptions = {}): Promise<string[]> {
   const store = engine.store;
   const leftToNetns: string[] = [];
   for (const ep of store.listEndpoints({ containerId })) {
     if (ifname !== undefined && ep.interfaceName !== ifname) continue;
     const net = store.findNetwork(ep.networkId);
-    if (net?.driver === 'overlay') {
-      await releaseOverlayEndpoint(engine, ep);
-      continue;
-    }
-    if (net?.driver === 'macvlan') {
-      // the child lives in the sandbox (berth's namespace of the container): deleted there if it is still around
-      const shim = macvlanStateOf(net).shim?.ifname;
-      const netns = opts.sandboxGoing ? '' : engine.netnsPath(containerId);
-      await detachMacvlan(engine.hostNetns, { netns, ifname: ep.interfaceName, addresses: ep.addresses, ...(shim ? { shim } : {}) });
-      store.deleteEndpoint(ep.id);
-      continue;
-    }
-    const o = net ? bridgeOptions(net.options, net.internal) : undefined;
-    const routed = o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed';
-    const ports = store.listPorts({ endpointId: ep.id }).map(toPublished);
-    const guard = net ? portGuardOf(net, ep) : undefined;
-    // one nft commit for both (drivers/spoof-guard.ts: each deleting commit waits ~14 ms)
-    if (guard) unguardPortWith(engine.hostNetns, guard, unpublishOps(ports, { routed }), () => unpublishPorts(engine.hostNetns, ports, { routed }));
-    else unpublishPorts(engine.hostNetns, ports, { routed });
-    // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
-    // next, the kernel removes the pair with it in the background instead
-    if (opts.sandboxGoing) leftToNetns.push(hostIfnameOf(ep));
-    else await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
-    store.deleteEndpoint(ep.id);
+    const left = await engineDriverOf(net?.driver ?? DEFAULT_DRIVER).releaseEndpoint(engine, net, ep, opts);
+    if (left) leftToNetns.push(left);
   }
   if (ifname === undefined) store.releasePorts({ containerId });
   return leftToNetns;
@@ -313,15 +318,14 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
   const candidates = store
     .listEndpoints({ containerId })
     .map((ep) => ({ ep, net: store.findNetwork(ep.networkId) }))
-    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal && x.net.driver !== 'overlay')
+    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
     .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
   await withRtnl(netns, async (nl) => {
     for (const family of [AF_INET, AF_INET6]) {
       const v6 = family === AF_INET6;
       let chosen: { gateway: string; ifname: string } | undefined;
       for (const { ep, net } of candidates) {
-        const o = net.driver === 'bridge' ? bridgeOptions(net.options, net.internal) : undefined;
-        if (o && (v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
+        if (!driverOf(net.driver).mayCarryDefaultRoute(net, v6)) continue;
         const subnet = net.subnets.find((s) => isV6(s.subnet) === v6);
         if (!subnet?.gateway || !ep.addresses.some((a) => isV6(a) === v6)) continue;
         chosen = { gateway: subnet.gateway, ifname: ep.interfaceName };

@@ -17,7 +17,7 @@ import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-sub
 import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
 import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
-import { checkVni } from '../store/cluster-keys.js';
+import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
@@ -56,42 +56,9 @@ export interface EncryptionState {
   implementation: 'kernel' | 'wireguard-go';
 }
 
+export { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions, type OverlayOptions } from '../drivers/overlay/options.js';
+
 export const GWBRIDGE = 'berth_gwbridge';
-/** Docker's option key for an overlay network's VNI (shown by `network inspect`). */
-export const VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
-const MTU_OPTION = 'com.docker.network.driver.mtu';
-const KNOWN_OPTIONS = ['vni', 'mtu', MTU_OPTION, 'encrypted'];
-
-export const NEEDS_CLUSTER = 'overlay networks need a daemon joined to a cluster (berth daemon --cluster-store etcd://H:P[,H:P…] --advertise-addr IP)';
-
-export interface OverlayOptions {
-  vni?: number;
-  mtu?: number;
-  encrypted: boolean;
-}
-
-function intOption(key: string, value: string, min: number, max: number): number {
-  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`invalid -o ${key}=${value}: expected an integer from ${min} to ${max}`);
-  return n;
-}
-
-/** Check overlay driver options; bad ones fail before anything is changed. */
-export function overlayOptions(options: Record<string, string>): OverlayOptions {
-  const out: OverlayOptions = { encrypted: false };
-  for (const [key, value] of Object.entries(options)) {
-    if (key === VNI_OPTION) continue;
-    if (!KNOWN_OPTIONS.includes(key)) throw new UserError(`unknown overlay option "${key}": accepted are ${KNOWN_OPTIONS.join(', ')}`);
-    if (key === 'vni') out.vni = checkVni(intOption(key, value, 0, 0xffffff), '-o vni');
-    if (key === 'mtu' || key === MTU_OPTION) out.mtu = intOption(key, value, 576, 65535);
-    if (key === 'encrypted') {
-      // Docker's spelling is a bare `-o encrypted` (value "")
-      if (!['', 'true', 'false'].includes(value)) throw new UserError(`invalid -o encrypted=${value}: expected -o encrypted, -o encrypted=true or -o encrypted=false`);
-      out.encrypted = value !== 'false';
-    }
-  }
-  return out;
-}
 
 export function requireCluster(engine: Engine): OverlayCluster {
   if (!engine.cluster) throw new UserError(NEEDS_CLUSTER);
@@ -102,10 +69,6 @@ export function vniOf(net: NetworkRecord): number {
   const vni = Number(net.options[VNI_OPTION]);
   if (!Number.isInteger(vni)) throw new SystemError(`overlay network "${net.name}" has no VNI in its local record`);
   return vni;
-}
-
-export function isEncrypted(net: Pick<NetworkRecord, 'options'>): boolean {
-  return overlayOptions(net.options).encrypted;
 }
 
 /** Underlay MTU − VXLAN, and − WireGuard too when encrypted (1370 on a 1500 underlay); -o mtu overrides. */
