@@ -22,7 +22,7 @@ import { isTunnelAddress } from '../drivers/overlay/overlay-encryption.js';
 import { UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import {
-  forgetOverlayNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type EncryptionState, type OverlayCluster,
+  forgetOverlayNetwork, isClusterNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type EncryptionState, type OverlayCluster,
 } from '../engine/overlay.js';
 import { parseAddress } from '../ipam/index.js';
 import {
@@ -131,7 +131,7 @@ export class OverlayAgent implements OverlayCluster {
     opts.log(`cluster: host ${agent.hostId}, VTEP ${vtep} on ${underlay.ifname} (MTU ${underlay.mtu}); joining etcd at ${members.join(', ')}`);
     // encrypted networks of this host come back before repair, even with etcd down (saved tunnel
     // address); with none, a wireguard-go left by a killed daemon is stopped
-    const encrypted = engine.store.listNetworks().some((n) => n.driver === 'overlay' && isEncrypted(n));
+    const encrypted = engine.store.listNetworks().some((n) => isClusterNetwork(n) && isEncrypted(n));
     if (encrypted) await agent.mesh.ensure().catch((err: Error) => opts.log(`cluster: WireGuard: ${err.message}`));
     else await agent.mesh.stop({ unpublish: false }).catch((err: Error) => opts.log(`cluster: WireGuard cleanup: ${err.message}`));
     agent.connecting = agent.connectLoop();
@@ -262,7 +262,7 @@ export class OverlayAgent implements OverlayCluster {
         for (const n of c.items) await this.mirror(n);
         // mirrors of networks removed while this daemon was away
         for (const local of this.engine.store.listNetworks()) {
-          if (local.driver === 'overlay' && !this.networks.has(local.id)) await forgetOverlayNetwork(this.engine, local.id);
+          if (isClusterNetwork(local) && !this.networks.has(local.id)) await forgetOverlayNetwork(this.engine, local.id);
         }
         await this.stopMeshIfUnused();
       });
@@ -284,7 +284,7 @@ export class OverlayAgent implements OverlayCluster {
   private async stopMeshIfUnused(): Promise<void> {
     if (!this.mesh.current()) return;
     if ([...this.networks.values()].some((n) => isEncrypted(n))) return;
-    if (this.engine.store.listNetworks().some((n) => n.driver === 'overlay' && isEncrypted(n))) return;
+    if (this.engine.store.listNetworks().some((n) => isClusterNetwork(n) && isEncrypted(n))) return;
     await this.mesh.stop({ unpublish: true });
   }
 

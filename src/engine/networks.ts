@@ -26,6 +26,7 @@ import { restoreFirewallIfMissing } from './firewall-state.js';
 
 import { DEFAULT_BRIDGE_IFNAME } from '../drivers/bridge/spec.js';
 
+export { scopeOfDriver } from '../drivers/registry.js';
 export { ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from '../drivers/driver.js';
 export { bridgeSpecOf, DEFAULT_BRIDGE_IFNAME, optionsOf } from '../drivers/bridge/spec.js';
 export { macvlanSpecOf, macvlanStateOf, type MacvlanState } from '../drivers/macvlan/spec.js';

@@ -11,7 +11,7 @@ import { ConflictError, NotFoundError, SystemError, UserError } from '../common/
 import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
 import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
-  VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
+  VXLAN_OVERHEAD, overlayNames, type OverlaySpec, type RemoteEndpoint,
 } from '../drivers/overlay/overlay.js';
 import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
@@ -20,7 +20,9 @@ import { ClusterUnreachableError } from '../store/cluster-errors.js';
 import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
 import { newId } from '../store/store.js';
+import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { Engine } from './context.js';
+import { driverContext } from './driver-context.js';
 import { attachBridgeEndpoint, hostIfnameOf, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
 import { NETWORK_ALIAS_PREFIX, createNetwork, ensureNetworkKernel, type CreateNetworkSpec } from './networks.js';
 
@@ -56,6 +58,7 @@ export interface EncryptionState {
   implementation: 'kernel' | 'wireguard-go';
 }
 
+export { isClusterNetwork } from '../drivers/registry.js';
 export { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions, type OverlayOptions } from '../drivers/overlay/options.js';
 
 export const GWBRIDGE = 'berth_gwbridge';
@@ -123,10 +126,7 @@ export function mirrorRecordOf(n: ClusterNetworkRecord): NewNetwork {
 
 /** Bridge and VXLAN device of an overlay network; a freshly made device gets the remote entries at once. */
 export async function ensureOverlayKernel(engine: Engine, net: NetworkRecord): Promise<void> {
-  const cluster = requireCluster(engine);
-  if (isEncrypted(net)) await cluster.ensureEncryption();
-  const created = await ensureOverlayNetwork(engine.hostNetns, overlaySpecOf(net, cluster));
-  if (created) await syncRemoteEndpoints(engine.hostNetns, net.id, cluster.remoteEndpoints(net.id).map(remoteOf));
+  await driverOf(net.driver).ensureNetwork(driverContext(engine), net);
 }
 
 /** Make a cluster network present on this host: local mirror record and kernel objects. Idempotent. */
@@ -156,14 +156,10 @@ export async function mirrorOverlayNetwork(engine: Engine, n: ClusterNetworkReco
  */
 export async function forgetOverlayNetwork(engine: Engine, networkId: string): Promise<boolean> {
   const store = engine.store;
-  const local = store.listNetworks().find((x) => x.id === networkId && x.driver === 'overlay');
+  const local = store.listNetworks().find((x) => x.id === networkId && isClusterNetwork(x));
   if (!local) return true;
   if (store.listEndpoints({ networkId }).length) return false;
-  const names = overlayNames(networkId);
-  // the spec's addresses only matter to the firewall elements, which are keyed by bridge name and subnets
-  await removeOverlayNetwork(engine.hostNetns, {
-    networkId, vni: 0, gateways: [], subnets: local.subnets.map((s) => s.subnet), local: '', mtu: 0, alias: names.bridge,
-  });
+  await driverOf(local.driver).removeNetwork(driverContext(engine), local);
   store.deleteNetwork(networkId);
   return true;
 }
@@ -388,7 +384,7 @@ export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord)
   await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
   store.deleteEndpoint(ep.id);
   const left = store.listEndpoints({ containerId: ep.containerId });
-  const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));
   if (left.some((e) => overlays.has(e.networkId))) return;
   const gw = store.findNetwork(GWBRIDGE);
   const leg = gw ? left.find((e) => e.networkId === gw.id) : undefined;
@@ -398,9 +394,9 @@ export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord)
 /** This host's endpoints on overlay networks, as cluster records (what resync() takes). */
 export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['resync']>[0] {
   const store = engine.store;
-  const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));
   const tunnel = engine.cluster?.encryption()?.tunnelAddress;
-  const encrypted = new Set(store.listNetworks().filter((n) => n.driver === 'overlay' && isEncrypted(n)).map((n) => n.id));
+  const encrypted = new Set(store.listNetworks().filter((n) => isClusterNetwork(n) && isEncrypted(n)).map((n) => n.id));
   return store
     .listEndpoints()
     .filter((e) => overlays.has(e.networkId) && e.mac !== null)
