@@ -6,7 +6,7 @@ import type { LinkInfo } from '../kernel/links.js';
 import type { AddressInfo } from '../kernel/addresses.js';
 import type { NetnsTarget } from '../kernel/netns.js';
 import type { EndpointRecord, NetworkRecord, NetworkScope } from '../store/store.js';
-import type { BridgeFirewall } from './bridge/firewall.js';
+import type { BridgeFirewall, PublishedPort } from './bridge/firewall.js';
 import type { PortGuard } from './bridge/spoof-guard.js';
 import type { OverlaySpec, RemoteEndpoint } from './overlay/overlay.js';
 
@@ -28,6 +28,8 @@ export interface DriverContext {
 export interface ClusterHandle {
   /** an overlay network's kernel spec on this host (VTEP, MTU from the underlay) */
   overlaySpecOf(net: NetworkRecord): OverlaySpec;
+  /** the MTU of the network's devices and endpoints on this host */
+  overlayMtuOf(net: NetworkRecord): number;
   /** the network's endpoints on other hosts, as last seen */
   remoteEndpointsOf(networkId: string): RemoteEndpoint[];
   /** this host's WireGuard device up (for `-o encrypted`); idempotent */
@@ -51,6 +53,29 @@ export type ParentRequest =
   | { kind: 'nat-free-bridge'; parent: string }
   | { kind: 'macvlan'; parent: string; passthru: boolean };
 
+/** The engine's undo log as a driver sees it: each step pushes what takes it back. */
+export interface UndoLog {
+  push(step: () => Promise<void> | void): void;
+}
+
+/** Where an endpoint (reserved in the store: addresses, MAC) goes, and what comes with it. */
+export interface EndpointPlug {
+  /** the sandbox's network namespace */
+  netns: string;
+  /** the MAC the user asked for (--mac-address), if any: a passthru macvlan child otherwise keeps its parent's */
+  requestedMac?: string;
+  /** its published ports, as reserved in the store */
+  ports: readonly PublishedPort[];
+}
+
+export interface EndpointUnplug {
+  /** the sandbox's network namespace ('' when it is deleted next) */
+  netns: string;
+  /** the caller deletes the sandbox's namespace right after, and nothing else holds it */
+  sandboxGoing: boolean;
+  ports: readonly PublishedPort[];
+}
+
 /** How an endpoint shows on the host (for topology): a veth's host end, or a macvlan child of the parent. */
 export interface EndpointLink {
   kind: 'veth' | 'macvlan';
@@ -73,6 +98,14 @@ export interface NetworkDriver<Options = unknown> extends NetworkDriverChecks {
   ensureNetwork(ctx: DriverContext, net: NetworkRecord): Promise<void>;
   /** Remove what ensureNetwork made. Idempotent. */
   removeNetwork(ctx: DriverContext, net: NetworkRecord): Promise<void>;
+
+  /** Plug an endpoint into its sandbox; every step pushes its undo, so the caller can roll back. */
+  attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, plug: EndpointPlug, undo: UndoLog): Promise<void>;
+  /**
+   * Unplug an endpoint (its ports, guard and link). Idempotent. Returns the host end of a veth
+   * left to the sandbox namespace's deletion (see EndpointUnplug.sandboxGoing).
+   */
+  detachEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, unplug: EndpointUnplug): Promise<string | undefined>;
 
   /** the network's elements in berth's nft table, or undefined without a bridge */
   firewallOf(net: NetworkRecord): BridgeFirewall | undefined;

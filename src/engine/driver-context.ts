@@ -2,7 +2,7 @@
 // cluster as the overlay driver sees it when the daemon is joined to one.
 import type { DriverContext } from '../drivers/driver.js';
 import type { Engine } from './context.js';
-import { overlaySpecOf, remoteOf } from './overlay.js';
+import { overlayMtu, overlaySpecOf, remoteOf } from './overlay.js';
 
 export function driverContext(engine: Engine): DriverContext {
   const cluster = engine.cluster;
@@ -11,6 +11,7 @@ export function driverContext(engine: Engine): DriverContext {
     hostNetns: engine.hostNetns,
     cluster: {
       overlaySpecOf: (net) => overlaySpecOf(net, cluster),
+      overlayMtuOf: (net) => overlayMtu(net, cluster),
       remoteEndpointsOf: (networkId) => cluster.remoteEndpoints(networkId).map(remoteOf),
       ensureEncryption: () => cluster.ensureEncryption(),
     },

@@ -2,15 +2,16 @@
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
 import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
-import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { detachVethEndpoint } from '../drivers/bridge/driver.js';
 import { bridgeOptions } from '../drivers/bridge/options.js';
-import { hostIfnameOf, routedPortsOf } from '../drivers/bridge/spec.js';
-import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan/macvlan.js';
+import { hostIfnameOf } from '../drivers/bridge/spec.js';
+import { linkMac } from '../drivers/macvlan/macvlan.js';
 import { macvlanOptions } from '../drivers/macvlan/options.js';
 import { macvlanStateOf } from '../drivers/macvlan/spec.js';
-import { publishPorts, unpublishOps, unpublishPorts, type PublishedPort } from '../drivers/bridge/firewall.js';
-import { guardPort, unguardPort, unguardPortWith, type PortGuard } from '../drivers/bridge/spoof-guard.js';
-import { DEFAULT_DRIVER, driverOf } from '../drivers/registry.js';
+import type { PublishedPort } from '../drivers/bridge/firewall.js';
+import type { PortGuard } from '../drivers/bridge/spoof-guard.js';
+import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
@@ -18,8 +19,10 @@ import type { Engine } from './context.js';
 import { listLinks } from '../kernel/links.js';
 import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
+import { driverContext } from './driver-context.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
 import { engineDriverOf } from './network-drivers.js';
+import { releaseOverlayEndpoint } from './overlay.js';
 
 export { hostIfnameOf };
 
@@ -118,28 +121,8 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
-  const attached = await attachEndpoint(engine.hostNetns, {
-    bridge: network.interfaceName ?? 'berth0',
-    netns,
-    ifname,
-    hostIfname: hostIfnameOf(ep),
-    addresses: ep.addresses,
-    defaultGateways: [],
-    isolated: !options.icc,
-    alias: `berth:endpoint:${ep.id}`,
-    ...(options.mtu ? { mtu: options.mtu } : {}),
-    ...(ep.mac ? { mac: ep.mac } : {}),
-  });
-  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
-  const guard = portGuardOf(network, ep);
-  if (guard) {
-    guardPort(engine.hostNetns, guard);
-    undo.push(() => unguardPort(engine.hostNetns, guard));
-  }
   const ports = store.listPorts({ endpointId }).map(toPublished);
-  const routed = routedPortsOf(options);
-  publishPorts(engine.hostNetns, ports, { routed });
-  undo.push(() => unpublishPorts(engine.hostNetns, ports, { routed }));
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns, ports, ...(mac ? { requestedMac: mac } : {}) }, undo);
   return ep;
 }
 
@@ -221,20 +204,7 @@ export async function attachMacvlanEndpoint(engine: Engine, network: NetworkReco
     });
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
-  // passthru: unless told otherwise, the kernel gives the child its parent's MAC
-  const mac = o.mode === 'passthru' ? req.mac : (ep.mac ?? undefined);
-  const spec = {
-    parent: st.parent,
-    mode: o.mode,
-    netns: req.netns,
-    ifname: req.ifname,
-    addresses: ep.addresses,
-    ...(mac ? { mac } : {}),
-    ...(o.mtu ? { mtu: o.mtu } : {}),
-    ...(st.shim ? { shim: st.shim.ifname } : {}),
-  };
-  await attachMacvlan(engine.hostNetns, spec);
-  undo.push(() => detachMacvlan(engine.hostNetns, spec));
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
   return ep;
 }
 
@@ -248,28 +218,19 @@ export interface ReleaseOptions {
   sandboxGoing?: boolean;
 }
 
-/** Unplug a macvlan endpoint: the child lives in the sandbox (berth's namespace of the container), deleted there if it is still around. */
-export async function releaseMacvlanEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<undefined> {
-  const shim = net ? macvlanStateOf(net).shim?.ifname : undefined;
-  const netns = opts.sandboxGoing ? '' : engine.netnsPath(ep.containerId);
-  await detachMacvlan(engine.hostNetns, { netns, ifname: ep.interfaceName, addresses: ep.addresses, ...(shim ? { shim } : {}) });
-  engine.store.deleteEndpoint(ep.id);
-  return undefined;
-}
-
-/** Unplug a veth endpoint (net undefined: its network is gone from the store): ports, guard, veth, record. */
-export async function releaseBridgeEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<string | undefined> {
+/**
+ * Unplug and forget an endpoint of a local network (net undefined: its network is gone from the
+ * store, its veth is still removed); returns a veth's host end left to the sandbox's deletion.
+ */
+export async function releaseLocalEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<string | undefined> {
   const store = engine.store;
-  const routed = net ? driverOf(net.driver).routedPorts(net) : false;
-  const ports = store.listPorts({ endpointId: ep.id }).map(toPublished);
-  const guard = net ? portGuardOf(net, ep) : undefined;
-  // one nft commit for both (drivers/bridge/spoof-guard.ts: each deleting commit waits ~14 ms)
-  if (guard) unguardPortWith(engine.hostNetns, guard, unpublishOps(ports, { routed }), () => unpublishPorts(engine.hostNetns, ports, { routed }));
-  else unpublishPorts(engine.hostNetns, ports, { routed });
-  // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
-  // next, the kernel removes the pair with it in the background instead
-  const left = opts.sandboxGoing ? hostIfnameOf(ep) : undefined;
-  if (!left) await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+  const ctx = driverContext(engine);
+  const unplug = {
+    netns: opts.sandboxGoing ? '' : engine.netnsPath(ep.containerId),
+    sandboxGoing: opts.sandboxGoing === true,
+    ports: store.listPorts({ endpointId: ep.id }).map(toPublished),
+  };
+  const left = net ? await driverOf(net.driver).detachEndpoint(ctx, net, ep, unplug) : await detachVethEndpoint(ctx, ep, unplug, false, undefined);
   store.deleteEndpoint(ep.id);
   return left;
 }
@@ -285,7 +246,12 @@ export async function releaseEndpoints(engine: Engine, containerId: string, ifna
   for (const ep of store.listEndpoints({ containerId })) {
     if (ifname !== undefined && ep.interfaceName !== ifname) continue;
     const net = store.findNetwork(ep.networkId);
-    const left = await engineDriverOf(net?.driver ?? DEFAULT_DRIVER).releaseEndpoint(engine, net, ep, opts);
+    // a cluster network's endpoint also goes from the cluster store (and takes its gateway-bridge leg along)
+    if (net && isClusterNetwork(net)) {
+      await releaseOverlayEndpoint(engine, net, ep);
+      continue;
+    }
+    const left = await releaseLocalEndpoint(engine, net, ep, opts);
     if (left) leftToNetns.push(left);
   }
   if (ifname === undefined) store.releasePorts({ containerId });

@@ -1,32 +1,27 @@
 // The engine's half of the driver registry: the use cases that still differ per driver beyond
 // what drivers/driver.ts covers (creating a network checks the host and the store its own way,
-// plugging an endpoint reserves its own way), one entry per driver of drivers/registry.ts.
+// plugging an endpoint reserves in the store its own way), one entry per driver of drivers/registry.ts.
 import { SystemError } from '../common/errors.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import { createBridgeNetwork } from './bridge-networks.js';
 import type { Engine } from './context.js';
-import {
-  attachBridgeEndpoint, attachMacvlanEndpoint, releaseBridgeEndpoint, releaseMacvlanEndpoint, type AttachRequest, type ReleaseOptions, type Undo,
-} from './endpoints.js';
+import { attachBridgeEndpoint, attachMacvlanEndpoint, type AttachRequest, type Undo } from './endpoints.js';
 import { createMacvlanNetwork } from './macvlan-networks.js';
 import type { CreateNetworkSpec } from './networks.js';
-import { attachOverlayEndpoint, createOverlayNetwork, releaseOverlayEndpoint } from './overlay.js';
+import { attachOverlayEndpoint, createOverlayNetwork } from './overlay.js';
 
 export interface EngineDriverPart {
   createNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord>;
   /** reserve, plug, and push each step's undo */
   attachEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord>;
-  /** unplug and forget one endpoint; returns the host end of a veth left to the sandbox's deletion */
-  releaseEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<string | undefined>;
 }
 
 const PARTS: Readonly<Record<string, EngineDriverPart>> = {
-  bridge: { createNetwork: createBridgeNetwork, attachEndpoint: attachBridgeEndpoint, releaseEndpoint: releaseBridgeEndpoint },
-  macvlan: { createNetwork: createMacvlanNetwork, attachEndpoint: attachMacvlanEndpoint, releaseEndpoint: releaseMacvlanEndpoint },
+  bridge: { createNetwork: createBridgeNetwork, attachEndpoint: attachBridgeEndpoint },
+  macvlan: { createNetwork: createMacvlanNetwork, attachEndpoint: attachMacvlanEndpoint },
   overlay: {
     createNetwork: createOverlayNetwork,
     attachEndpoint: attachOverlayEndpoint,
-    releaseEndpoint: async (engine, _net, ep) => void (await releaseOverlayEndpoint(engine, ep)),
   },
 };
 

@@ -8,7 +8,7 @@
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
-import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { macForIpv4 } from '../drivers/bridge/bridge.js';
 import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
   VXLAN_OVERHEAD, overlayNames, type OverlaySpec, type RemoteEndpoint,
@@ -23,7 +23,7 @@ import { newId } from '../store/store.js';
 import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { Engine } from './context.js';
 import { driverContext } from './driver-context.js';
-import { attachBridgeEndpoint, hostIfnameOf, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
+import { attachBridgeEndpoint, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
 import { NETWORK_ALIAS_PREFIX, createNetwork, ensureNetworkKernel, type CreateNetworkSpec } from './networks.js';
 
 /** What the engine needs from a daemon joined to a cluster (src/daemon/overlay-agent.ts). */
@@ -322,18 +322,7 @@ export async function attachOverlayEndpoint(engine: Engine, network: NetworkReco
     });
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
-  const attached = await attachEndpoint(engine.hostNetns, {
-    bridge: overlayNames(network.id).bridge,
-    netns: req.netns,
-    ifname: req.ifname,
-    hostIfname: hostIfnameOf(ep),
-    addresses: ep.addresses,
-    defaultGateways: [],
-    alias: `berth:endpoint:${ep.id}`,
-    mtu: overlayMtu(network, cluster),
-    mac,
-  });
-  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
   await cs.putEndpoint({
     id: ep.id,
     networkId: network.id,
@@ -370,7 +359,7 @@ function hasGwLeg(engine: Engine, containerId: string): boolean {
  * resyncs later, so a container can always be removed), the veth, the local record, and the
  * gateway-bridge leg once the container has no overlay endpoint left. Idempotent.
  */
-export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
+export async function releaseOverlayEndpoint(engine: Engine, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   const store = engine.store;
   const cluster = engine.cluster;
   if (cluster) {
@@ -381,7 +370,7 @@ export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord)
       cluster.markDirty(`endpoint ${ep.id.slice(0, 12)} released while the cluster store was unreachable`);
     }
   }
-  await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+  await driverOf(net.driver).detachEndpoint(driverContext(engine), net, ep, { netns: '', sandboxGoing: false, ports: [] });
   store.deleteEndpoint(ep.id);
   const left = store.listEndpoints({ containerId: ep.containerId });
   const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));

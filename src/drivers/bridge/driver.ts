@@ -5,12 +5,16 @@ import { setLinkUp, setMaster } from '../../kernel/links.js';
 import { withRtnl } from '../../kernel/rtnl.js';
 import { readSysctl, sysctls } from '../../kernel/sysctl.js';
 import type { EndpointRecord, NetworkRecord } from '../../store/store.js';
-import type { DriverContext, EndpointCheck, EndpointProblem, HostView, NetworkDriver, NetworkProblem, ParentRequest } from '../driver.js';
-import { ensureBridge, removeBridge } from './bridge.js';
+import {
+  ENDPOINT_ALIAS_PREFIX, type DriverContext, type EndpointCheck, type EndpointProblem, type EndpointUnplug, type HostView, type NetworkDriver, type NetworkProblem,
+  type ParentRequest,
+} from '../driver.js';
+import { attachEndpoint, detachEndpoint, ensureBridge, removeBridge } from './bridge.js';
 import { releaseParent } from './bridge-parent.js';
-import { removeBridgeRules } from './firewall.js';
+import { publishPorts, removeBridgeRules, unpublishOps, unpublishPorts } from './firewall.js';
+import { guardPort, unguardPort, unguardPortWith, type PortGuard } from './spoof-guard.js';
 import { bridgeOptions, canonicalOptions, type BridgeOptions } from './options.js';
-import { bridgeFirewallOf, bridgePortGuardOf, bridgeSpecOf, hostIfnameOf, optionsOf, parentStateOf, routedPortsOf } from './spec.js';
+import { bridgeFirewallOf, bridgePortGuardOf, bridgeSpecOf, DEFAULT_BRIDGE_IFNAME, hostIfnameOf, optionsOf, parentStateOf, routedPortsOf } from './spec.js';
 
 /** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
 function routesLocalnet(ctx: DriverContext, ifname: string): boolean {
@@ -62,6 +66,23 @@ export function vethEndpointProblem(ctx: DriverContext, ep: EndpointRecord, brid
   };
 }
 
+/**
+ * Unplug a veth endpoint: its published ports and anti-spoofing guard in one nft commit (each
+ * deleting commit waits ~14 ms), then the veth. Also for an endpoint whose network is gone.
+ */
+export async function detachVethEndpoint(
+  ctx: DriverContext, ep: EndpointRecord, unplug: EndpointUnplug, routed: boolean, guard: PortGuard | undefined,
+): Promise<string | undefined> {
+  const ports = unplug.ports;
+  if (guard) unguardPortWith(ctx.hostNetns, guard, unpublishOps(ports, { routed }), () => unpublishPorts(ctx.hostNetns, ports, { routed }));
+  else unpublishPorts(ctx.hostNetns, ports, { routed });
+  // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
+  // next, the kernel removes the pair with it in the background instead
+  if (unplug.sandboxGoing) return hostIfnameOf(ep);
+  await detachEndpoint(ctx.hostNetns, hostIfnameOf(ep));
+  return undefined;
+}
+
 export const bridgeDriver: NetworkDriver<BridgeOptions> = {
   name: 'bridge',
   scope: 'local',
@@ -83,6 +104,33 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
       await removeBridge(ctx.hostNetns, spec);
     }
   },
+
+  /** A veth pair (host end on the bridge), the port's anti-spoofing guard, the published ports. */
+  async attachEndpoint(ctx, net, ep, plug, undo) {
+    const options = optionsOf(net);
+    const attached = await attachEndpoint(ctx.hostNetns, {
+      bridge: net.interfaceName ?? DEFAULT_BRIDGE_IFNAME,
+      netns: plug.netns,
+      ifname: ep.interfaceName,
+      hostIfname: hostIfnameOf(ep),
+      addresses: ep.addresses,
+      defaultGateways: [],
+      isolated: !options.icc,
+      alias: `${ENDPOINT_ALIAS_PREFIX}${ep.id}`,
+      ...(options.mtu ? { mtu: options.mtu } : {}),
+      ...(ep.mac ? { mac: ep.mac } : {}),
+    });
+    undo.push(() => detachEndpoint(ctx.hostNetns, attached.hostIfname));
+    const guard = bridgePortGuardOf(net, ep);
+    if (guard) {
+      guardPort(ctx.hostNetns, guard);
+      undo.push(() => unguardPort(ctx.hostNetns, guard));
+    }
+    const routed = routedPortsOf(options);
+    publishPorts(ctx.hostNetns, plug.ports, { routed });
+    undo.push(() => unpublishPorts(ctx.hostNetns, plug.ports, { routed }));
+  },
+  detachEndpoint: (ctx, net, ep, unplug) => detachVethEndpoint(ctx, ep, unplug, routedPortsOf(optionsOf(net)), bridgePortGuardOf(net, ep)),
 
   firewallOf: (net) => bridgeFirewallOf(bridgeSpecOf(net)),
   routedPorts: (net) => routedPortsOf(optionsOf(net)),

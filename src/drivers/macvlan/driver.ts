@@ -5,7 +5,7 @@ import { findLink } from '../../kernel/links.js';
 import { isNetnsPath } from '../../kernel/netns.js';
 import { withRtnl } from '../../kernel/rtnl.js';
 import type { NetworkDriver } from '../driver.js';
-import { ensureMacvlanNetwork, macvlanNetworkProblems, removeMacvlanNetwork } from './macvlan.js';
+import { attachMacvlan, detachMacvlan, ensureMacvlanNetwork, macvlanNetworkProblems, removeMacvlanNetwork } from './macvlan.js';
 import { canonicalMacvlanOptions, macvlanOptions, type MacvlanOptions } from './options.js';
 import { macvlanSpecOf, macvlanStateOf } from './spec.js';
 
@@ -18,6 +18,32 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
 
   ensureNetwork: (ctx, net) => ensureMacvlanNetwork(ctx.hostNetns, macvlanSpecOf(net)),
   removeNetwork: (ctx, net) => removeMacvlanNetwork(ctx.hostNetns, macvlanSpecOf(net)),
+
+  /** A macvlan child of the parent born inside the sandbox with its own MAC; with host_access a host route through the shim. */
+  async attachEndpoint(ctx, net, ep, plug, undo) {
+    const o = macvlanOptions(net.options);
+    const st = macvlanStateOf(net);
+    // passthru: unless told otherwise, the kernel gives the child its parent's MAC
+    const mac = o.mode === 'passthru' ? plug.requestedMac : (ep.mac ?? undefined);
+    const spec = {
+      parent: st.parent,
+      mode: o.mode,
+      netns: plug.netns,
+      ifname: ep.interfaceName,
+      addresses: ep.addresses,
+      ...(mac ? { mac } : {}),
+      ...(o.mtu ? { mtu: o.mtu } : {}),
+      ...(st.shim ? { shim: st.shim.ifname } : {}),
+    };
+    await attachMacvlan(ctx.hostNetns, spec);
+    undo.push(() => detachMacvlan(ctx.hostNetns, spec));
+  },
+  async detachEndpoint(ctx, net, ep, unplug) {
+    // the child lives in the sandbox: deleted there if it is still around (else with the namespace)
+    const shim = macvlanStateOf(net).shim?.ifname;
+    await detachMacvlan(ctx.hostNetns, { netns: unplug.netns, ifname: ep.interfaceName, addresses: ep.addresses, ...(shim ? { shim } : {}) });
+    return undefined;
+  },
 
   firewallOf: () => undefined,
   routedPorts: () => false,

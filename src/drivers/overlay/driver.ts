@@ -3,9 +3,10 @@
 // swarm), reached by the engine. Kernel-wise the bridge is internal: no NAT, no gateway route
 // (egress and published ports go through the gateway bridge, a bridge network).
 import { UserError } from '../../common/errors.js';
+import { attachEndpoint, detachEndpoint } from '../bridge/bridge.js';
 import { bridgeProblem, vethEndpointProblem } from '../bridge/driver.js';
 import { bridgeSpecOf, hostIfnameOf, optionsOf, routedPortsOf } from '../bridge/spec.js';
-import type { DriverContext, NetworkDriver } from '../driver.js';
+import { ENDPOINT_ALIAS_PREFIX, type DriverContext, type NetworkDriver } from '../driver.js';
 import { isEncrypted, NEEDS_CLUSTER, overlayOptions, type OverlayOptions } from './options.js';
 import { ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints } from './overlay.js';
 
@@ -34,6 +35,26 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     await removeOverlayNetwork(ctx.hostNetns, {
       networkId: net.id, vni: 0, gateways: [], subnets: net.subnets.map((s) => s.subnet), local: '', mtu: 0, alias: overlayNames(net.id).bridge,
     });
+  },
+
+  /** A veth into the overlay bridge, at the overlay's MTU (published ports go to the gateway-bridge leg). */
+  async attachEndpoint(ctx, net, ep, plug, undo) {
+    const attached = await attachEndpoint(ctx.hostNetns, {
+      bridge: overlayNames(net.id).bridge,
+      netns: plug.netns,
+      ifname: ep.interfaceName,
+      hostIfname: hostIfnameOf(ep),
+      addresses: ep.addresses,
+      defaultGateways: [],
+      alias: `${ENDPOINT_ALIAS_PREFIX}${ep.id}`,
+      mtu: clusterOf(ctx).overlayMtuOf(net),
+      ...(ep.mac ? { mac: ep.mac } : {}),
+    });
+    undo.push(() => detachEndpoint(ctx.hostNetns, attached.hostIfname));
+  },
+  async detachEndpoint(ctx, _net, ep) {
+    await detachEndpoint(ctx.hostNetns, hostIfnameOf(ep));
+    return undefined;
   },
 
   firewallOf(net) {
