@@ -11,7 +11,7 @@
 // networks work, while etcd is down: overlay operations fail with "cluster store unreachable"
 // until it answers. While etcd is unreachable the watches deliver nothing and every entry stays:
 // existing cross-host traffic keeps flowing.
-// `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (overlay-mesh.ts);
+// `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (drivers/overlay/mesh.ts);
 // their remote endpoints are programmed only with tunnel-address VTEPs (fail closed).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { isTunnelAddress } from '../drivers/overlay/overlay-encryption.js';
 import { UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import {
-  forgetOverlayNetwork, isClusterNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type EncryptionState, type OverlayCluster,
+  forgetOverlayNetwork, isClusterNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, WireGuardMesh, type EncryptionState, type OverlayCluster,
 } from '../engine/overlay.js';
 import { parseAddress } from '../ipam/index.js';
 import {
@@ -31,7 +31,6 @@ import {
 } from '../store/cluster.js';
 import { checkHostId } from '../store/cluster-keys.js';
 import { parseEndpoints } from '../store/cluster-etcd.js';
-import { WireGuardMesh } from './overlay-mesh.js';
 
 export interface OverlayAgentOptions {
   /** etcd members, `H:P` (etcd:// accepted) */

@@ -9,12 +9,14 @@
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { macForIpv4 } from '../drivers/bridge/bridge.js';
+import type { EncryptionState } from '../drivers/overlay/mesh.js';
 import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
   VXLAN_OVERHEAD, overlayNames, type OverlaySpec, type RemoteEndpoint,
 } from '../drivers/overlay/overlay.js';
-import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
-import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
+import { checkAgainstHost, hostUsedSubnets } from './host-subnets.js';
+import { overlaySubnets } from './overlay-subnets.js';
+import { cidrsOverlap, firstHostAddress, parseCidr } from '../ipam/index.js';
 import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
 import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions } from '../drivers/overlay/options.js';
@@ -50,15 +52,9 @@ export interface OverlayCluster {
   rotateKeys(): Promise<{ publicKey: string; previous: string }>;
 }
 
-export interface EncryptionState {
-  ifname: string;
-  /** this host's address in TUNNEL_SUBNET: the VTEP of its encrypted networks */
-  tunnelAddress: string;
-  publicKey: string;
-  implementation: 'kernel' | 'wireguard-go';
-}
 
 export { isClusterNetwork } from '../drivers/registry.js';
+export { WireGuardMesh, type EncryptionState, type MeshOptions } from '../drivers/overlay/mesh.js';
 export { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions, type OverlayOptions } from '../drivers/overlay/options.js';
 
 export const GWBRIDGE = 'berth_gwbridge';
@@ -162,41 +158,6 @@ export async function forgetOverlayNetwork(engine: Engine, networkId: string): P
   await driverOf(local.driver).removeNetwork(driverContext(engine), local);
   store.deleteNetwork(networkId);
   return true;
-}
-
-/** --subnet/--gateway/--ip-range/--aux-address paired as Docker pairs them, checked. */
-function overlaySubnets(spec: CreateNetworkSpec): SubnetConfig[] {
-  const configs: SubnetConfig[] = spec.subnets.map((subnet) => ({ subnet }));
-  const owner = (what: string, value: string) => {
-    const probe = parseCidr(value.includes('/') ? value : `${value}/${value.includes(':') ? 128 : 32}`, what);
-    const c = configs.find((cfg) => {
-      const s = parseCidr(cfg.subnet, 'subnet');
-      return s.family === probe.family && probe.first >= s.first && probe.last <= s.last;
-    });
-    if (!c) throw new UserError(`${what} "${value}" is not inside any --subnet (${spec.subnets.join(', ') || 'none given'})`);
-    return c;
-  };
-  for (const g of spec.gateways) {
-    const c = owner('gateway', g);
-    if (c.gateway !== undefined) throw new UserError(`two gateways for subnet ${c.subnet}: give at most one per subnet`);
-    c.gateway = g;
-  }
-  for (const r of spec.ipRanges) {
-    const c = owner('ip-range', r);
-    if (c.ipRange !== undefined) throw new UserError(`two ip-ranges for subnet ${c.subnet}: give at most one per subnet`);
-    c.ipRange = r;
-  }
-  for (const [name, ip] of Object.entries(spec.auxAddresses)) {
-    const c = owner('aux-address', ip);
-    c.auxAddresses = { ...c.auxAddresses, [name]: ip };
-  }
-  // special-purpose blocks first: their message says more than "no host address" would
-  for (const subnet of spec.subnets) checkSubnetUsable({ subnet });
-  const checked = validateSubnetConfigs(configs).map(toSubnetConfig);
-  const v6 = checked.find((s) => s.subnet.includes(':'));
-  if (v6 && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
-  if (spec.ipv6 && !v6) throw new UserError('--ipv6 on an overlay network needs an IPv6 --subnet (the cluster picks IPv4 subnets only)');
-  return checked;
 }
 
 /** `network create -d overlay`: in the cluster store (for every host), then mirrored and made here. */
