@@ -4,8 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
 import { detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
 import { detachVethEndpoint } from '../drivers/bridge/driver.js';
-import { bridgeOptions } from '../drivers/bridge/options.js';
-import { hostIfnameOf } from '../drivers/bridge/spec.js';
+import { hostIfnameOf, optionsOf } from '../drivers/bridge/spec.js';
 import { linkMac } from '../drivers/macvlan/macvlan.js';
 import { macvlanOptions } from '../drivers/macvlan/options.js';
 import { macvlanStateOf } from '../drivers/macvlan/spec.js';
@@ -76,7 +75,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   const { containerId, netns, ifname, mac } = req;
   const store = engine.store;
   const { v4, v6 } = endpointSubnets(network, req);
-  const options = bridgeOptions(network.options, network.internal);
+  const options = optionsOf(network);
   let publish = req.publish;
   if (network.internal && publish.length) publish = []; // Docker: nothing is published from an internal network
   const endpointId = newId();

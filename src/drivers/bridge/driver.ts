@@ -13,7 +13,7 @@ import { attachEndpoint, detachEndpoint, ensureBridge, removeBridge } from './br
 import { releaseParent } from './bridge-parent.js';
 import { publishPorts, removeBridgeRules, unpublishOps, unpublishPorts } from './firewall.js';
 import { guardPort, unguardPort, unguardPortWith, type PortGuard } from './spoof-guard.js';
-import { bridgeOptions, canonicalOptions, type BridgeOptions } from './options.js';
+import { canonicalOptions, type BridgeOptions } from './options.js';
 import { bridgeFirewallOf, bridgePortGuardOf, bridgeSpecOf, DEFAULT_BRIDGE_IFNAME, hostIfnameOf, optionsOf, parentStateOf, routedPortsOf } from './spec.js';
 
 /** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
@@ -88,7 +88,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
   scope: 'local',
   usesFirewall: true,
   canonicalOptions,
-  parseOptions: (net) => bridgeOptions(net.options, net.internal),
+  parseOptions: optionsOf,
 
   async ensureNetwork(ctx, net) {
     await ensureBridge(ctx.hostNetns, bridgeSpecOf(net));

@@ -11,8 +11,15 @@ import type { PortGuard } from './spoof-guard.js';
 
 export const DEFAULT_BRIDGE_IFNAME = 'berth0';
 
+/** Typed options of a record, parsed once per record read (records are not changed in place). */
+const parsed = new WeakMap<Record<string, string>, { internal: boolean; options: BridgeOptions }>();
+
 export function optionsOf(net: Pick<NetworkRecord, 'options' | 'internal'>): BridgeOptions {
-  return bridgeOptions(net.options, net.internal);
+  const hit = parsed.get(net.options);
+  if (hit?.internal === net.internal) return hit.options;
+  const options = bridgeOptions(net.options, net.internal);
+  parsed.set(net.options, { internal: net.internal, options });
+  return options;
 }
 
 /** The host end of an endpoint's veth pair. */
