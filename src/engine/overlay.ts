@@ -4,20 +4,20 @@
 // compare-and-swap IPAM, and Docker's second leg on the per-host gateway bridge.
 //
 // The cluster is reached only through engine.cluster, which a daemon started with
-// --cluster-store sets (src/daemon/overlay-agent.ts). A daemonless CLI has none: overlay
+// --cluster-store sets (drivers/overlay/agent.ts, started through engine/overlay-agent.ts). A daemonless CLI has none: overlay
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
 import { macForIpv4 } from '../drivers/bridge/bridge.js';
-import type { EncryptionState } from '../drivers/overlay/mesh.js';
+import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
-  VXLAN_OVERHEAD, overlayNames, type OverlaySpec, type RemoteEndpoint,
+  VXLAN_OVERHEAD, overlayNames, type OverlaySpec,
 } from '../drivers/overlay/overlay.js';
 import { checkAgainstHost, hostUsedSubnets } from './host-subnets.js';
 import { overlaySubnets } from './overlay-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr } from '../ipam/index.js';
-import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
+import type { ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
 import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
@@ -28,33 +28,11 @@ import { driverContext } from './driver-context.js';
 import { attachBridgeEndpoint, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
 import { NETWORK_ALIAS_PREFIX, createNetwork, ensureNetworkKernel, type CreateNetworkSpec } from './networks.js';
 
-/** What the engine needs from a daemon joined to a cluster (src/daemon/overlay-agent.ts). */
-export interface OverlayCluster {
-  readonly hostId: string;
-  /** this host's VTEP address (--advertise-addr) */
-  readonly vtep: string;
-  /** MTU of the underlay link holding the VTEP address */
-  readonly underlayMtu: number;
-  /** the connected store; throws ClusterUnreachableError while etcd has not answered yet */
-  store(): ClusterStore;
-  /** the network's endpoints on other hosts, as last seen by the agent's watch */
-  remoteEndpoints(networkId: string): ClusterEndpointRecord[];
-  /** a cluster write for a local change failed (etcd unreachable): resync this host's endpoints later */
-  markDirty(reason: string): void;
-  /**
-   * `-o encrypted`: this host's WireGuard device up, its key published, peers configured from the
-   * cluster. Idempotent; fails (UserError) when neither kernel WireGuard nor wireguard-go exists.
-   */
-  ensureEncryption(): Promise<EncryptionState>;
-  /** the WireGuard state once up */
-  encryption(): EncryptionState | undefined;
-  /** `berth system rotate-keys`: a new key pair for this host, published; peers follow their watch */
-  rotateKeys(): Promise<{ publicKey: string; previous: string }>;
-}
 
 
 export { isClusterNetwork } from '../drivers/registry.js';
 export { WireGuardMesh, type EncryptionState, type MeshOptions } from '../drivers/overlay/mesh.js';
+export { remoteOf, type OverlayCluster } from '../drivers/overlay/cluster.js';
 export { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions, type OverlayOptions } from '../drivers/overlay/options.js';
 
 export const GWBRIDGE = 'berth_gwbridge';
@@ -98,9 +76,6 @@ export function overlaySpecOf(net: NetworkRecord, cluster: OverlayCluster): Over
   };
 }
 
-export function remoteOf(e: ClusterEndpointRecord): RemoteEndpoint {
-  return { mac: e.mac, vtep: e.vtep, addresses: [e.ipv4, e.ipv6].filter((a): a is string => a !== null) };
-}
 
 /** The local mirror of a cluster network (scope swarm; the VNI in Docker's option key). */
 export function mirrorRecordOf(n: ClusterNetworkRecord): NewNetwork {
