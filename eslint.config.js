@@ -7,7 +7,8 @@ const kernelOnly = [{ group: ['netlink', 'koffi'], message: 'Only src/kernel/ ma
 
 // Layers (DESIGN.md): a folder of src/ imports only folders of strictly lower rank. Same rank is
 // forbidden too, so no import points up and no cycle between folders can form.
-const RANKS = { common: 0, kernel: 1, ipam: 1, store: 2, dns: 3, portmap: 3, drivers: 3, engine: 4, api: 5, cli: 5, cni: 5, daemon: 5 };
+// dns imports nothing of berth's: it sits beside store, so the overlay driver may feed it records.
+const RANKS = { common: 0, kernel: 1, ipam: 1, store: 2, dns: 2, portmap: 3, drivers: 3, engine: 4, api: 5, cli: 5, cni: 5, daemon: 5 };
 // front ends reach these only through the engine
 const FRONT_ENDS = ['api', 'cli', 'cni', 'daemon'];
 const THROUGH_ENGINE = ['drivers', 'store', 'kernel'];

@@ -17,7 +17,7 @@ import { events } from './api/events.js';
 import { DaemonDns } from './daemon/dns.js';
 import { watchNftTable } from './engine/nft-watch.js';
 import { tuneHeapForDaemon } from './daemon/heap.js';
-import type { OverlayAgent } from './daemon/overlay-agent.js';
+import type { OverlayAgent } from './engine/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
 import type { DaemonRequest } from './cli/context.js';
 import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
@@ -72,7 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // options are checked here (a bad --advertise-addr fails the start), etcd is joined in the background
   const dnsRemote: { set?: (r: DnsContainerRecord[]) => void; early?: DnsContainerRecord[] } = {};
   // the etcd client is loaded only by a daemon that joins a cluster (~11 MB, see cluster-errors.ts)
-  const overlay = opts.cluster ? await import('./daemon/overlay-agent.js') : undefined;
+  const overlay = opts.cluster ? await import('./engine/overlay-agent.js') : undefined;
   const agent = opts.cluster && overlay
     ? await overlay.OverlayAgent.start(engine, {
         endpoints: overlay.parseClusterStore(opts.cluster.store),

@@ -32,12 +32,12 @@ export const networkRoutes: RouteSpec[] = [
     path: '/networks/create',
     status: 201,
     handler: async (engine, req) => {
-      const { createNetwork } = await import('../engine/networks.js');
+      const { createNetwork, scopeOfDriver } = await import('../engine/networks.js');
       const b = decodeBody(NetworkCreateBody, req.body, 'network create');
       const ipam = b.IPAM ?? {};
       const driver = b.Driver || 'bridge';
       if (ipam.Driver && ipam.Driver !== 'default') throw new HttpError(400, `IPAM driver ${JSON.stringify(ipam.Driver)} is not supported: only default`);
-      const scope = driver === 'overlay' ? 'swarm' : 'local';
+      const scope = scopeOfDriver(driver);
       refuseUnsupported('network create', {
         Ingress: b.Ingress,
         ConfigOnly: b.ConfigOnly,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { berthPaths, type BerthPaths } from '../common/config.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
-import type { OverlayCluster } from './overlay.js';
+import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 
 export class Engine {
   readonly paths: BerthPaths;

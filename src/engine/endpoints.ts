@@ -2,10 +2,15 @@
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
 import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
-import { attachEndpoint, detachEndpoint, macForIpv4 } from '../drivers/bridge.js';
-import { attachMacvlan, detachMacvlan, linkMac } from '../drivers/macvlan.js';
-import { publishPorts, unpublishOps, unpublishPorts, type PublishedPort } from '../drivers/firewall.js';
-import { guardPort, unguardPort, unguardPortWith, type PortGuard } from '../drivers/spoof-guard.js';
+import { detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { detachVethEndpoint } from '../drivers/bridge/driver.js';
+import { hostIfnameOf, optionsOf } from '../drivers/bridge/spec.js';
+import { linkMac } from '../drivers/macvlan/macvlan.js';
+import { macvlanOptions } from '../drivers/macvlan/options.js';
+import { macvlanStateOf } from '../drivers/macvlan/spec.js';
+import type { PublishedPort } from '../drivers/bridge/firewall.js';
+import type { PortGuard } from '../drivers/bridge/spoof-guard.js';
+import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
@@ -13,11 +18,12 @@ import type { Engine } from './context.js';
 import { listLinks } from '../kernel/links.js';
 import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
+import { driverContext } from './driver-context.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
-import { macvlanOptions } from './macvlan-options.js';
-import { macvlanStateOf } from './networks.js';
-import { bridgeOptions } from './network-options.js';
-import { attachOverlayEndpoint, releaseOverlayEndpoint } from './overlay.js';
+import { engineDriverOf } from './network-drivers.js';
+import { releaseOverlayEndpoint } from './overlay.js';
+
+export { hostIfnameOf };
 
 /** What run undoes if a later step fails, newest first. */
 export class Undo {
@@ -34,10 +40,6 @@ export class Undo {
       }
     }
   }
-}
-
-export function hostIfnameOf(ep: EndpointRecord): string {
-  return `veth${ep.id.slice(0, 7)}`;
 }
 
 function toPublished(p: PortRecord): PublishedPort {
@@ -73,7 +75,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   const { containerId, netns, ifname, mac } = req;
   const store = engine.store;
   const { v4, v6 } = endpointSubnets(network, req);
-  const options = bridgeOptions(network.options, network.internal);
+  const options = optionsOf(network);
   let publish = req.publish;
   if (network.internal && publish.length) publish = []; // Docker: nothing is published from an internal network
   const endpointId = newId();
@@ -118,28 +120,8 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
-  const attached = await attachEndpoint(engine.hostNetns, {
-    bridge: network.interfaceName ?? 'berth0',
-    netns,
-    ifname,
-    hostIfname: hostIfnameOf(ep),
-    addresses: ep.addresses,
-    defaultGateways: [],
-    isolated: !options.icc,
-    alias: `berth:endpoint:${ep.id}`,
-    ...(options.mtu ? { mtu: options.mtu } : {}),
-    ...(ep.mac ? { mac: ep.mac } : {}),
-  });
-  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
-  const guard = portGuardOf(network, ep);
-  if (guard) {
-    guardPort(engine.hostNetns, guard);
-    undo.push(() => unguardPort(engine.hostNetns, guard));
-  }
   const ports = store.listPorts({ endpointId }).map(toPublished);
-  const routed = options.gatewayModeIpv4 === 'routed' || options.gatewayModeIpv6 === 'routed';
-  publishPorts(engine.hostNetns, ports, { routed });
-  undo.push(() => unpublishPorts(engine.hostNetns, ports, { routed }));
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns, ports, ...(mac ? { requestedMac: mac } : {}) }, undo);
   return ep;
 }
 
@@ -151,17 +133,15 @@ function randomMac(): string {
 }
 
 /**
- * What a bridge endpoint may send from (drivers/spoof-guard.ts), or undefined when its network
- * allows spoofing (`-o allow_spoofing=true`) or it has no known MAC.
+ * What an endpoint may send from (drivers/bridge/spoof-guard.ts), or undefined when its network's
+ * driver guards no port or allows spoofing (`-o allow_spoofing=true`), or it has no known MAC.
  */
 export function portGuardOf(network: NetworkRecord, ep: EndpointRecord): PortGuard | undefined {
-  if (network.driver === 'macvlan' || !ep.mac) return undefined;
-  if (bridgeOptions(network.options, network.internal).allowSpoofing) return undefined;
-  return { ifname: hostIfnameOf(ep), mac: ep.mac, addresses: ep.addresses };
+  return driverOf(network.driver).portGuardOf(network, ep);
 }
 
 /** The network's first subnet of each family; --ip/--ip6 need the family on the network. */
-function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
+export function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
   const v4 = network.subnets.find((s) => !isV6(s.subnet));
   const v6 = network.subnets.find((s) => isV6(s.subnet));
   if (!v4 && !v6) throw new SystemError(`network "${network.name}" has no subnet`);
@@ -171,7 +151,7 @@ function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: Subn
 }
 
 /** Reserve the endpoint's addresses (`ip/prefix`); call inside a store transaction. */
-function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf): string[] {
+export function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf): string[] {
   const addresses: string[] = [];
   // an address outside the ip-range is allowed when asked for explicitly (Docker)
   const pick = (subnet: SubnetOf, wanted: string | undefined) => {
@@ -190,7 +170,7 @@ function reserveAddresses(engine: Engine, network: NetworkRecord, endpointId: st
  * No published ports: the container is reached at its own address (a warning says so, as
  * Docker discards -p where it cannot publish). Passthru takes the parent whole: one endpoint.
  */
-async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
+export async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
   const store = engine.store;
   const o = macvlanOptions(network.options);
   const st = macvlanStateOf(network);
@@ -223,28 +203,35 @@ async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req
     });
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
-  // passthru: unless told otherwise, the kernel gives the child its parent's MAC
-  const mac = o.mode === 'passthru' ? req.mac : (ep.mac ?? undefined);
-  const spec = {
-    parent: st.parent,
-    mode: o.mode,
-    netns: req.netns,
-    ifname: req.ifname,
-    addresses: ep.addresses,
-    ...(mac ? { mac } : {}),
-    ...(o.mtu ? { mtu: o.mtu } : {}),
-    ...(st.shim ? { shim: st.shim.ifname } : {}),
-  };
-  await attachMacvlan(engine.hostNetns, spec);
-  undo.push(() => detachMacvlan(engine.hostNetns, spec));
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
   return ep;
 }
 
 /** Plug a sandbox into a network of any driver (see attachBridgeEndpoint, attachMacvlanEndpoint). */
 export async function attachNetworkEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  if (network.driver === 'macvlan') return attachMacvlanEndpoint(engine, network, req, undo);
-  if (network.driver === 'overlay') return attachOverlayEndpoint(engine, network, req, undo);
-  return attachBridgeEndpoint(engine, network, req, undo);
+  return engineDriverOf(driverOf(network.driver).name).attachEndpoint(engine, network, req, undo);
+}
+
+export interface ReleaseOptions {
+  /** the caller deletes the sandbox's namespace right after, and nothing else holds it */
+  sandboxGoing?: boolean;
+}
+
+/**
+ * Unplug and forget an endpoint of a local network (net undefined: its network is gone from the
+ * store, its veth is still removed); returns a veth's host end left to the sandbox's deletion.
+ */
+export async function releaseLocalEndpoint(engine: Engine, net: NetworkRecord | undefined, ep: EndpointRecord, opts: ReleaseOptions): Promise<string | undefined> {
+  const store = engine.store;
+  const ctx = driverContext(engine);
+  const unplug = {
+    netns: opts.sandboxGoing ? '' : engine.netnsPath(ep.containerId),
+    sandboxGoing: opts.sandboxGoing === true,
+    ports: store.listPorts({ endpointId: ep.id }).map(toPublished),
+  };
+  const left = net ? await driverOf(net.driver).detachEndpoint(ctx, net, ep, unplug) : await detachVethEndpoint(ctx, ep, unplug, false, undefined);
+  store.deleteEndpoint(ep.id);
+  return left;
 }
 
 /**
@@ -252,36 +239,19 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
  * sandboxGoing: the caller deletes the sandbox's namespace right after, and nothing else holds it;
  * the host ends of veths left to that deletion are returned (see finishSandboxVeths).
  */
-export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: { sandboxGoing?: boolean } = {}): Promise<string[]> {
+export async function releaseEndpoints(engine: Engine, containerId: string, ifname?: string, opts: ReleaseOptions = {}): Promise<string[]> {
   const store = engine.store;
   const leftToNetns: string[] = [];
   for (const ep of store.listEndpoints({ containerId })) {
     if (ifname !== undefined && ep.interfaceName !== ifname) continue;
     const net = store.findNetwork(ep.networkId);
-    if (net?.driver === 'overlay') {
-      await releaseOverlayEndpoint(engine, ep);
+    // a cluster network's endpoint also goes from the cluster store (and takes its gateway-bridge leg along)
+    if (net && isClusterNetwork(net)) {
+      await releaseOverlayEndpoint(engine, net, ep);
       continue;
     }
-    if (net?.driver === 'macvlan') {
-      // the child lives in the sandbox (berth's namespace of the container): deleted there if it is still around
-      const shim = macvlanStateOf(net).shim?.ifname;
-      const netns = opts.sandboxGoing ? '' : engine.netnsPath(containerId);
-      await detachMacvlan(engine.hostNetns, { netns, ifname: ep.interfaceName, addresses: ep.addresses, ...(shim ? { shim } : {}) });
-      store.deleteEndpoint(ep.id);
-      continue;
-    }
-    const o = net ? bridgeOptions(net.options, net.internal) : undefined;
-    const routed = o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed';
-    const ports = store.listPorts({ endpointId: ep.id }).map(toPublished);
-    const guard = net ? portGuardOf(net, ep) : undefined;
-    // one nft commit for both (drivers/spoof-guard.ts: each deleting commit waits ~14 ms)
-    if (guard) unguardPortWith(engine.hostNetns, guard, unpublishOps(ports, { routed }), () => unpublishPorts(engine.hostNetns, ports, { routed }));
-    else unpublishPorts(engine.hostNetns, ports, { routed });
-    // a veth deletion waits ~20 ms for the kernel (RCU); when the sandbox's namespace is deleted
-    // next, the kernel removes the pair with it in the background instead
-    if (opts.sandboxGoing) leftToNetns.push(hostIfnameOf(ep));
-    else await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
-    store.deleteEndpoint(ep.id);
+    const left = await releaseLocalEndpoint(engine, net, ep, opts);
+    if (left) leftToNetns.push(left);
   }
   if (ifname === undefined) store.releasePorts({ containerId });
   return leftToNetns;
@@ -313,15 +283,14 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
   const candidates = store
     .listEndpoints({ containerId })
     .map((ep) => ({ ep, net: store.findNetwork(ep.networkId) }))
-    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal && x.net.driver !== 'overlay')
+    .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
     .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
   await withRtnl(netns, async (nl) => {
     for (const family of [AF_INET, AF_INET6]) {
       const v6 = family === AF_INET6;
       let chosen: { gateway: string; ifname: string } | undefined;
       for (const { ep, net } of candidates) {
-        const o = net.driver === 'bridge' ? bridgeOptions(net.options, net.internal) : undefined;
-        if (o && (v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
+        if (!driverOf(net.driver).mayCarryDefaultRoute(net, v6)) continue;
         const subnet = net.subnets.find((s) => isV6(s.subnet) === v6);
         if (!subnet?.gateway || !ep.addresses.some((a) => isV6(a) === v6)) continue;
         chosen = { gateway: subnet.gateway, ifname: ep.interfaceName };

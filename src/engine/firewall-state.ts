@@ -3,6 +3,7 @@
 // ports. The daemon notices within its watch interval; this check lets every berth command and
 // every network setup notice too, so a host without a daemon is never left without the table,
 // and a bridge set up after a flush never reinstalls a table that holds only its own elements.
+import { driverOf } from '../drivers/registry.js';
 import type { Engine } from './context.js';
 import { firewallTablesInstalled, restoreFirewall } from './repair.js';
 
@@ -10,7 +11,7 @@ import { firewallTablesInstalled, restoreFirewall } from './repair.js';
 export function restoreFirewallIfMissing(engine: Engine): boolean {
   if (firewallTablesInstalled(engine)) return false;
   // no bridge-like network: berth needs no table (and makes none)
-  if (!engine.store.listNetworks().some((n) => n.driver !== 'macvlan')) return false;
+  if (!engine.store.listNetworks().some((n) => driverOf(n.driver).usesFirewall)) return false;
   restoreFirewall(engine);
   return true;
 }

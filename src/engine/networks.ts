@@ -1,38 +1,37 @@
-// Networks: the default `bridge` network and user-defined bridge networks — create, list,
-// inspect, remove, prune — and what each means for the bridge driver.
-import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+// Networks: the default `bridge` network and user-defined networks of every driver — create,
+// list, inspect, remove, prune. What a driver makes of a network is the driver's
+// (drivers/registry.ts); how a driver's network is created, engine/network-drivers.ts.
+import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
-import { adoptParent, releaseParent, type ParentState } from '../drivers/bridge-parent.js';
-import { ensureBridge, removeBridge, type BridgeSpec } from '../drivers/bridge.js';
-import { ensureMacvlanNetwork, removeMacvlanNetwork, type MacvlanCreatedParent, type MacvlanNetworkSpec } from '../drivers/macvlan.js';
+import type { ParentRequest } from '../drivers/driver.js';
+import { DEFAULT_DRIVER, driverOf, isClusterNetwork } from '../drivers/registry.js';
 import { listAddresses } from '../kernel/addresses.js';
-import { probeKernelFeatures } from '../kernel/features.js';
-import { findLink, listLinks, type MacvlanMode } from '../kernel/links.js';
 import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { createHash } from 'node:crypto';
 import { checkNetworkName } from '../common/network-name.js';
 import {
-  DEFAULT_POOLS, firstHostAddress, parseCidr, pickFreeSubnet, pickUlaSubnet, validateSubnetConfigs, toSubnetConfig,
+  DEFAULT_POOLS, firstHostAddress, parseCidr, pickFreeSubnet, validateSubnetConfigs, toSubnetConfig,
   type Cidr, type SubnetConfig,
 } from '../ipam/index.js';
 import type { NetworkRecord } from '../store/store.js';
-import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
-import { checkParentLink } from './parent-link.js';
-import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
+import { driverContext } from './driver-context.js';
+import { checkSubnetUsable } from './host-subnets.js';
 import { checkLabels } from './metadata-limits.js';
-import { canonicalMacvlanOptions, macvlanOptions } from './macvlan-options.js';
 import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
-import { bridgeOptions, canonicalOptions, type BridgeOptions } from './network-options.js';
-import { createOverlayNetwork, ensureOverlayKernel, removeOverlayNetworkEverywhere } from './overlay.js';
+import { engineDriverOf } from './network-drivers.js';
+import { removeOverlayNetworkEverywhere } from './overlay.js';
 import { restoreFirewallIfMissing } from './firewall-state.js';
 
+import { DEFAULT_BRIDGE_IFNAME } from '../drivers/bridge/spec.js';
+
+export { scopeOfDriver } from '../drivers/registry.js';
+export { ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from '../drivers/driver.js';
+export { bridgeSpecOf, DEFAULT_BRIDGE_IFNAME, optionsOf } from '../drivers/bridge/spec.js';
+export { macvlanSpecOf, macvlanStateOf, type MacvlanState } from '../drivers/macvlan/spec.js';
+
 export const DEFAULT_NETWORK = 'bridge';
-/** IFLA_IFALIAS prefixes that mark berth's links (bridge of a network, host side of an endpoint). */
-export const NETWORK_ALIAS_PREFIX = 'berth:network:';
-export const ENDPOINT_ALIAS_PREFIX = 'berth:endpoint:';
-export const DEFAULT_BRIDGE_IFNAME = 'berth0';
 const PREDEFINED = new Set([DEFAULT_NETWORK, 'host', 'none']);
 /** Docker's driver names of its pre-defined host and none networks. */
 const PSEUDO_DRIVERS: Record<string, string> = { host: 'host', none: 'null' };
@@ -55,63 +54,6 @@ export async function hostSubnets(engine: Engine): Promise<Cidr[]> {
   });
 }
 
-export function optionsOf(net: NetworkRecord): BridgeOptions {
-  return bridgeOptions(net.options, net.internal);
-}
-
-export function bridgeSpecOf(net: NetworkRecord): BridgeSpec {
-  const o = optionsOf(net);
-  const v4 = net.subnets.filter((s) => !s.subnet.includes(':'));
-  const v6 = net.subnets.filter((s) => s.subnet.includes(':'));
-  const nat = (mode: string) => o.masquerade && !net.internal && !o.parent && (mode === 'nat' || mode === 'nat-unprotected');
-  const gatewayOf = (s: SubnetConfig) => `${s.gateway ?? firstHostAddress(parseCidr(s.subnet)).text}/${s.subnet.split('/')[1]}`;
-  // no gateway address on the bridge: gateway mode isolated, or a NAT-free bridge (the LAN's router is the gateway)
-  const gateways = o.parent ? [] : [
-    ...(o.gatewayModeIpv4 === 'isolated' ? [] : v4.map(gatewayOf)),
-    ...(o.gatewayModeIpv6 === 'isolated' ? [] : v6.map(gatewayOf)),
-  ];
-  return {
-    ifname: net.interfaceName ?? DEFAULT_BRIDGE_IFNAME,
-    gateways,
-    nat4: nat(o.gatewayModeIpv4) ? v4.map((s) => s.subnet) : [],
-    nat6: nat(o.gatewayModeIpv6) ? v6.map((s) => s.subnet) : [],
-    internal: net.internal,
-    // one inbound policy per bridge: the most open of the two families' modes wins
-    inbound: [o.gatewayModeIpv4, o.gatewayModeIpv6].includes('nat-unprotected')
-      ? 'nat-unprotected'
-      : [o.gatewayModeIpv4, o.gatewayModeIpv6].includes('routed') ? 'routed' : 'nat',
-    ...(o.mtu ? { mtu: o.mtu } : {}),
-    alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
-    subnets: net.subnets.map((s) => s.subnet),
-  };
-}
-
-/** What a macvlan network's driver made and keeps in the record's state. */
-export interface MacvlanState {
-  parent: string;
-  createdParent?: MacvlanCreatedParent;
-  shim?: { ifname: string; addresses: string[] };
-}
-
-export function macvlanStateOf(net: NetworkRecord): MacvlanState {
-  const st = net.state?.macvlan as MacvlanState | undefined;
-  if (!st) throw new SystemError(`macvlan network "${net.name}" has no driver state in the store`);
-  return st;
-}
-
-export function macvlanSpecOf(net: NetworkRecord): MacvlanNetworkSpec & { mode: MacvlanMode } {
-  const o = macvlanOptions(net.options);
-  const st = macvlanStateOf(net);
-  return {
-    parent: st.parent,
-    mode: o.mode,
-    alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
-    ...(st.createdParent ? { createdParent: st.createdParent } : {}),
-    ...(st.shim ? { shim: st.shim } : {}),
-    ...(o.mtu ? { mtu: o.mtu } : {}),
-  };
-}
-
 /**
  * Where the daemon's embedded DNS listens for a network, and what its containers' resolv.conf
  * names: the gateway on a bridge network (the host holds it). On a macvlan network the gateway
@@ -120,17 +62,15 @@ export function macvlanSpecOf(net: NetworkRecord): MacvlanNetworkSpec & { mode: 
  * containers use --dns or the host's resolvers, as on the default bridge.
  */
 export function dnsAddressesOf(net: NetworkRecord): string[] {
-  if (net.driver === 'macvlan') return (macvlanStateOf(net).shim?.addresses ?? []).map((a) => a.split('/')[0] ?? a);
-  return net.subnets.map((s) => s.gateway).filter((g): g is string => g !== undefined);
+  return driverOf(net.driver).dnsAddressesOf(net);
 }
 
 /** Make the kernel match a network record (bridge, addresses, firewall; macvlan parent, shim). Idempotent. */
 export async function ensureNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
-  if (net.driver === 'macvlan') return ensureMacvlanNetwork(engine.hostNetns, macvlanSpecOf(net));
+  const driver = driverOf(net.driver);
   // a flushed table comes back whole first: ensureBridge alone would install one holding only this network
-  restoreFirewallIfMissing(engine);
-  if (net.driver === 'overlay') return ensureOverlayKernel(engine, net);
-  await ensureBridge(engine.hostNetns, bridgeSpecOf(net));
+  if (driver.usesFirewall) restoreFirewallIfMissing(engine);
+  await driver.ensureNetwork(driverContext(engine), net);
 }
 
 /** The default bridge network, created in the store and the kernel if needed. Idempotent. */
@@ -146,7 +86,7 @@ export async function ensureDefaultNetwork(engine: Engine): Promise<NetworkRecor
       const subnet = pickFreeSubnet(DEFAULT_POOLS, [...taken, ...networkSubnets(engine)]);
       return store.createNetwork({
         name: DEFAULT_NETWORK,
-        driver: 'bridge',
+        driver: DEFAULT_DRIVER,
         scope: 'local',
         options: {
           'com.docker.network.bridge.default_bridge': 'true',
@@ -169,11 +109,11 @@ export async function ensureDefaultNetwork(engine: Engine): Promise<NetworkRecor
 }
 
 /** Interface names of berth's networks (bridges), also those not (yet) in the kernel. */
-function berthInterfaceNames(engine: Engine): string[] {
+export function berthInterfaceNames(engine: Engine): string[] {
   return [DEFAULT_BRIDGE_IFNAME, ...engine.store.listNetworks().flatMap((n) => (n.interfaceName ? [n.interfaceName] : []))];
 }
 
-function networkSubnets(engine: Engine): Cidr[] {
+export function networkSubnets(engine: Engine): Cidr[] {
   return engine.store.listNetworks().flatMap((n) => n.subnets.map((s) => parseCidr(s.subnet)));
 }
 
@@ -218,10 +158,8 @@ function subnetConfigs(spec: CreateNetworkSpec): SubnetConfig[] {
   return configs;
 }
 
-const DRIVERS = ['bridge', 'macvlan', 'overlay'];
-
 /** The --subnet/--gateway/--ip-range/--aux-address configs, checked; IPv6 ones need --ipv6. */
-function explicitSubnets(spec: CreateNetworkSpec): SubnetConfig[] {
+export function explicitSubnets(spec: CreateNetworkSpec): SubnetConfig[] {
   // special-purpose blocks first: their message says more than "no host address" would
   for (const subnet of spec.subnets) checkSubnetUsable({ subnet });
   const explicit = validateSubnetConfigs(subnetConfigs(spec)).map(toSubnetConfig);
@@ -230,199 +168,29 @@ function explicitSubnets(spec: CreateNetworkSpec): SubnetConfig[] {
   return explicit;
 }
 
-/**
- * A macvlan network: the record (with the driver's state: the parent, what berth made, the host
- * shim and its addresses) in one transaction, then the kernel objects; undone if the kernel fails.
- * Checked first, so that bad input changes nothing: the options, the parent (exists, or IF.VID on
- * a kernel with 802.1q), and that no other network uses that parent in a conflicting way.
- */
-async function createMacvlanNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
-  const store = engine.store;
-  const options = canonicalMacvlanOptions(spec.options);
-  const o = macvlanOptions(options);
-  const explicit = explicitSubnets(spec);
-  if (o.parent && !explicit.some((s) => !s.subnet.includes(':'))) {
-    throw new UserError(`-o parent=${o.parent} needs the LAN's --subnet (and its --gateway): containers on a macvlan network take addresses of the parent's LAN`);
-  }
-  const id = newId();
-  const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
-  let parent: string;
-  let createdParent: MacvlanCreatedParent | undefined;
-  if (!o.parent) {
-    parent = `mv-${id.slice(0, 12)}`;
-    createdParent = { kind: 'bridge' };
-  } else {
-    parent = o.parent;
-    const link = links.find((l) => l.name === o.parent);
-    if (link?.master !== undefined) {
-      const master = links.find((l) => l.index === link.master)?.name ?? `#${link.master}`;
-      throw new ConflictError(`parent interface "${o.parent}" is a port of ${master}: a macvlan parent cannot be enslaved to another device`);
-    }
-    if (link) checkParentLink(link, 'give a host Ethernet NIC (-o parent=IF), IF.VID for an 802.1q sub-interface, or no parent for an internal network', berthInterfaceNames(engine));
-    if (!link && !o.vlan) {
-      throw new UserError(`parent interface "${o.parent}" does not exist on this host: give an existing interface (-o parent=IF), IF.VID for an 802.1q sub-interface, or no parent for an internal network`);
-    }
-    if (!link && o.vlan) {
-      const base = o.vlan.link;
-      if (!links.some((l) => l.name === base)) {
-        throw new UserError(`-o parent=${o.parent}: its base interface "${base}" does not exist on this host; give IF.VID with an existing IF`);
-      }
-      if (!(await probeKernelFeatures()).vlan) {
-        throw new UserError(`-o parent=${o.parent} asks for an 802.1q sub-interface (VLAN ${o.vlan.vid} on ${base}), but this kernel has no 802.1q support (link kind "vlan"): give an untagged parent interface, or create ${o.parent} on a host whose kernel has 802.1q`);
-      }
-      createdParent = { kind: 'vlan', ...o.vlan };
-    }
-  }
-  for (const other of store.listNetworks()) {
-    if (other.driver === 'bridge' && (other.state?.parent as ParentState | undefined)?.parent === parent) {
-      throw new ConflictError(`parent interface "${parent}" is taken by the NAT-free bridge network "${other.name}"`);
-    }
-    if (other.driver !== 'macvlan') continue;
-    const st = macvlanStateOf(other);
-    if (st.parent !== parent) continue;
-    const theirs = macvlanOptions(other.options).mode;
-    if (o.mode === 'passthru' || theirs === 'passthru') {
-      throw new ConflictError(`parent interface "${parent}" is already the parent of macvlan network "${other.name}" (macvlan_mode ${theirs}): a passthru network takes its parent whole, so it shares it with no other network`);
-    }
-    if (st.createdParent) throw new ConflictError(`parent interface "${parent}" was created for macvlan network "${other.name}" and goes away with it: give another VLAN id`);
-  }
-  checkAgainstHost(explicit, await hostUsedSubnets(engine), o.parent);
-  // the default network is there first and takes the first pool, as in Docker (see createNetwork)
-  await ensureDefaultNetwork(engine);
-  const taken = o.parent ? [] : await hostSubnets(engine);
-  const record = store.transaction(() => {
-    const subnets = [...explicit];
-    const used = networkSubnets(engine);
-    if (!subnets.some((s) => !s.subnet.includes(':'))) subnets.unshift({ subnet: pickFreeSubnet(DEFAULT_POOLS, [...taken, ...used]).text });
-    if (spec.ipv6 && !subnets.some((s) => s.subnet.includes(':'))) subnets.push({ subnet: pickUlaSubnet([...taken, ...used]).text });
-    const net = store.createNetwork({
-      id,
-      name: spec.name,
-      driver: 'macvlan',
-      scope: 'local',
-      options,
-      labels: spec.labels,
-      // Docker: a macvlan network without a parent is internal
-      internal: spec.internal || !o.parent,
-      attachable: spec.attachable,
-      ipv6: spec.ipv6,
-      interfaceName: null,
-      subnets: validateSubnetConfigs(subnets).map(toSubnetConfig),
-    });
-    // the shim holds one address of each subnet, taken from IPAM like a container's
-    const shim = o.hostAccess
-      ? {
-          ifname: `mh-${id.slice(0, 12)}`,
-          addresses: net.subnets.map((s) => {
-            const a = store.allocateAddress(id, s.subnet, 'host-shim');
-            return `${a}/${a.includes(':') ? 128 : 32}`;
-          }),
-        }
-      : undefined;
-    const state: MacvlanState = { parent, ...(createdParent ? { createdParent } : {}), ...(shim ? { shim } : {}) };
-    store.setNetworkState(id, { macvlan: state });
-    return store.getNetwork(id);
-  });
-  try {
-    await ensureNetworkKernel(engine, record);
-  } catch (err) {
-    await removeMacvlanNetwork(engine.hostNetns, macvlanSpecOf(record)).catch(() => undefined);
-    store.deleteNetwork(record.id);
-    throw err;
-  }
-  return record;
+export async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
+  await driverOf(net.driver).removeNetwork(driverContext(engine), net);
 }
 
-/** Create a user-defined network: the record first, then the kernel; undone if the kernel fails. */
+/** Create a user-defined network: checked first (bad input changes nothing), then the driver's way of making it. */
 export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
-  const store = engine.store;
   checkNetworkName(spec.name);
   if (PREDEFINED.has(spec.name)) throw new ConflictError(`network name "${spec.name}" is reserved for a pre-defined network`);
-  if (!DRIVERS.includes(spec.driver)) {
-    throw new UserError(`network driver "${spec.driver}" is not supported: expected one of ${DRIVERS.join(', ')}`);
-  }
+  const driver = driverOf(spec.driver);
   if (spec.subnets.length === 0 && (spec.gateways.length || spec.ipRanges.length || Object.keys(spec.auxAddresses).length)) {
     throw new UserError('--gateway, --ip-range and --aux-address need a --subnet');
   }
   checkLabels(spec.labels);
-  if (spec.driver === 'macvlan') return createMacvlanNetwork(engine, spec);
-  if (spec.driver === 'overlay') return createOverlayNetwork(engine, spec);
-  const options = canonicalOptions(spec.options);
-  const bridge = bridgeOptions(options, spec.internal);
-  const explicit = explicitSubnets(spec);
-  const id = newId();
-  const ifname = bridge.bridgeName ?? `br-${id.slice(0, 12)}`;
-  if (bridge.parent && !explicit.some((s) => !s.subnet.includes(':'))) {
-    throw new UserError(`-o parent=${bridge.parent} needs the LAN's --subnet and --gateway`);
-  }
-  if (store.listNetworks().some((n) => n.interfaceName === ifname)) {
-    throw new ConflictError(`bridge name "${ifname}" is already used by another berth network`);
-  }
-  const [taken, hostUsed, parentExists, ifnameTaken] = await Promise.all([
-    hostSubnets(engine),
-    hostUsedSubnets(engine),
-    bridge.parent ? withRtnl(engine.hostNetns, (nl) => findLink(nl, bridge.parent as string)) : Promise.resolve(undefined),
-    withRtnl(engine.hostNetns, (nl) => findLink(nl, ifname)),
-  ]);
-  if (bridge.parent && !parentExists) throw new UserError(`parent interface "${bridge.parent}" does not exist on this host`);
-  if (parentExists) checkParentLink(parentExists, 'a NAT-free bridge takes over a host Ethernet NIC on the LAN (-o parent=IF)', berthInterfaceNames(engine));
-  const macvlanUser = bridge.parent ? store.listNetworks().find((n) => n.driver === 'macvlan' && macvlanStateOf(n).parent === bridge.parent) : undefined;
-  if (macvlanUser) throw new ConflictError(`parent interface "${bridge.parent}" is the parent of macvlan network "${macvlanUser.name}": a NAT-free bridge needs a NIC of its own`);
-  if (bridge.parent && parentExists?.master) throw new ConflictError(`parent interface "${bridge.parent}" is already enslaved to another device`);
-  if (ifnameTaken) throw new ConflictError(`an interface named "${ifname}" already exists on this host: choose another bridge name`);
-  checkAgainstHost(explicit, hostUsed, bridge.parent);
-  // the default network is there first and takes the first pool (172.17.0.0/16), as in Docker;
-  // made only now that the request is known to be good (bad input changes nothing)
-  await ensureDefaultNetwork(engine);
-
-  const record = store.transaction(() => {
-    const subnets = [...explicit];
-    const used = networkSubnets(engine);
-    // explicit subnets were checked against the host above (a NAT-free bridge's subnet *is* a
-    // subnet of the host); the host's routes also rule out automatic picks
-    if (!subnets.some((s) => !s.subnet.includes(':'))) {
-      subnets.unshift({ subnet: pickFreeSubnet(DEFAULT_POOLS, [...taken, ...used]).text });
-    }
-    if (spec.ipv6 && !subnets.some((s) => s.subnet.includes(':'))) subnets.push({ subnet: pickUlaSubnet([...taken, ...used]).text });
-    return store.createNetwork({
-      id,
-      name: spec.name,
-      driver: 'bridge',
-      scope: 'local',
-      options: { ...options, 'com.docker.network.bridge.name': ifname },
-      labels: spec.labels,
-      internal: spec.internal,
-      attachable: spec.attachable,
-      ipv6: spec.ipv6,
-      interfaceName: ifname,
-      subnets: validateSubnetConfigs(subnets).map(toSubnetConfig),
-    });
-  });
-  try {
-    if (bridge.parent) {
-      const state = await adoptParent(engine.hostNetns, ifname, bridge.parent, { ...(bridge.mtu ? { mtu: bridge.mtu } : {}), alias: `${NETWORK_ALIAS_PREFIX}${record.id}` });
-      store.setNetworkState(record.id, { parent: state });
-    }
-    await ensureNetworkKernel(engine, record);
-  } catch (err) {
-    await removeNetworkKernel(engine, store.getNetwork(record.id)).catch(() => undefined);
-    store.deleteNetwork(record.id);
-    throw err;
-  }
-  return store.getNetwork(record.id);
+  return engineDriverOf(driver.name).createNetwork(engine, spec);
 }
 
-async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
-  if (net.driver === 'macvlan') return removeMacvlanNetwork(engine.hostNetns, macvlanSpecOf(net));
-  const parent = net.state?.parent as ParentState | undefined;
-  const spec = bridgeSpecOf(net);
-  if (parent) {
-    const { removeBridgeRules } = await import('../drivers/firewall.js');
-    removeBridgeRules(engine.hostNetns, { bridge: spec.ifname, subnets: spec.subnets ?? [], nat4: spec.nat4, nat6: spec.nat6, internal: spec.internal, inbound: spec.inbound });
-    await releaseParent(engine.hostNetns, spec.ifname, parent);
-  } else {
-    await removeBridge(engine.hostNetns, spec);
+/** Why another network's use of a host NIC keeps `request` from taking it, as a ConflictError to throw. */
+export function parentConflict(engine: Engine, request: ParentRequest): ConflictError | undefined {
+  for (const other of engine.store.listNetworks()) {
+    const why = driverOf(other.driver).parentConflict(other, request);
+    if (why) return new ConflictError(why);
   }
+  return undefined;
 }
 
 /**
@@ -484,7 +252,7 @@ export async function removeNetwork(engine: Engine, ref: string): Promise<Networ
   }
   const net = getNetwork(engine, ref);
   if (net.name === DEFAULT_NETWORK) throw new ConflictError(`"${DEFAULT_NETWORK}" is a pre-defined network and cannot be removed`);
-  if (net.driver === 'overlay') return removeOverlayNetworkEverywhere(engine, net);
+  if (isClusterNetwork(net)) return removeOverlayNetworkEverywhere(engine, net);
   const attached = store.listEndpoints({ networkId: net.id });
   if (attached.length) {
     const names = attached.map((e) => store.findContainer(e.containerId)?.name ?? e.containerId.slice(0, 12));
@@ -503,7 +271,7 @@ export async function pruneNetworks(engine: Engine, filters: NetworkFilters = {}
   const removed: NetworkRecord[] = [];
   for (const net of engine.store.listNetworks()) {
     // overlay networks belong to the cluster: removed with `network rm` only
-    if (net.name === DEFAULT_NETWORK || net.driver === 'overlay' || engine.store.listEndpoints({ networkId: net.id }).length) continue;
+    if (net.name === DEFAULT_NETWORK || isClusterNetwork(net) || engine.store.listEndpoints({ networkId: net.id }).length) continue;
     if (!networkMatches(net, { inUse: false }, filters, now)) continue;
     removed.push(await removeNetwork(engine, net.id));
   }

@@ -4,94 +4,38 @@
 // compare-and-swap IPAM, and Docker's second leg on the per-host gateway bridge.
 //
 // The cluster is reached only through engine.cluster, which a daemon started with
-// --cluster-store sets (src/daemon/overlay-agent.ts). A daemonless CLI has none: overlay
+// --cluster-store sets (drivers/overlay/agent.ts, started through engine/overlay-agent.ts). A daemonless CLI has none: overlay
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
-import { detachEndpoint, attachEndpoint, macForIpv4 } from '../drivers/bridge.js';
-import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay-encryption.js';
+import { macForIpv4 } from '../drivers/bridge/bridge.js';
+import type { OverlayCluster } from '../drivers/overlay/cluster.js';
+import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
-  VXLAN_OVERHEAD, ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints, type OverlaySpec, type RemoteEndpoint,
-} from '../drivers/overlay.js';
-import { checkAgainstHost, checkSubnetUsable, hostUsedSubnets } from './host-subnets.js';
-import { cidrsOverlap, firstHostAddress, parseCidr, toSubnetConfig, validateSubnetConfigs, type SubnetConfig } from '../ipam/index.js';
-import type { ClusterEndpointRecord, ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
+  VXLAN_OVERHEAD, overlayNames, type OverlaySpec,
+} from '../drivers/overlay/overlay.js';
+import { checkAgainstHost, hostUsedSubnets } from './host-subnets.js';
+import { overlaySubnets } from './overlay-subnets.js';
+import { cidrsOverlap, firstHostAddress, parseCidr } from '../ipam/index.js';
+import type { ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
-import { checkVni } from '../store/cluster-keys.js';
+import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
 import { newId } from '../store/store.js';
+import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { Engine } from './context.js';
-import { attachBridgeEndpoint, hostIfnameOf, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
+import { driverContext } from './driver-context.js';
+import { attachBridgeEndpoint, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
 import { NETWORK_ALIAS_PREFIX, createNetwork, ensureNetworkKernel, type CreateNetworkSpec } from './networks.js';
 
-/** What the engine needs from a daemon joined to a cluster (src/daemon/overlay-agent.ts). */
-export interface OverlayCluster {
-  readonly hostId: string;
-  /** this host's VTEP address (--advertise-addr) */
-  readonly vtep: string;
-  /** MTU of the underlay link holding the VTEP address */
-  readonly underlayMtu: number;
-  /** the connected store; throws ClusterUnreachableError while etcd has not answered yet */
-  store(): ClusterStore;
-  /** the network's endpoints on other hosts, as last seen by the agent's watch */
-  remoteEndpoints(networkId: string): ClusterEndpointRecord[];
-  /** a cluster write for a local change failed (etcd unreachable): resync this host's endpoints later */
-  markDirty(reason: string): void;
-  /**
-   * `-o encrypted`: this host's WireGuard device up, its key published, peers configured from the
-   * cluster. Idempotent; fails (UserError) when neither kernel WireGuard nor wireguard-go exists.
-   */
-  ensureEncryption(): Promise<EncryptionState>;
-  /** the WireGuard state once up */
-  encryption(): EncryptionState | undefined;
-  /** `berth system rotate-keys`: a new key pair for this host, published; peers follow their watch */
-  rotateKeys(): Promise<{ publicKey: string; previous: string }>;
-}
 
-export interface EncryptionState {
-  ifname: string;
-  /** this host's address in TUNNEL_SUBNET: the VTEP of its encrypted networks */
-  tunnelAddress: string;
-  publicKey: string;
-  implementation: 'kernel' | 'wireguard-go';
-}
+
+export { isClusterNetwork } from '../drivers/registry.js';
+export { WireGuardMesh, type EncryptionState, type MeshOptions } from '../drivers/overlay/mesh.js';
+export { remoteOf, type OverlayCluster } from '../drivers/overlay/cluster.js';
+export { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions, type OverlayOptions } from '../drivers/overlay/options.js';
 
 export const GWBRIDGE = 'berth_gwbridge';
-/** Docker's option key for an overlay network's VNI (shown by `network inspect`). */
-export const VNI_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
-const MTU_OPTION = 'com.docker.network.driver.mtu';
-const KNOWN_OPTIONS = ['vni', 'mtu', MTU_OPTION, 'encrypted'];
-
-export const NEEDS_CLUSTER = 'overlay networks need a daemon joined to a cluster (berth daemon --cluster-store etcd://H:P[,H:P…] --advertise-addr IP)';
-
-export interface OverlayOptions {
-  vni?: number;
-  mtu?: number;
-  encrypted: boolean;
-}
-
-function intOption(key: string, value: string, min: number, max: number): number {
-  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`invalid -o ${key}=${value}: expected an integer from ${min} to ${max}`);
-  return n;
-}
-
-/** Check overlay driver options; bad ones fail before anything is changed. */
-export function overlayOptions(options: Record<string, string>): OverlayOptions {
-  const out: OverlayOptions = { encrypted: false };
-  for (const [key, value] of Object.entries(options)) {
-    if (key === VNI_OPTION) continue;
-    if (!KNOWN_OPTIONS.includes(key)) throw new UserError(`unknown overlay option "${key}": accepted are ${KNOWN_OPTIONS.join(', ')}`);
-    if (key === 'vni') out.vni = checkVni(intOption(key, value, 0, 0xffffff), '-o vni');
-    if (key === 'mtu' || key === MTU_OPTION) out.mtu = intOption(key, value, 576, 65535);
-    if (key === 'encrypted') {
-      // Docker's spelling is a bare `-o encrypted` (value "")
-      if (!['', 'true', 'false'].includes(value)) throw new UserError(`invalid -o encrypted=${value}: expected -o encrypted, -o encrypted=true or -o encrypted=false`);
-      out.encrypted = value !== 'false';
-    }
-  }
-  return out;
-}
 
 export function requireCluster(engine: Engine): OverlayCluster {
   if (!engine.cluster) throw new UserError(NEEDS_CLUSTER);
@@ -102,10 +46,6 @@ export function vniOf(net: NetworkRecord): number {
   const vni = Number(net.options[VNI_OPTION]);
   if (!Number.isInteger(vni)) throw new SystemError(`overlay network "${net.name}" has no VNI in its local record`);
   return vni;
-}
-
-export function isEncrypted(net: Pick<NetworkRecord, 'options'>): boolean {
-  return overlayOptions(net.options).encrypted;
 }
 
 /** Underlay MTU − VXLAN, and − WireGuard too when encrypted (1370 on a 1500 underlay); -o mtu overrides. */
@@ -136,9 +76,6 @@ export function overlaySpecOf(net: NetworkRecord, cluster: OverlayCluster): Over
   };
 }
 
-export function remoteOf(e: ClusterEndpointRecord): RemoteEndpoint {
-  return { mac: e.mac, vtep: e.vtep, addresses: [e.ipv4, e.ipv6].filter((a): a is string => a !== null) };
-}
 
 /** The local mirror of a cluster network (scope swarm; the VNI in Docker's option key). */
 export function mirrorRecordOf(n: ClusterNetworkRecord): NewNetwork {
@@ -160,10 +97,7 @@ export function mirrorRecordOf(n: ClusterNetworkRecord): NewNetwork {
 
 /** Bridge and VXLAN device of an overlay network; a freshly made device gets the remote entries at once. */
 export async function ensureOverlayKernel(engine: Engine, net: NetworkRecord): Promise<void> {
-  const cluster = requireCluster(engine);
-  if (isEncrypted(net)) await cluster.ensureEncryption();
-  const created = await ensureOverlayNetwork(engine.hostNetns, overlaySpecOf(net, cluster));
-  if (created) await syncRemoteEndpoints(engine.hostNetns, net.id, cluster.remoteEndpoints(net.id).map(remoteOf));
+  await driverOf(net.driver).ensureNetwork(driverContext(engine), net);
 }
 
 /** Make a cluster network present on this host: local mirror record and kernel objects. Idempotent. */
@@ -193,51 +127,12 @@ export async function mirrorOverlayNetwork(engine: Engine, n: ClusterNetworkReco
  */
 export async function forgetOverlayNetwork(engine: Engine, networkId: string): Promise<boolean> {
   const store = engine.store;
-  const local = store.listNetworks().find((x) => x.id === networkId && x.driver === 'overlay');
+  const local = store.listNetworks().find((x) => x.id === networkId && isClusterNetwork(x));
   if (!local) return true;
   if (store.listEndpoints({ networkId }).length) return false;
-  const names = overlayNames(networkId);
-  // the spec's addresses only matter to the firewall elements, which are keyed by bridge name and subnets
-  await removeOverlayNetwork(engine.hostNetns, {
-    networkId, vni: 0, gateways: [], subnets: local.subnets.map((s) => s.subnet), local: '', mtu: 0, alias: names.bridge,
-  });
+  await driverOf(local.driver).removeNetwork(driverContext(engine), local);
   store.deleteNetwork(networkId);
   return true;
-}
-
-/** --subnet/--gateway/--ip-range/--aux-address paired as Docker pairs them, checked. */
-function overlaySubnets(spec: CreateNetworkSpec): SubnetConfig[] {
-  const configs: SubnetConfig[] = spec.subnets.map((subnet) => ({ subnet }));
-  const owner = (what: string, value: string) => {
-    const probe = parseCidr(value.includes('/') ? value : `${value}/${value.includes(':') ? 128 : 32}`, what);
-    const c = configs.find((cfg) => {
-      const s = parseCidr(cfg.subnet, 'subnet');
-      return s.family === probe.family && probe.first >= s.first && probe.last <= s.last;
-    });
-    if (!c) throw new UserError(`${what} "${value}" is not inside any --subnet (${spec.subnets.join(', ') || 'none given'})`);
-    return c;
-  };
-  for (const g of spec.gateways) {
-    const c = owner('gateway', g);
-    if (c.gateway !== undefined) throw new UserError(`two gateways for subnet ${c.subnet}: give at most one per subnet`);
-    c.gateway = g;
-  }
-  for (const r of spec.ipRanges) {
-    const c = owner('ip-range', r);
-    if (c.ipRange !== undefined) throw new UserError(`two ip-ranges for subnet ${c.subnet}: give at most one per subnet`);
-    c.ipRange = r;
-  }
-  for (const [name, ip] of Object.entries(spec.auxAddresses)) {
-    const c = owner('aux-address', ip);
-    c.auxAddresses = { ...c.auxAddresses, [name]: ip };
-  }
-  // special-purpose blocks first: their message says more than "no host address" would
-  for (const subnet of spec.subnets) checkSubnetUsable({ subnet });
-  const checked = validateSubnetConfigs(configs).map(toSubnetConfig);
-  const v6 = checked.find((s) => s.subnet.includes(':'));
-  if (v6 && !spec.ipv6) throw new UserError(`IPv6 --subnet "${v6.subnet}" given without --ipv6: add --ipv6 to enable IPv6 on the network`);
-  if (spec.ipv6 && !v6) throw new UserError('--ipv6 on an overlay network needs an IPv6 --subnet (the cluster picks IPv4 subnets only)');
-  return checked;
 }
 
 /** `network create -d overlay`: in the cluster store (for every host), then mirrored and made here. */
@@ -363,18 +258,7 @@ export async function attachOverlayEndpoint(engine: Engine, network: NetworkReco
     });
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
-  const attached = await attachEndpoint(engine.hostNetns, {
-    bridge: overlayNames(network.id).bridge,
-    netns: req.netns,
-    ifname: req.ifname,
-    hostIfname: hostIfnameOf(ep),
-    addresses: ep.addresses,
-    defaultGateways: [],
-    alias: `berth:endpoint:${ep.id}`,
-    mtu: overlayMtu(network, cluster),
-    mac,
-  });
-  undo.push(() => detachEndpoint(engine.hostNetns, attached.hostIfname));
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
   await cs.putEndpoint({
     id: ep.id,
     networkId: network.id,
@@ -411,7 +295,7 @@ function hasGwLeg(engine: Engine, containerId: string): boolean {
  * resyncs later, so a container can always be removed), the veth, the local record, and the
  * gateway-bridge leg once the container has no overlay endpoint left. Idempotent.
  */
-export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
+export async function releaseOverlayEndpoint(engine: Engine, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   const store = engine.store;
   const cluster = engine.cluster;
   if (cluster) {
@@ -422,10 +306,10 @@ export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord)
       cluster.markDirty(`endpoint ${ep.id.slice(0, 12)} released while the cluster store was unreachable`);
     }
   }
-  await detachEndpoint(engine.hostNetns, hostIfnameOf(ep));
+  await driverOf(net.driver).detachEndpoint(driverContext(engine), net, ep, { netns: '', sandboxGoing: false, ports: [] });
   store.deleteEndpoint(ep.id);
   const left = store.listEndpoints({ containerId: ep.containerId });
-  const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));
   if (left.some((e) => overlays.has(e.networkId))) return;
   const gw = store.findNetwork(GWBRIDGE);
   const leg = gw ? left.find((e) => e.networkId === gw.id) : undefined;
@@ -435,9 +319,9 @@ export async function releaseOverlayEndpoint(engine: Engine, ep: EndpointRecord)
 /** This host's endpoints on overlay networks, as cluster records (what resync() takes). */
 export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['resync']>[0] {
   const store = engine.store;
-  const overlays = new Set(store.listNetworks().filter((n) => n.driver === 'overlay').map((n) => n.id));
+  const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));
   const tunnel = engine.cluster?.encryption()?.tunnelAddress;
-  const encrypted = new Set(store.listNetworks().filter((n) => n.driver === 'overlay' && isEncrypted(n)).map((n) => n.id));
+  const encrypted = new Set(store.listNetworks().filter((n) => isClusterNetwork(n) && isEncrypted(n)).map((n) => n.id));
   return store
     .listEndpoints()
     .filter((e) => overlays.has(e.networkId) && e.mac !== null)

@@ -3,23 +3,23 @@
 // for containers whose processes are gone: those release what they held.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { deleteLink, findLink, listLinks, setLinkUp, setMaster, type LinkInfo } from '../kernel/links.js';
+import { deleteLink, listLinks, type LinkInfo } from '../kernel/links.js';
 import { listAddresses } from '../kernel/addresses.js';
 import { deleteNetns, isNetnsPath } from '../kernel/netns.js';
 import { withRtnl } from '../kernel/rtnl.js';
-import { readSysctl, sysctls } from '../kernel/sysctl.js';
 import {
   expectedElementCounts, firewallElementCounts, firewallInstalled, syncFirewall, type BridgeFirewall, type PortPublication,
-} from '../drivers/firewall.js';
-import { macvlanNetworkProblems } from '../drivers/macvlan.js';
-import { spoofGuardInstalled, syncSpoofGuard, type PortGuard } from '../drivers/spoof-guard.js';
+} from '../drivers/bridge/firewall.js';
+import { vethEndpointProblem } from '../drivers/bridge/driver.js';
+import { driverOf } from '../drivers/registry.js';
+import { spoofGuardInstalled, syncSpoofGuard, type PortGuard } from '../drivers/bridge/spoof-guard.js';
 import type { Engine } from './context.js';
 import { creationAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
-import { hostIfnameOf, portGuardOf } from './endpoints.js';
-import { bridgeOptions } from './network-options.js';
+import { driverContext } from './driver-context.js';
+import { portGuardOf } from './endpoints.js';
 import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
-import { bridgeSpecOf, ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, macvlanSpecOf, macvlanStateOf, NETWORK_ALIAS_PREFIX } from './networks.js';
+import { ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
 
 export interface Finding {
   object: string;
@@ -35,20 +35,17 @@ function containers(engine: Engine): Container[] {
 /** What berth's nft table should hold, from the store. */
 export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; ports: PortPublication[] } {
   const store = engine.store;
-  // macvlan networks have no bridge and no firewall elements
-  const bridges = store.listNetworks().filter((n) => n.driver !== 'macvlan').map((n) => {
-    const s = bridgeSpecOf(n);
-    // an overlay bridge is internal, without NAT (drivers/overlay.ts)
-    if (n.driver === 'overlay') return { bridge: s.ifname, subnets: s.subnets ?? [], nat4: [], nat6: [], internal: true, inbound: s.inbound };
-    return { bridge: s.ifname, subnets: s.subnets ?? [], nat4: s.nat4, nat6: s.nat6, internal: s.internal, inbound: s.inbound };
+  // a driver without a bridge (macvlan) has no firewall elements
+  const bridges = store.listNetworks().flatMap((n) => {
+    const b = driverOf(n.driver).firewallOf(n);
+    return b ? [b] : [];
   });
   const ports = store.listPorts().map((p) => {
     const ep = p.endpointId ? store.getEndpoint(p.endpointId) : undefined;
     const net = ep ? store.findNetwork(ep.networkId) : undefined;
-    const o = net ? bridgeOptions(net.options, net.internal) : undefined;
     return {
       port: { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: p.targetIp, targetPort: p.targetPort },
-      routed: o?.gatewayModeIpv4 === 'routed' || o?.gatewayModeIpv6 === 'routed',
+      routed: net ? driverOf(net.driver).routedPorts(net) : false,
     };
   });
   return { bridges, ports };
@@ -59,7 +56,7 @@ export function desiredPortGuards(engine: Engine): PortGuard[] {
   const store = engine.store;
   return store.listEndpoints().flatMap((ep) => {
     const net = store.findNetwork(ep.networkId);
-    if (!net || net.driver !== 'bridge') return [];
+    if (!net) return [];
     const g = portGuardOf(net, ep);
     return g ? [g] : [];
   });
@@ -76,15 +73,6 @@ export function restoreFirewall(engine: Engine): void {
 export function firewallTablesInstalled(engine: Engine): boolean {
   if (!firewallInstalled(engine.hostNetns)) return false;
   return spoofGuardInstalled(engine.hostNetns) || desiredPortGuards(engine).length === 0;
-}
-
-/** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
-function routesLocalnet(engine: Engine, ifname: string): boolean {
-  try {
-    return readSysctl(engine.hostNetns, sysctls.routeLocalnet(ifname)) !== '0';
-  } catch {
-    return false; // the bridge went away meanwhile
-  }
 }
 
 export async function checkSystem(engine: Engine, opts: { repair: boolean }): Promise<Finding[]> {
@@ -108,43 +96,18 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
     if (what && opts.repair) await reconcileContainer(engine, c);
   }
 
-  // 2. networks: bridge present, up, with its gateway addresses
+  // 2. networks: what each driver made is there (a bridge up with its gateway addresses; a macvlan parent and shim)
   const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
-  const byName = new Map(links.map((l) => [l.name, l]));
   const addresses = await withRtnl(engine.hostNetns, (nl) => listAddresses(nl));
+  const ctx = driverContext(engine);
   for (const net of store.listNetworks()) {
-    // overlay devices are the overlay agent's: checked only in a daemon joined to the cluster
-    if (net.driver === 'overlay' && !engine.cluster) continue;
-    if (net.driver === 'macvlan') {
-      const problems = await macvlanNetworkProblems(engine.hostNetns, macvlanSpecOf(net));
-      if (!problems.length) continue;
-      // berth can re-create what it made (an internal parent, a shim), never a NIC of the host
-      const ours = !problems.some((p) => p.startsWith('parent') && !macvlanStateOf(net).createdParent);
-      note(`network ${net.name}`, problems.join('; '), ours ? 're-created it' : undefined);
-      if (opts.repair && ours) await ensureNetworkKernel(engine, net);
-      continue;
-    }
-    const spec = bridgeSpecOf(net);
-    const br = byName.get(spec.ifname);
-    const have = new Set(addresses.filter((a) => a.index === br?.index).map((a) => a.cidr));
-    const missing = spec.gateways.filter((g) => !have.has(g));
-    const localnet = br ? routesLocalnet(engine, spec.ifname) : false;
-    const problem = !br
-      ? `bridge ${spec.ifname} is missing`
-      : !br.up
-        ? `bridge ${spec.ifname} is down`
-        : missing.length
-          ? `bridge ${spec.ifname} lacks ${missing.join(', ')}`
-          : localnet
-            ? `bridge ${spec.ifname} routes 127.0.0.0/8 (route_localnet=1: without berth's nft table, containers reach the host's loopback services)`
-            : '';
-    if (!problem) continue;
-    if (net.state?.parent && !br) {
-      note(`network ${net.name}`, `${problem} (a NAT-free bridge: its parent's addresses are not moved back automatically)`);
-      continue;
-    }
-    note(`network ${net.name}`, problem, br && br.up && !missing.length ? 'set route_localnet to 0' : 're-created it');
-    if (opts.repair) await ensureNetworkKernel(engine, net);
+    const driver = driverOf(net.driver);
+    // cluster networks' devices are the overlay agent's: checked only in a daemon joined to the cluster
+    if (driver.scope === 'swarm' && !engine.cluster) continue;
+    const found = await driver.networkProblem(ctx, net, { links, addresses });
+    if (!found) continue;
+    note(`network ${net.name}`, found.problem, found.action);
+    if (opts.repair && found.action) await ensureNetworkKernel(engine, net);
   }
 
   // 3. endpoints: the host side must exist and sit on its network's bridge (a re-created bridge has no ports)
@@ -155,26 +118,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
     if (!live.some((c) => c.id === ep.containerId)) continue;
     const owner = `endpoint ${ep.interfaceName} of container ${store.findContainer(ep.containerId)?.name ?? ep.containerId}`;
     const net = store.findNetwork(ep.networkId);
-    if (net?.driver === 'macvlan') {
-      // a macvlan child has no host side: it lives in the sandbox only
-      const netns = engine.netnsPath(ep.containerId);
-      const child = isNetnsPath(netns) ? await withRtnl(netns, (nl) => findLink(nl, ep.interfaceName)) : undefined;
-      if (child?.kind !== 'macvlan') note(owner, `macvlan interface ${ep.interfaceName} is missing in the container (reconnect the container to restore it)`);
-      continue;
-    }
-    const veth = nowByName.get(hostIfnameOf(ep));
-    const bridge = net ? nowByName.get(bridgeSpecOf(net).ifname) : undefined;
-    if (!veth) {
-      note(owner, `veth ${hostIfnameOf(ep)} is missing (reconnect the container to restore it)`);
-    } else if (bridge && veth.master !== bridge.index) {
-      note(owner, `veth ${veth.name} is not on bridge ${bridge.name}`, 'attached it again');
-      if (opts.repair) {
-        await withRtnl(engine.hostNetns, async (nl) => {
-          await setMaster(nl, veth.index, bridge.index);
-          await setLinkUp(nl, veth.index);
-        });
-      }
-    }
+    const check = { sandboxNetns: engine.netnsPath(ep.containerId), links: nowByName };
+    // an endpoint whose network is gone from the store: its veth is still looked for
+    const found = net ? await driverOf(net.driver).endpointProblem(ctx, net, ep, check) : vethEndpointProblem(ctx, ep, undefined, check);
+    if (!found) continue;
+    note(owner, found.problem, found.action);
+    if (opts.repair && found.repair) await found.repair();
   }
 
   // 4. links berth made that the store does not know

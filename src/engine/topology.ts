@@ -6,9 +6,9 @@ import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import type { Engine } from './context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
-import { hostIfnameOf } from './endpoints.js';
+import { hostIfnameOf } from '../drivers/bridge/spec.js';
+import { driverOf } from '../drivers/registry.js';
 import { joinedContainerId } from './network-mode.js';
-import { bridgeSpecOf, macvlanStateOf } from './networks.js';
 
 export interface TopologyNode {
   id: string;
@@ -43,7 +43,7 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
   }
   for (const net of store.listNetworks()) {
     // a bridge network is its bridge; a macvlan network hangs off its parent
-    const ifname = net.driver === 'macvlan' ? macvlanStateOf(net).parent : bridgeSpecOf(net).ifname;
+    const ifname = driverOf(net.driver).hostInterfaceOf(net);
     nodes.push({ id: `network/${net.name}`, kind: 'network', label: net.name, data: { id: net.id, driver: net.driver, subnets: net.subnets, internal: net.internal } });
     edges.push({ from: `network/${net.name}`, to: ifId(ifname), kind: 'attached' });
   }
@@ -59,8 +59,9 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
       nodes.push({ id: epId, kind: 'interface', label: ep.interfaceName, data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases } });
       edges.push({ from: epId, to: nsId, kind: 'in' });
       const net = store.findNetwork(ep.networkId);
-      if (net?.driver === 'macvlan') edges.push({ from: epId, to: ifId(macvlanStateOf(net).parent), kind: 'macvlan' });
-      else edges.push({ from: epId, to: ifId(hostIfnameOf(ep)), kind: 'veth' });
+      // a veth's host end, or the parent of a macvlan child; an endpoint of a vanished network is drawn as a veth
+      const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : { kind: 'veth' as const, hostIfname: hostIfnameOf(ep) };
+      edges.push({ from: epId, to: ifId(link.hostIfname), kind: link.kind });
     }
     for (const p of store.listPorts({ containerId: c.id })) {
       edges.push({ from: 'host', to: nsId, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { TUNNEL_SUBNET, isTunnelAddress, wireguardIfname } from '../../src/drivers/overlay-encryption.js';
+import { TUNNEL_SUBNET, isTunnelAddress, wireguardIfname } from '../../src/drivers/overlay/overlay-encryption.js';
 import { overlayOptions } from '../../src/engine/overlay.js';
 import { keyValues } from '../../src/engine/network-options.js';
 import { checkWireGuardKey, generateKeyPair, publicKeyOf } from '../../src/kernel/wireguard.js';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UserError } from '../../src/common/errors.js';
-import { linkLocalOf } from '../../src/drivers/spoof-guard.js';
+import { linkLocalOf } from '../../src/drivers/bridge/spoof-guard.js';
 import { bridgeOptions, canonicalOptions } from '../../src/engine/network-options.js';
 import * as m from '../../src/kernel/nft/model.js';
 import { needsTextSyntax, renderNftJson, renderNftText } from '../../src/kernel/nft/render.js';

@@ -2,12 +2,12 @@
 // a Linux bridge holding the gateway address, plus elements in berth's nft table; an endpoint
 // is a veth pair, host side on the bridge, container side born inside the sandbox as ethN.
 import { randomBytes } from 'node:crypto';
-import { addAddress, listAddresses } from '../kernel/addresses.js';
-import { createBridge, createVeth, deleteLink, findLink, getLink, setBridgePort, setLinkUp, setMaster } from '../kernel/links.js';
-import { openNetns, type NetnsTarget } from '../kernel/netns.js';
-import { addRoute } from '../kernel/routes.js';
-import { KernelError, withRtnl } from '../kernel/rtnl.js';
-import { sysctls, writeSysctl } from '../kernel/sysctl.js';
+import { addAddress, listAddresses } from '../../kernel/addresses.js';
+import { createBridge, createVeth, deleteLink, findLink, getLink, setBridgePort, setLinkUp, setMaster } from '../../kernel/links.js';
+import { openNetns, type NetnsTarget } from '../../kernel/netns.js';
+import { addRoute } from '../../kernel/routes.js';
+import { KernelError, withRtnl } from '../../kernel/rtnl.js';
+import { sysctls, writeSysctl } from '../../kernel/sysctl.js';
 import { addBridgeRules, ensureFirewall, removeBridgeRules, type BridgeFirewall } from './firewall.js';
 
 export interface BridgeSpec {

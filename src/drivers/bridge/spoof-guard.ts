@@ -9,9 +9,9 @@ import { Address6 } from 'ip-address';
 import {
   accept, add, anonSet, arp, chain, concat, counter, del, drop, elements, ether, flush, icmpv6, ip, ip6, match, meta, notMatch,
   raw, rule, setRef, table, tuple, type NftOp, type SetObj, type Value,
-} from '../kernel/nft/model.js';
-import { applyNft, listNftChainComments } from '../kernel/nft/apply.js';
-import type { NetnsTarget } from '../kernel/netns.js';
+} from '../../kernel/nft/model.js';
+import { applyNft, listNftChainComments } from '../../kernel/nft/apply.js';
+import type { NetnsTarget } from '../../kernel/netns.js';
 
 export const SPOOF_TABLE = table('bridge', 'berth');
 const T = SPOOF_TABLE;

@@ -5,10 +5,10 @@ import {
   accept, add, anonSet, chain, concat, counter, ctState, del, dnat, drop, elements, fibDaddrLocal, flush, ip, jump,
   lookup, masquerade, match, meta, notMatch, rule, setRef, table, th, tuple, cidr, ip6, PRIORITY,
   type MapEntry, type NftOp, type Statement, type Value, ct,
-} from '../kernel/nft/model.js';
-import { applyNft, listNftChainComments, readNftTable } from '../kernel/nft/apply.js';
-import type { NetnsTarget } from '../kernel/netns.js';
-import { TUNNEL_SUBNET, WG_IFNAME_PREFIX } from './overlay-encryption.js';
+} from '../../kernel/nft/model.js';
+import { applyNft, listNftChainComments, readNftTable } from '../../kernel/nft/apply.js';
+import type { NetnsTarget } from '../../kernel/netns.js';
+import { TUNNEL_SUBNET, WG_IFNAME_PREFIX } from '../overlay/overlay-encryption.js';
 
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;

@@ -1,42 +1,54 @@
-// The overlay agent: what `berth daemon --cluster-store … --advertise-addr IP` adds. It joins
+// The overlay driver's agent: what `berth daemon --cluster-store … --advertise-addr IP` adds. It joins
 // the cluster (ClusterStore: host record under this host's lease), and follows two watches:
 //   - networks: every overlay network of the cluster is mirrored into the local store and made
 //     in the kernel on every host (bridge + VXLAN device), whether or not a container here uses
 //     it yet: a first container then finds its peers' entries already programmed;
 //   - endpoints: every endpoint of another host becomes FDB + neighbour entries on the network's
-//     VXLAN device here (drivers/overlay.ts), and a DNS record; a delete (container gone, or its
+//     VXLAN device here (overlay.ts), and a DNS record; a delete (container gone, or its
 //     host's lease expired) removes them.
 // Kernel work is applied in order on one queue. The engine reaches the cluster through this
 // object (engine.cluster); connecting happens in the background, so a daemon starts, and local
 // networks work, while etcd is down: overlay operations fail with "cluster store unreachable"
 // until it answers. While etcd is unreachable the watches deliver nothing and every entry stays:
 // existing cross-host traffic keeps flowing.
-// `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (overlay-mesh.ts);
+// `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (drivers/overlay/mesh.ts);
 // their remote endpoints are programmed only with tunnel-address VTEPs (fail closed).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DnsContainerRecord } from '../dns/index.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
-import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from '../drivers/overlay.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
-import { isTunnelAddress } from '../drivers/overlay-encryption.js';
-import { UserError } from '../common/errors.js';
-import type { Engine } from '../engine/context.js';
-import {
-  forgetOverlayNetwork, isEncrypted, localOverlayEndpoints, mirrorOverlayNetwork, remoteOf, type EncryptionState, type OverlayCluster,
-} from '../engine/overlay.js';
-import { parseAddress } from '../ipam/index.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
+import type { DnsContainerRecord } from '../../dns/index.js';
+import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from './overlay.js';
+import { isTunnelAddress } from './overlay-encryption.js';
+import { UserError } from '../../common/errors.js';
+import type { NetnsTarget } from '../../kernel/netns.js';
+import type { NetworkRecord } from '../../store/store.js';
+import { isClusterNetwork } from '../registry.js';
+import { remoteOf, type OverlayCluster } from './cluster.js';
+import { WireGuardMesh, type EncryptionState } from './mesh.js';
+import { isEncrypted } from './options.js';
+import { parseAddress } from '../../ipam/index.js';
 import {
   ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
   type WatchChange,
-} from '../store/cluster.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
-import { checkHostId } from '../store/cluster-keys.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
-import { parseEndpoints } from '../store/cluster-etcd.js';
-import { WireGuardMesh } from './overlay-mesh.js';
+} from '../../store/cluster.js';
+import { checkHostId } from '../../store/cluster-keys.js';
+import { parseEndpoints } from '../../store/cluster-etcd.js';
+
+/** What the agent needs from the engine, which builds it (engine/overlay-agent.ts). */
+export interface OverlayAgentHost {
+  readonly hostNetns: NetnsTarget | null;
+  readonly paths: { readonly root: string; readonly run: string };
+  /** the engine's cluster slot: the agent puts itself there, and takes itself out at close */
+  cluster: OverlayCluster | undefined;
+  /** this host's networks (local records, cluster mirrors included) */
+  listNetworks(): NetworkRecord[];
+  /** a cluster network made present here: local mirror and kernel objects */
+  mirror(n: ClusterNetworkRecord): Promise<unknown>;
+  /** a cluster network gone: false while local endpoints keep it */
+  forget(networkId: string): Promise<boolean>;
+  /** this host's endpoints on cluster networks, as resync() takes them */
+  localEndpoints(): Parameters<ClusterStore['resync']>[0];
+}
 
 export interface OverlayAgentOptions {
   /** etcd members, `H:P` (etcd:// accepted) */
@@ -89,7 +101,7 @@ export class OverlayAgent implements OverlayCluster {
   private readonly refused = new Set<string>();
 
   private constructor(
-    private readonly engine: Engine,
+    private readonly engine: OverlayAgentHost,
     private readonly opts: OverlayAgentOptions,
     private readonly members: string[],
     readonly hostId: string,
@@ -127,7 +139,7 @@ export class OverlayAgent implements OverlayCluster {
    * Check the options (bad ones fail the daemon's start), hand the engine this agent, and join
    * the cluster in the background.
    */
-  static async start(engine: Engine, opts: OverlayAgentOptions): Promise<OverlayAgent> {
+  static async start(engine: OverlayAgentHost, opts: OverlayAgentOptions): Promise<OverlayAgent> {
     const members = parseEndpoints(opts.endpoints);
     const vtep = parseAddress(opts.advertiseAddress, '--advertise-addr').text;
     const underlay = await underlayOf(engine.hostNetns, vtep);
@@ -136,7 +148,7 @@ export class OverlayAgent implements OverlayCluster {
     opts.log(`cluster: host ${agent.hostId}, VTEP ${vtep} on ${underlay.ifname} (MTU ${underlay.mtu}); joining etcd at ${members.join(', ')}`);
     // encrypted networks of this host come back before repair, even with etcd down (saved tunnel
     // address); with none, a wireguard-go left by a killed daemon is stopped
-    const encrypted = engine.store.listNetworks().some((n) => n.driver === 'overlay' && isEncrypted(n));
+    const encrypted = engine.listNetworks().some((n) => isClusterNetwork(n) && isEncrypted(n));
     if (encrypted) await agent.mesh.ensure().catch((err: Error) => opts.log(`cluster: WireGuard: ${err.message}`));
     else await agent.mesh.stop({ unpublish: false }).catch((err: Error) => opts.log(`cluster: WireGuard cleanup: ${err.message}`));
     agent.connecting = agent.connectLoop();
@@ -203,7 +215,7 @@ export class OverlayAgent implements OverlayCluster {
         });
         await this.mesh.reclaim(cs);
         await cs.registerHost(this.registration());
-        const report = await cs.resync(localOverlayEndpoints(this.engine));
+        const report = await cs.resync(this.engine.localEndpoints());
         if (this.closed) return void (await cs.close());
         this.cs = cs;
         this.watches.push((await cs.watchNetworks((c) => this.onNetworks(c))) as ClusterWatch<unknown>);
@@ -242,7 +254,7 @@ export class OverlayAgent implements OverlayCluster {
     const reason = this.dirty;
     this.dirty = undefined;
     try {
-      const r = await cs.resync(localOverlayEndpoints(this.engine));
+      const r = await cs.resync(this.engine.localEndpoints());
       this.opts.log(`cluster: resynced (${reason}): ${r.registered} endpoint(s), ${r.removed.length} stale removed`);
     } catch {
       this.dirty ??= reason;
@@ -266,8 +278,8 @@ export class OverlayAgent implements OverlayCluster {
       this.enqueue('networks', async () => {
         for (const n of c.items) await this.mirror(n);
         // mirrors of networks removed while this daemon was away
-        for (const local of this.engine.store.listNetworks()) {
-          if (local.driver === 'overlay' && !this.networks.has(local.id)) await forgetOverlayNetwork(this.engine, local.id);
+        for (const local of this.engine.listNetworks()) {
+          if (isClusterNetwork(local) && !this.networks.has(local.id)) await this.engine.forget(local.id);
         }
         await this.stopMeshIfUnused();
       });
@@ -277,7 +289,7 @@ export class OverlayAgent implements OverlayCluster {
     } else {
       this.networks.delete(c.item.id);
       this.enqueue(`network ${c.item.name} removed`, async () => {
-        if (!(await forgetOverlayNetwork(this.engine, c.item.id))) {
+        if (!(await this.engine.forget(c.item.id))) {
           this.opts.log(`cluster: network ${c.item.name} was removed from the cluster; kept here until its local endpoints are released`);
         }
         await this.stopMeshIfUnused();
@@ -289,20 +301,20 @@ export class OverlayAgent implements OverlayCluster {
   private async stopMeshIfUnused(): Promise<void> {
     if (!this.mesh.current()) return;
     if ([...this.networks.values()].some((n) => isEncrypted(n))) return;
-    if (this.engine.store.listNetworks().some((n) => n.driver === 'overlay' && isEncrypted(n))) return;
+    if (this.engine.listNetworks().some((n) => isClusterNetwork(n) && isEncrypted(n))) return;
     await this.mesh.stop({ unpublish: true });
   }
 
   private async mirror(n: ClusterNetworkRecord): Promise<void> {
     try {
-      await mirrorOverlayNetwork(this.engine, n);
+      await this.engine.mirror(n);
     } catch (err) {
       this.opts.log(`cluster: network ${n.name}: ${(err as Error).message}`);
     }
   }
 
   private hasDevice(networkId: string): boolean {
-    return this.networks.has(networkId) && this.engine.store.listNetworks().some((n) => n.id === networkId);
+    return this.networks.has(networkId) && this.engine.listNetworks().some((n) => n.id === networkId);
   }
 
   private onEndpoints(c: WatchChange<ClusterEndpointRecord>): void {

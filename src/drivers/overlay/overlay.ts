@@ -11,13 +11,13 @@
 // (observed on this kernel: ARP answered locally, VXLAN TX = the ICMP packets only).
 // The bridge is in berth's firewall as an internal network: traffic stays within it (egress and
 // published ports go through the per-host gateway bridge, a separate bridge network).
-import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, setMaster, setMtu } from '../kernel/links.js';
-import { listAddresses } from '../kernel/addresses.js';
-import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../kernel/neighbours.js';
-import type { NetnsTarget } from '../kernel/netns.js';
-import { KernelError, withRtnl } from '../kernel/rtnl.js';
-import { UserError } from '../common/errors.js';
-import { ensureBridge, removeBridge, type BridgeSpec } from './bridge.js';
+import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, setMaster, setMtu } from '../../kernel/links.js';
+import { listAddresses } from '../../kernel/addresses.js';
+import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../../kernel/neighbours.js';
+import type { NetnsTarget } from '../../kernel/netns.js';
+import { KernelError, withRtnl } from '../../kernel/rtnl.js';
+import { UserError } from '../../common/errors.js';
+import { ensureBridge, removeBridge, type BridgeSpec } from '../bridge/bridge.js';
 
 /** VXLAN over IPv4: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 export const VXLAN_OVERHEAD = 50;

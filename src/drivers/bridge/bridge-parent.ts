@@ -2,11 +2,11 @@
 // addresses and routes move onto the bridge, so containers get addresses of the physical LAN and
 // are reached directly from the switch. Done in one step that puts everything back if any part
 // fails, and undone on network rm.
-import { addAddress, deleteAddress, listAddresses } from '../kernel/addresses.js';
-import { createBridge, deleteLink, findLink, getLink, setLinkUp, setMaster } from '../kernel/links.js';
-import type { NetnsTarget } from '../kernel/netns.js';
-import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes, type RouteSpec } from '../kernel/routes.js';
-import { withRtnl, type Rtnl } from '../kernel/rtnl.js';
+import { addAddress, deleteAddress, listAddresses } from '../../kernel/addresses.js';
+import { createBridge, deleteLink, findLink, getLink, setLinkUp, setMaster } from '../../kernel/links.js';
+import type { NetnsTarget } from '../../kernel/netns.js';
+import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes, type RouteSpec } from '../../kernel/routes.js';
+import { withRtnl, type Rtnl } from '../../kernel/rtnl.js';
 
 /** What the bridge took over from the parent; enough to give it back exactly. */
 export interface ParentState {

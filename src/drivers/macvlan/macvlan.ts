@@ -3,13 +3,13 @@
 // port-less bridge berth made) and, with host_access, a macvlan "shim" of that parent on the host.
 // An endpoint is a macvlan child of the parent, born inside the sandbox as ethN with its own MAC.
 // No NAT, no bridge in the path, no firewall elements: frames go from the child to the parent's wire.
-import { addAddress, listAddresses } from '../kernel/addresses.js';
-import { createBridge, createMacvlan, createVlan, deleteLink, findLink, getLink, setLinkUp, type MacvlanMode } from '../kernel/links.js';
-import { isNetnsPath, openNetns, type NetnsTarget } from '../kernel/netns.js';
-import { addRoute, deleteRoute } from '../kernel/routes.js';
-import { KernelError, withRtnl } from '../kernel/rtnl.js';
-import { sysctls, writeSysctl } from '../kernel/sysctl.js';
-import { SystemError } from '../common/errors.js';
+import { addAddress, listAddresses } from '../../kernel/addresses.js';
+import { createBridge, createMacvlan, createVlan, deleteLink, findLink, getLink, setLinkUp, type MacvlanMode } from '../../kernel/links.js';
+import { isNetnsPath, openNetns, type NetnsTarget } from '../../kernel/netns.js';
+import { addRoute, deleteRoute } from '../../kernel/routes.js';
+import { KernelError, withRtnl } from '../../kernel/rtnl.js';
+import { sysctls, writeSysctl } from '../../kernel/sysctl.js';
+import { SystemError } from '../../common/errors.js';
 
 /** What berth made the parent from (and removes with the network). */
 export type MacvlanCreatedParent =

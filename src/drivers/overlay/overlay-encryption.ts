@@ -12,18 +12,18 @@
 // (RFC 2544) and routed on no production network; it is outside the overlay pool 10.0.0.0/8 and
 // Docker's local pools.
 import { createHash } from 'node:crypto';
-import { UserError } from '../common/errors.js';
-import { cidrContains, parseAddress, parseCidr } from '../ipam/index.js';
-import { addAddress, deleteAddress, listAddresses } from '../kernel/addresses.js';
-import { probeKernelFeatures } from '../kernel/features.js';
-import { findLink, getLink, setLinkUp, setMtu } from '../kernel/links.js';
-import type { NetnsTarget } from '../kernel/netns.js';
-import { withRtnl } from '../kernel/rtnl.js';
+import { UserError } from '../../common/errors.js';
+import { cidrContains, parseAddress, parseCidr } from '../../ipam/index.js';
+import { addAddress, deleteAddress, listAddresses } from '../../kernel/addresses.js';
+import { probeKernelFeatures } from '../../kernel/features.js';
+import { findLink, getLink, setLinkUp, setMtu } from '../../kernel/links.js';
+import type { NetnsTarget } from '../../kernel/netns.js';
+import { withRtnl } from '../../kernel/rtnl.js';
 import {
   configureDevice, dumpDevice, ensureDevice, setPeers, stopDevice, wireguardGoPath, wireguardGoProcess, type WireGuardImplementation, type WireGuardPeer,
-} from '../kernel/wireguard.js';
+} from '../../kernel/wireguard.js';
 
-export type { WireGuardImplementation } from '../kernel/wireguard.js';
+export type { WireGuardImplementation } from '../../kernel/wireguard.js';
 
 export const TUNNEL_SUBNET = '198.18.0.0/16';
 /** berth's WireGuard devices: the firewall lets tunnel-subnet VXLAN out through these only. */

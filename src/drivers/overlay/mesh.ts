@@ -1,4 +1,4 @@
-// The WireGuard mesh of a daemon joined to a cluster (`-o encrypted` overlay networks): one
+// The overlay driver's WireGuard mesh, run by the overlay agent of a daemon joined to a cluster (`-o encrypted` overlay networks): one
 // device per host, brought up when the first encrypted network is used here, with
 //   - a private key generated on this host, kept in $BERTH_ROOT/wireguard/private.key (0600),
 //     never sent anywhere; the public key and endpoint (advertise address:51820) are published
@@ -12,17 +12,22 @@
 // killed outright leaves wireguard-go running: the next start adopts it by PID.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SystemError, UserError } from '../common/errors.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
+import { SystemError, UserError } from '../../common/errors.js';
 import {
   TUNNEL_SUBNET, WG_PORT, WIREGUARD_OVERHEAD, detectImplementation, ensureMeshDevice, isTunnelAddress, meshDeviceUp, rekeyMeshDevice, removeMeshDevice,
   syncMeshPeers, wireguardIfname, type MeshDeviceSpec, type MeshPeer, type WireGuardImplementation,
-} from '../drivers/overlay-encryption.js';
-import type { EncryptionState } from '../engine/overlay.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
-import { generateKeyPair, publicKeyOf, readPrivateKeyFile, writePrivateKeyFile } from '../kernel/wireguard.js';
-// eslint-disable-next-line no-restricted-imports -- issue 12: moves under drivers/overlay
-import { ClusterUnreachableError, type ClusterHostRecord, type ClusterStore, type WatchChange, type WireGuardInfo } from '../store/cluster.js';
+} from './overlay-encryption.js';
+import { generateKeyPair, publicKeyOf, readPrivateKeyFile, writePrivateKeyFile } from '../../kernel/wireguard.js';
+import { ClusterUnreachableError, type ClusterHostRecord, type ClusterStore, type WatchChange, type WireGuardInfo } from '../../store/cluster.js';
+
+/** This host's WireGuard state once the mesh is up. */
+export interface EncryptionState {
+  ifname: string;
+  /** this host's address in TUNNEL_SUBNET: the VTEP of its encrypted networks */
+  tunnelAddress: string;
+  publicKey: string;
+  implementation: 'kernel' | 'wireguard-go';
+}
 
 export interface MeshOptions {
   hostId: string;

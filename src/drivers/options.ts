@@ -1,0 +1,32 @@
+// `-o KEY=VALUE` options shared by every driver: canonical keys (Docker's), short aliases, and
+// an error for any unknown key, never a silent ignore.
+import { UserError, quote } from '../common/errors.js';
+
+/**
+ * A driver's `-o KEY=VALUE` reader: keys (canonical key → short aliases) into canonical keys;
+ * an unknown key is an error that lists the accepted ones.
+ */
+export function optionCanonicalizer(
+  driver: string,
+  keys: Record<string, string[]>,
+  /** keys whose empty value the driver's own parser refuses with a more precise message */
+  ownEmptyCheck: readonly string[] = [],
+): (raw: Record<string, string>) => Record<string, string> {
+  const canonical = new Map<string, string>(
+    Object.entries(keys).flatMap(([key, aliases]) => [[key, key] as [string, string], ...aliases.map((a): [string, string] => [a, key])]),
+  );
+  return (raw) => {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(raw)) {
+      const c = canonical.get(key);
+      // `-o KEY` alone is Docker's spelling of a flag (overlay's `encrypted`); no option here is one
+      if (c && value === '' && !ownEmptyCheck.includes(c)) throw new UserError(`invalid --opt ${quote(key)}: expected KEY=VALUE (-o ${key}=VALUE: every ${driver} option takes a value)`);
+      if (!c) {
+        const accepted = Object.entries(keys).map(([k, a]) => (a.length ? `${k} (or ${a.join(', ')})` : k));
+        throw new UserError(`unknown ${driver} option ${quote(key)}: accepted are ${accepted.join('; ')}`);
+      }
+      out[c] = value;
+    }
+    return out;
+  };
+}
