@@ -2,15 +2,27 @@
 // {env: CNI_* variables, stdin}, run by the daemon's engine and answered in the thin client's frames.
 import { Frames } from '../common/frames.js';
 import type { Engine } from '../engine/context.js';
-import { runCni } from './plugin.js';
+import { CNI_CODES, CniError } from './errors.js';
+import { runCni, type StateLocation } from './plugin.js';
 
 type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** The daemon serves its own state only: a conf naming another location is refused, naming both. */
+function daemonEngine(engine: Engine, loc: StateLocation): Engine {
+  if (loc.berthRoot && loc.berthRoot !== engine.paths.root) {
+    throw new CniError(CNI_CODES.invalidConfig, `"berthRoot" "${loc.berthRoot}" is not the daemon's state ("${engine.paths.root}")`, 'run the plugin with BERTH_NO_DAEMON=1 for another location');
+  }
+  if (loc.berthRun && loc.berthRun !== engine.paths.run) {
+    throw new CniError(CNI_CODES.invalidConfig, `"berthRun" "${loc.berthRun}" is not the daemon's ("${engine.paths.run}")`, 'run the plugin with BERTH_NO_DAEMON=1 for another location');
+  }
+  return engine;
+}
 
 export async function serveCni(engine: Engine, serial: Serial, body: unknown): Promise<Buffer> {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
-  const { stdout, status } = await serial(() => runCni(() => engine, cniEnv, typeof b.stdin === 'string' ? b.stdin : ''));
+  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, typeof b.stdin === 'string' ? b.stdin : ''));
   const frames = new Frames();
   frames.add('1', stdout);
   frames.add('x', String(status));
