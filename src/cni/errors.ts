@@ -11,6 +11,8 @@ export const CNI_CODES = {
   tryAgainLater: 11,
   /** ADD of an attachment that exists already (same container id and interface name) */
   alreadyAttached: 100,
+  /** CHECK found the attachment drifted from what ADD made */
+  checkFailed: 101,
   /** an unexpected failure of berth itself */
   internal: 999,
 } as const;

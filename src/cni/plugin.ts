@@ -51,6 +51,21 @@ function resultText(conf: NetConf, own: CniResult): string {
   return `${JSON.stringify(formatResult(conf.cniVersion, merged))}\n`;
 }
 
+/** What the runtime's prevResult says about this interface and berth's record disagree on. */
+function prevResultDrift(conf: NetConf, a: SandboxAttachment, ifname: string): string[] {
+  if (!conf.prevResult) return [];
+  const prev = readResult(conf.prevResult);
+  const index = prev.interfaces.findIndex((i) => i.name === ifname && i.sandbox !== undefined);
+  if (index < 0) return [`prevResult has no interface "${ifname}"`];
+  const problems: string[] = [];
+  const mac = prev.interfaces[index]?.mac;
+  if (mac && a.endpoint.mac && mac.toLowerCase() !== a.endpoint.mac.toLowerCase()) problems.push(`prevResult gives "${ifname}" MAC ${mac}, berth attached ${a.endpoint.mac}`);
+  const listed = prev.ips.filter((ip) => ip.interface === index).map((ip) => ip.address);
+  for (const address of a.endpoint.addresses) if (!listed.includes(address)) problems.push(`prevResult lacks address ${address} of "${ifname}"`);
+  for (const address of listed) if (!a.endpoint.addresses.includes(address)) problems.push(`prevResult gives "${ifname}" address ${address}, which berth did not attach`);
+  return problems;
+}
+
 /** The netns a runtime handed over must exist (else: unknown container, nothing to clean up). */
 function existingNetns(env: CniEnv): string {
   const netns = envVar(env, 'CNI_NETNS');
@@ -116,7 +131,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
       if (!sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.unknownContainer, `container "${containerId}" has no interface "${ifname}" on a berth network`, 'CHECK needs an attachment made by ADD');
       }
-      await sandboxes.checkSandbox(engine(), containerId, ifname, netns);
+      const a = await sandboxes.checkSandbox(engine(), containerId, ifname, netns);
+      const problems = [...prevResultDrift(conf, a, ifname), ...a.problems];
+      if (problems.length) throw new CniError(CNI_CODES.checkFailed, `CHECK of container "${containerId}" interface "${ifname}" failed: ${problems.join('; ')}`);
       return;
     }
   }

@@ -3,12 +3,17 @@
 // interface name) as CNI does. Any berth network: the default bridge, user-defined bridges,
 // macvlan, and overlay where the engine holds the cluster (the daemon).
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
-import { getLink } from '../kernel/links.js';
+import { BERTH_TABLE } from '../drivers/firewall.js';
+import { listAddresses } from '../kernel/addresses.js';
+import { findLink } from '../kernel/links.js';
+import { readNftTable } from '../kernel/nft/listing.js';
+import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { attachNetworkEndpoint, hostIfnameOf, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
+import { bridgeOptions } from './network-options.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
 
@@ -83,15 +88,61 @@ export async function detachSandbox(engine: Engine, containerId: string, ifname:
   await releaseEndpoints(engine, containerId, ifname);
 }
 
-/** The attachment as recorded, its links checked against the kernel (CNI CHECK). */
-export async function checkSandbox(engine: Engine, containerId: string, ifname: string, netns: string): Promise<SandboxAttachment> {
+/** The attachment as recorded, and what drifted in the kernel from it (CNI CHECK); empty: all as recorded. */
+export async function checkSandbox(engine: Engine, containerId: string, ifname: string, netns: string): Promise<SandboxAttachment & { problems: string[] }> {
   const endpoint = findSandboxEndpoint(engine, containerId, ifname);
   if (!endpoint) throw new NotFoundError(`no endpoint of container "${containerId}" named "${ifname}"`);
   const network = engine.store.getNetwork(endpoint.networkId);
   const hostIfname = hostEndOf(network, endpoint);
-  if (hostIfname) await withRtnl(engine.hostNetns, (nl) => getLink(nl, hostIfname));
-  await withRtnl(netns, (nl) => getLink(nl, ifname));
-  return { network, endpoint, hostIfname, ports: engine.store.listPorts({ endpointId: endpoint.id }) };
+  const ports = engine.store.listPorts({ endpointId: endpoint.id });
+  const problems = [...(await sandboxDrift(endpoint, network, ifname, netns)), ...(await hostDrift(engine, network, hostIfname)), ...publishedDrift(engine, ports)];
+  return { network, endpoint, hostIfname, ports, problems };
+}
+
+/** Inside the sandbox: the interface, its MAC, its addresses, the default route of each family. */
+async function sandboxDrift(ep: EndpointRecord, network: NetworkRecord, ifname: string, netns: string): Promise<string[]> {
+  return withRtnl(netns, async (nl) => {
+    const link = await findLink(nl, ifname);
+    if (!link) return [`interface "${ifname}" is gone from the sandbox`];
+    const problems: string[] = [];
+    if (ep.mac && link.mac?.toLowerCase() !== ep.mac.toLowerCase()) problems.push(`"${ifname}" has MAC ${link.mac ?? 'none'}, expected ${ep.mac}`);
+    const present = new Set((await listAddresses(nl, { index: link.index })).map((a) => a.cidr));
+    for (const address of ep.addresses) if (!present.has(address)) problems.push(`address ${address} is missing from "${ifname}"`);
+    if (network.internal || network.driver === 'overlay') return problems;
+    const o = network.driver === 'bridge' ? bridgeOptions(network.options, network.internal) : undefined;
+    for (const family of [AF_INET, AF_INET6]) {
+      const v6 = family === AF_INET6;
+      if (o && (v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
+      const gateway = network.subnets.find((sn) => sn.subnet.includes(':') === v6)?.gateway;
+      if (!gateway || !ep.addresses.some((a) => a.includes(':') === v6)) continue;
+      const defaults = (await listRoutes(nl, family)).filter((r) => r.dst === 'default');
+      if (!defaults.length) problems.push(`the sandbox has no IPv${v6 ? 6 : 4} default route (expected via ${gateway})`);
+    }
+    return problems;
+  });
+}
+
+/** On the host: the veth's host end, on its network's bridge. */
+async function hostDrift(engine: Engine, network: NetworkRecord, hostIfname: string | undefined): Promise<string[]> {
+  if (!hostIfname) return [];
+  const bridge = network.interfaceName ?? 'berth0';
+  return withRtnl(engine.hostNetns, async (nl) => {
+    const link = await findLink(nl, hostIfname);
+    if (!link) return [`host interface "${hostIfname}" is gone`];
+    const master = await findLink(nl, bridge);
+    if (!master || link.master !== master.index) return [`host interface "${hostIfname}" is not a port of bridge "${bridge}"`];
+    return [];
+  });
+}
+
+/** berth's published-port maps hold each of the attachment's ports. */
+function publishedDrift(engine: Engine, ports: PortRecord[]): string[] {
+  if (!ports.length) return [];
+  const table = readNftTable(BERTH_TABLE, { netns: engine.hostNetns });
+  const entries = (table?.maps ?? []).filter((m) => m.name.startsWith('pub')).flatMap((m) => m.elements.map((e) => JSON.stringify(e)));
+  return ports
+    .filter((p) => !entries.some((e) => e.includes(`"${p.targetIp}"`) && new RegExp(`\\b${p.hostPort}\\b`).test(e)))
+    .map((p) => `published port ${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort} is missing from the firewall`);
 }
 
 /**
