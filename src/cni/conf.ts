@@ -111,10 +111,23 @@ function toMac(mac: unknown): string | undefined {
   return mac.toLowerCase();
 }
 
+/** A name the sandbox answers to (runtimeConfig aliases, K8S_POD_NAME): DNS-label characters. */
+export const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
 function toAliases(aliases: unknown): string[] {
   if (aliases === undefined || aliases === null) return [];
-  if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string' || !a)) throw invalid(`invalid runtimeConfig "aliases" ${JSON.stringify(aliases)}: expected an array of names`);
+  if (!Array.isArray(aliases)) throw invalid(`invalid runtimeConfig "aliases" ${JSON.stringify(aliases)}: expected an array of names`);
+  for (const a of aliases) if (typeof a !== 'string' || !ALIAS.test(a)) throw invalid(`invalid runtimeConfig aliases entry ${JSON.stringify(a)}: expected a name of letters, digits, "_", "." and "-"`);
   return aliases as string[];
+}
+
+/** CNI_ARGS ("K=V;K=V"): the runtime's name for the sandbox (K8S_POD_NAME), if valid. */
+export function podNameOf(cniArgs: string | undefined): string | undefined {
+  for (const pair of (cniArgs ?? '').split(';')) {
+    const [k, v] = pair.split('=', 2);
+    if (k === 'K8S_POD_NAME' && v && ALIAS.test(v)) return v;
+  }
+  return undefined;
 }
 
 function toAttachments(list: unknown): Attachment[] | undefined {

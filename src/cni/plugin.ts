@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, type NetConf } from './conf.js';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { formatResult, mergeResults, readResult, type CniResult } from './result.js';
 
@@ -108,6 +108,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
       const { ip, ip6, mac } = conf;
+      // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
+      const pod = podNameOf(env.CNI_ARGS);
+      const aliases = [...new Set([...(pod ? [pod] : []), ...conf.aliases])];
       const a = await sandboxes.attachSandbox(engine(), {
         containerId,
         netns,
@@ -117,14 +120,14 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(ip ? { ip } : {}),
         ...(ip6 ? { ip6 } : {}),
         ...(mac ? { mac } : {}),
-        ...(conf.aliases.length ? { aliases: conf.aliases } : {}),
+        ...(aliases.length ? { aliases } : {}),
       });
       out(resultText(conf, ownResult(a, ifname, netns)));
       return;
     }
     case 'DEL':
       // best effort and idempotent: succeed even if the netns or the endpoint is gone
-      await sandboxes.detachSandbox(engine(), containerId, ifname);
+      await sandboxes.detachSandbox(engine(), containerId, ifname, env.CNI_NETNS ?? '');
       return;
     case 'CHECK': {
       const netns = existingNetns(env);

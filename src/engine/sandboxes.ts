@@ -2,10 +2,11 @@
 // or a benchmark. berth plugs it into a network and unplugs it again, keyed by (container id,
 // interface name) as CNI does. Any berth network: the default bridge, user-defined bridges,
 // macvlan, and overlay where the engine holds the cluster (the daemon).
+import { existsSync } from 'node:fs';
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import { BERTH_TABLE } from '../drivers/firewall.js';
 import { listAddresses } from '../kernel/addresses.js';
-import { findLink } from '../kernel/links.js';
+import { deleteLink, findLink } from '../kernel/links.js';
 import { readNftTable } from '../kernel/nft/listing.js';
 import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
@@ -82,9 +83,17 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   }
 }
 
-/** Unplug it; unplugging one that is not plugged is success. */
-export async function detachSandbox(engine: Engine, containerId: string, ifname: string): Promise<void> {
-  for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) stopEndpointRelay(engine, ep.id);
+/**
+ * Unplug it; unplugging one that is not plugged is success. netns: the runtime's sandbox, where a
+ * macvlan child lives (the engine looks for it only in berth's own namespaces); gone or unknown: skipped.
+ */
+export async function detachSandbox(engine: Engine, containerId: string, ifname: string, netns = ''): Promise<void> {
+  for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) {
+    stopEndpointRelay(engine, ep.id);
+    if (netns && engine.store.findNetwork(ep.networkId)?.driver === 'macvlan' && existsSync(netns)) {
+      await withRtnl(netns, (nl) => deleteLink(nl, ifname));
+    }
+  }
   await releaseEndpoints(engine, containerId, ifname);
 }
 

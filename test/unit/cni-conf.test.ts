@@ -2,7 +2,7 @@
 // with the spec's code and a message naming them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeConf, parseConf } from '../../src/cni/conf.js';
+import { decodeConf, parseConf, podNameOf } from '../../src/cni/conf.js';
 import { CniError } from '../../src/cni/errors.js';
 
 function refused(fn: () => unknown, code: number, fragment: string): void {
@@ -49,6 +49,13 @@ describe('CNI conf', () => {
     refused(rc({ portMappings: [{ hostPort: 0, containerPort: 80 }] }), 7, 'hostPort');
     refused(rc({ portMappings: [{ hostPort: 1, containerPort: 80, protocol: 'icmp' }] }), 7, 'icmp');
     refused(() => parseConf({ cniVersion: '1.0.0', berthRoot: 'relative' }), 7, 'relative');
+    refused(rc({ aliases: ['ok', 'bad name'] }), 7, 'bad name');
+  });
+
+  it('reads the pod name from CNI_ARGS', () => {
+    assert.equal(podNameOf('IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0'), 'web-0');
+    assert.equal(podNameOf('K8S_POD_NAME=bad name'), undefined);
+    assert.equal(podNameOf(undefined), undefined);
   });
 
   it('reads GC valid attachments', () => {
