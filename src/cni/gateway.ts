@@ -1,5 +1,7 @@
 // The daemon's side of the native berth-cni (native/berth-client.c): one CNI plugin call, body
 // {env: CNI_* variables, stdin}, run by the daemon's engine and answered in the thin client's frames.
+import { existsSync } from 'node:fs';
+import { NotFoundError } from '../common/errors.js';
 import { Frames } from '../common/frames.js';
 import type { Engine } from '../engine/context.js';
 import { CNI_CODES, CniError } from './errors.js';
@@ -18,10 +20,21 @@ function daemonEngine(engine: Engine, loc: StateLocation): Engine {
   return engine;
 }
 
+/**
+ * CNI_NETNS is a path in the caller's mount namespace: a runtime with a private /run/netns
+ * (podman) names one the daemon cannot see. Then the call is not the daemon's: a 404, on which
+ * the native plugin runs the same call in-process, in the caller's namespaces.
+ */
+function netnsVisible(env: Record<string, string>): void {
+  const netns = env.CNI_NETNS;
+  if (netns && !existsSync(netns)) throw new NotFoundError(`network namespace "${netns}" is not visible to the daemon: the plugin runs the call in-process`);
+}
+
 export async function serveCni(engine: Engine, serial: Serial, body: unknown): Promise<Buffer> {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
+  netnsVisible(cniEnv);
   const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, typeof b.stdin === 'string' ? b.stdin : ''));
   const frames = new Frames();
   frames.add('1', stdout);

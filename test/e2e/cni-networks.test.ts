@@ -78,4 +78,30 @@ void describe('berth-cni on every kind of local berth network', () => {
       assert.equal((await call('DEL', `app${i}`, app, appConf)).status, 0);
     });
   });
+
+  test('a netns path only the runtime sees (its own mount namespace, as podman): ADD and DEL work through the native plugin', T, async () => {
+    daemon ??= await startDaemon(L.h);
+    const sb = await L.lab.createExternal('privns');
+    const dir = join(L.h.runDir, 'runtime-private');
+    await L.h.exec(['mkdir', '-p', dir], { check: true });
+    // in a private mount namespace: a tmpfs on dir holding a bind mount of the sandbox's netns, then the plugin
+    const runtime = [
+      "const {spawnSync}=require('child_process');const fs=require('fs');const [dir,ns,plugin,conf]=process.argv.slice(1);",
+      "const ok=(a)=>{const r=spawnSync(a[0],a.slice(1),{stdio:'inherit'});if(r.status!==0)process.exit(90)};",
+      "ok(['mount','-t','tmpfs','tmpfs',dir]);fs.writeFileSync(dir+'/ns','');ok(['mount','--bind',ns,dir+'/ns']);",
+      "for(const cmd of ['ADD','DEL']){const r=spawnSync(plugin,[],{input:conf,env:{...process.env,CNI_COMMAND:cmd,CNI_NETNS:dir+'/ns'}});",
+      "process.stdout.write(cmd+' '+r.status+' '+r.stdout.toString().trim()+'\\n');if(cmd==='ADD'){",
+      "const p=spawnSync('nsenter',['--net='+dir+'/ns','ip','-o','-4','addr','show','eth0']);process.stdout.write('ADDR '+p.stdout.toString());}}",
+    ].join('');
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'apps', type: 'berth', network: 'apps' });
+    const r = await L.h.exec(['unshare', '-m', '--propagation', 'private', process.execPath, '-e', runtime, dir, sb.netnsPath, join(REPO_ROOT, 'dist', 'berth-cni'), conf], {
+      env: { CNI_CONTAINERID: 'privns', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' },
+      timeoutMs: 60_000,
+    });
+    assert.match(r.stdout, /^ADD 0 \{/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /ADDR .*inet 10\.78\.0\.\d+\/24/, 'the sandbox got its address');
+    assert.match(r.stdout, /^DEL 0/m, r.stdout + r.stderr);
+    const inspect = await L.h.berthJson<{ Containers: Record<string, unknown> }[]>(['network', 'inspect', 'apps', '--format', 'json']);
+    assert.deepEqual(inspect[0]?.Containers, {}, 'DEL released it');
+  });
 });
