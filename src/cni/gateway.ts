@@ -9,7 +9,25 @@ import { runCni, type StateLocation } from './plugin.js';
 
 type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
 
-/** The daemon serves its own state only: a conf naming another location is refused, naming both. */
+/**
+ * The daemon serves its own state only. A conf naming another location (berthRoot, berthRun) is
+ * not the daemon's call either: a 404, and the native plugin runs it in-process on that location.
+ */
+function sameLocation(engine: Engine, stdin: string): void {
+  let conf: unknown;
+  try {
+    conf = JSON.parse(stdin);
+  } catch {
+    return; // the plugin answers undecodable input itself
+  }
+  if (typeof conf !== 'object' || conf === null) return;
+  const { berthRoot, berthRun } = conf as Record<string, unknown>;
+  if ((typeof berthRoot === 'string' && berthRoot !== engine.paths.root) || (typeof berthRun === 'string' && berthRun !== engine.paths.run)) {
+    throw new NotFoundError(`the configuration names another berth state location than the daemon's ("${engine.paths.root}", "${engine.paths.run}"): the plugin runs the call in-process`);
+  }
+}
+
+/** The location check again, inside the call: a conf naming another location is refused, naming both. */
 function daemonEngine(engine: Engine, loc: StateLocation): Engine {
   if (loc.berthRoot && loc.berthRoot !== engine.paths.root) {
     throw new CniError(CNI_CODES.invalidConfig, `"berthRoot" "${loc.berthRoot}" is not the daemon's state ("${engine.paths.root}")`, 'run the plugin with BERTH_NO_DAEMON=1 for another location');
@@ -34,8 +52,10 @@ export async function serveCni(engine: Engine, serial: Serial, body: unknown): P
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
+  const stdin = typeof b.stdin === 'string' ? b.stdin : '';
   netnsVisible(cniEnv);
-  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, typeof b.stdin === 'string' ? b.stdin : ''));
+  sameLocation(engine, stdin);
+  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin));
   const frames = new Frames();
   frames.add('1', stdout);
   frames.add('x', String(status));

@@ -2,6 +2,7 @@
 // the daemon: a macvlan network on the host's LAN NIC (the LAN reaches the sandbox directly, DEL
 // removes the child from the runtime's netns) and a user-defined bridge with a published port.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, REPO_ROOT, runIn } from '../lab/index.js';
@@ -103,5 +104,21 @@ void describe('berth-cni on every kind of local berth network', () => {
     assert.match(r.stdout, /^DEL 0/m, r.stdout + r.stderr);
     const inspect = await L.h.berthJson<{ Containers: Record<string, unknown> }[]>(['network', 'inspect', 'apps', '--format', 'json']);
     assert.deepEqual(inspect[0]?.Containers, {}, 'DEL released it');
+  });
+
+  test('a scrubbed environment (conmon): the native plugin finds the state from the conf', T, async () => {
+    daemon ??= await startDaemon(L.h);
+    const sb = await L.lab.createExternal('scrubbed');
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'apps', type: 'berth', network: 'apps', berthRoot: L.h.rootDir, berthRun: L.h.runDir });
+    const env = { CNI_CONTAINERID: 'scrubbed', CNI_NETNS: sb.netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', BERTH_ROOT: `${L.h.rootDir}-not-used`, BERTH_RUN: `${L.h.runDir}-not-used` };
+    const add = await L.h.exec([join(REPO_ROOT, 'dist', 'berth-cni')], { input: conf, env: { ...env, CNI_COMMAND: 'ADD' } });
+    assert.equal(add.code, 0, add.stdout + add.stderr);
+    const inspect = await L.h.berthJson<{ Containers: Record<string, unknown> }[]>(['network', 'inspect', 'apps', '--format', 'json']);
+    assert.ok(inspect[0]?.Containers.scrubbed, 'the attachment is in the store the conf names');
+    const del = await L.h.exec([join(REPO_ROOT, 'dist', 'berth-cni')], { input: conf, env: { ...env, CNI_COMMAND: 'DEL' } });
+    assert.equal(del.code, 0, del.stdout + del.stderr);
+    const after = await L.h.berthJson<{ Containers: Record<string, unknown> }[]>(['network', 'inspect', 'apps', '--format', 'json']);
+    assert.deepEqual(after[0]?.Containers, {}, 'DEL went to the same store: nothing leaks');
+    assert.ok(!existsSync(`${L.h.rootDir}-not-used`) && !existsSync(`${L.h.runDir}-not-used`), 'the environment\'s locations were not used');
   });
 });
