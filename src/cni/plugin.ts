@@ -12,6 +12,10 @@ import { formatResult, mergeResults, readResult, type CniResult } from './result
 
 export type CniEnv = Record<string, string | undefined>;
 
+/** The spec's container ID and interface name (IFNAMSIZ) rules. */
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const IFNAME = /^[^/:\s]{1,15}$/;
+
 /** Where the conf says berth's state is (unset: the environment's BERTH_ROOT/BERTH_RUN). */
 export interface StateLocation {
   berthRoot?: string;
@@ -100,7 +104,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
     return;
   }
   const containerId = envVar(env, 'CNI_CONTAINERID');
+  if (!CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_CONTAINERID "${containerId}": expected letters, digits, "_", "." and "-"`);
   const ifname = envVar(env, 'CNI_IFNAME');
+  if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_IFNAME "${ifname}": expected an interface name of 1-15 characters without "/", ":" or spaces`);
   switch (command) {
     case 'ADD': {
       const netns = existingNetns(env);
