@@ -9,6 +9,8 @@ export const CNI_CODES = {
   decodeFailure: 6,
   invalidConfig: 7,
   tryAgainLater: 11,
+  /** STATUS: the plugin cannot serve ADDs now (its network is missing, its store does not open) */
+  notAvailable: 50,
   /** ADD of an attachment that exists already (same container id and interface name) */
   alreadyAttached: 100,
   /** CHECK found the attachment drifted from what ADD made */

@@ -95,7 +95,11 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
   const sandboxes = await import('../engine/sandboxes.js');
   if (command === 'STATUS') {
     // ready when the network can be served (the store opens, the network exists)
-    await sandboxes.sandboxNetwork(engine(), conf.network);
+    try {
+      await sandboxes.sandboxNetwork(engine(), conf.network);
+    } catch (err) {
+      throw new CniError(CNI_CODES.notAvailable, `berth cannot serve network "${conf.network}": ${err instanceof Error ? err.message : String(err)}`);
+    }
     return;
   }
   if (command === 'GC') {

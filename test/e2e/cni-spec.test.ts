@@ -50,6 +50,12 @@ void describe('berth-cni: the CNI spec', () => {
     assert.equal(v.status, 0);
     assert.equal(v.out.cniVersion, '0.4.0', 'VERSION echoes the input cniVersion');
 
+    const status = await call('STATUS', {}, { cniVersion: '1.1.0', name: 'lab', type: 'berth' });
+    assert.equal(status.status, 0, JSON.stringify(status.out));
+    const notServed = await call('STATUS', {}, { cniVersion: '1.1.0', name: 'lab', type: 'berth', network: 'nosuchnet' });
+    assert.equal(notServed.out.code, 50);
+    assert.match(notServed.out.msg ?? '', /nosuchnet/);
+
     const sb = await sandbox('spec1');
     const noVersion = await call('ADD', envOf('spec1', sb), { name: 'lab', type: 'berth' });
     assert.equal(noVersion.out.code, 7);
