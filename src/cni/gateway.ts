@@ -40,11 +40,13 @@ function daemonEngine(engine: Engine, loc: StateLocation): Engine {
 
 /**
  * CNI_NETNS is a path in the caller's mount namespace: a runtime with a private /run/netns
- * (podman) names one the daemon cannot see. Then the call is not the daemon's: a 404, on which
- * the native plugin runs the same call in-process, in the caller's namespaces.
+ * (podman) names one the daemon cannot see. Then an ADD or CHECK is not the daemon's: a 404, on
+ * which the native plugin runs the same call in-process, in the caller's namespaces.
  */
 function netnsVisible(env: Record<string, string>): void {
   const netns = env.CNI_NETNS;
+  // DEL needs no netns (a gone one is the usual case): the daemon serves it, overlay included
+  if (env.CNI_COMMAND !== 'ADD' && env.CNI_COMMAND !== 'CHECK') return;
   if (netns && !existsSync(netns)) throw new NotFoundError(`network namespace "${netns}" is not visible to the daemon: the plugin runs the call in-process`);
 }
 
