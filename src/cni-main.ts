@@ -2,7 +2,7 @@
 // call, run by the engine in this process.
 import { readFileSync } from 'node:fs';
 import { Engine } from './engine/context.js';
-import { runCni } from './cni/plugin.js';
+import { runCni, type StateLocation } from './cni/plugin.js';
 
 let stdin = '';
 try {
@@ -10,6 +10,9 @@ try {
 } catch {
   // no stdin: an empty config
 }
-const { stdout, status } = await runCni(() => new Engine(), process.env, stdin);
+// the conf may say where berth's state is: runtimes such as conmon scrub the environment
+const engineFor = (loc: StateLocation) =>
+  new Engine({ ...process.env, ...(loc.berthRoot ? { BERTH_ROOT: loc.berthRoot } : {}), ...(loc.berthRun ? { BERTH_RUN: loc.berthRun } : {}) });
+const { stdout, status } = await runCni(engineFor, process.env, stdin);
 process.stdout.write(stdout);
 process.exitCode = status;

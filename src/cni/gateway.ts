@@ -1,16 +1,63 @@
 // The daemon's side of the native berth-cni (native/berth-client.c): one CNI plugin call, body
 // {env: CNI_* variables, stdin}, run by the daemon's engine and answered in the thin client's frames.
+import { existsSync } from 'node:fs';
+import { NotFoundError } from '../common/errors.js';
 import { Frames } from '../common/frames.js';
 import type { Engine } from '../engine/context.js';
-import { runCni } from './plugin.js';
+import { CNI_CODES, CniError } from './errors.js';
+import { runCni, type StateLocation } from './plugin.js';
 
 type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * The daemon serves its own state only. A conf naming another location (berthRoot, berthRun) is
+ * not the daemon's call either: a 404, and the native plugin runs it in-process on that location.
+ */
+function sameLocation(engine: Engine, stdin: string): void {
+  let conf: unknown;
+  try {
+    conf = JSON.parse(stdin);
+  } catch {
+    return; // the plugin answers undecodable input itself
+  }
+  if (typeof conf !== 'object' || conf === null) return;
+  const { berthRoot, berthRun } = conf as Record<string, unknown>;
+  if ((typeof berthRoot === 'string' && berthRoot !== engine.paths.root) || (typeof berthRun === 'string' && berthRun !== engine.paths.run)) {
+    throw new NotFoundError(`the configuration names another berth state location than the daemon's ("${engine.paths.root}", "${engine.paths.run}"): the plugin runs the call in-process`);
+  }
+}
+
+/** The location check again, inside the call: a conf naming another location is refused, naming both. */
+function daemonEngine(engine: Engine, loc: StateLocation): Engine {
+  if (loc.berthRoot && loc.berthRoot !== engine.paths.root) {
+    throw new CniError(CNI_CODES.invalidConfig, `"berthRoot" "${loc.berthRoot}" is not the daemon's state ("${engine.paths.root}")`, 'run the plugin with BERTH_NO_DAEMON=1 for another location');
+  }
+  if (loc.berthRun && loc.berthRun !== engine.paths.run) {
+    throw new CniError(CNI_CODES.invalidConfig, `"berthRun" "${loc.berthRun}" is not the daemon's ("${engine.paths.run}")`, 'run the plugin with BERTH_NO_DAEMON=1 for another location');
+  }
+  return engine;
+}
+
+/**
+ * CNI_NETNS is a path in the caller's mount namespace: a runtime with a private /run/netns
+ * (podman) names one the daemon cannot see. Then an ADD or CHECK is not the daemon's: a 404, on
+ * which the native plugin runs the same call in-process, in the caller's namespaces.
+ */
+function netnsVisible(env: Record<string, string>): void {
+  const netns = env.CNI_NETNS;
+  // DEL needs no netns (a gone one is the usual case): the daemon serves it, overlay included
+  if (env.CNI_COMMAND !== 'ADD' && env.CNI_COMMAND !== 'CHECK') return;
+  if (netns && !existsSync(netns)) throw new NotFoundError(`network namespace "${netns}" is not visible to the daemon: the plugin runs the call in-process`);
+}
 
 export async function serveCni(engine: Engine, serial: Serial, body: unknown): Promise<Buffer> {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
-  const { stdout, status } = await serial(() => runCni(() => engine, cniEnv, typeof b.stdin === 'string' ? b.stdin : ''));
+  const stdin = typeof b.stdin === 'string' ? b.stdin : '';
+  netnsVisible(cniEnv);
+  sameLocation(engine, stdin);
+  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin));
   const frames = new Frames();
   frames.add('1', stdout);
   frames.add('x', String(status));

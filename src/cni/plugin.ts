@@ -1,128 +1,183 @@
-// berth-cni: the CNI front end (spec 1.0/1.1: ADD, DEL, CHECK, VERSION, STATUS). A runtime
-// hands over a network namespace; berth plugs it into a berth network. Parse, call, format.
-// runCni serves the plugin process (src/cni-main.ts) and the daemon, for the thin client (src/cni/gateway.ts).
-import { BerthError, UserError } from '../common/errors.js';
+// berth-cni: the CNI front end (spec 1.1.0 and 0.3.1/0.4.0/1.0.0: ADD, DEL, CHECK, VERSION,
+// STATUS, GC). A runtime hands over a network namespace; berth plugs it into a berth network.
+// Parse, call, format. runCni serves the plugin process (src/cni-main.ts) and the daemon, for
+// the thin client (src/cni/gateway.ts).
+import { existsSync } from 'node:fs';
+import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import type { PortBinding } from '../portmap/index.js';
-
-const SUPPORTED = ['0.4.0', '1.0.0', '1.1.0'];
-
-interface PortMapping {
-  hostPort: number;
-  containerPort: number;
-  protocol?: string;
-  hostIP?: string;
-}
-
-interface NetConf {
-  cniVersion?: string;
-  name?: string;
-  type?: string;
-  /** the berth network to join; default "bridge" */
-  network?: string;
-  runtimeConfig?: { portMappings?: PortMapping[] };
-}
-
-/** CNI error codes (SPEC.md): 4 invalid env, 6 decode failure, 7 invalid config, 11 try again. */
-class CniError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly details = '',
-  ) {
-    super(message);
-  }
-}
+import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
+import { CNI_CODES, CniError } from './errors.js';
+import { formatResult, mergeResults, readResult, type CniResult } from './result.js';
 
 export type CniEnv = Record<string, string | undefined>;
 
-function envVar(env: CniEnv, name: string, required: boolean): string {
+/** The spec's container ID and interface name (IFNAMSIZ) rules. */
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const IFNAME = /^[^/:\s]{1,15}$/;
+
+/** Where the conf says berth's state is (unset: the environment's BERTH_ROOT/BERTH_RUN). */
+export interface StateLocation {
+  berthRoot?: string;
+  berthRun?: string;
+}
+
+function envVar(env: CniEnv, name: string): string {
   const v = env[name] ?? '';
-  if (required && !v) throw new CniError(4, `${name} is not set`, `CNI_COMMAND=${env.CNI_COMMAND ?? ''} needs ${name}`);
+  if (!v) throw new CniError(CNI_CODES.invalidEnv, `${name} is not set`, `CNI_COMMAND=${env.CNI_COMMAND ?? ''} needs ${name}`);
   return v;
 }
 
-function parseConf(text: string): NetConf {
-  try {
-    return text.trim() ? (JSON.parse(text) as NetConf) : {};
-  } catch (err) {
-    throw new CniError(6, 'cannot decode the network configuration on stdin', (err as Error).message);
-  }
-}
-
-function toBindings(maps: PortMapping[] | undefined): PortBinding[] {
-  return (maps ?? []).map((m) => {
-    const proto = (m.protocol ?? 'tcp').toLowerCase();
-    if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') {
-      throw new CniError(7, `invalid portMappings protocol "${m.protocol}": expected tcp, udp or sctp`);
-    }
-    for (const [what, port] of [['hostPort', m.hostPort], ['containerPort', m.containerPort]] as const) {
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CniError(7, `invalid portMappings ${what} "${port}": expected 1-65535`);
-    }
-    return { hostIp: m.hostIP || undefined, hostPort: m.hostPort, containerPort: m.containerPort, proto };
-  });
-}
-
-function result(version: string, a: SandboxAttachment, ifname: string, netns: string): unknown {
-  const subnet = a.network.subnets.find((s) => !s.subnet.includes(':'));
+function ownResult(a: SandboxAttachment, ifname: string, netns: string): CniResult {
+  const interfaces = [...(a.hostIfname ? [{ name: a.hostIfname }] : []), { name: ifname, ...(a.endpoint.mac ? { mac: a.endpoint.mac } : {}), sandbox: netns }];
+  const sandboxIndex = interfaces.length - 1;
+  const gatewayOf = (address: string) => a.network.subnets.find((s) => s.subnet.includes(':') === address.includes(':'))?.gateway;
+  const routes = a.network.internal
+    ? []
+    : a.endpoint.addresses.flatMap((address) => {
+        const gw = gatewayOf(address);
+        return gw ? [{ dst: address.includes(':') ? '::/0' : '0.0.0.0/0', gw }] : [];
+      });
   return {
-    cniVersion: version,
-    interfaces: [
-      { name: a.hostIfname },
-      { name: ifname, mac: a.endpoint.mac ?? undefined, sandbox: netns },
-    ],
-    ips: a.endpoint.addresses.map((address) => ({ ...(version === '0.4.0' ? { version: '4' } : {}), address, gateway: subnet?.gateway, interface: 1 })),
-    routes: subnet?.gateway ? [{ dst: '0.0.0.0/0', gw: subnet.gateway }] : [],
+    interfaces,
+    ips: a.endpoint.addresses.map((address) => {
+      const gateway = gatewayOf(address);
+      return { address, ...(gateway ? { gateway } : {}), interface: sandboxIndex };
+    }),
+    routes,
     dns: {},
   };
 }
 
-async function handle(engine: () => Engine, env: CniEnv, stdin: string, out: (text: string) => void): Promise<void> {
-  const command = envVar(env, 'CNI_COMMAND', true);
+/** This plugin's result, after the previous plugin's when chained, in the input's version. */
+function resultText(conf: NetConf, own: CniResult): string {
+  const merged = conf.prevResult ? mergeResults(readResult(conf.prevResult), own) : own;
+  return `${JSON.stringify(formatResult(conf.cniVersion, merged))}\n`;
+}
+
+/** What the runtime's prevResult says about this interface and berth's record disagree on. */
+function prevResultDrift(conf: NetConf, a: SandboxAttachment, ifname: string): string[] {
+  if (!conf.prevResult) return [];
+  const prev = readResult(conf.prevResult);
+  const index = prev.interfaces.findIndex((i) => i.name === ifname && i.sandbox !== undefined);
+  if (index < 0) return [`prevResult has no interface "${ifname}"`];
+  const problems: string[] = [];
+  const mac = prev.interfaces[index]?.mac;
+  if (mac && a.endpoint.mac && mac.toLowerCase() !== a.endpoint.mac.toLowerCase()) problems.push(`prevResult gives "${ifname}" MAC ${mac}, berth attached ${a.endpoint.mac}`);
+  const listed = prev.ips.filter((ip) => ip.interface === index).map((ip) => ip.address);
+  for (const address of a.endpoint.addresses) if (!listed.includes(address)) problems.push(`prevResult lacks address ${address} of "${ifname}"`);
+  for (const address of listed) if (!a.endpoint.addresses.includes(address)) problems.push(`prevResult gives "${ifname}" address ${address}, which berth did not attach`);
+  return problems;
+}
+
+/** The netns a runtime handed over must exist (else: unknown container, nothing to clean up). */
+function existingNetns(env: CniEnv): string {
+  const netns = envVar(env, 'CNI_NETNS');
+  if (!existsSync(netns)) throw new CniError(CNI_CODES.unknownContainer, `network namespace "${netns}" does not exist`, 'CNI_NETNS must name the container\'s network namespace');
+  return netns;
+}
+
+async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void): Promise<void> {
+  const command = envVar(env, 'CNI_COMMAND');
   if (command === 'VERSION') {
-    out(`${JSON.stringify({ cniVersion: '1.1.0', supportedVersions: SUPPORTED })}\n`);
+    // the runtime's own version echoed when it is one this plugin speaks
+    const asked = typeof raw.cniVersion === 'string' && SUPPORTED_VERSIONS.includes(raw.cniVersion) ? raw.cniVersion : LATEST_VERSION;
+    out(`${JSON.stringify({ cniVersion: asked, supportedVersions: SUPPORTED_VERSIONS })}\n`);
     return;
   }
-  const conf = parseConf(stdin);
-  const version = conf.cniVersion ?? '1.0.0';
-  if (!SUPPORTED.includes(version)) throw new CniError(1, `incompatible CNI version "${version}"`, `supported: ${SUPPORTED.join(', ')}`);
-  const network = conf.network ?? 'bridge';
-  const { attachSandbox, detachSandbox, checkSandbox } = await import('../engine/sandboxes.js');
-  if (command === 'STATUS') return;
-  const containerId = envVar(env, 'CNI_CONTAINERID', true);
-  const ifname = envVar(env, 'CNI_IFNAME', true);
+  if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(command)) {
+    throw new CniError(CNI_CODES.invalidEnv, `unknown CNI_COMMAND "${command}": expected ADD, DEL, CHECK, GC, STATUS or VERSION`);
+  }
+  const conf = parseConf(raw);
+  const loc: StateLocation = { ...(conf.berthRoot ? { berthRoot: conf.berthRoot } : {}), ...(conf.berthRun ? { berthRun: conf.berthRun } : {}) };
+  let opened: Engine | undefined;
+  const engine = () => (opened ??= engineFor(loc));
+  const sandboxes = await import('../engine/sandboxes.js');
+  if (command === 'STATUS') {
+    // ready when the network can be served (the store opens, the network exists)
+    try {
+      await sandboxes.sandboxNetwork(engine(), conf.network);
+    } catch (err) {
+      throw new CniError(CNI_CODES.notAvailable, `berth cannot serve network "${conf.network}": ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return;
+  }
+  if (command === 'GC') {
+    // GC needs only CNI_COMMAND and CNI_PATH
+    await sandboxes.collectSandboxes(engine(), conf.network, conf.validAttachments ?? []);
+    return;
+  }
+  const containerId = envVar(env, 'CNI_CONTAINERID');
+  if (!CONTAINER_ID.test(containerId)) throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_CONTAINERID "${containerId}": expected letters, digits, "_", "." and "-"`);
+  const ifname = envVar(env, 'CNI_IFNAME');
+  if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_IFNAME "${ifname}": expected an interface name of 1-15 characters without "/", ":" or spaces`);
   switch (command) {
     case 'ADD': {
-      const netns = envVar(env, 'CNI_NETNS', true);
-      const a = await attachSandbox(engine(), { containerId, netns, ifname, network, publish: toBindings(conf.runtimeConfig?.portMappings) });
-      out(`${JSON.stringify(result(version, a, ifname, netns))}\n`);
+      const netns = existingNetns(env);
+      if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
+        throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
+      }
+      const { ip, ip6, mac } = conf;
+      // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
+      const pod = podNameOf(env.CNI_ARGS);
+      const aliases = [...new Set([...(pod ? [pod] : []), ...conf.aliases])];
+      const a = await sandboxes.attachSandbox(engine(), {
+        containerId,
+        netns,
+        ifname,
+        network: conf.network,
+        publish: conf.publish,
+        ...(ip ? { ip } : {}),
+        ...(ip6 ? { ip6 } : {}),
+        ...(mac ? { mac } : {}),
+        ...(aliases.length ? { aliases } : {}),
+      });
+      out(resultText(conf, ownResult(a, ifname, netns)));
       return;
     }
     case 'DEL':
       // best effort and idempotent: succeed even if the netns or the endpoint is gone
-      await detachSandbox(engine(), containerId, ifname);
+      await sandboxes.detachSandbox(engine(), containerId, ifname, env.CNI_NETNS ?? '');
       return;
-    case 'CHECK':
-      await checkSandbox(engine(), containerId, ifname, envVar(env, 'CNI_NETNS', true));
+    case 'CHECK': {
+      const netns = existingNetns(env);
+      if (!sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
+        throw new CniError(CNI_CODES.unknownContainer, `container "${containerId}" has no interface "${ifname}" on a berth network`, 'CHECK needs an attachment made by ADD');
+      }
+      const a = await sandboxes.checkSandbox(engine(), containerId, ifname, netns);
+      const problems = [...prevResultDrift(conf, a, ifname), ...a.problems];
+      if (problems.length) throw new CniError(CNI_CODES.checkFailed, `CHECK of container "${containerId}" interface "${ifname}" failed: ${problems.join('; ')}`);
       return;
-    default:
-      throw new CniError(4, `unknown CNI_COMMAND "${command}": expected ADD, DEL, CHECK, VERSION or STATUS`);
+    }
   }
 }
 
+function codeOf(err: unknown): number {
+  if (err instanceof CniError) return err.code;
+  if (err instanceof NotFoundError || err instanceof ConflictError || err instanceof UserError) return CNI_CODES.invalidConfig;
+  if (err instanceof BerthError) return CNI_CODES.tryAgainLater;
+  return CNI_CODES.internal;
+}
+
 /** One plugin call: CNI_* variables and the configuration on stdin; what to print and the exit status. */
-export async function runCni(engine: () => Engine, env: CniEnv, stdin: string): Promise<{ stdout: string; status: number }> {
+export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string): Promise<{ stdout: string; status: number }> {
   let stdout = '';
   const out = (text: string) => void (stdout += text);
+  let version = LATEST_VERSION;
   try {
+    const raw = decodeConf(stdin);
+    // errors answer in the input's cniVersion when it is one this plugin speaks
+    try {
+      version = confVersion(raw);
+    } catch {
+      // refused below, by the command that needs it
+    }
     // the engine (and its store) is opened only by the commands that need it, not by VERSION
-    await handle(engine, env, stdin, out);
+    await handle(engineFor, env, raw, out);
     return { stdout, status: 0 };
   } catch (err) {
-    const code = err instanceof CniError ? err.code : err instanceof UserError ? 7 : err instanceof BerthError ? 11 : 999;
     const msg = err instanceof Error ? err.message : String(err);
     const details = err instanceof CniError ? err.details : '';
-    return { stdout: `${JSON.stringify({ cniVersion: '1.1.0', code, msg, details })}\n`, status: 1 };
+    return { stdout: `${JSON.stringify({ cniVersion: version, code: codeOf(err), msg, details })}\n`, status: 1 };
   }
 }
