@@ -4,7 +4,8 @@
 // macvlan, and overlay where the engine holds the cluster (the daemon).
 import { existsSync } from 'node:fs';
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
-import { BERTH_TABLE } from '../drivers/firewall.js';
+import { BERTH_TABLE } from '../drivers/bridge/firewall.js';
+import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import { listAddresses } from '../kernel/addresses.js';
 import { deleteLink, findLink } from '../kernel/links.js';
 import { readNftTable } from '../kernel/nft/listing.js';
@@ -13,8 +14,7 @@ import { withRtnl } from '../kernel/rtnl.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { attachNetworkEndpoint, hostIfnameOf, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
-import { bridgeOptions } from './network-options.js';
+import { attachNetworkEndpoint, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
 
@@ -44,7 +44,7 @@ export interface SandboxRequest {
 export async function sandboxNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
   if (ref === DEFAULT_NETWORK) return ensureDefaultNetwork(engine);
   const network = getNetwork(engine, ref);
-  if (network.driver === 'overlay') {
+  if (isClusterNetwork(network)) {
     if (!engine.cluster) {
       throw new UserError(`network "${network.name}" is an overlay network: it is served only through a daemon joined to the cluster (berth daemon --cluster-store), not in-process`);
     }
@@ -59,7 +59,11 @@ export function findSandboxEndpoint(engine: Engine, containerId: string, ifname:
   return engine.store.listEndpoints({ containerId }).find((e) => e.interfaceName === ifname);
 }
 
-const hostEndOf = (network: NetworkRecord, ep: EndpointRecord): string | undefined => (network.driver === 'bridge' ? hostIfnameOf(ep) : undefined);
+/** The host end of a local network's veth (a bridge port); undefined for macvlan children and cluster networks. */
+function hostEndOf(network: NetworkRecord, ep: EndpointRecord): string | undefined {
+  const link = driverOf(network.driver).endpointLinkOf(network, ep);
+  return link.kind === 'veth' && !isClusterNetwork(network) ? link.hostIfname : undefined;
+}
 
 /** Plug a sandbox into a network; on failure nothing is left behind. */
 export async function attachSandbox(engine: Engine, req: SandboxRequest): Promise<SandboxAttachment> {
@@ -90,7 +94,8 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
 export async function detachSandbox(engine: Engine, containerId: string, ifname: string, netns = ''): Promise<void> {
   for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) {
     stopEndpointRelay(engine, ep.id);
-    if (netns && engine.store.findNetwork(ep.networkId)?.driver === 'macvlan' && existsSync(netns)) {
+    const network = engine.store.findNetwork(ep.networkId);
+    if (netns && network && driverOf(network.driver).endpointLinkOf(network, ep).kind === 'macvlan' && existsSync(netns)) {
       await withRtnl(netns, (nl) => deleteLink(nl, ifname));
     }
   }
@@ -117,11 +122,11 @@ async function sandboxDrift(ep: EndpointRecord, network: NetworkRecord, ifname: 
     if (ep.mac && link.mac?.toLowerCase() !== ep.mac.toLowerCase()) problems.push(`"${ifname}" has MAC ${link.mac ?? 'none'}, expected ${ep.mac}`);
     const present = new Set((await listAddresses(nl, { index: link.index })).map((a) => a.cidr));
     for (const address of ep.addresses) if (!present.has(address)) problems.push(`address ${address} is missing from "${ifname}"`);
-    if (network.internal || network.driver === 'overlay') return problems;
-    const o = network.driver === 'bridge' ? bridgeOptions(network.options, network.internal) : undefined;
+    if (network.internal) return problems;
+    const driver = driverOf(network.driver);
     for (const family of [AF_INET, AF_INET6]) {
       const v6 = family === AF_INET6;
-      if (o && (v6 ? o.gatewayModeIpv6 : o.gatewayModeIpv4) === 'isolated') continue;
+      if (!driver.mayCarryDefaultRoute(network, v6)) continue;
       const gateway = network.subnets.find((sn) => sn.subnet.includes(':') === v6)?.gateway;
       if (!gateway || !ep.addresses.some((a) => a.includes(':') === v6)) continue;
       const defaults = (await listRoutes(nl, family)).filter((r) => r.dst === 'default');
