@@ -299,10 +299,14 @@ export interface Snapshot {
   runDirs: string[];
 }
 
-/** Links (name, master, state, MTU, MAC) and addresses, from one `ip -j addr show`. */
+/**
+ * Links (name, master, admin state, MTU, MAC) and addresses, from one `ip -j addr show`. The admin
+ * state (the UP flag) is what berth sets; a bridge's operstate follows its ports through the
+ * kernel's linkwatch, up to a second after a port came or went, so it is no "nothing changed" check.
+ */
 function linksAndAddrs(as: IpAddrLink[]): { links: string[]; addrs: string[] } {
   return {
-    links: as.map((l) => `${l.ifname} master=${l.master ?? '-'} ${l.operstate} mtu=${l.mtu} ${typeof l.address === 'string' ? l.address : ''}`).sort(),
+    links: as.map((l) => `${l.ifname} master=${l.master ?? '-'} ${l.flags.includes('UP') ? 'up' : 'down'} mtu=${l.mtu} ${typeof l.address === 'string' ? l.address : ''}`).sort(),
     addrs: as.flatMap((a) => a.addr_info.map((i) => `${a.ifname} ${i.local}/${i.prefixlen}`)).sort(),
   };
 }

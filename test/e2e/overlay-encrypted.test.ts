@@ -221,9 +221,16 @@ test('encrypted overlay networks across three hosts', { timeout: 300_000 }, asyn
     await t.test('fail closed: with host b\'s wireguard-go killed nothing plaintext leaks; the daemon brings it back', async () => {
       const pidFile = join(b.runDir, 'wireguard', `${wgIfname(b)}.pid`);
       const pid = Number(readFileSync(pidFile, 'utf8').split(' ')[0]);
+      const ifindexOf = async (): Promise<number | undefined> => {
+        const r = await b.exec(['ip', '-j', 'link', 'show', wgIfname(b)]);
+        return r.code === 0 ? (JSON.parse(r.stdout) as { ifindex: number }[])[0]?.ifindex : undefined;
+      };
+      const before = await ifindexOf();
       const cap = await captureUnderlay(sw, capDir, 'down', async () => {
         process.kill(pid, 'SIGKILL');
-        await until('b\'s WireGuard device is gone', async () => (await b.exec(['ip', 'link', 'show', wgIfname(b)])).code !== 0, 5000);
+        // gone, or already replaced: the daemon's WireGuard check (every 2 s) may bring a new device
+        // up between two of these 100 ms polls, and then only its new ifindex shows the gap
+        await until('b\'s WireGuard device is gone or replaced', async () => (await ifindexOf()) !== before, 5000);
         // both directions while the tunnel is down (and while it comes back)
         await Promise.all([patternPing(a, ns.ea as string, ip.eb as string, 8), patternPing(b, ns.eb as string, ip.ea as string, 8)]);
       });
