@@ -32,7 +32,23 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -q
+  # docker.io and etcd-server would start dockerd and etcd as host services on a systemd machine
+  # (dockerd programs the host's own network): a policy-rc.d that refuses every start for the
+  # length of this install (honoured by invoke-rc.d and deb-systemd-invoke). The tests start
+  # their own etcd inside labs and never start dockerd.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 0755 "$policy"
+    own_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ "$own_policy" = 1 ]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
 fi
 
 # npm dependencies, reinstalled only when package-lock.json changed since the last install.
