@@ -86,7 +86,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const findings = await checkSystem(engine, { repair: true });
   for (const f of findings) opts.log(`repair: ${f.object}: ${f.problem}${f.action ? ` -> ${f.action}` : ''}`);
   // a shim killed from now on: its container is reconciled at once, not at the next repair
-  const containerWatch = new ContainerWatch(engine, opts.log, opts.watchInterval ?? 250);
+  const containerWatch = new ContainerWatch(engine, opts.log, 0);
 
   // the thin client's routes: the CLI's command code, and the CNI plugin's (loaded on its first call)
   const gateway: GatewayFactory = (serial) => {
@@ -137,14 +137,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await dns.refresh(true);
   // CLI processes change the store too: follow it (cheap when nothing changed)
   let refreshing = false;
-  const follow = setInterval(() => {
+  const followStore = () => {
     if (refreshing) return;
     refreshing = true;
     dns
       .refresh()
       .catch((err: Error) => opts.log(`dns: ${err.message}`))
       .finally(() => (refreshing = false));
-  }, opts.watchInterval ?? 250);
+  };
   // One rebuild per burst: a create publishes create+start in one go (issue 5: each rebuild reads
   // every container). A microtask still runs before any I/O, so no DNS query sees the old table.
   let rebuildQueued = false;
@@ -160,7 +160,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // someone flushing the ruleset or reloading a firewall removes berth's table: put it back
   const watch = watchNftTable({
     netns: engine.hostNetns,
-    intervalMs: opts.watchInterval ?? 250,
+    intervalMs: 0,
     // a count, not listNetworks(): it must not decode every network
     healthy: () => !engine.store.countNetworks() || firewallTablesInstalled(engine),
     restore: () => {
@@ -170,6 +170,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
     log: opts.log,
   });
+  // One timer for the daemon's idle watches (store -> DNS, new containers' pidfds, nft table):
+  // a sleeping daemon wakes 4 times a second, not 12.
+  const idleTick = setInterval(() => {
+    followStore();
+    containerWatch.sync();
+    watch.tick();
+  }, opts.watchInterval ?? 250);
 
   return {
     engine,
@@ -177,8 +184,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     servers,
     ...(agent ? { agent } : {}),
     async stop() {
+      clearInterval(idleTick);
       watch.close();
-      clearInterval(follow);
       containerWatch.close();
       await agent?.close();
       await dns.close();

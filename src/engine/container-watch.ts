@@ -10,17 +10,18 @@ import { reconcileContainer } from './reconcile.js';
 
 export class ContainerWatch {
   private readonly watcher: ProcessExitWatcher;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
   private lastVersion = -1;
 
   constructor(
     private readonly engine: Engine,
     private readonly log: (line: string) => void,
+    /** 0: no timer of its own, the caller calls sync() (the daemon's one idle tick) */
     intervalMs = 250,
   ) {
     this.watcher = new ProcessExitWatcher((err) => log(`container watch: ${err.message}`));
     this.sync();
-    this.timer = setInterval(() => this.sync(), intervalMs);
+    this.timer = intervalMs > 0 ? setInterval(() => this.sync(), intervalMs) : undefined;
   }
 
   /** After a store change: watch the processes of every running container not watched yet. */

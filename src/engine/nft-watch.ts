@@ -8,6 +8,7 @@ import type { NetnsTarget } from '../kernel/netns.js';
 
 export interface NftWatchOptions {
   netns: NetnsTarget | null;
+  /** 0: no timer of its own, the caller calls tick() (the daemon's one idle tick) */
   intervalMs: number;
   /** true if berth's table is as it should be (called only after a change) */
   healthy: () => boolean;
@@ -42,7 +43,7 @@ export function watchNftTable(o: NftWatchOptions): NftWatch {
       o.log(`repair: cannot restore the nft table: ${(err as Error).message}`);
     }
   };
-  const timer = setInterval(tick, o.intervalMs);
+  const timer = o.intervalMs > 0 ? setInterval(tick, o.intervalMs) : undefined;
   return {
     tick,
     close() {

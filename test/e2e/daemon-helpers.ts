@@ -55,6 +55,36 @@ export async function stopDaemon(d: Daemon | undefined): Promise<ExecResult | un
   return d?.proc.kill(5000);
 }
 
+// ---- idle cost ---------------------------------------------------------------------------------------
+
+/** CPU time of pid: user + system, its own and its waited-for children's (an `nft` it ran), in clock ticks (100/s). */
+async function cpuTicks(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // fields 14-17
+}
+
+/** CPU pid used over ms milliseconds, in % of one core. */
+export async function cpuPercent(pid: number, ms: number): Promise<number> {
+  const t0 = await cpuTicks(pid);
+  const w0 = Date.now();
+  await sleep(ms);
+  // 100 ticks a second: percent = ticks * 100 / (seconds * 100)
+  return ((await cpuTicks(pid)) - t0) / ((Date.now() - w0) / 1000);
+}
+
+/**
+ * What pid costs idle, in % of one core, over windowMs: measured once it has had a quiet second
+ * (below limitPct) after the work that came before (compiling, collecting the garbage of a big
+ * request), for at most settleMs. On a loaded CI machine that after-work takes seconds; a cost
+ * that lasts (a poll that grows with the state) shows in the window all the same.
+ */
+export async function idleCpuPercent(pid: number, limitPct: number, o: { settleMs?: number; windowMs?: number } = {}): Promise<number> {
+  const end = Date.now() + (o.settleMs ?? 20_000);
+  while (Date.now() < end && (await cpuPercent(pid, 1000)) >= limitPct);
+  return cpuPercent(pid, o.windowMs ?? 8000);
+}
+
 // ---- raw HTTP on the unix socket -------------------------------------------------------------------
 
 export interface Reply {

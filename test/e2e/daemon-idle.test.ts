@@ -3,31 +3,15 @@
 // caps stays near 0 % CPU (its 250 ms polls no longer decode every network), and berth.db
 // shrinks again once a container publishing thousands of ports is removed.
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Host } from '../lab/index.js';
-import { api, assertApiError, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
-import { type BasicLab, basicLab, sleep } from './helpers.js';
+import { api, assertApiError, idleCpuPercent, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
+import { type BasicLab, basicLab } from './helpers.js';
 
 const T = { timeout: 300_000 };
 const NETWORKS = 24;
-
-/** CPU time (user + system, in clock ticks of 10 ms) a process has used. */
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // fields 14 and 15
-}
-
-/** Share of one core the process used over ms milliseconds, in percent. */
-async function cpuPercent(pid: number, ms: number): Promise<number> {
-  const t0 = await cpuTicks(pid);
-  const start = Date.now();
-  await sleep(ms);
-  const used = ((await cpuTicks(pid)) - t0) * 10;
-  return (100 * used) / (Date.now() - start);
-}
 
 async function dbSize(h: Host): Promise<number> {
   return (await stat(join(h.rootDir, 'berth.db'))).size;
@@ -66,8 +50,7 @@ void describe('an idle daemon and its store', () => {
       const r = await api(daemon.sock, 'POST', '/networks/create', { Name: `idle-${n}`, Labels: labels });
       assert.equal(r.status, 201, r.text);
     }
-    await sleep(1000); // let the DNS and watches settle after the creations
-    const pct = await cpuPercent(daemon.proc.pid, 5000);
+    const pct = await idleCpuPercent(daemon.proc.pid, 3);
     console.log(`# idle daemon CPU with ${NETWORKS} networks x 256 KB labels: ${pct.toFixed(2)} % of a core`);
     assert.ok(pct < 3, `idle CPU ${pct.toFixed(2)} % of a core`);
     for (let n = 0; n < NETWORKS; n++) await api(daemon.sock, 'DELETE', `/networks/idle-${n}`);

@@ -4,10 +4,9 @@
 // ruleset generation and looks at the table only after a change. Measured from /proc/PID/stat
 // (utime + stime) of a real daemon in a lab host, with 0 ports and with 5,000 published ports.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { type Host, type Lab } from '../lab/index.js';
-import { startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
+import { idleCpuPercent, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
 import { basicLab, runDetached, sleep } from './helpers.js';
 
 const T = { timeout: 300_000 };
@@ -15,21 +14,6 @@ const PORTS = 5000;
 const FIRST = 20000;
 /** idle CPU allowed, in % of one core (the old watch used ~10 % at 5,000 ports) */
 const MAX_IDLE_PCT = 3;
-
-/** CPU used by pid and its children (user + system), in % of one core, over ms. */
-async function cpuPercent(pid: number, ms: number): Promise<number> {
-  const ticks = async () => {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // fields 14-17: utime, stime and those of waited-for children (an `nft` it ran), clock ticks (100/s)
-    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  };
-  const t0 = await ticks();
-  const w0 = Date.now();
-  await sleep(ms);
-  // 100 ticks a second: percent = ticks * 100 / (seconds * 100)
-  return ((await ticks()) - t0) / ((Date.now() - w0) / 1000);
-}
 
 void describe('daemon: idle cost of the nft watch', () => {
   let lab: Lab;
@@ -48,14 +32,12 @@ void describe('daemon: idle cost of the nft watch', () => {
   void test(`idle daemon CPU stays under ${MAX_IDLE_PCT} % of a core with 0 and with ${PORTS} published ports`, T, async () => {
     assert.ok(d);
     await h.berthOk(['network', 'create', '--subnet', '10.44.0.0/24', 'idle']);
-    await sleep(1000);
-    const empty = await cpuPercent(d.proc.pid, 4000);
+    const empty = await idleCpuPercent(d.proc.pid, MAX_IDLE_PCT);
     const last = FIRST + PORTS - 1;
     await runDetached(h, ['--network', 'idle', '-p', `${FIRST}-${last}:${FIRST}-${last}/udp`, '--', 'sleep', '600']);
     const table = await h.execOk(['nft', 'list', 'map', 'inet', 'berth', 'pub4any']);
     assert.ok(table.stdout.includes(`${last}`), 'the published ports are map elements');
-    await sleep(1000);
-    const loaded = await cpuPercent(d.proc.pid, 4000);
+    const loaded = await idleCpuPercent(d.proc.pid, MAX_IDLE_PCT);
     console.log(`# idle daemon CPU: ${empty.toFixed(2)} % with 0 ports, ${loaded.toFixed(2)} % with ${PORTS} published ports`);
     assert.ok(empty < MAX_IDLE_PCT, `idle with 0 ports: ${empty.toFixed(2)} % of a core`);
     assert.ok(loaded < MAX_IDLE_PCT, `idle with ${PORTS} ports: ${loaded.toFixed(2)} % of a core`);
