@@ -7,6 +7,7 @@ import { VERSION } from '../common/version.js';
 import { containerCommands } from './commands/containers.js';
 import { networkCommand } from './commands/networks.js';
 import { systemCommand } from './commands/system.js';
+import { topologyCommand } from './commands/topology.js';
 import type { CliContext } from './context.js';
 import { restoreFirewallIfMissing } from '../engine/firewall-state.js';
 
@@ -51,6 +52,7 @@ function buildProgram(ctx: CliContext): Command {
   for (const c of containerCommands(ctx)) program.addCommand(c, { hidden: c.name() === 'internal' });
   program.addCommand(networkCommand(ctx));
   program.addCommand(systemCommand(ctx));
+  program.addCommand(topologyCommand(ctx));
   program
     .command('daemon')
     .description('run the daemon: REST API (Docker Engine API subset), repair, nft watch')
