@@ -36,6 +36,9 @@ export interface ViewFilter {
 }
 
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+/** A network's subnets: the store's records ({subnet, gateway…}) or plain CIDRs. */
+const subnetsOf = (v: unknown): string[] =>
+  Array.isArray(v) ? v.map((s: unknown) => (typeof s === 'string' ? s : typeof s === 'object' && s !== null && 'subnet' in s ? String(s.subnet) : '')).filter(Boolean) : [];
 
 /** Fold the graph; with a filter, keep only the nodes of that network and host (and what joins them). */
 export function topologyView(g: TopologyGraph, filter: ViewFilter = {}): TopologyView {
@@ -67,7 +70,7 @@ export function topologyView(g: TopologyGraph, filter: ViewFilter = {}): Topolog
       folded.set(net.id, e.to);
       const d = net.data ?? {};
       const tags = [String(d.driver), d.natFree === true ? 'NAT-free' : '', d.internal === true ? 'internal' : ''].filter(Boolean).join(', ');
-      addLine(e.to, `network ${net.label} (${tags}) ${list(d.subnets).join(' ')}`.trim());
+      addLine(e.to, `network ${net.label} (${tags}) ${subnetsOf(d.subnets).join(' ')}`.trim());
     }
   }
   const carrier = (id: string): string | undefined => {
@@ -121,7 +124,7 @@ function viewNode(n: TopologyNode, folded: string[]): ViewNode {
     const addr = list(d.addresses);
     if (addr.length) lines.push(addr.join(' '));
   } else if (n.kind === 'network') {
-    lines.push(`${String(d.driver)} ${list(d.subnets).join(' ')}`);
+    lines.push(`${String(d.driver)} ${subnetsOf(d.subnets).join(' ')}`);
   } else if (n.kind === 'remote-host') {
     tag = 'cluster host';
   }

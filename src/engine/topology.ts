@@ -89,7 +89,8 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
   const uplinks = new Set(host.routes.filter((r) => r.dst === 'default' && r.table !== 255).map((r) => r.oif));
   const netById = new Map(networks.map((n) => [n.id, n]));
   const epById = new Map(endpoints.map((e) => [e.id, e]));
-  const parents = new Set(networks.map((n) => driverOf(n.driver).parentOf(n)).filter((p): p is string => p !== undefined));
+  // macvlan parents (a NAT-free bridge's NIC is one of its ports: drawn as such)
+  const parents = new Set(networks.filter((n) => !driverOf(n.driver).usesFirewall).map((n) => driverOf(n.driver).parentOf(n)).filter((p): p is string => p !== undefined));
   for (const l of host.links) {
     const addresses = host.addrs.filter((a) => a.index === l.index).map((a) => a.cidr);
     const ownerNet = l.alias?.startsWith(NETWORK_ALIAS_PREFIX) ? netById.get(l.alias.slice(NETWORK_ALIAS_PREFIX.length)) : undefined;
@@ -101,7 +102,8 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
       kind: l.kind === 'bridge' ? 'bridge' : 'interface',
       label: l.name,
       host: 'local',
-      networks: [ownerNet?.name, epNet?.name].filter((n): n is string => n !== undefined),
+      // a NIC that is a network's parent (NAT-free bridge port, macvlan parent) belongs to it too
+      networks: [ownerNet?.name, epNet?.name, ...networks.filter((n) => driverOf(n.driver).parentOf(n) === l.name).map((n) => n.name)].filter((n): n is string => n !== undefined),
       data: { kind: l.kind, role, up: l.up, mtu: l.mtu, mac: l.mac, addresses, ...(l.alias ? { alias: l.alias } : {}) },
     });
     g.edge({ from: hostIfId(l.name), to: 'host', kind: 'in' });
@@ -120,7 +122,7 @@ function roleOf(l: LinkInfo, uplinks: Set<number | undefined>, parents: Set<stri
   if (l.name.startsWith(WG_IFNAME_PREFIX) || l.kind === 'wireguard') return 'wireguard';
   if (l.kind === 'macvlan' && ownerNet) return 'macvlan-shim';
   if (parents.has(l.name)) return 'macvlan-parent';
-  if (l.kind === 'veth') return 'veth';
+  if (l.kind === 'veth' && l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX)) return 'veth';
   return l.kind === undefined ? 'nic' : 'other';
 }
 
