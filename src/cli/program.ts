@@ -65,7 +65,8 @@ function buildProgram(ctx: CliContext): Command {
     .option('--advertise-addr <ip>', "this host's address on the underlay: its VTEP (needed with --cluster-store)")
     .option('--cluster-lease-ttl <seconds>', "how long this host's cluster records outlive a dead daemon", '15')
     .option('--wireguard-port <port>', 'UDP port of this host\'s WireGuard device (encrypted overlay networks)', '51820')
-    .action(async (o: { api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
+    .option('--ui <ip:port>', 'serve the topology page here (loopback; any other address needs the token the daemon prints)')
+    .action(async (o: { ui?: string; api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
       const { berthPaths } = await import('../common/config.js');
@@ -81,7 +82,7 @@ function buildProgram(ctx: CliContext): Command {
       const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
       // the daemon is wired by the composition root, which hands its runner in (a CLI never imports it)
       if (!ctx.runDaemon) throw new Error('this berth cannot run a daemon');
-      await ctx.runDaemon({ api, tls, ...(cluster ? { cluster } : {}) });
+      await ctx.runDaemon({ api, tls, ...(cluster ? { cluster } : {}), ...(o.ui !== undefined ? { ui: o.ui } : {}) });
     });
   return program;
 }
