@@ -26,6 +26,7 @@ header .status { margin-left: auto; font-size: 12px; opacity: .85; }
 #canvas { overflow: auto; background: #fafafa; }
 #canvas svg { display: block; }
 #canvas g.node { cursor: pointer; }
+#canvas g.node text { pointer-events: none; }
 aside { overflow: auto; border-left: 1px solid #ccc; padding: 8px 12px; font-size: 12px; }
 aside h2 { font-size: 14px; margin: 4px 0; }
 aside table { border-collapse: collapse; width: 100%; }
@@ -54,6 +55,10 @@ function options(select: HTMLSelectElement, all: string, values: string[], curre
   select.value = current && values.includes(current) ? current : '';
 }
 
+function filterOfSelects(): ViewFilter {
+  return { ...(networkSelect.value ? { network: networkSelect.value } : {}), ...(hostSelect.value ? { host: hostSelect.value } : {}) };
+}
+
 function draw(): void {
   const g = state.graph;
   if (!g) return;
@@ -61,7 +66,8 @@ function draw(): void {
   const hosts = [...new Set(g.nodes.map((n) => n.host ?? 'local'))].sort((a, b) => (a === 'local' ? -1 : b === 'local' ? 1 : a.localeCompare(b)));
   options(networkSelect, 'all networks', networks, state.filter.network);
   options(hostSelect, 'all hosts', hosts, state.filter.host);
-  const filter: ViewFilter = { ...(networkSelect.value ? { network: networkSelect.value } : {}), ...(hostSelect.value ? { host: hostSelect.value } : {}) };
+  // a network or host that went away is no longer filtered on
+  const filter = filterOfSelects();
   state.filter = filter;
   const started = performance.now();
   const view = topologyView(g, filter);
@@ -168,8 +174,12 @@ function main(): void {
     status,
   ]);
   document.getElementById('app')?.replaceWith(header, canvas, panel);
-  networkSelect.addEventListener('change', draw);
-  hostSelect.addEventListener('change', draw);
+  const filterChanged = () => {
+    state.filter = filterOfSelects();
+    draw();
+  };
+  networkSelect.addEventListener('change', filterChanged);
+  hostSelect.addEventListener('change', filterChanged);
   canvas.addEventListener('click', (e) => {
     const g = (e.target as Element).closest('g.node');
     const id = g?.getAttribute('data-id');
