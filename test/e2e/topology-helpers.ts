@@ -3,6 +3,9 @@
 // 8080 -> 80 and `side` sharing web's namespace (container mode); a NAT-free bridge `lan0` on
 // eth1 with `lanc`. And the exact nodes and edges the drawn view must have.
 import assert from 'node:assert/strict';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
 import { type Host, Lab, links } from '../lab/index.js';
 import type { TopologyGraph } from '../../src/engine/topology-types.js';
 import { runDetached } from './helpers.js';
@@ -58,4 +61,14 @@ export async function expectedView(L: TopologyLab): Promise<{ nodes: string[]; e
     `ns/${ids.side} shares ns/${ids.web}`,
   ];
   return { nodes: nodes.sort(), edges: edges.sort() };
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's Chromium, headless, started in a lab host's network namespace (where the page listens). */
+export async function browserIn(netnsPath: string, dir: string): Promise<Browser> {
+  const wrapper = join(dir, 'chromium-in-lab');
+  await writeFile(wrapper, `#!/bin/sh\nexec nsenter --net=${netnsPath} ${CHROMIUM} "$@"\n`);
+  await chmod(wrapper, 0o700);
+  return chromium.launch({ executablePath: wrapper, args: ['--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'] });
 }

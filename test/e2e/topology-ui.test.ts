@@ -6,29 +6,20 @@
 // Screenshots go to a temp dir (printed). Skipped, saying why, without chromium.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { type Daemon, startDaemon, stopDaemon } from './daemon-helpers.js';
 import { runDetached, sleep } from './helpers.js';
-import { type TopologyLab, expectedView, topologyLab } from './topology-helpers.js';
+import { CHROMIUM, type TopologyLab, browserIn, expectedView, topologyLab } from './topology-helpers.js';
 
 const T = { timeout: 120_000 };
-const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium: scripts/install.sh)`;
 if (skip) console.log(`# topology-ui: skipped: ${skip}`);
 
 const UI_PORT = 8089;
-
-/** Chromium started in the lab host's network namespace (where the page listens). */
-async function browserIn(netnsPath: string, dir: string): Promise<Browser> {
-  const wrapper = join(dir, 'chromium-in-lab');
-  await writeFile(wrapper, `#!/bin/sh\nexec nsenter --net=${netnsPath} ${CHROMIUM} "$@"\n`);
-  await chmod(wrapper, 0o700);
-  return chromium.launch({ executablePath: wrapper, args: ['--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'] });
-}
 
 interface Drawn {
   nodes: string[];
