@@ -14,7 +14,8 @@ import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { storedNetworkMode } from './network-mode.js';
-import { addDrift } from './topology-drift.js';
+import { addDrift, addFindings } from './topology-drift.js';
+import type { Finding } from './repair.js';
 import type { InterfaceRole, TopologyEdge, TopologyGraph, TopologyNode } from './topology-types.js';
 
 export type { TopologyEdge, TopologyGraph, TopologyNode } from './topology-types.js';
@@ -22,6 +23,8 @@ export type { TopologyEdge, TopologyGraph, TopologyNode } from './topology-types
 export interface TopologyOptions {
   /** flag the differences `berth system check` finds (default true) */
   drift?: boolean;
+  /** flag these findings (a check made earlier, see src/ui/server.ts) instead of checking now */
+  findings?: readonly Finding[];
 }
 
 interface HostState {
@@ -46,7 +49,8 @@ export async function topology(engine: Engine, opts: TopologyOptions = {}): Prom
   addNetworks(g, networks);
   addContainers(g, engine, networks, endpoints);
   addRemoteHosts(g, engine, networks);
-  if (opts.drift !== false) await addDrift(g, engine);
+  if (opts.findings) addFindings(g, opts.findings);
+  else if (opts.drift !== false) await addDrift(g, engine);
   return g.graph();
 }
 

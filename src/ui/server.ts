@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { BerthError, NotFoundError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
+import type { Finding } from '../engine/repair.js';
 import { UI_COOKIE, hostHeaderAccepted, newUiToken, parseUiAddress, tokenAccepted, tokenOf } from './access.js';
 
 export interface UiOptions {
@@ -18,6 +19,52 @@ export interface UiOptions {
   log(line: string): void;
   /** how often the store is checked for changes while a page is open (ms) */
   pollMs?: number;
+  /** how old the drift check drawn may be (ms) */
+  driftEveryMs?: number;
+}
+
+/**
+ * `system check`'s findings for the page, made at most every everyMs and off the page's path:
+ * with hundreds of containers the check reads every sandbox and takes a second, the graph
+ * without it a fraction. A graph is drawn with the last findings while a new check runs;
+ * when its findings differ, onChange tells the pages to fetch the graph again.
+ */
+class DriftCheck {
+  private findings: Finding[] | undefined;
+  private at = 0;
+  private running: Promise<Finding[]> | undefined;
+  constructor(
+    private readonly engine: Engine,
+    private readonly everyMs: number,
+    private readonly onChange: () => void,
+  ) {}
+
+  async current(): Promise<Finding[]> {
+    if (Date.now() - this.at > this.everyMs) {
+      const run = this.run();
+      if (!this.findings) return run;
+      // in the background: a failed check keeps the last findings, and is tried again next time
+      run.catch(() => undefined);
+    }
+    return this.findings ?? [];
+  }
+
+  private run(): Promise<Finding[]> {
+    this.running ??= (async () => {
+      const { driftFindings } = await import('../engine/topology-drift.js');
+      try {
+        const found = await driftFindings(this.engine);
+        const changed = this.findings !== undefined && JSON.stringify(found) !== JSON.stringify(this.findings);
+        this.findings = found;
+        this.at = Date.now();
+        if (changed) this.onChange();
+        return found;
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
 }
 
 export interface UiServer {
@@ -82,6 +129,8 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     }, opts.pollMs ?? 250);
   };
 
+  const drift = new DriftCheck(opts.engine, opts.driftEveryMs ?? 2000, () => streams.size && broadcast(JSON.stringify({ Type: 'drift', Action: 'changed' })));
+
   const send = (res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}) => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra });
     res.end(body);
@@ -107,7 +156,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
         return send(res, 200, 'text/javascript; charset=utf-8', script);
       case '/topology': {
         const { topology } = await import('../engine/topology.js');
-        return json(res, 200, await topology(opts.engine));
+        return json(res, 200, await topology(opts.engine, { findings: await drift.current() }));
       }
       case '/topology/node': {
         const id = url.searchParams.get('id') ?? '';
