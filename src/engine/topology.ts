@@ -88,7 +88,8 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
     label: 'host',
     host: 'local',
     networks: networks.map((n) => n.name),
-    data: { routes: host.routes.filter((r) => r.table !== 255).map((r) => ({ dst: r.dst, gateway: r.gateway, oif: host.links.find((l) => l.index === r.oif)?.name })) },
+    // the host's default routes here; every route is in the node's details (topology-details.ts)
+    data: { routes: host.routes.filter((r) => r.table !== 255 && r.dst === 'default').map((r) => ({ dst: r.dst, gateway: r.gateway, oif: host.links.find((l) => l.index === r.oif)?.name })) },
   });
   const uplinks = new Set(host.routes.filter((r) => r.dst === 'default' && r.table !== 255).map((r) => r.oif));
   const netById = new Map(networks.map((n) => [n.id, n]));

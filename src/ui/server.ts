@@ -19,7 +19,7 @@ export interface UiOptions {
   log(line: string): void;
   /** how often the store is checked for changes while a page is open (ms) */
   pollMs?: number;
-  /** how old the drift check drawn may be (ms) */
+  /** how old the drift check drawn may be (ms; default 5 s) */
   driftEveryMs?: number;
 }
 
@@ -39,14 +39,16 @@ class DriftCheck {
     private readonly onChange: () => void,
   ) {}
 
-  async current(): Promise<Finding[]> {
-    if (Date.now() - this.at > this.everyMs) {
-      const run = this.run();
-      if (!this.findings) return run;
-      // in the background: a failed check keeps the last findings, and is tried again next time
-      run.catch(() => undefined);
-    }
+  /** the last findings (none before the first check: the first picture does not wait for it) */
+  current(): Finding[] {
     return this.findings ?? [];
+  }
+
+  /** after a graph was sent: check again if the findings are old, in the background */
+  refreshIfOld(): void {
+    if (this.findings && Date.now() - this.at <= this.everyMs) return;
+    // a failed check keeps the last findings, and is tried again next time
+    this.run().catch(() => undefined);
   }
 
   private run(): Promise<Finding[]> {
@@ -54,7 +56,7 @@ class DriftCheck {
       const { driftFindings } = await import('../engine/topology-drift.js');
       try {
         const found = await driftFindings(this.engine);
-        const changed = this.findings !== undefined && JSON.stringify(found) !== JSON.stringify(this.findings);
+        const changed = JSON.stringify(found) !== JSON.stringify(this.findings ?? []);
         this.findings = found;
         this.at = Date.now();
         if (changed) this.onChange();
@@ -129,7 +131,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     }, opts.pollMs ?? 250);
   };
 
-  const drift = new DriftCheck(opts.engine, opts.driftEveryMs ?? 2000, () => streams.size && broadcast(JSON.stringify({ Type: 'drift', Action: 'changed' })));
+  const drift = new DriftCheck(opts.engine, opts.driftEveryMs ?? 5000, () => streams.size && broadcast(JSON.stringify({ Type: 'drift', Action: 'changed' })));
 
   const send = (res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}) => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra });
@@ -156,7 +158,9 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
         return send(res, 200, 'text/javascript; charset=utf-8', script);
       case '/topology': {
         const { topology } = await import('../engine/topology.js');
-        return json(res, 200, await topology(opts.engine, { findings: await drift.current() }));
+        json(res, 200, await topology(opts.engine, { findings: drift.current() }));
+        // not while the graph is built: the check reads every sandbox (~1 s with 500 containers)
+        return void setTimeout(() => drift.refreshIfOld(), 200);
       }
       case '/topology/node': {
         const id = url.searchParams.get('id') ?? '';

@@ -69,6 +69,12 @@ void describe(`topology page with ${N} containers`, { skip }, () => {
     await sleep(1000);
     const before0 = await memoryOf(d.proc.pid);
 
+    // the page's own GET /topology, twice: the graph, and the graph with the drift check's findings
+    for (const what of ['first', 'second']) {
+      const r = await h.execOk(['curl', '-s', '-o', '/dev/null', '-w', '%{time_total}', `http://127.0.0.1:${UI_PORT}/topology`]);
+      console.log(`# topology-scale: the page's GET /topology (${what}) ${(Number(r.stdout) * 1000).toFixed(0)} ms`);
+      await sleep(1500);
+    }
     browser = await browserIn(h.netnsPath, shots);
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const errors: string[] = [];
