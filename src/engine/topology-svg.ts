@@ -13,7 +13,7 @@ interface DagreGraph {
   setNode(id: string, label: { width: number; height: number }): void;
   node(id: string): { x: number; y: number; width: number; height: number };
   setEdge(from: string, to: string, label: object, name: string): void;
-  edge(from: string, to: string, name: string): { points?: { x: number; y: number }[] } | undefined;
+  edge(from: string, to: string, name: string): { points?: { x: number; y: number }[]; x?: number; y?: number } | undefined;
 }
 const dagre = dagreModule as unknown as {
   graphlib: { Graph: new (opts: { multigraph: boolean }) => DagreGraph };
@@ -32,6 +32,8 @@ export interface PlacedNode extends ViewNode {
 }
 export interface PlacedEdge extends ViewEdge {
   points: { x: number; y: number }[];
+  /** where the layout left room for the label (small pictures only) */
+  labelAt?: { x: number; y: number };
 }
 export interface TopologyLayout {
   width: number;
@@ -41,6 +43,9 @@ export interface TopologyLayout {
 }
 
 const heading = (n: ViewNode): string => (n.tag ? `${n.title}  [${n.tag}]` : n.title);
+
+/** Labels on edges only while there are few: at hundreds they would cover the picture. */
+const MAX_LABELLED_EDGES = 150;
 
 /** More containers than this on one bridge are packed in a grid under it (dagre alone: ~1 s for 500 in one row). */
 export const GRID_MIN = 8;
@@ -104,13 +109,16 @@ export function layoutTopology(view: TopologyView): TopologyLayout {
     g.setNode(id, { width: b.cols * (b.cell.width + GAP) - GAP, height: rows * (b.cell.height + GAP) - GAP });
   }
   const seen = new Set<string>();
+  const labelled = view.edges.length <= MAX_LABELLED_EDGES;
   view.edges.forEach((e, i) => {
     const [a, b] = isDown(e) ? [layoutId(e.from), layoutId(e.to)] : [layoutId(e.to), layoutId(e.from)];
     // a block stands for its members: one edge to it is enough for the layout
     const key = `${a}|${b}`;
     if (a === b || ((blocks.has(a) || blocks.has(b)) && seen.has(key))) return;
     seen.add(key);
-    g.setEdge(a, b, {}, String(i));
+    // a small picture's labels get room of their own, so they cover no box
+    const room = labelled && e.label ? { width: Math.ceil(e.label.length * 6.6) + 8, height: 14, labelpos: 'c' } : {};
+    g.setEdge(a, b, room, String(i));
   });
   dagre.layout(g);
 
@@ -130,12 +138,13 @@ export function layoutTopology(view: TopologyView): TopologyLayout {
   const nodes = view.nodes.map((n): PlacedNode => ({ ...n, ...(place.get(n.id) as { x: number; y: number; width: number; height: number }) }));
   const edges = view.edges.map((e, i): PlacedEdge => {
     const [a, b] = isDown(e) ? [e.from, e.to] : [e.to, e.from];
-    const laid = blockOf.has(a) || blockOf.has(b) ? undefined : g.edge(a, b, String(i))?.points;
+    const de = blockOf.has(a) || blockOf.has(b) ? undefined : g.edge(a, b, String(i));
+    const laid = de?.points;
     // an edge of a block's member: straight, between the two boxes' centres (boxes are drawn over edges)
     const pa = place.get(e.from);
     const pb = place.get(e.to);
     const points = laid ?? (pa && pb ? [{ x: pa.x, y: pa.y }, { x: pb.x, y: pb.y }] : []);
-    return { ...e, points };
+    return { ...e, points, ...(de?.x !== undefined && de.y !== undefined && labelled && e.label ? { labelAt: { x: de.x, y: de.y } } : {}) };
   });
   const gl = g.graph();
   return { width: Math.ceil(gl.width ?? 0), height: Math.ceil(gl.height ?? 0), nodes, edges };
@@ -163,11 +172,9 @@ svg.berth-topology { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; f
 .edge.e-publishes path { stroke: #0b57d0; stroke-dasharray: 2 3; }
 .edge.e-shares path { stroke: #9a7b18; stroke-width: 2; stroke-dasharray: 8 3; }
 .edge.e-remote path { stroke: #6b3f8a; stroke-dasharray: 6 3; }
-.edge text { fill: #333; font-size: 11px; }
+.edge-label { fill: #333; font-size: 11px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 `;
 
-/** Labels on edges only while there are few: at hundreds they would cover the picture. */
-const MAX_LABELLED_EDGES = 150;
 
 export function topologySvg(layout: TopologyLayout): string {
   const out: string[] = [];
@@ -176,13 +183,15 @@ export function topologySvg(layout: TopologyLayout): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" class="berth-topology" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`);
   out.push(`<style>${STYLE}</style>`, `<rect width="100%" height="100%" fill="#fff"/>`);
   const labelled = layout.edges.length <= MAX_LABELLED_EDGES;
+  const labels: string[] = [];
   for (const e of layout.edges) {
     if (!e.points.length) continue;
     const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
     const mid = e.points[Math.floor(e.points.length / 2)] as { x: number; y: number };
-    out.push(`<g class="edge e-${e.kind}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><path d="${d}"/>`);
-    if (labelled && e.label) out.push(`<text x="${(mid.x + 4).toFixed(1)}" y="${(mid.y - 3).toFixed(1)}">${escapeXml(e.label)}</text>`);
-    out.push('</g>');
+    out.push(`<g class="edge e-${e.kind}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><path d="${d}"/></g>`);
+    // labels last, over the boxes, with a white halo: readable where an edge passes a box
+    const at = e.labelAt ? { x: e.labelAt.x - (e.label?.length ?? 0) * 3.3, y: e.labelAt.y + 4 } : { x: mid.x + 4, y: mid.y - 3 };
+    if (labelled && e.label) labels.push(`<text class="edge-label" x="${at.x.toFixed(1)}" y="${at.y.toFixed(1)}">${escapeXml(e.label)}</text>`);
   }
   for (const n of layout.nodes) {
     const x = n.x - n.width / 2;
@@ -195,6 +204,6 @@ export function topologySvg(layout: TopologyLayout): string {
     });
     out.push('</g>');
   }
-  out.push('</svg>');
+  out.push(...labels, '</svg>');
   return `${out.join('\n')}\n`;
 }
