@@ -42,7 +42,7 @@ describe('driver: bridge', () => {
       'com.docker.network.driver.mtu': '1400',
     });
     assert.throws(() => driver.canonicalOptions({ nope: '1' }), /unknown bridge option "nope"/);
-    assert.deepEqual(driver.parseOptions(net), {
+    assert.deepEqual(driver.optionsOf(net), {
       icc: false, masquerade: true, gatewayModeIpv4: 'nat', gatewayModeIpv6: 'nat', allowSpoofing: false, bridgeName: 'br-b1d1test',
     });
   });

@@ -30,7 +30,7 @@ describe('driver: macvlan', () => {
   });
 
   it('parses its options into a typed value, and says what it contributes', () => {
-    assert.deepEqual(driver.parseOptions(net), { mode: 'bridge', hostAccess: true });
+    assert.deepEqual(driver.optionsOf(net), { mode: 'bridge', hostAccess: true });
     assert.throws(() => driver.canonicalOptions({ icc: 'false' }), /unknown macvlan option "icc"/);
     assert.equal(driver.firewallOf(net), undefined);
     assert.equal(driver.usesFirewall, false);

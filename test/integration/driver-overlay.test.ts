@@ -47,7 +47,7 @@ describe('driver: overlay', () => {
 
   it('is a cluster-scoped driver with an internal bridge and no default route', () => {
     assert.equal(driver.scope, 'swarm');
-    assert.deepEqual(driver.parseOptions(net), { encrypted: false });
+    assert.deepEqual(driver.optionsOf(net), { encrypted: false });
     assert.deepEqual(driver.firewallOf(net), { bridge: 'ov-c3c300000000', subnets: ['10.93.0.0/24'], nat4: [], nat6: [], internal: true, inbound: 'nat' });
     assert.equal(driver.mayCarryDefaultRoute(net, false), false);
   });
