@@ -39,14 +39,14 @@ export interface NetworkPlan<Options = unknown> {
   /** scope swarm: the VXLAN id the user chose, if any (the cluster store picks one otherwise) */
   vni?: number;
   /** host-wide setup the network needs before it is recorded anywhere, once every check passed (an encrypted overlay's WireGuard) */
-  prepareHost?(): Promise<void>;
+  prepareHost?: () => Promise<void>;
   /**
    * The driver's state stored with the record, made inside the creating store transaction;
    * reserve takes a host address from the network's IPAM (the macvlan host shim).
    */
-  initialState?(net: NetworkRecord, reserve: (subnet: string, owner: string) => string): Record<string, unknown> | undefined;
+  initialState?: (net: NetworkRecord, reserve: (subnet: string, owner: string) => string) => Record<string, unknown> | undefined;
   /** kernel work done once, at creation, before ensureNetwork; returns state to record (a NAT-free bridge's parent) */
-  adopt?(ctx: DriverContext, net: NetworkRecord): Promise<Record<string, unknown> | undefined>;
+  adopt?: (ctx: DriverContext, net: NetworkRecord) => Promise<Record<string, unknown> | undefined>;
 }
 
 /** An endpoint as the engine hands it to the driver before anything is reserved. */
@@ -68,7 +68,7 @@ export interface EndpointPlan {
   /** at most one endpoint at a time: the refusal, naming the container that holds it */
   exclusive?: (holder: string) => string;
   /** the endpoint's MAC from its reserved addresses (`ip/prefix`); null: the kernel picks */
-  macOf(addresses: readonly string[]): string | null;
+  macOf: (addresses: readonly string[]) => string | null;
   /** egress and published ports through a second endpoint on the host's gateway bridge (Docker's docker_gwbridge) */
   gatewayLeg: boolean;
 }

@@ -19,7 +19,7 @@ import { driverContext } from './driver-context.js';
 import { checkSubnetUsable } from './host-subnets.js';
 import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
 import { removeOverlayNetworkEverywhere } from './overlay.js';
-import { restoreFirewallIfMissing } from './firewall-state.js';
+import { firewallTablesReady } from './firewall-state.js';
 
 import { DEFAULT_BRIDGE_IFNAME } from '../drivers/bridge/spec.js';
 
@@ -67,9 +67,10 @@ export function dnsAddressesOf(net: NetworkRecord): string[] {
 /** Make the kernel match a network record (bridge, addresses, firewall; macvlan parent, shim). Idempotent. */
 export async function ensureNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
   const driver = driverOf(net.driver);
-  // a flushed table comes back whole first: ensureBridge alone would install one holding only this network
-  if (driver.usesFirewall) restoreFirewallIfMissing(engine);
-  await driver.ensureNetwork(driverContext(engine), net);
+  // a flushed table comes back whole first: ensureBridge alone would install one holding only this
+  // network; found (or put back) just now, the driver need not list it again (one nft call less per attach)
+  const firewallChecked = driver.usesFirewall && firewallTablesReady(engine);
+  await driver.ensureNetwork({ ...driverContext(engine), ...(firewallChecked ? { firewallChecked } : {}) }, net);
 }
 
 /** The default bridge network, created in the store and the kernel if needed. Idempotent. */

@@ -56,9 +56,9 @@ export async function planBridgeNetwork(ctx: DriverContext, req: NetworkPlanRequ
 }
 
 /** A veth endpoint: published ports (none from an internal network, as in Docker), a MAC the anti-spoofing guard knows. */
-export function planBridgeEndpoint(net: NetworkRecord, req: EndpointPlanRequest): Promise<EndpointPlan> {
+export async function planBridgeEndpoint(net: NetworkRecord, req: EndpointPlanRequest): Promise<EndpointPlan> {
   const options = optionsOf(net);
-  return Promise.resolve({
+  return {
     publishes: !net.internal,
     ...(options.hostBindingIpv4 ? { defaultHostIp: options.hostBindingIpv4 } : {}),
     gatewayLeg: false,
@@ -67,5 +67,5 @@ export function planBridgeEndpoint(net: NetworkRecord, req: EndpointPlanRequest)
       // IPv6-only: a random MAC chosen here rather than by the kernel, so the store knows it (anti-spoofing)
       return req.mac ?? (first4 ? macForIpv4(first4) : randomMac());
     },
-  });
+  };
 }

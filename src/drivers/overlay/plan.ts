@@ -16,7 +16,7 @@ export function clusterOf(ctx: DriverContext): ClusterHandle {
   return ctx.cluster;
 }
 
-export function planOverlayNetwork(ctx: DriverContext, req: NetworkPlanRequest): Promise<NetworkPlan<OverlayOptions>> {
+export async function planOverlayNetwork(ctx: DriverContext, req: NetworkPlanRequest): Promise<NetworkPlan<OverlayOptions>> {
   const typed = overlayOptions(req.options);
   const cluster = clusterOf(ctx);
   const tunnel = parseCidr(TUNNEL_SUBNET);
@@ -25,7 +25,7 @@ export function planOverlayNetwork(ctx: DriverContext, req: NetworkPlanRequest):
       throw new UserError(`subnet ${s.subnet} overlaps ${TUNNEL_SUBNET}, which berth reserves for WireGuard tunnel addresses; choose another subnet`);
     }
   }
-  return Promise.resolve({
+  return {
     // kept as given (overlayOptions refused unknown keys); the VNI is the cluster's to record
     options: Object.fromEntries(Object.entries(req.options).filter(([k]) => k !== VNI_OPTION)),
     typed,
@@ -35,12 +35,12 @@ export function planOverlayNetwork(ctx: DriverContext, req: NetworkPlanRequest):
     ...(typed.vni !== undefined ? { vni: typed.vni } : {}),
     // WireGuard first: a host that cannot encrypt refuses before anything exists in the cluster
     ...(typed.encrypted ? { prepareHost: async () => void (await cluster.ensureEncryption()) } : {}),
-  });
+  };
 }
 
 /** A veth on the overlay bridge; an IPv4 address gives the MAC, else --mac-address must. */
-export function planOverlayEndpoint(net: NetworkRecord, req: EndpointPlanRequest): Promise<EndpointPlan> {
-  return Promise.resolve({
+export async function planOverlayEndpoint(net: NetworkRecord, req: EndpointPlanRequest): Promise<EndpointPlan> {
+  return {
     publishes: false,
     ...(net.internal ? { portsDiscarded: `WARNING: Published ports are discarded on internal overlay network "${net.name}"` } : {}),
     gatewayLeg: !net.internal,
@@ -50,5 +50,5 @@ export function planOverlayEndpoint(net: NetworkRecord, req: EndpointPlanRequest
       if (!mac) throw new UserError(`network "${net.name}" has no IPv4 subnet: give --mac-address for the endpoint`);
       return mac;
     },
-  });
+  };
 }
