@@ -61,6 +61,8 @@ export interface AttachRequest {
   gwPriority?: number;
   /** notes for the user (e.g. ports that cannot be published here) are pushed here */
   warnings?: string[];
+  /** the runtime moves the sandbox end itself (Docker's plugin Join): see EndpointPlug.handOver */
+  handOver?: boolean;
 }
 
 const prefixOf = (cidr: string): string => cidr.split('/')[1] ?? '';
@@ -121,7 +123,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   undo.push(() => void store.deleteEndpoint(endpointId));
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
   const ports = store.listPorts({ endpointId }).map(toPublished);
-  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns, ports, ...(mac ? { requestedMac: mac } : {}) }, undo);
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns, ports, ...(mac ? { requestedMac: mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   return ep;
 }
 
@@ -203,7 +205,7 @@ export async function attachMacvlanEndpoint(engine: Engine, network: NetworkReco
     });
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
-  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   return ep;
 }
 

@@ -258,7 +258,7 @@ export async function attachOverlayEndpoint(engine: Engine, network: NetworkReco
     });
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
-  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
+  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   await cs.putEndpoint({
     id: ep.id,
     networkId: network.id,

@@ -1,6 +1,7 @@
 // The macvlan driver behind the one interface: containers are macvlan children of a host NIC
 // (or of a bridge berth makes for an internal network), on the LAN with their own MACs. No
 // bridge of berth's, no firewall elements, no published ports.
+import { UserError } from '../../common/errors.js';
 import { findLink } from '../../kernel/links.js';
 import { isNetnsPath } from '../../kernel/netns.js';
 import { withRtnl } from '../../kernel/rtnl.js';
@@ -21,6 +22,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
 
   /** A macvlan child of the parent born inside the sandbox with its own MAC; with host_access a host route through the shim. */
   async attachEndpoint(ctx, net, ep, plug, undo) {
+    if (plug.handOver) throw new UserError(`macvlan network "${net.name}" cannot hand its endpoints to a runtime that moves them itself (Docker's plugin): not supported yet`);
     const o = macvlanOptions(net.options);
     const st = macvlanStateOf(net);
     // passthru: unless told otherwise, the kernel gives the child its parent's MAC
