@@ -15,6 +15,8 @@ import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { DOCKER_IPAM_OWNER, checkDockerId, getDockerNetwork } from './docker-networks.js';
 import { attachNetworkEndpoint, releaseEndpoints, Undo } from './endpoints.js';
+import { listLinks } from '../kernel/links.js';
+import { withRtnl } from '../kernel/rtnl.js';
 import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
 
 /** What CreateEndpoint noted for Join (kept in a file: a berth restart in between loses nothing). */
@@ -27,6 +29,8 @@ export interface DockerEndpointRequest {
   mac: string;
   publish: PortBinding[];
 }
+
+const DOCKER_SRC_NAME = /^bth[0-9a-f]{12}$/;
 
 /** The interface Join hands to dockerd: berth's name for it in the host namespace (IFNAMSIZ 15). */
 export function srcNameOf(endpointId: string): string {
@@ -148,16 +152,38 @@ export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string
   return { srcName, ...gatewaysOf(net) };
 }
 
+async function releaseDockerEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
+  stopEndpointRelay(engine, ep.id);
+  await releaseEndpoints(engine, ep.containerId, ep.interfaceName);
+}
+
 /** NetworkDriver.DeleteEndpoint: unplug and forget it. Gone already: success. */
 export async function deleteDockerEndpoint(engine: Engine, endpointId: string): Promise<void> {
   checkDockerId(endpointId, 'EndpointID');
   const ep = findDockerEndpoint(engine, endpointId);
-  if (ep) {
-    stopEndpointRelay(engine, ep.id);
-    await releaseEndpoints(engine, ep.containerId, ep.interfaceName);
-  }
+  if (ep) await releaseDockerEndpoint(engine, ep);
   rmSync(join(pendingDir(engine), endpointId), { force: true });
 }
+
+/**
+ * Docker's endpoints whose sandbox is gone without a DeleteEndpoint reaching berth (docker rm
+ * while the plugin was down): dockerd moved the sandbox end back to the host namespace under its
+ * SrcName, or the pair went with the sandbox's namespace. (An endpoint between Join and dockerd's
+ * move looks the same for a moment: the daemon checks before it serves the plugin.)
+ */
+export async function dockerEndpointLeftovers(engine: Engine): Promise<{ ep: EndpointRecord; why: string }[]> {
+  const docker = engine.store.listEndpoints().filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && engine.store.findContainer(ep.containerId) === undefined);
+  if (!docker.length) return [];
+  const names = new Set((await withRtnl(engine.hostNetns, (nl) => listLinks(nl))).map((l) => l.name));
+  return docker.flatMap((ep) => {
+    if (names.has(ep.interfaceName)) return [{ ep, why: `its sandbox end ${ep.interfaceName} is back in the host namespace: Docker's sandbox ${ep.containerId} is gone` }];
+    if (!names.has(hostIfnameOf(ep))) return [{ ep, why: `its veth ${hostIfnameOf(ep)} is gone with Docker's sandbox ${ep.containerId}` }];
+    return [];
+  });
+}
+
+/** `system check --repair`: release a leftover found above. */
+export const releaseDockerLeftover = releaseDockerEndpoint;
 
 /** NetworkDriver.EndpointOperInfo: what berth made of it (shown by docker inspect). */
 export function dockerEndpointInfo(engine: Engine, endpointId: string): Record<string, unknown> {

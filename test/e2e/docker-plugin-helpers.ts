@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, copyFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackgroundProcess, type ExecResult, type Host, run } from '../lab/index.js';
+import { startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
+import { basicLab, type BasicLab } from './helpers.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 export const DOCKER_CLI = '/usr/bin/docker';
@@ -200,4 +202,58 @@ function removeCgroups(parent: string): void {
       // a task still in it: left for the sweep, reported by the root snapshot
     }
   }
+}
+
+// ---- the lab every Docker plugin test builds -------------------------------------------------------
+
+export interface PluginLab {
+  L: BasicLab;
+  berthd: Daemon | undefined;
+  d: Dockerd;
+  img: string;
+  /** the driver name for `docker network create -d` (the plugin socket's name) */
+  driver: string;
+  /** (re)start the berth daemon with the plugin */
+  startBerth(): Promise<Daemon>;
+  close(): Promise<void>;
+}
+
+/** basicLab's h and ext, a berth daemon serving the plugin on h, dockerd on h, the busybox image. */
+export async function pluginLab(label: string): Promise<PluginLab> {
+  const dirsBefore = pluginDirsBefore();
+  const L = await basicLab(label);
+  const { sock, driver } = pluginNameFor(L.h);
+  const env = process.env.BERTH_TRACE ? { env: { BERTH_TRACE: '1' } } : {};
+  const lab: Partial<PluginLab> & { L: BasicLab; driver: string } = { L, driver, berthd: undefined };
+  lab.startBerth = async () => {
+    const b = await startDaemon(L.h, { args: ['--docker-plugin', sock], ...env });
+    await b.proc.waitForOutput('docker plugin listening', { stream: 'stderr', timeoutMs: 10_000 });
+    lab.berthd = b;
+    return b;
+  };
+  lab.close = async () => {
+    if (process.env.BERTH_TRACE) console.error(lab.berthd?.proc.stderr());
+    await stopDockerd(lab.d).catch((e: Error) => console.error(`stop dockerd: ${e.message}`));
+    await stopDaemon(lab.berthd);
+    cleanPluginDirs(sock, dirsBefore);
+    await L.lab.close();
+  };
+  try {
+    await lab.startBerth();
+    lab.d = await startDockerd(L.h);
+    lab.img = await importBusybox(lab.d);
+  } catch (e) {
+    await lab.close();
+    throw e;
+  }
+  return lab as PluginLab;
+}
+
+/** An HTTP GET with busybox nc (busybox-static's wget crashes resolving without glibc's NSS modules). */
+export const httpGet = (addr: string, port: number): string[] => ['sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | timeout 5 busybox nc "$0" "$1"', addr, String(port)];
+
+/** Links of Docker endpoints on the host: veth host ends and sandbox ends back in the host (bth…). */
+export async function dockerEndpointLinks(h: Host): Promise<{ name: string; index: number }[]> {
+  const out = (await h.execOk(['ip', '-o', 'link'])).stdout;
+  return [...out.matchAll(/^(\d+): ((?:veth|bth)[0-9a-f]+)[@:]/gm)].map((m) => ({ index: Number(m[1]), name: m[2] ?? '' }));
 }

@@ -7,16 +7,12 @@
 // reaches the docker CLI naming the option and leaves nothing behind. One lab for the file.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { stopDaemon, startDaemon, type Daemon } from './daemon-helpers.js';
-import { basicLab, EXT_ADDR, H_ADDR, type BasicLab } from './helpers.js';
-import {
-  cleanPluginDirs, dockerCmd, dockerMissing, dockerOk, importBusybox, pluginDirsBefore, pluginNameFor, startDockerd, stopDockerd, type Dockerd,
-} from './docker-plugin-helpers.js';
+import type { BasicLab } from './helpers.js';
+import { EXT_ADDR, H_ADDR } from './helpers.js';
+import { dockerCmd, dockerEndpointLinks, dockerMissing, dockerOk, httpGet, pluginLab, type Dockerd, type PluginLab } from './docker-plugin-helpers.js';
 
 const T = { timeout: 180_000 };
 
-/** An HTTP GET with busybox nc (busybox-static's wget crashes resolving without glibc's NSS modules). */
-const httpGet = (addr: string, port: number): string[] => ['sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | timeout 5 busybox nc "$0" "$1"', addr, String(port)];
 const missing = dockerMissing();
 
 interface BerthNet {
@@ -29,41 +25,25 @@ interface BerthNet {
 }
 
 void describe('berth as Docker network driver: docker run on berth networks', { skip: missing }, () => {
+  let P: PluginLab;
   let L: BasicLab;
-  let berthd: Daemon | undefined;
-  let d: Dockerd | undefined;
-  let dirsBefore: string[] = [];
-  let sockPath = '';
+  let d: Dockerd;
   let img = '';
   let driver = '';
 
   const berthNet = async (ref: string) => (await L.h.berthJson<BerthNet[]>(['network', 'inspect', ref, '--format', 'json']))[0] as BerthNet;
   const berthNetNames = async () => (await L.h.berthJson<{ Name: string }[]>(['network', 'ls', '--format', 'json'])).map((n) => n.Name).sort();
-  const dockerNetId = async (name: string) => dockerOk(d as Dockerd, ['network', 'inspect', '-f', '{{.Id}}', name]);
-  const exec = (ctr: string, ...argv: string[]) => dockerCmd(d as Dockerd, ['exec', ctr, ...argv]);
+  const dockerNetId = async (name: string) => dockerOk(d, ['network', 'inspect', '-f', '{{.Id}}', name]);
+  const exec = (ctr: string, ...argv: string[]) => dockerCmd(d, ['exec', ctr, ...argv]);
 
   before(async () => {
-    dirsBefore = pluginDirsBefore();
-    L = await basicLab('docker-plugin');
-    const names = pluginNameFor(L.h);
-    sockPath = names.sock;
-    driver = names.driver;
-    berthd = await startDaemon(L.h, { args: ['--docker-plugin', sockPath], ...(process.env.BERTH_TRACE ? { env: { BERTH_TRACE: '1' } } : {}) });
-    await berthd.proc.waitForOutput('docker plugin listening', { stream: 'stderr', timeoutMs: 10_000 });
-    d = await startDockerd(L.h);
-    img = await importBusybox(d);
+    P = await pluginLab('docker-plugin');
+    ({ L, d, img, driver } = P);
   });
-
-  after(async () => {
-    if (process.env.BERTH_TRACE) console.error(berthd?.proc.stderr().split('\n').filter((l) => l.includes('docker plugin')).join('\n'));
-    await stopDockerd(d).catch((e: Error) => console.error(`stop dockerd: ${e.message}`));
-    await stopDaemon(berthd);
-    cleanPluginDirs(sockPath, dirsBefore);
-    await L?.lab.close();
-  });
+  after(() => P?.close());
 
   test('network create -d berth: a berth network with Docker\'s subnets (IPv4 and IPv6), labelled with Docker\'s id', T, async () => {
-    await dockerOk(d as Dockerd, ['network', 'create', '-d', driver, '--subnet', '10.31.0.0/24', '--gateway', '10.31.0.1', '--ipv6', '--subnet', 'fd00:31::/64', '--gateway', 'fd00:31::1', 'dn1']);
+    await dockerOk(d, ['network', 'create', '-d', driver, '--subnet', '10.31.0.0/24', '--gateway', '10.31.0.1', '--ipv6', '--subnet', 'fd00:31::/64', '--gateway', 'fd00:31::1', 'dn1']);
     const id = await dockerNetId('dn1');
     const net = await berthNet(`docker-${id.slice(0, 12)}`);
     assert.equal(net.Driver, 'bridge');
@@ -72,7 +52,7 @@ void describe('berth as Docker network driver: docker run on berth networks', { 
   });
 
   test('docker run --ip --mac-address --network-alias: the container has them; berth network inspect lists it; DNS resolves the alias', T, async () => {
-    await dockerOk(d as Dockerd, [
+    await dockerOk(d, [
       'run', '-d', '--name', 'web', '--network', 'dn1', '--ip', '10.31.0.10', '--ip6', 'fd00:31::10', '--mac-address', '02:42:0a:1f:00:63', '--network-alias', 'www',
       img, 'sh', '-c', 'echo hello-from-web > /tmp/index.html; exec httpd -f -v -p 80 -h /tmp',
     ]);
@@ -95,62 +75,85 @@ void describe('berth as Docker network driver: docker run on berth networks', { 
     assert.equal((await exec('web', 'ping', '-c', '1', '-W', '2', 'fd00:31::1')).code, 0);
     // busybox's own resolver (its static wget's getaddrinfo would need glibc's NSS modules)
     for (const name of ['www', 'web']) {
-      const ns = await dockerOk(d as Dockerd, ['run', '--rm', '--network', 'dn1', img, 'nslookup', name]);
+      const ns = await dockerOk(d, ['run', '--rm', '--network', 'dn1', img, 'nslookup', name]);
       assert.match(ns, /Address:\s*10\.31\.0\.10\b/, `nslookup ${name} through Docker's embedded DNS:\n${ns}`);
     }
-    const got = await dockerOk(d as Dockerd, ['run', '--rm', '--network', 'dn1', img, ...httpGet('10.31.0.10', 80)]);
+    const got = await dockerOk(d, ['run', '--rm', '--network', 'dn1', img, ...httpGet('10.31.0.10', 80)]);
     assert.match(got, /^hello-from-web$/m);
   });
 
   test('-p: reached from the LAN with the client address preserved; a 127.0.0.1 port is not reachable from the LAN', T, async () => {
-    await dockerOk(d as Dockerd, ['run', '-d', '--name', 'pub', '--network', 'dn1', '-p', '8080:80', '-p', '127.0.0.1:8081:80', img, 'sh', '-c', 'echo hello-pub > /tmp/index.html; exec httpd -f -v -p 80 -h /tmp']);
+    await dockerOk(d, ['run', '-d', '--name', 'pub', '--network', 'dn1', '-p', '8080:80', '-p', '127.0.0.1:8081:80', img, 'sh', '-c', 'echo hello-pub > /tmp/index.html; exec httpd -f -v -p 80 -h /tmp']);
     const got = await L.ext.exec(httpGet(H_ADDR, 8080), { timeoutMs: 15_000 });
     assert.equal(got.code, 0, `GET from ext: ${got.stderr}`);
     assert.match(got.stdout, /^hello-pub$/m);
-    const logs = await dockerCmd(d as Dockerd, ['logs', 'pub']);
+    const logs = await dockerCmd(d, ['logs', 'pub']);
     assert.match(logs.stdout + logs.stderr, new RegExp(EXT_ADDR.replace(/\./g, '\\.')), 'httpd saw the client\'s own address');
     const local = await L.ext.exec(httpGet(H_ADDR, 8081), { timeoutMs: 10_000 });
     assert.doesNotMatch(local.stdout, /hello-pub/, 'the 127.0.0.1-only port answered the LAN');
     const fromHost = await L.h.exec(httpGet('127.0.0.1', 8081), { timeoutMs: 10_000 });
     assert.match(fromHost.stdout, /^hello-pub$/m, `the host's own 127.0.0.1:8081: ${fromHost.stderr}`);
-    await dockerOk(d as Dockerd, ['rm', '-f', 'pub']);
+    await dockerOk(d, ['rm', '-f', 'pub']);
   });
 
   test('docker network connect/disconnect on a running container; berth IPAM (--ipam-driver)', T, async () => {
-    await dockerOk(d as Dockerd, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', '10.32.0.0/24', 'dn2']);
+    await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', '10.32.0.0/24', 'dn2']);
     const id = await dockerNetId('dn2');
-    await dockerOk(d as Dockerd, ['network', 'connect', 'dn2', 'web']);
+    await dockerOk(d, ['network', 'connect', 'dn2', 'web']);
     const addr = (await exec('web', 'ip', '-4', 'addr')).stdout;
     assert.match(addr, /inet 10\.32\.0\.\d+\/24/);
     const net = await berthNet(`docker-${id.slice(0, 12)}`);
     assert.equal(Object.keys(net.Containers).length, 1);
     assert.equal((await exec('web', 'ping', '-c', '1', '-W', '2', '10.32.0.1')).code, 0);
-    await dockerOk(d as Dockerd, ['network', 'disconnect', 'dn2', 'web']);
+    await dockerOk(d, ['network', 'disconnect', 'dn2', 'web']);
     assert.doesNotMatch((await exec('web', 'ip', '-4', 'addr')).stdout, /10\.32\.0\./);
     assert.equal(Object.keys((await berthNet(`docker-${id.slice(0, 12)}`)).Containers).length, 0);
-    await dockerOk(d as Dockerd, ['network', 'rm', 'dn2']);
+    await dockerOk(d, ['network', 'rm', 'dn2']);
     assert.ok(!(await berthNetNames()).includes(`docker-${id.slice(0, 12)}`), 'docker network rm removed the berth network');
+  });
+
+  test('-o berth.network=NAME: Docker joins an existing berth network (its containers and berth\'s share it); --internal', T, async () => {
+    await L.h.berthOk(['network', 'create', '--subnet', '10.34.0.0/24', 'shared']);
+    const wrong = await dockerCmd(d, ['network', 'create', '-d', driver, '--subnet', '10.35.0.0/24', '-o', 'berth.network=shared', 'dj-bad']);
+    assert.match(wrong.stderr, /berth\.network=shared.*10\.34\.0\.0\/24/, wrong.stderr);
+    await dockerOk(d, ['network', 'create', '-d', driver, '--subnet', '10.34.0.0/24', '-o', 'berth.network=shared', 'dj']);
+    await L.h.berthOk(['run', '-d', '--name', 'bctr', '--network', 'shared', '--ip', '10.34.0.50', '--', 'sleep', '300']);
+    await dockerOk(d, ['run', '-d', '--name', 'jctr', '--network', 'dj', img, 'sleep', '300']);
+    const shared = await berthNet('shared');
+    assert.equal(Object.keys(shared.Containers).length, 2, 'berth\'s container and Docker\'s on one berth network');
+    assert.equal((await exec('jctr', 'ping', '-c', '1', '-W', '2', '10.34.0.50')).code, 0, 'Docker\'s container reaches berth\'s');
+    await dockerOk(d, ['rm', '-f', 'jctr']);
+    await dockerOk(d, ['network', 'rm', 'dj']);
+    assert.ok((await berthNetNames()).includes('shared'), 'docker network rm of a joined network leaves the berth network');
+    await L.h.berthOk(['rm', '-f', 'bctr']);
+    await L.h.berthOk(['network', 'rm', 'shared']);
+    // --internal: a berth internal network; Docker adds no way out either
+    await dockerOk(d, ['network', 'create', '-d', driver, '--internal', '--subnet', '10.36.0.0/24', 'di']);
+    const id = await dockerNetId('di');
+    assert.equal((await L.h.berthJson<{ Internal: boolean }[]>(['network', 'inspect', `docker-${id.slice(0, 12)}`, '--format', 'json']))[0]?.Internal, true);
+    const routes = await dockerOk(d, ['run', '--rm', '--network', 'di', img, 'ip', 'route']);
+    assert.doesNotMatch(routes, /default/, `an internal network's container has no default route:\n${routes}`);
+    await dockerOk(d, ['network', 'rm', 'di']);
   });
 
   test('a bad -o reaches the docker CLI naming the option; nothing is left in Docker or berth', T, async () => {
     const before = await berthNetNames();
-    const dockerBefore = await dockerOk(d as Dockerd, ['network', 'ls', '-q']);
-    const r = await dockerCmd(d as Dockerd, ['network', 'create', '-d', driver, '--subnet', '10.33.0.0/24', '-o', 'berth.bogus=1', 'bad']);
+    const dockerBefore = await dockerOk(d, ['network', 'ls', '-q']);
+    const r = await dockerCmd(d, ['network', 'create', '-d', driver, '--subnet', '10.33.0.0/24', '-o', 'berth.bogus=1', 'bad']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /berth\.bogus/, r.stderr);
-    const r2 = await dockerCmd(d as Dockerd, ['network', 'create', '-d', driver, '--subnet', '10.33.0.0/24', '-o', 'berth.driver=nope', 'bad']);
+    const r2 = await dockerCmd(d, ['network', 'create', '-d', driver, '--subnet', '10.33.0.0/24', '-o', 'berth.driver=nope', 'bad']);
     assert.match(r2.stderr, /berth\.driver=nope/, r2.stderr);
     assert.deepEqual(await berthNetNames(), before);
-    assert.equal(await dockerOk(d as Dockerd, ['network', 'ls', '-q']), dockerBefore);
+    assert.equal(await dockerOk(d, ['network', 'ls', '-q']), dockerBefore);
   });
 
   test('docker rm and network rm leave nothing of Docker\'s in berth', T, async () => {
     const id = await dockerNetId('dn1');
-    await dockerOk(d as Dockerd, ['rm', '-f', 'web']);
+    await dockerOk(d, ['rm', '-f', 'web']);
     assert.equal(Object.keys((await berthNet(`docker-${id.slice(0, 12)}`)).Containers).length, 0);
-    await dockerOk(d as Dockerd, ['network', 'rm', 'dn1']);
+    await dockerOk(d, ['network', 'rm', 'dn1']);
     assert.ok(!(await berthNetNames()).includes(`docker-${id.slice(0, 12)}`));
-    const veths = (await L.h.exec(['ip', '-o', 'link'])).stdout.split('\n').filter((l) => /\b(bth|veth)[0-9a-f]/.test(l));
-    assert.deepEqual(veths, [], 'no veth of Docker\'s endpoints is left on the host');
+    assert.deepEqual(await dockerEndpointLinks(L.h), [], 'no veth of Docker\'s endpoints is left on the host');
   });
 });
