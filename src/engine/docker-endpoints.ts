@@ -15,7 +15,7 @@ import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { DOCKER_IPAM_OWNER, checkDockerId, getDockerNetwork } from './docker-networks.js';
 import { attachNetworkEndpoint, releaseEndpoints, Undo } from './endpoints.js';
-import { listLinks } from '../kernel/links.js';
+import { deleteLink, findLink, listLinks } from '../kernel/links.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
 
@@ -155,6 +155,10 @@ export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string
 async function releaseDockerEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
   stopEndpointRelay(engine, ep.id);
   await releaseEndpoints(engine, ep.containerId, ep.interfaceName);
+  // dockerd moves the sandbox end back to the host on Leave: a macvlan child is not deleted with a veth's host end
+  await withRtnl(engine.hostNetns, async (nl) => {
+    if (await findLink(nl, ep.interfaceName)) await deleteLink(nl, ep.interfaceName);
+  });
 }
 
 /** NetworkDriver.DeleteEndpoint: unplug and forget it. Gone already: success. */
@@ -177,7 +181,9 @@ export async function dockerEndpointLeftovers(engine: Engine): Promise<{ ep: End
   const names = new Set((await withRtnl(engine.hostNetns, (nl) => listLinks(nl))).map((l) => l.name));
   return docker.flatMap((ep) => {
     if (names.has(ep.interfaceName)) return [{ ep, why: `its sandbox end ${ep.interfaceName} is back in the host namespace: Docker's sandbox ${ep.containerId} is gone` }];
-    if (!names.has(hostIfnameOf(ep))) return [{ ep, why: `its veth ${hostIfnameOf(ep)} is gone with Docker's sandbox ${ep.containerId}` }];
+    const net = engine.store.findNetwork(ep.networkId);
+    const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : undefined;
+    if (link?.kind === 'veth' && !names.has(link.hostIfname)) return [{ ep, why: `its veth ${link.hostIfname} is gone with Docker's sandbox ${ep.containerId}` }];
     return [];
   });
 }
@@ -194,7 +200,7 @@ export function dockerEndpointInfo(engine: Engine, endpointId: string): Record<s
   return {
     'berth.network': net?.name ?? ep.networkId,
     'berth.endpoint': ep.id,
-    'berth.host-interface': hostIfnameOf(ep),
+    'berth.host-interface': net ? driverOf(net.driver).endpointLinkOf(net, ep).hostIfname : hostIfnameOf(ep),
     'berth.ports': engine.store.listPorts({ endpointId: ep.id }).map((p) => `${p.hostIp}:${p.hostPort}->${p.targetIp}:${p.targetPort}/${p.proto}`),
   };
 }

@@ -41,9 +41,9 @@ export interface DockerNetworkRequest {
 
 /** Keys of `-o` the plugin reads itself; every other key goes to the berth driver, which refuses those it does not know. */
 export const PLUGIN_OPTIONS = { driver: 'berth.driver', network: 'berth.network', name: 'berth.name' } as const;
-// macvlan children and overlay endpoints are not yet handed over to dockerd (see EndpointPlug.handOver)
-const DRIVERS = ['bridge'];
-const NOT_YET = ['macvlan', 'overlay'];
+// overlay endpoints are not yet handed over to dockerd (their cluster records and gateway-bridge leg)
+const DRIVERS = ['bridge', 'macvlan'];
+const NOT_YET = ['overlay'];
 
 function joinedDir(engine: Engine): string {
   return join(engine.paths.root, 'docker-plugin', 'joined');
@@ -107,7 +107,7 @@ export async function createDockerNetwork(engine: Engine, req: DockerNetworkRequ
     return net;
   }
   const driverName = driver ?? 'bridge';
-  if (NOT_YET.includes(driverName)) throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=${driverName} is not served to Docker yet: use bridge`);
+  if (NOT_YET.includes(driverName)) throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=${driverName} is not served to Docker yet: use bridge or macvlan`);
   if (!DRIVERS.includes(driverName)) throw new UserError(`invalid -o ${PLUGIN_OPTIONS.driver}=${driverName}: expected ${DRIVERS.join(', ')}`);
   const subnets = [...req.v4, ...(req.ipv6 ? req.v6 : [])];
   return createNetwork(engine, {

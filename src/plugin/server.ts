@@ -71,7 +71,10 @@ export function createPluginServer(engine: Engine, opts: PluginServerOptions): S
         const run = queue.then(() => handler(engine, body));
         queue = run.catch(() => undefined);
         return run.then(
-          (answer) => reply(res, 200, answer),
+          (answer) => {
+            trace(`docker plugin: ${method} done`);
+            reply(res, 200, answer);
+          },
           (err: unknown) => {
             const msg = err instanceof Error ? err.message : String(err);
             if (!(err instanceof BerthError)) opts.log(`docker plugin: ${method}: ${err instanceof Error ? (err.stack ?? msg) : msg}`);

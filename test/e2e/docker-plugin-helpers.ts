@@ -255,5 +255,5 @@ export const httpGet = (addr: string, port: number): string[] => ['sh', '-c', 'p
 /** Links of Docker endpoints on the host: veth host ends and sandbox ends back in the host (bth…). */
 export async function dockerEndpointLinks(h: Host): Promise<{ name: string; index: number }[]> {
   const out = (await h.execOk(['ip', '-o', 'link'])).stdout;
-  return [...out.matchAll(/^(\d+): ((?:veth|bth)[0-9a-f]+)[@:]/gm)].map((m) => ({ index: Number(m[1]), name: m[2] ?? '' }));
+  return [...out.matchAll(/^(\d+): ((?:veth[0-9a-f]{7}|bth[0-9a-f]{12}))[@:]/gm)].map((m) => ({ index: Number(m[1]), name: m[2] ?? '' }));
 }

@@ -136,6 +136,23 @@ void describe('berth as Docker network driver: docker run on berth networks', { 
     await dockerOk(d, ['network', 'rm', 'di']);
   });
 
+  test('-o berth.driver=macvlan -o parent=eth0: a Docker container on the LAN at its own address', T, async () => {
+    // ext (10.200.0.2) plays the LAN's router; h's own 10.200.0.1 is kept out of Docker's picks by --ip
+    await dockerOk(d, ['network', 'create', '-d', driver, '-o', 'berth.driver=macvlan', '-o', 'parent=eth0', '--subnet', '10.200.0.0/24', '--gateway', '10.200.0.2', 'dm']);
+    const id = await dockerNetId('dm');
+    assert.equal((await berthNet(`docker-${id.slice(0, 12)}`)).Driver, 'macvlan');
+    await dockerOk(d, ['run', '-d', '--name', 'mv', '--network', 'dm', '--ip', '10.200.0.60', img, 'sleep', '300']);
+    // on-link for ext: only a macvlan child of h's eth0 answers ARP for it on the switch
+    assert.ok(await L.ext.ping('10.200.0.60'), 'the LAN reaches the container at its own address');
+    assert.equal((await exec('mv', 'ping', '-c', '1', '-W', '2', '10.200.0.2')).code, 0, 'the container reaches the LAN');
+    await dockerOk(d, ['rm', '-f', 'mv']);
+    assert.equal(Object.keys((await berthNet(`docker-${id.slice(0, 12)}`)).Containers).length, 0);
+    assert.deepEqual((await dockerEndpointLinks(L.h)).filter((l) => l.name.startsWith('bth')), [], 'the macvlan child went with the container');
+    await dockerOk(d, ['network', 'rm', 'dm']);
+    const r = await dockerCmd(d, ['network', 'create', '-d', driver, '-o', 'berth.driver=overlay', '--subnet', '10.37.0.0/24', 'dov']);
+    assert.match(r.stderr, /berth\.driver=overlay is not served to Docker yet/, r.stderr);
+  });
+
   test('a bad -o reaches the docker CLI naming the option; nothing is left in Docker or berth', T, async () => {
     const before = await berthNetNames();
     const dockerBefore = await dockerOk(d, ['network', 'ls', '-q']);

@@ -22,8 +22,8 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
 
   /** A macvlan child of the parent born inside the sandbox with its own MAC; with host_access a host route through the shim. */
   async attachEndpoint(ctx, net, ep, plug, undo) {
-    if (plug.handOver) throw new UserError(`macvlan network "${net.name}" cannot hand its endpoints to a runtime that moves them itself (Docker's plugin): not supported yet`);
     const o = macvlanOptions(net.options);
+    if (plug.handOver && o.mode === 'passthru') throw new UserError(`macvlan network "${net.name}" is in passthru mode: its child cannot be handed to a runtime that moves it itself (Docker's plugin)`);
     const st = macvlanStateOf(net);
     // passthru: unless told otherwise, the kernel gives the child its parent's MAC
     const mac = o.mode === 'passthru' ? plug.requestedMac : (ep.mac ?? undefined);
@@ -36,6 +36,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
       ...(mac ? { mac } : {}),
       ...(o.mtu ? { mtu: o.mtu } : {}),
       ...(st.shim ? { shim: st.shim.ifname } : {}),
+      ...(plug.handOver ? { handOver: true } : {}),
     };
     await attachMacvlan(ctx.hostNetns, spec);
     undo.push(() => detachMacvlan(ctx.hostNetns, spec));
