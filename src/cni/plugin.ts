@@ -117,6 +117,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
+      if (conf.bandwidth) throw new CniError(CNI_CODES.invalidConfig, 'the "bandwidth" capability is not served by this build of berth-cni');
       const { ip, ip6, mac } = conf;
       // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
       const pod = podNameOf(env.CNI_ARGS);
