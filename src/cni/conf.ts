@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import type { PortBinding } from '../portmap/index.js';
 import type { z } from 'zod';
+import { bandwidthProblems, type SandboxBandwidth } from '../engine/bandwidth-limits.js';
 import { ALIAS, decodeConfSchema, type bandwidthSchema, type ConfInput } from './conf-schema.js';
 import { CNI_CODES, CniError } from './errors.js';
 
@@ -41,18 +42,8 @@ export interface NetConf {
   dns?: { servers?: string[]; searches?: string[]; options?: string[]; domain?: string };
 }
 
-export interface Rate {
-  /** bits per second */
-  rate: number;
-  /** bits */
-  burst: number;
-}
-
 /** ingress: to the sandbox; egress: from it (the reference bandwidth plugin's sense). */
-export interface Bandwidth {
-  ingress?: Rate;
-  egress?: Rate;
-}
+export type Bandwidth = SandboxBandwidth;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -105,7 +96,11 @@ function toBandwidth(bw: z.infer<typeof bandwidthSchema>, where: string): Bandwi
     if (!rate || !burst) throw invalid(`invalid "${where}.${dir}${rate ? 'Burst' : 'Rate'}" ${rate ? burst : rate}: "${dir}Rate" and "${dir}Burst" go together`, 'a rate in bits per second and a burst in bits, both above 0');
     out[dir] = { rate, burst };
   }
-  return out.ingress || out.egress ? out : undefined;
+  if (!out.ingress && !out.egress) return undefined;
+  // what no link can honour, refused before anything is made (the frame size is checked on the link)
+  const problems = bandwidthProblems(out, 0).filter((p) => !p.includes('smaller than one frame'));
+  if (problems.length) throw invalid(`invalid "${where}": ${problems.join('; ')}`);
+  return out;
 }
 
 /** CNI_ARGS ("K=V;K=V"): the runtime's name for the sandbox (K8S_POD_NAME). A bad pair is code 4. */

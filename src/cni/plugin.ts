@@ -117,7 +117,6 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
-      if (conf.bandwidth) throw new CniError(CNI_CODES.invalidConfig, 'the "bandwidth" capability is not served by this build of berth-cni');
       const { ip, ip6, mac } = conf;
       // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
       const pod = podNameOf(env.CNI_ARGS);
@@ -132,6 +131,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(ip6 ? { ip6 } : {}),
         ...(mac ? { mac } : {}),
         ...(aliases.length ? { aliases } : {}),
+        ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
       });
       out(resultText(conf, ownResult(a, ifname, netns)));
       return;
@@ -146,7 +146,8 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         throw new CniError(CNI_CODES.unknownContainer, `container "${containerId}" has no interface "${ifname}" on a berth network`, 'CHECK needs an attachment made by ADD');
       }
       const a = await sandboxes.checkSandbox(engine(), containerId, ifname, netns);
-      const problems = [...prevResultDrift(conf, a, ifname), ...a.problems];
+      const shaping = conf.bandwidth ? await (await import('../engine/sandbox-bandwidth.js')).bandwidthDrift(a.hostIfname, conf.bandwidth) : [];
+      const problems = [...prevResultDrift(conf, a, ifname), ...a.problems, ...shaping];
       if (problems.length) throw new CniError(CNI_CODES.checkFailed, `CHECK of container "${containerId}" interface "${ifname}" failed: ${problems.join('; ')}`);
       return;
     }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, REPO_ROOT, runIn } from '../lab/index.js';
-import { type BasicLab, basicLab, hostState } from './helpers.js';
+import { type BasicLab, EXT_ADDR, NODE, basicLab, hostState } from './helpers.js';
 
 const T = { timeout: 180_000 };
 const PLUGIN = [process.execPath, join(REPO_ROOT, 'bin', 'berth-cni')];
@@ -20,6 +20,21 @@ export interface CniOut {
   msg?: string;
   details?: string;
 }
+
+/** In the sandbox: port 5001 counts what it receives and prints the rate; 5002 sends for SECONDS. */
+const BW_SERVER = [
+  "const net=require('net');const secs=Number(process.argv[1]);const buf=Buffer.alloc(65536);",
+  "net.createServer(c=>{let n=0,t0=0;c.on('data',d=>{if(!t0)t0=Date.now();n+=d.length});c.on('end',()=>{process.stdout.write('rx '+Math.round(n*8*1000/(Date.now()-t0))+'\\n');c.end()})}).listen(5001);",
+  "net.createServer(c=>{const stop=Date.now()+secs*1000;const pump=()=>{while(Date.now()<stop){if(!c.write(buf))return c.once('drain',pump)}c.end()};pump()}).listen(5002,()=>console.log('up'));",
+].join('');
+/** On the host: send to ADDR:5001 for SECONDS, or (recv) read ADDR:5002 and print the rate. */
+const BW_CLIENT = [
+  "const net=require('net');const [mode,addr,secs]=process.argv.slice(1);const buf=Buffer.alloc(65536);",
+  "const c=net.connect(mode==='recv'?5002:5001,addr);let n=0,t0=0;",
+  "if(mode==='recv'){c.on('data',d=>{if(!t0)t0=Date.now();n+=d.length});c.on('end',()=>{console.log('rx '+Math.round(n*8*1000/(Date.now()-t0)));process.exit(0)})}",
+  "else{const stop=Date.now()+Number(secs)*1000;const pump=()=>{while(Date.now()<stop){if(!c.write(buf))return c.once('drain',pump)}c.end()};c.on('connect',pump);c.on('data',()=>{});c.on('end',()=>process.exit(0))}",
+  "c.on('error',e=>{console.log('ERR '+e.code);process.exit(1)});",
+].join('');
 
 void describe('berth-cni: conf schema and capabilities', () => {
   let L: BasicLab;
@@ -66,5 +81,64 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.equal(ok.status, 0, JSON.stringify(ok.out) + ok.stderr);
     assert.ok(await sb.ping(ok.out.ips[0]?.gateway ?? '', { count: 1 }), 'the sandbox reaches its gateway');
     assert.equal((await call('DEL', envOf('badconf', sb), base)).status, 0);
+  });
+
+  test('bandwidth: TCP capped within 25 % of the rate both ways (tbf on the host veth, ifb for egress); DEL removes it', T, async () => {
+    const sb = await L.lab.createExternal('bw');
+    const ingressRate = 8_000_000;
+    const egressRate = 4_000_000;
+    const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', capabilities: { bandwidth: true }, runtimeConfig: { bandwidth: { ingressRate, ingressBurst: 200_000, egressRate, egressBurst: 200_000 } } };
+    const tooSmall = await call('ADD', envOf('bw', sb), { ...conf, runtimeConfig: { bandwidth: { ingressRate, ingressBurst: 8000 } } });
+    assert.equal(tooSmall.out.code, 7, JSON.stringify(tooSmall.out));
+    assert.match(tooSmall.out.msg ?? '', /"ingressBurst" 8000: smaller than one frame/);
+    const tooLong = await call('ADD', envOf('bw', sb), { ...conf, runtimeConfig: { bandwidth: { egressRate: 8, egressBurst: 1_000_000 } } });
+    assert.equal(tooLong.out.code, 7, JSON.stringify(tooLong.out));
+    assert.match(tooLong.out.msg ?? '', /"egressBurst" 1000000 at "egressRate" 8/);
+    const before = await hostState(L.h);
+    const add = await call('ADD', envOf('bw', sb), conf);
+    assert.equal(add.status, 0, JSON.stringify(add.out) + add.stderr);
+    const hostEnd = add.out.interfaces.find((i) => !i.sandbox)?.name ?? '';
+    const ifb = `ifb${hostEnd.replace(/^veth/, '')}`;
+    assert.match((await L.h.exec(['tc', 'qdisc', 'show', 'dev', hostEnd])).stdout, /tbf[\s\S]*ingress|ingress[\s\S]*tbf/, 'a tbf and an ingress qdisc on the host veth');
+    assert.match((await L.h.exec(['tc', 'qdisc', 'show', 'dev', ifb])).stdout, /tbf/, `a tbf on ${ifb}`);
+    const check = await call('CHECK', envOf('bw', sb), { ...conf, prevResult: add.out });
+    assert.equal(check.status, 0, JSON.stringify(check.out));
+
+    const addr = add.out.ips[0]?.address.split('/')[0] ?? '';
+    const secs = 3;
+    const server = await sb.spawn([NODE, '-e', BW_SERVER, String(secs)]);
+    await server.waitForOutput('up', { timeoutMs: 10_000 });
+    const sent = await L.h.exec([NODE, '-e', BW_CLIENT, 'send', addr, String(secs)], { timeoutMs: 60_000 });
+    assert.equal(sent.code, 0, sent.stdout + sent.stderr);
+    const rxIn = Number(/rx (\d+)/.exec(await server.waitForOutput(/rx \d+/, { timeoutMs: 30_000 }))?.[1]);
+    const got = await L.h.exec([NODE, '-e', BW_CLIENT, 'recv', addr, String(secs)], { timeoutMs: 60_000 });
+    const rxOut = Number(/rx (\d+)/.exec(got.stdout)?.[1]);
+    await server.kill();
+    console.log(`# bandwidth: to the sandbox ${rxIn} bit/s (asked ${ingressRate}), from it ${rxOut} bit/s (asked ${egressRate})`);
+    assert.ok(Math.abs(rxIn - ingressRate) <= ingressRate * 0.25, `to the sandbox: ${rxIn} bit/s, asked ${ingressRate}`);
+    assert.ok(Math.abs(rxOut - egressRate) <= egressRate * 0.25, `from the sandbox: ${rxOut} bit/s, asked ${egressRate}`);
+
+    const shaped = await call('CHECK', envOf('bw', sb), { ...conf, prevResult: add.out });
+    assert.equal(shaped.status, 0);
+    await L.h.exec(['tc', 'qdisc', 'del', 'dev', ifb, 'root'], { check: true });
+    const drifted = await call('CHECK', envOf('bw', sb), { ...conf, prevResult: add.out });
+    assert.equal(drifted.out.code, 101, 'CHECK notices a removed qdisc');
+    assert.match(drifted.out.msg ?? '', new RegExp(`${ifb}" has no tbf`));
+
+    assert.equal((await call('DEL', envOf('bw', sb), conf)).status, 0);
+    assert.equal((await L.h.exec(['ip', 'link', 'show', ifb])).code, 1, 'DEL removed the ifb');
+    assert.deepEqual(await hostState(L.h), before, 'DEL left nothing');
+  });
+
+  test('bandwidth on a macvlan network: refused with a clear message, nothing changed', T, async () => {
+    await L.h.berthOk(['network', 'create', '-d', 'macvlan', '--subnet', '10.200.0.0/24', '--gateway', EXT_ADDR, '--ip-range', '10.200.0.192/28', '-o', 'parent=eth0', 'lanbw']);
+    const sb = await L.lab.createExternal('bwmv');
+    const before = await hostState(L.h);
+    const r = await call('ADD', envOf('bwmv', sb), { cniVersion: '1.0.0', name: 'lanbw', type: 'berth', network: 'lanbw', runtimeConfig: { bandwidth: { ingressRate: 1_000_000, ingressBurst: 100_000 } } });
+    assert.equal(r.out.code, 7, JSON.stringify(r.out));
+    assert.match(r.out.msg ?? '', /"bandwidth".*network "lanbw".*bridge network/);
+    assert.deepEqual(await hostState(L.h), before);
+    assert.doesNotMatch((await runIn(sb, ['ip', '-o', 'link', 'show'])).stdout, /eth0/);
+    await L.h.berthOk(['network', 'rm', 'lanbw']);
   });
 });
