@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
+import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
 import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
-import { formatResult, mergeResults, readResult, type CniResult } from './result.js';
+import { formatResult, mergeResults, readResult, type CniDns, type CniResult } from './result.js';
 
 export type CniEnv = Record<string, string | undefined>;
 
@@ -28,7 +29,7 @@ function envVar(env: CniEnv, name: string): string {
   return v;
 }
 
-function ownResult(a: SandboxAttachment, ifname: string, netns: string): CniResult {
+function ownResult(a: SandboxAttachment, ifname: string, netns: string, conf: NetConf): CniResult {
   const interfaces = [...(a.hostIfname ? [{ name: a.hostIfname }] : []), { name: ifname, ...(a.endpoint.mac ? { mac: a.endpoint.mac } : {}), sandbox: netns }];
   const sandboxIndex = interfaces.length - 1;
   const gatewayOf = (address: string) => a.network.subnets.find((s) => s.subnet.includes(':') === address.includes(':'))?.gateway;
@@ -45,7 +46,24 @@ function ownResult(a: SandboxAttachment, ifname: string, netns: string): CniResu
       return { address, ...(gateway ? { gateway } : {}), interface: sandboxIndex };
     }),
     routes,
-    dns: {},
+    dns: dnsOf(a, conf),
+  };
+}
+
+/**
+ * The dns capability: as `berth run` writes resolv.conf. A network with the embedded DNS (user-
+ * defined ones) names its resolver; the default bridge has none (as in Docker): the runtime's
+ * servers. The runtime's searches and options, and the conf's domain, follow.
+ */
+function dnsOf(a: SandboxAttachment, conf: NetConf): CniDns {
+  const embedded = a.network.name === DEFAULT_NETWORK ? [] : dnsAddressesOf(a.network);
+  const resolver = embedded.find((ip) => !ip.includes(':')) ?? embedded[0];
+  const nameservers = resolver ? [resolver] : (conf.dns?.servers ?? []);
+  return {
+    ...(nameservers.length ? { nameservers } : {}),
+    ...(conf.dns?.domain ? { domain: conf.dns.domain } : {}),
+    ...(conf.dns?.searches ? { search: conf.dns.searches } : {}),
+    ...(conf.dns?.options ? { options: conf.dns.options } : {}),
   };
 }
 
@@ -133,7 +151,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(aliases.length ? { aliases } : {}),
         ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
       });
-      out(resultText(conf, ownResult(a, ifname, netns)));
+      out(resultText(conf, ownResult(a, ifname, netns, conf)));
       return;
     }
     case 'DEL':

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, REPO_ROOT, runIn } from '../lab/index.js';
+import { type Daemon, startDaemon, stopDaemon } from './daemon-helpers.js';
 import { type BasicLab, EXT_ADDR, NODE, basicLab, hostState } from './helpers.js';
 
 const T = { timeout: 180_000 };
@@ -43,7 +44,9 @@ void describe('berth-cni: conf schema and capabilities', () => {
     L = await basicLab('e2e cni-caps');
     await L.h.berthOk(['network', 'create', '--subnet', '10.79.0.0/24', 'caps']);
   });
+  let daemon: Daemon | undefined;
   after(async () => {
+    await stopDaemon(daemon);
     await L?.lab.close();
   });
 
@@ -140,5 +143,61 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.deepEqual(await hostState(L.h), before);
     assert.doesNotMatch((await runIn(sb, ['ip', '-o', 'link', 'show'])).stdout, /eth0/);
     await L.h.berthOk(['network', 'rm', 'lanbw']);
+  });
+
+  test('dns: the result names the network\'s resolver; the embedded DNS answers the sandbox and resolves it by the runtime\'s name, daemon up or not at ADD', T, async () => {
+    // a node resolver in the sandbox, asking SERVER for NAME (the lab's sandboxes share the machine's resolv.conf)
+    const resolveFrom = async (sb: External, server: string, name: string) => {
+      const script = "const d=require('dns');const r=new d.Resolver({timeout:2000,tries:3});r.setServers([process.argv[1]]);r.resolve4(process.argv[2],(e,a)=>{console.log(e?'ERR '+e.code:a.join(','))})";
+      return (await runIn(sb, [NODE, '-e', script, server, name], { timeoutMs: 30_000 })).stdout.trim();
+    };
+    const getent = async (ctr: string, name: string) => (await L.h.berth(['exec', ctr, '--', 'getent', 'hosts', name], { timeoutMs: 30_000 })).stdout.trim();
+    const native = [join(REPO_ROOT, 'dist', 'berth-cni')];
+    const rc = { dns: { servers: ['10.200.0.2'], searches: ['lab.example'], options: ['ndots:2'] } };
+
+    // the daemon is running at ADD (and serves the call: the native plugin)
+    daemon ??= await startDaemon(L.h);
+    const sbA = await L.lab.createExternal('dnsa');
+    const a = await call('ADD', { ...envOf('dnsa-id', sbA), CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-a' }, { cniVersion: '1.1.0', name: 'caps', type: 'berth', network: 'caps', runtimeConfig: rc }, native);
+    assert.equal(a.status, 0, JSON.stringify(a.out) + a.stderr);
+    const gw = a.out.ips[0]?.gateway ?? '';
+    assert.deepEqual(a.out.dns, { nameservers: [gw], search: ['lab.example'], options: ['ndots:2'] }, 'the network\'s embedded resolver, the runtime\'s searches and options');
+    const ipA = a.out.ips[0]?.address.split('/')[0] ?? '';
+    await L.h.berthOk(['run', '-d', '--name', 'dnsctr', '--network', 'caps', '--', 'sleep', '300']);
+    assert.equal(await getent('dnsctr', 'web-a'), `${ipA}       web-a`, 'a berth container resolves the sandbox by its pod name');
+    const ctrIp = (await L.h.berthJson<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }[]>(['inspect', 'dnsctr', '--format', 'json']))[0]?.NetworkSettings.Networks.caps?.IPAddress;
+    assert.equal(await resolveFrom(sbA, gw, 'dnsctr'), ctrIp, 'the sandbox resolves the container through the resolver in its result');
+
+    // the daemon down at ADD (the in-process plugin); it follows the store when it comes back
+    await stopDaemon(daemon);
+    daemon = undefined;
+    const sbB = await L.lab.createExternal('dnsb');
+    const b = await call('ADD', envOf('dnsb-id', sbB), { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', runtimeConfig: { aliases: ['web-b', 'other-b'] } });
+    assert.equal(b.status, 0, JSON.stringify(b.out) + b.stderr);
+    assert.deepEqual(b.out.dns, { nameservers: [gw] });
+    const ipB = b.out.ips[0]?.address.split('/')[0] ?? '';
+    daemon = await startDaemon(L.h);
+    assert.equal(await getent('dnsctr', 'web-b'), `${ipB}       web-b`, 'resolved by its first alias');
+    assert.equal(await resolveFrom(sbB, gw, 'other-b'), ipB, 'and by its other aliases');
+    assert.equal(await resolveFrom(sbB, gw, 'web-a'), ipA, 'sandboxes resolve each other');
+    assert.equal(await resolveFrom(sbB, gw, 'dnsctr'), ctrIp);
+
+    // network inspect names each sandbox as the runtime does
+    const inspect = await L.h.berthJson<{ Containers: Record<string, { Name: string }> }[]>(['network', 'inspect', 'caps', '--format', 'json']);
+    assert.equal(inspect[0]?.Containers['dnsa-id']?.Name, 'web-a', 'inspect names the sandbox by K8S_POD_NAME');
+    assert.equal(inspect[0]?.Containers['dnsb-id']?.Name, 'web-b', 'or by its first alias');
+
+    // the default bridge has no embedded DNS (as in Docker): the runtime's servers
+    const sbC = await L.lab.createExternal('dnsc');
+    const c = await call('ADD', envOf('dnsc-id', sbC), { cniVersion: '1.0.0', name: 'lab', type: 'berth', runtimeConfig: rc });
+    assert.deepEqual(c.out.dns, { nameservers: ['10.200.0.2'], search: ['lab.example'], options: ['ndots:2'] });
+
+    for (const [id, sb, net] of [['dnsa-id', sbA, 'caps'], ['dnsb-id', sbB, 'caps'], ['dnsc-id', sbC, 'bridge']] as const) {
+      assert.equal((await call('DEL', envOf(id, sb), { cniVersion: '1.0.0', name: 'x', type: 'berth', network: net })).status, 0);
+    }
+    const script = "const d=require('dns');const r=new d.Resolver({timeout:1500,tries:1});r.setServers([process.argv[1]]);r.resolve4('web-a',(e,a)=>{console.log(e?'ERR '+e.code:a.join(','))})";
+    const gone = await L.h.berth(['exec', 'dnsctr', '--', NODE, '-e', script, gw], { timeoutMs: 30_000 });
+    assert.match(gone.stdout, /^ERR/, `a deleted sandbox is no longer resolved: ${gone.stdout}`);
+    await L.h.berthOk(['rm', '-f', 'dnsctr']);
   });
 });
