@@ -200,4 +200,35 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.match(gone.stdout, /^ERR/, `a deleted sandbox is no longer resolved: ${gone.stdout}`);
     await L.h.berthOk(['rm', '-f', 'dnsctr']);
   });
+
+  test('the daemon\'s socket in the conf: a plugin run with nothing but CNI_* variables is served by the daemon', T, async () => {
+    const sock = join(L.h.runDir, 'cni-api.sock');
+    await stopDaemon(daemon);
+    daemon = await startDaemon(L.h, { args: ['--api', `unix://${sock}`] });
+    const sb = await L.lab.createExternal('scrub');
+    // a runtime that scrubs the environment, in its own mount namespace where /var/lib is empty:
+    // had the call run in-process on the default location, its store would vanish with it
+    const runtime = [
+      "const {spawnSync}=require('child_process');const [plugin,conf,netns]=process.argv.slice(1);",
+      "if(spawnSync('mount',['-t','tmpfs','tmpfs','/var/lib']).status!==0)process.exit(90);",
+      "for(const cmd of ['ADD','CHECK','DEL']){const r=spawnSync(plugin,[],{input:conf,env:{CNI_COMMAND:cmd,CNI_CONTAINERID:'scrub-id',CNI_NETNS:netns,CNI_IFNAME:'eth0',CNI_PATH:'/opt/cni/bin',CNI_ARGS:'K8S_POD_NAME=scrubbed'}});",
+      "process.stdout.write(cmd+' '+r.status+' '+r.stdout.toString().trim()+'\\n');if(cmd==='ADD'){process.stdout.write('PAUSE\\n');spawnSync('sleep',['1.5'])}}",
+    ].join('');
+    const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', berthSocket: sock };
+    const run = L.h.exec(['unshare', '-m', '--propagation', 'private', NODE, '-e', runtime, join(REPO_ROOT, 'dist', 'berth-cni'), JSON.stringify({ ...conf }), sb.netnsPath], { timeoutMs: 60_000 });
+    // while the runtime pauses after ADD: the attachment is in the daemon's store
+    let seen: Record<string, { Name: string }> = {};
+    for (let i = 0; i < 30 && !seen['scrub-id']; i++) {
+      seen = (await L.h.berthJson<{ Containers: Record<string, { Name: string }> }[]>(['network', 'inspect', 'caps', '--format', 'json']))[0]?.Containers ?? {};
+      if (!seen['scrub-id']) await new Promise((r) => setTimeout(r, 100));
+    }
+    const r = await run;
+    assert.match(r.stdout, /^ADD 0 \{/m, r.stdout + r.stderr);
+    assert.equal(seen['scrub-id']?.Name, 'scrubbed', `the daemon's store holds the sandbox: ${r.stdout}`);
+    assert.match(r.stdout, /^CHECK 0/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /^DEL 0/m, r.stdout + r.stderr);
+    const after = await L.h.berthJson<{ Containers: Record<string, unknown> }[]>(['network', 'inspect', 'caps', '--format', 'json']);
+    assert.equal(after[0]?.Containers['scrub-id'], undefined, 'DEL released it');
+    assert.doesNotMatch((await runIn(sb, ['ip', '-o', 'link', 'show'])).stdout, /eth0/);
+  });
 });
