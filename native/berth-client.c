@@ -422,7 +422,10 @@ int main(int argc, char **argv) {
   }
   buf_str(&body, "},\"stdin\":");
   buf_json(&body, in.p ? in.p : "");
-  buf_str(&body, "}");
+  // the daemon opens CNI_NETNS through /proc/<pid>/root: this process's mount namespace
+  char pid[32];
+  snprintf(pid, sizeof pid, ",\"pid\":%d}", (int)getpid());
+  buf_str(&body, pid);
   int http = post("/berth/v1/cni", &body, &resp);
   if (http == -1 || http == 404) run_local_with_stdin(argc, argv, &in);
   if (http == -2) die(3, "%s", "the daemon went away during the call");

@@ -201,21 +201,25 @@ void describe('berth-cni: conf schema and capabilities', () => {
     await L.h.berthOk(['rm', '-f', 'dnsctr']);
   });
 
-  test('the daemon\'s socket in the conf: a plugin run with nothing but CNI_* variables is served by the daemon', T, async () => {
+  test('the daemon\'s socket in the conf, the netns across mount namespaces: a plugin with nothing but CNI_* variables and a netns only it sees is served by the daemon', T, async () => {
     const sock = join(L.h.runDir, 'cni-api.sock');
     await stopDaemon(daemon);
     daemon = await startDaemon(L.h, { args: ['--api', `unix://${sock}`] });
     const sb = await L.lab.createExternal('scrub');
-    // a runtime that scrubs the environment, in its own mount namespace where /var/lib is empty:
-    // had the call run in-process on the default location, its store would vanish with it
+    const dir = join(L.h.runDir, 'runtime-private');
+    await L.h.exec(['mkdir', '-p', dir], { check: true });
+    // a runtime that scrubs the environment, in its own mount namespace (as podman) where the
+    // netns is bind-mounted on a private tmpfs and /var/lib is empty: had the call run in-process
+    // on the default location, its store would vanish with it
     const runtime = [
-      "const {spawnSync}=require('child_process');const [plugin,conf,netns]=process.argv.slice(1);",
-      "if(spawnSync('mount',['-t','tmpfs','tmpfs','/var/lib']).status!==0)process.exit(90);",
-      "for(const cmd of ['ADD','CHECK','DEL']){const r=spawnSync(plugin,[],{input:conf,env:{CNI_COMMAND:cmd,CNI_CONTAINERID:'scrub-id',CNI_NETNS:netns,CNI_IFNAME:'eth0',CNI_PATH:'/opt/cni/bin',CNI_ARGS:'K8S_POD_NAME=scrubbed'}});",
+      "const {spawnSync}=require('child_process');const fs=require('fs');const [plugin,conf,ns,dir]=process.argv.slice(1);",
+      "const ok=(a)=>{if(spawnSync(a[0],a.slice(1),{stdio:'inherit'}).status!==0)process.exit(90)};",
+      "ok(['mount','-t','tmpfs','tmpfs','/var/lib']);ok(['mount','-t','tmpfs','tmpfs',dir]);fs.writeFileSync(dir+'/ns','');ok(['mount','--bind',ns,dir+'/ns']);",
+      "for(const cmd of ['ADD','CHECK','DEL']){const r=spawnSync(plugin,[],{input:conf,env:{CNI_COMMAND:cmd,CNI_CONTAINERID:'scrub-id',CNI_NETNS:dir+'/ns',CNI_IFNAME:'eth0',CNI_PATH:'/opt/cni/bin',CNI_ARGS:'K8S_POD_NAME=scrubbed'}});",
       "process.stdout.write(cmd+' '+r.status+' '+r.stdout.toString().trim()+'\\n');if(cmd==='ADD'){process.stdout.write('PAUSE\\n');spawnSync('sleep',['1.5'])}}",
     ].join('');
     const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', berthSocket: sock };
-    const run = L.h.exec(['unshare', '-m', '--propagation', 'private', NODE, '-e', runtime, join(REPO_ROOT, 'dist', 'berth-cni'), JSON.stringify({ ...conf }), sb.netnsPath], { timeoutMs: 60_000 });
+    const run = L.h.exec(['unshare', '-m', '--propagation', 'private', NODE, '-e', runtime, join(REPO_ROOT, 'dist', 'berth-cni'), JSON.stringify(conf), sb.netnsPath, dir], { timeoutMs: 60_000 });
     // while the runtime pauses after ADD: the attachment is in the daemon's store
     let seen: Record<string, { Name: string }> = {};
     for (let i = 0; i < 30 && !seen['scrub-id']; i++) {
