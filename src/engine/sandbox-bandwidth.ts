@@ -4,6 +4,7 @@
 // ifb device (this kernel has ifb; it lacks the tc `police` action and the matchall classifier)
 // whose own tbf shapes it. Bridge networks only: macvlan and overlay sandboxes have no host end.
 import { UserError } from '../common/errors.js';
+import { ENDPOINT_ALIAS_PREFIX } from '../drivers/driver.js';
 import { createIfb, deleteLink, getLink, setLinkUp } from '../kernel/links.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { addTokenBucket, qdiscKinds, redirectIngress } from '../kernel/tc.js';
@@ -12,11 +13,9 @@ import type { Engine } from './context.js';
 
 export type { SandboxBandwidth };
 
-/** berth's mark on the ifb devices it creates */
-const IFB_ALIAS = 'berth-bandwidth';
 
 /** Shape a sandbox's host veth; on failure the ifb is removed (the veth's qdiscs go with the veth). */
-export async function shapeSandbox(engine: Engine, networkName: string, hostIfname: string | undefined, bw: SandboxBandwidth): Promise<void> {
+export async function shapeSandbox(engine: Engine, networkName: string, endpointId: string, hostIfname: string | undefined, bw: SandboxBandwidth): Promise<void> {
   if (!hostIfname) {
     throw new UserError(`the "bandwidth" capability shapes the host end of a sandbox's veth: network "${networkName}" gives its sandboxes none (macvlan, overlay); use a bridge network`);
   }
@@ -28,7 +27,8 @@ export async function shapeSandbox(engine: Engine, networkName: string, hostIfna
   const ifb = ifbNameOf(hostIfname);
   const egress = bw.egress;
   await withRtnl(engine.hostNetns, async (nl) => {
-    await createIfb(nl, { name: ifb, alias: IFB_ALIAS });
+    // marked as the endpoint's: `berth system check --repair` deletes one whose endpoint is gone
+    await createIfb(nl, { name: ifb, alias: `${ENDPOINT_ALIAS_PREFIX}${endpointId}` });
     try {
       await setLinkUp(nl, (await getLink(nl, ifb)).index);
       await addTokenBucket(ifb, egress);

@@ -82,7 +82,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
     if (req.bandwidth) {
       // before shaping: a failed shape leaves no ifb behind either
       if (hostIfname) undo.push(() => unshapeSandbox(engine, hostIfname));
-      await shapeSandbox(engine, network.name, hostIfname, req.bandwidth);
+      await shapeSandbox(engine, network.name, endpoint.id, hostIfname, req.bandwidth);
     }
     await syncDefaultRoutes(engine, req.containerId, req.netns);
     const ports = engine.store.listPorts({ endpointId: endpoint.id });
