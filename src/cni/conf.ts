@@ -31,6 +31,8 @@ export interface NetConf {
   /** where berth's state is, for runtimes that scrub the environment (conmon) */
   berthRoot?: string;
   berthRun?: string;
+  /** "hostPortRelay": false when the runtime binds the published host ports itself (podman does, for the container's life) */
+  hostPortRelay: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -114,9 +116,11 @@ function toMac(mac: unknown): string | undefined {
 /** A name the sandbox answers to (runtimeConfig aliases, K8S_POD_NAME): DNS-label characters. */
 export const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
-function toAliases(aliases: unknown): string[] {
+function toAliases(given: unknown, network: string): string[] {
+  // podman (the dnsname convention) sends {"<conf name>": [names]}: this network's entry
+  const aliases = isObject(given) ? given[network] : given;
   if (aliases === undefined || aliases === null) return [];
-  if (!Array.isArray(aliases)) throw invalid(`invalid runtimeConfig "aliases" ${JSON.stringify(aliases)}: expected an array of names`);
+  if (!Array.isArray(aliases)) throw invalid(`invalid runtimeConfig "aliases" ${JSON.stringify(given)}: expected an array of names, or an object of such arrays by network name`);
   for (const a of aliases) if (typeof a !== 'string' || !ALIAS.test(a)) throw invalid(`invalid runtimeConfig aliases entry ${JSON.stringify(a)}: expected a name of letters, digits, "_", "." and "-"`);
   return aliases as string[];
 }
@@ -128,6 +132,14 @@ export function podNameOf(cniArgs: string | undefined): string | undefined {
     if (k === 'K8S_POD_NAME' && v && ALIAS.test(v)) return v;
   }
   return undefined;
+}
+
+/** CNI_ARGS "IP=a[,b]" and "MAC=m" (how podman 4 passes --ip and --mac-address; host-local's convention), checked as runtimeConfig's. */
+export function cniArgsAddressing(cniArgs: string | undefined): { ip?: string; ip6?: string; mac?: string } {
+  const args = new Map((cniArgs ?? '').split(';').map((pair) => pair.split('=', 2) as [string, string | undefined]));
+  const ips = args.get('IP');
+  const mac = toMac(args.get('MAC'));
+  return { ...(ips ? toStaticIps(ips.split(',')) : {}), ...(mac ? { mac } : {}) };
 }
 
 function toAttachments(list: unknown): Attachment[] | undefined {
@@ -154,8 +166,10 @@ export function parseConf(raw: Json): NetConf {
     network: optString(raw, 'network') ?? 'bridge',
     publish: toBindings(rc.portMappings),
     ...toStaticIps(rc.ips),
-    aliases: toAliases(rc.aliases),
+    aliases: toAliases(rc.aliases, optString(raw, 'name') ?? ''),
+    hostPortRelay: raw.hostPortRelay !== false,
   };
+  if (raw.hostPortRelay !== undefined && typeof raw.hostPortRelay !== 'boolean') throw invalid(`invalid "hostPortRelay" ${JSON.stringify(raw.hostPortRelay)}: expected true or false`);
   const mac = toMac(rc.mac);
   if (mac) conf.mac = mac;
   if (prev) conf.prevResult = prev;

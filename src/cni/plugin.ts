@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, cniArgsAddressing, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { formatResult, mergeResults, readResult, type CniResult } from './result.js';
 
@@ -117,7 +117,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
-      const { ip, ip6, mac } = conf;
+      // runtimeConfig first, then CNI_ARGS (podman 4)
+      const fromArgs = cniArgsAddressing(env.CNI_ARGS);
+      const [ip, ip6, mac] = [conf.ip ?? fromArgs.ip, conf.ip6 ?? fromArgs.ip6, conf.mac ?? fromArgs.mac];
       // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
       const pod = podNameOf(env.CNI_ARGS);
       const aliases = [...new Set([...(pod ? [pod] : []), ...conf.aliases])];
@@ -131,6 +133,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(ip6 ? { ip6 } : {}),
         ...(mac ? { mac } : {}),
         ...(aliases.length ? { aliases } : {}),
+        relay: conf.hostPortRelay,
       });
       out(resultText(conf, ownResult(a, ifname, netns)));
       return;
