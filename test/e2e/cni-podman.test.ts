@@ -8,26 +8,18 @@
 // published port; podman rm (conmon's cleanup runs the plugin with a scrubbed environment: the conf
 // carries berthRoot/berthRun) leaves nothing in berth's store, the nft table or the links.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type BackgroundProcess, type ExecResult, links } from '../lab/index.js';
 import { startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
 import { berthTable } from './helpers.js';
 import { EXT4, EXT6, H4, type NetLab, netLab } from './networks-helpers.js';
-import { busyboxRootfs, cniBinDir, eventually, httpGet, httpPeerServer, missing, REFERENCE_PLUGINS, writeConflist } from './cni-runtimes-helpers.js';
+import { busyboxRootfs, cniBinDir, eventually, httpGet, httpPeerServer, missing, mountNamespace, REFERENCE_PLUGINS, removeCgroups, writeConflist } from './cni-runtimes-helpers.js';
 
 const skip = missing({ podman: '/usr/bin/podman', conmon: '/usr/bin/conmon', runc: '/usr/sbin/runc', 'busybox-static': '/bin/busybox', 'the CNI reference plugins': join(REFERENCE_PLUGINS, 'loopback') });
 const T = { timeout: 150_000, skip: skip ?? false };
 if (skip) console.log(`# cni-podman skipped: ${skip}`);
-
-const HOLDER = [
-  // a private mount namespace for podman: tmpfs over /run and /var/lib (libcni's cache), then wait to be killed
-  "const {spawnSync}=require('child_process');",
-  "for(const d of process.argv.slice(1)){const r=spawnSync('mount',['-t','tmpfs','-o','mode=755','berth-podman',d],{stdio:'inherit'});if(r.status!==0){console.log('mount failed '+d);process.exit(1);}}",
-  "console.log('ready');setInterval(()=>{},1<<30);",
-].join('');
 
 interface PodmanInspect {
   State: { Pid: number; Running: boolean };
@@ -83,8 +75,8 @@ void describe('berth-cni under podman 4.3 (CNI backend)', () => {
       ].join('\n'),
     );
     daemon = await startDaemon(L.h);
-    holder = await L.h.spawn(['unshare', '-m', '--propagation', 'private', process.execPath, '-e', HOLDER, '/run', '/var/lib']);
-    await holder.waitForOutput('ready', { timeoutMs: 10_000 });
+    // podman's netns files, runc's and libpod's state and libcni's cache stay in this namespace's tmpfs
+    holder = await mountNamespace(L.h, [{ tmpfs: '/run' }, { tmpfs: '/var/lib' }]);
   });
   after(async () => {
     if (holder?.running) {
@@ -92,12 +84,8 @@ void describe('berth-cni under podman 4.3 (CNI backend)', () => {
       await holder.kill();
     }
     await stopDaemon(daemon);
-    // runc's cgroups under the test's own parent, in every hierarchy
-    for (const h of await readdir('/sys/fs/cgroup').catch(() => [])) {
-      const p = join('/sys/fs/cgroup', h, cgroupParent);
-      if (existsSync(p)) for (const c of await readdir(p, { withFileTypes: true })) if (c.isDirectory()) await rmdir(join(p, c.name)).catch(() => undefined);
-      if (existsSync(p)) await rmdir(p).catch(() => undefined);
-    }
+    // runc's cgroups under the test's own parent
+    if (cgroupParent) await removeCgroups(cgroupParent);
     await L?.lab.close();
   });
 

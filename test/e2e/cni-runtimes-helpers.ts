@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LabNode, REPO_ROOT, run } from '../lab/index.js';
@@ -141,5 +141,98 @@ export async function iptablesMentions(node: LabNode, words: readonly string[]):
     assert.equal(r.code, 0, `${tool}: ${r.stderr}`);
     out.push(...r.stdout.split('\n').filter((l) => l.startsWith('-A') && words.some((w) => l.includes(w))));
   }
+  return out;
+}
+
+/** One step of a private mount namespace's setup: a tmpfs, a directory (inside a tmpfs), a bind mount. */
+export type MountStep = { tmpfs: string } | { mkdir: string } | { bind: [string, string] };
+
+const MOUNT_HOLDER = [
+  "const {spawnSync}=require('child_process');const fs=require('fs');",
+  "const ok=(a)=>{const r=spawnSync('mount',a,{stdio:'inherit'});if(r.status!==0){console.log('mount failed '+a.join(' '));process.exit(1);}};",
+  'for(const s of JSON.parse(process.argv[1])){',
+  "if(s.tmpfs)ok(['-t','tmpfs','-o','mode=755','berth-runtime',s.tmpfs]);else if(s.mkdir)fs.mkdirSync(s.mkdir,{recursive:true});else ok(['--bind',s.bind[0],s.bind[1]]);}",
+  "console.log('ready');setInterval(()=>{},1<<30);",
+].join('');
+
+/**
+ * A process holding a private mount namespace in node (set up by steps), for a runtime whose
+ * paths are fixed (/run/containerd, /etc/cni/net.d, /opt/cni/bin, /var/lib/cni): enter it with
+ * `nsenter -t PID -m`. Killing it (the lab does, by PID) ends the namespace and its mounts.
+ */
+export async function mountNamespace(node: LabNode, steps: readonly MountStep[]) {
+  const p = await node.spawn(['unshare', '-m', '--propagation', 'private', process.execPath, '-e', MOUNT_HOLDER, JSON.stringify(steps)]);
+  await p.waitForOutput(/^(ready|mount failed.*)$/m, { timeoutMs: 10_000 });
+  if (!p.stdout().includes('ready')) throw new Error(`private mount namespace: ${p.stdout()}${p.stderr()}`);
+  return p;
+}
+
+/** Remove the cgroup directories a runtime made under parent, in every v1 hierarchy (and the unified one). */
+export async function removeCgroups(parent: string): Promise<void> {
+  const walk = async (dir: string): Promise<void> => {
+    for (const c of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (c.isDirectory()) await walk(join(dir, c.name));
+    await rmdir(dir).catch(() => undefined);
+  };
+  for (const h of await readdir('/sys/fs/cgroup').catch(() => [])) {
+    const p = join('/sys/fs/cgroup', h, parent);
+    if (existsSync(p)) await walk(p);
+  }
+}
+
+/**
+ * An OCI image archive (oci-layout, index.json, one layer) of rootfs, named `name` for
+ * `ctr image import`: what `docker save` would give, made without a registry or a builder.
+ */
+export async function ociImageTar(rootfs: string, work: string, name: string, cmd: readonly string[]): Promise<string> {
+  const layout = join(work, 'layout');
+  const blobs = join(layout, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const blob = async (data: Buffer) => {
+    const digest = createHash('sha256').update(data).digest('hex');
+    await writeFile(join(blobs, digest), data);
+    return { digest: `sha256:${digest}`, size: data.length };
+  };
+  const layerTar = join(work, 'layer.tar');
+  await run(['tar', '--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', layerTar, '.'], { check: true });
+  const layerData = await readFile(layerTar);
+  const layer = await blob(layerData);
+  const config = await blob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Cmd: cmd, Env: ['PATH=/bin'] },
+        rootfs: { type: 'layers', diff_ids: [layer.digest] },
+      }),
+    ),
+  );
+  const manifest = await blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      }),
+    ),
+  );
+  const tag = name.split(':').pop() ?? 'latest';
+  await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': tag },
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
+      ],
+    }),
+  );
+  const out = join(work, 'image.tar');
+  await run(['tar', '-C', layout, '-cf', out, '.'], { check: true });
   return out;
 }
