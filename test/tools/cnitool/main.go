@@ -4,7 +4,9 @@
 // CNI_CONTAINERID (default: derived from the netns path, as upstream does).
 //
 //	cnitool add|check|del NETWORK NETNS     one call; ADD prints the result JSON
-//	cnitool timed add|del NETWORK NETNS...  one call per netns, one line "OP NETNS MILLISECONDS" each
+//	cnitool timed add|del NETWORK NETNS...  one call per netns, one line "OP NETNS MILLISECONDS" each;
+//	                                        with CNITOOL_PORT_BASE=P, the k-th netns (from 0) publishes
+//	                                        host port P+k to 8080/tcp (portMappings), as bench/cni does
 //
 // libcni 1.1.2 predates CNI spec 1.1.0 (its newest result type is 1.0.0, whose shape 1.1.0 keeps).
 // A 1.1.0 conflist is run as libcni can: libcni sees "1.0.0", and this tool's exec layer puts
@@ -111,10 +113,20 @@ func runtimeConf(netns string) (*libcni.RuntimeConf, error) {
 	return rt, nil
 }
 
-func call(ctx context.Context, cni *libcni.CNIConfig, list *libcni.NetworkConfigList, op, netns string) error {
+func call(ctx context.Context, cni *libcni.CNIConfig, list *libcni.NetworkConfigList, op, netns string, k int) error {
 	rt, err := runtimeConf(netns)
 	if err != nil {
 		return err
+	}
+	if base := os.Getenv("CNITOOL_PORT_BASE"); base != "" {
+		var port int
+		if _, err := fmt.Sscan(base, &port); err != nil || port < 1 || port+k > 65535 {
+			return fmt.Errorf("invalid CNITOOL_PORT_BASE %q: expected a port that leaves room for every netns", base)
+		}
+		if rt.CapabilityArgs == nil {
+			rt.CapabilityArgs = map[string]interface{}{}
+		}
+		rt.CapabilityArgs["portMappings"] = []map[string]interface{}{{"hostPort": port + k, "containerPort": 8080, "protocol": "tcp"}}
 	}
 	switch op {
 	case "add":
@@ -157,9 +169,9 @@ func main() {
 	if timed {
 		os.Setenv("CNITOOL_QUIET", "1")
 	}
-	for _, netns := range targets {
+	for k, netns := range targets {
 		start := time.Now()
-		if err := call(ctx, cni, list, op, netns); err != nil {
+		if err := call(ctx, cni, list, op, netns, k); err != nil {
 			fmt.Fprintf(os.Stderr, "cnitool: %s %s: %v\n", op, netns, err)
 			os.Exit(1)
 		}
