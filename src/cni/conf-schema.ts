@@ -23,13 +23,13 @@ const portMapping = z.strictObject({
   hostIP: z.string().refine((a) => a === '' || isIP(a) !== 0, { message: 'expected an IPv4 or IPv6 address' }).optional(),
 });
 
-const mac = z
+export const macSchema = z
   .string({ message: 'expected a MAC address like 02:42:ac:11:00:02' })
   .refine((m) => m === '' || MAC.test(m), { message: 'expected a MAC address like 02:42:ac:11:00:02' })
   .refine((m) => m === '' || !(parseInt(m.slice(0, 2), 16) & 1), { message: 'a multicast MAC (first octet odd); expected a unicast one' })
   .refine((m) => !/^(00:){5}00$/i.test(m), { message: 'the zero MAC; expected a unicast one' });
 
-const staticIp = z.string().refine((e) => isIP(e.split('/')[0] ?? '') !== 0, { message: 'expected an IPv4 or IPv6 address (a /prefix is allowed)' });
+export const staticIpSchema = z.string().refine((e) => isIP(e.split('/')[0] ?? '') !== 0, { message: 'expected an IPv4 or IPv6 address (a /prefix is allowed)' });
 
 /** Bits per second and bits, as the reference bandwidth plugin takes them (0 or absent: not shaped). */
 const bits = z.int({ message: 'expected a whole number of bits (per second for a rate)' }).min(0, { message: 'expected 0 or more' });
@@ -45,11 +45,14 @@ const runtimeDns = z.strictObject({
 /** A conf-level `dns` (the spec's network configuration DNS). */
 const confDns = z.strictObject({ nameservers: stringList.optional(), domain: z.string().optional(), search: stringList.optional(), options: stringList.optional() });
 
+const aliasList = z.array(z.string().regex(ALIAS, { message: 'expected a name of letters, digits, "_", "." and "-"' }), { message: 'expected a list of names' });
+
 export const runtimeConfigSchema = z.strictObject({
   portMappings: z.array(portMapping, { message: 'expected a list of {hostPort, containerPort, protocol, hostIP}' }).nullish(),
-  ips: z.array(staticIp, { message: 'expected a list of addresses' }).nullish(),
-  mac: mac.nullish(),
-  aliases: z.array(z.string().regex(ALIAS, { message: 'expected a name of letters, digits, "_", "." and "-"' }), { message: 'expected a list of names' }).nullish(),
+  ips: z.array(staticIpSchema, { message: 'expected a list of addresses' }).nullish(),
+  mac: macSchema.nullish(),
+  // a list, or (podman, the dnsname convention) lists by network name: {"<conf name>": [names]}
+  aliases: z.union([aliasList, z.record(z.string(), aliasList)], { message: 'expected a list of names, or an object of such lists by network name' }).nullish(),
   bandwidth: bandwidthSchema.nullish(),
   dns: runtimeDns.nullish(),
 });
@@ -68,6 +71,8 @@ const known = {
   berthRun: absolutePath.nullish(),
   /** the daemon's API socket, for runtimes that scrub the environment (the native plugin reads it) */
   berthSocket: absolutePath.nullish(),
+  /** false: the runtime binds the published host ports itself (podman's conmon holds them), so no relay of berth's does */
+  hostPortRelay: z.boolean({ message: 'expected true or false' }).optional(),
   /** a conf-level rate limit for every sandbox on this conf, as the reference plugin's keys */
   bandwidth: bandwidthSchema.nullish(),
   dns: confDns.nullish(),

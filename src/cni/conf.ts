@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { PortBinding } from '../portmap/index.js';
 import type { z } from 'zod';
 import { bandwidthProblems, type SandboxBandwidth } from '../engine/bandwidth-limits.js';
-import { ALIAS, decodeConfSchema, type bandwidthSchema, type ConfInput } from './conf-schema.js';
+import { ALIAS, decodeConfSchema, macSchema, staticIpSchema, type bandwidthSchema, type ConfInput } from './conf-schema.js';
 import { CNI_CODES, CniError } from './errors.js';
 
 export { ALIAS };
@@ -29,6 +29,8 @@ export interface NetConf {
   /** runtimeConfig.mac */
   mac?: string;
   aliases: string[];
+  /** false (conf "hostPortRelay"): the runtime binds the published host ports itself (podman does, for the container's life) */
+  hostPortRelay: boolean;
   /** the previous plugin's result in a chain (kept as given, shaped on output) */
   prevResult?: Record<string, unknown>;
   /** GC: the attachments that are still valid */
@@ -71,13 +73,13 @@ export function confVersion(raw: Json): string {
 }
 
 /** runtimeConfig.ips (podman --ip): addresses with or without a prefix, one per family. */
-function toStaticIps(ips: readonly string[]): { ip?: string; ip6?: string } {
+function toStaticIps(ips: readonly string[], where = '"runtimeConfig.ips"'): { ip?: string; ip6?: string } {
   const out: { ip?: string; ip6?: string } = {};
   for (const entry of ips) {
     const addr = entry.split('/')[0] ?? '';
     const family = isIP(addr);
     const key = family === 4 ? 'ip' : 'ip6';
-    if (out[key]) throw invalid(`invalid "runtimeConfig.ips": two IPv${family} addresses ("${out[key]}", "${addr}"): one per family`);
+    if (out[key]) throw invalid(`invalid ${where}: two IPv${family} addresses ("${out[key]}", "${addr}"): one per family`);
     out[key] = addr;
   }
   return out;
@@ -121,7 +123,24 @@ export function podNameOf(cniArgs: string | undefined): string | undefined {
   return pod;
 }
 
-const KNOWN_ARGS = ['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID'];
+const KNOWN_ARGS = ['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IP', 'MAC'];
+
+/** CNI_ARGS "IP=a[,b]" and "MAC=m" (how podman 4 passes --ip and --mac-address; host-local's convention), checked as runtimeConfig's (code 4). */
+export function cniArgsAddressing(cniArgs: string | undefined): { ip?: string; ip6?: string; mac?: string } {
+  const args = new Map((cniArgs ?? '').split(';').map((pair) => [pair.slice(0, Math.max(0, pair.indexOf('='))), pair.slice(pair.indexOf('=') + 1)] as const));
+  const ips = args.get('IP') ?? '';
+  const mac = args.get('MAC') ?? '';
+  const bad = (what: string, value: string, message: string) => new CniError(CNI_CODES.invalidEnv, `invalid CNI_ARGS ${what} "${value}": ${message}`);
+  for (const ip of ips ? ips.split(',') : []) {
+    const r = staticIpSchema.safeParse(ip);
+    if (!r.success) throw bad('IP', ip, r.error.issues[0]?.message ?? 'expected an address');
+  }
+  if (mac) {
+    const r = macSchema.safeParse(mac);
+    if (!r.success) throw bad('MAC', mac, r.error.issues[0]?.message ?? 'expected a MAC address');
+  }
+  return { ...(ips ? toStaticIps(ips.split(','), 'CNI_ARGS IP') : {}), ...(mac ? { mac: mac.toLowerCase() } : {}) };
+}
 
 /** The whole configuration of an ADD, DEL, CHECK, STATUS or GC. */
 export function parseConf(raw: Json): NetConf {
@@ -134,7 +153,9 @@ export function parseConf(raw: Json): NetConf {
     network: c.network ?? 'bridge',
     publish: (rc.portMappings ?? []).map(toBinding),
     ...toStaticIps(rc.ips ?? []),
-    aliases: rc.aliases ?? [],
+    // podman's aliases come by network name (the conf's name)
+    aliases: (Array.isArray(rc.aliases) ? rc.aliases : rc.aliases?.[c.name ?? '']) ?? [],
+    hostPortRelay: c.hostPortRelay !== false,
   };
   if (rc.mac) conf.mac = rc.mac.toLowerCase();
   if (c.prevResult) conf.prevResult = c.prevResult;

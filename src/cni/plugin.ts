@@ -7,7 +7,7 @@ import { BerthError, ConflictError, NotFoundError, UserError } from '../common/e
 import type { Engine } from '../engine/context.js';
 import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, cniArgsAddressing, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { formatResult, mergeResults, readResult, type CniDns, type CniResult } from './result.js';
 
@@ -141,7 +141,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
-      const { ip, ip6, mac } = conf;
+      // runtimeConfig first, then CNI_ARGS (podman 4)
+      const fromArgs = cniArgsAddressing(env.CNI_ARGS);
+      const [ip, ip6, mac] = [conf.ip ?? fromArgs.ip, conf.ip6 ?? fromArgs.ip6, conf.mac ?? fromArgs.mac];
       // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
       const pod = podNameOf(env.CNI_ARGS);
       const aliases = [...new Set([...(pod ? [pod] : []), ...conf.aliases])];
@@ -156,6 +158,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(mac ? { mac } : {}),
         ...(aliases.length ? { aliases } : {}),
         ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
+        relay: conf.hostPortRelay,
       });
       // the result names the sandbox as the runtime does
       out(resultText(conf, ownResult(a, ifname, envVar(env, 'CNI_NETNS'), conf)));

@@ -41,6 +41,8 @@ export interface SandboxRequest {
   aliases?: string[];
   /** the CNI bandwidth capability: shaped on the host end of the veth (bridge networks) */
   bandwidth?: SandboxBandwidth;
+  /** false: the runtime holds the published host ports itself (podman): no relay binds them */
+  relay?: boolean;
 }
 
 /** A berth network by name or id, its kernel objects ensured; overlay only with the cluster at hand. */
@@ -87,7 +89,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
     await syncDefaultRoutes(engine, req.containerId, req.netns);
     const ports = engine.store.listPorts({ endpointId: endpoint.id });
     // the host's own connections to the published ports (127.0.0.1): a relay process, as for berth's containers
-    startEndpointRelay(engine, endpoint.id, ports);
+    if (req.relay !== false) startEndpointRelay(engine, endpoint.id, ports);
     undo.push(() => stopEndpointRelay(engine, endpoint.id));
     return { network, endpoint, hostIfname, ports };
   } catch (err) {
