@@ -76,6 +76,11 @@ const known = {
   /** a conf-level rate limit for every sandbox on this conf, as the reference plugin's keys */
   bandwidth: bandwidthSchema.nullish(),
   dns: confDns.nullish(),
+  /**
+   * The spec's ipam section, read by runtimes, not by berth: the berth network's own IPAM gives
+   * the addresses (podman 4 learns a network's subnets from a host-local section, to check --ip).
+   */
+  ipam: z.record(z.string(), z.unknown(), { message: 'expected an object' }).optional(),
   capabilities: z.record(z.string(), z.boolean({ message: 'expected true or false' })).optional(),
   args: z.record(z.string(), z.unknown()).optional(),
   runtimeConfig: runtimeConfigSchema.nullish(),
