@@ -47,14 +47,10 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
     nodes.push({ id: `network/${net.name}`, kind: 'network', label: net.name, data: { id: net.id, driver: net.driver, subnets: net.subnets, internal: net.internal } });
     edges.push({ from: `network/${net.name}`, to: ifId(ifname), kind: 'attached' });
   }
-  const containers: Container[] = store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
-  for (const c of containers) {
-    const status = liveStatus(c);
-    const nsId = `ns/${c.id}`;
-    nodes.push({ id: nsId, kind: 'namespace', label: c.name, data: { id: c.id, status, networkMode: c.config.networkMode, netns: c.state.netns } });
-    const joined = joinedContainerId(c.config.networkMode);
-    if (joined) edges.push({ from: nsId, to: `ns/${joined}`, kind: 'in', label: 'shares namespace' });
-    for (const ep of store.listEndpoints({ containerId: c.id })) {
+  // a namespace's interfaces (each to its veth host end or macvlan parent) and published ports
+  const drawEndpoints = (id: string) => {
+    const nsId = `ns/${id}`;
+    for (const ep of store.listEndpoints({ containerId: id })) {
       const epId = `${nsId}/${ep.interfaceName}`;
       nodes.push({ id: epId, kind: 'interface', label: ep.interfaceName, data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases } });
       edges.push({ from: epId, to: nsId, kind: 'in' });
@@ -63,9 +59,26 @@ export async function topology(engine: Engine): Promise<{ nodes: TopologyNode[];
       const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : { kind: 'veth' as const, hostIfname: hostIfnameOf(ep) };
       edges.push({ from: epId, to: ifId(link.hostIfname), kind: link.kind });
     }
-    for (const p of store.listPorts({ containerId: c.id })) {
+    for (const p of store.listPorts({ containerId: id })) {
       edges.push({ from: 'host', to: nsId, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });
     }
+  };
+  const containers: Container[] = store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
+  for (const c of containers) {
+    const status = liveStatus(c);
+    const nsId = `ns/${c.id}`;
+    nodes.push({ id: nsId, kind: 'namespace', label: c.name, data: { id: c.id, status, networkMode: c.config.networkMode, netns: c.state.netns } });
+    const joined = joinedContainerId(c.config.networkMode);
+    if (joined) edges.push({ from: nsId, to: `ns/${joined}`, kind: 'in', label: 'shares namespace' });
+    drawEndpoints(c.id);
+  }
+  // CNI sandboxes: a runtime's namespaces (no berth container), named as the runtime names them
+  const berthIds = new Set(containers.map((c) => c.id));
+  const sandboxIds = [...new Set(store.listEndpoints().map((ep) => ep.containerId))].filter((id) => !berthIds.has(id));
+  for (const id of sandboxIds) {
+    const name = store.listEndpoints({ containerId: id }).find((ep) => ep.aliases.length)?.aliases[0] ?? id;
+    nodes.push({ id: `ns/${id}`, kind: 'namespace', label: name, data: { id, status: 'running', networkMode: 'cni' } });
+    drawEndpoints(id);
   }
   return { nodes, edges };
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, REPO_ROOT, runIn } from '../lab/index.js';
-import { type Daemon, startDaemon, stopDaemon } from './daemon-helpers.js';
+import { type Daemon, api, startDaemon, stopDaemon } from './daemon-helpers.js';
 import { type BasicLab, EXT_ADDR, NODE, basicLab, hostState } from './helpers.js';
 
 const T = { timeout: 180_000 };
@@ -151,6 +151,12 @@ void describe('berth-cni: conf schema and capabilities', () => {
       const script = "const d=require('dns');const r=new d.Resolver({timeout:2000,tries:3});r.setServers([process.argv[1]]);r.resolve4(process.argv[2],(e,a)=>{console.log(e?'ERR '+e.code:a.join(','))})";
       return (await runIn(sb, [NODE, '-e', script, server, name], { timeoutMs: 30_000 })).stdout.trim();
     };
+    // the daemon answers its API before its DNS servers are bound: wait for the resolver first
+    const waitResolves = async (sb: External, server: string, name: string, ip: string) => {
+      let got = '';
+      for (const end = Date.now() + 15_000; Date.now() < end && got !== ip; ) got = await resolveFrom(sb, server, name);
+      return got;
+    };
     const getent = async (ctr: string, name: string) => (await L.h.berth(['exec', ctr, '--', 'getent', 'hosts', name], { timeoutMs: 30_000 })).stdout.trim();
     const native = [join(REPO_ROOT, 'dist', 'berth-cni')];
     const rc = { dns: { servers: ['10.200.0.2'], searches: ['lab.example'], options: ['ndots:2'] } };
@@ -164,6 +170,7 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.deepEqual(a.out.dns, { nameservers: [gw], search: ['lab.example'], options: ['ndots:2'] }, 'the network\'s embedded resolver, the runtime\'s searches and options');
     const ipA = a.out.ips[0]?.address.split('/')[0] ?? '';
     await L.h.berthOk(['run', '-d', '--name', 'dnsctr', '--network', 'caps', '--', 'sleep', '300']);
+    assert.equal(await waitResolves(sbA, gw, 'web-a', ipA), ipA, 'the sandbox is answered by the embedded DNS (by its address) and finds itself');
     assert.equal(await getent('dnsctr', 'web-a'), `${ipA}       web-a`, 'a berth container resolves the sandbox by its pod name');
     const ctrIp = (await L.h.berthJson<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }[]>(['inspect', 'dnsctr', '--format', 'json']))[0]?.NetworkSettings.Networks.caps?.IPAddress;
     assert.equal(await resolveFrom(sbA, gw, 'dnsctr'), ctrIp, 'the sandbox resolves the container through the resolver in its result');
@@ -177,6 +184,7 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.deepEqual(b.out.dns, { nameservers: [gw] });
     const ipB = b.out.ips[0]?.address.split('/')[0] ?? '';
     daemon = await startDaemon(L.h);
+    assert.equal(await waitResolves(sbB, gw, 'web-b', ipB), ipB, 'the restarted daemon resolves a sandbox added while it was down');
     assert.equal(await getent('dnsctr', 'web-b'), `${ipB}       web-b`, 'resolved by its first alias');
     assert.equal(await resolveFrom(sbB, gw, 'other-b'), ipB, 'and by its other aliases');
     assert.equal(await resolveFrom(sbB, gw, 'web-a'), ipA, 'sandboxes resolve each other');
@@ -186,6 +194,11 @@ void describe('berth-cni: conf schema and capabilities', () => {
     const inspect = await L.h.berthJson<{ Containers: Record<string, { Name: string }> }[]>(['network', 'inspect', 'caps', '--format', 'json']);
     assert.equal(inspect[0]?.Containers['dnsa-id']?.Name, 'web-a', 'inspect names the sandbox by K8S_POD_NAME');
     assert.equal(inspect[0]?.Containers['dnsb-id']?.Name, 'web-b', 'or by its first alias');
+    const topoReply = await api(daemon.sock, 'GET', '/topology');
+    assert.equal(topoReply.status, 200, topoReply.text);
+    const topo = JSON.parse(topoReply.text) as { nodes: { id: string; kind: string; label: string }[] };
+    assert.ok(topo.nodes.some((n) => n.id === 'ns/dnsa-id' && n.kind === 'namespace' && n.label === 'web-a'), 'the topology draws the sandbox under its name');
+    assert.ok(topo.nodes.some((n) => n.id === 'ns/dnsa-id/eth0'), 'with its interface');
 
     // the default bridge has no embedded DNS (as in Docker): the runtime's servers
     const sbC = await L.lab.createExternal('dnsc');
