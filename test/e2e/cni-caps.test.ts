@@ -248,4 +248,20 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.equal(after[0]?.Containers['scrub-id'], undefined, 'DEL released it');
     assert.doesNotMatch((await runIn(sb, ['ip', '-o', 'link', 'show'])).stdout, /eth0/);
   });
+
+  test('a conf-level bandwidth (the reference plugin\'s keys), through the daemon: shaped, and DEL removes it', T, async () => {
+    daemon ??= await startDaemon(L.h);
+    const sb = await L.lab.createExternal('bwconf');
+    const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', bandwidth: { ingressRate: 2_000_000, ingressBurst: 100_000, egressRate: 1_000_000, egressBurst: 100_000 } };
+    const native = [join(REPO_ROOT, 'dist', 'berth-cni')];
+    const add = await call('ADD', envOf('bwconf', sb), conf, native);
+    assert.equal(add.status, 0, JSON.stringify(add.out) + add.stderr);
+    const hostEnd = add.out.interfaces.find((i) => !i.sandbox)?.name ?? '';
+    const ifb = `ifb${hostEnd.replace(/^veth/, '')}`;
+    const onVeth = (await L.h.exec(['tc', 'qdisc', 'show', 'dev', hostEnd])).stdout;
+    assert.match(onVeth, /tbf .*rate 2Mbit/, onVeth);
+    assert.match((await L.h.exec(['tc', 'qdisc', 'show', 'dev', ifb])).stdout, /tbf .*rate 1Mbit/);
+    assert.equal((await call('DEL', envOf('bwconf', sb), conf, native)).status, 0);
+    assert.equal((await L.h.exec(['ip', 'link', 'show', ifb])).code, 1, 'DEL removed the ifb');
+  });
 });
