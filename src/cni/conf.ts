@@ -98,7 +98,7 @@ function toBandwidth(bw: z.infer<typeof bandwidthSchema>, where: string): Bandwi
   }
   if (!out.ingress && !out.egress) return undefined;
   // what no link can honour, refused before anything is made (the frame size is checked on the link)
-  const problems = bandwidthProblems(out, 0).filter((p) => !p.includes('smaller than one frame'));
+  const problems = bandwidthProblems(out);
   if (problems.length) throw invalid(`invalid "${where}": ${problems.join('; ')}`);
   return out;
 }
