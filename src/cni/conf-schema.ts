@@ -45,11 +45,14 @@ const runtimeDns = z.strictObject({
 /** A conf-level `dns` (the spec's network configuration DNS). */
 const confDns = z.strictObject({ nameservers: stringList.optional(), domain: z.string().optional(), search: stringList.optional(), options: stringList.optional() });
 
+const aliasList = z.array(z.string().regex(ALIAS, { message: 'expected a name of letters, digits, "_", "." and "-"' }), { message: 'expected a list of names' });
+
 export const runtimeConfigSchema = z.strictObject({
   portMappings: z.array(portMapping, { message: 'expected a list of {hostPort, containerPort, protocol, hostIP}' }).nullish(),
   ips: z.array(staticIp, { message: 'expected a list of addresses' }).nullish(),
   mac: mac.nullish(),
-  aliases: z.array(z.string().regex(ALIAS, { message: 'expected a name of letters, digits, "_", "." and "-"' }), { message: 'expected a list of names' }).nullish(),
+  // a list, or (podman) a map from the CNI network's name to its list
+  aliases: z.union([aliasList, z.record(z.string(), aliasList)], { message: 'expected a list of names, or an object of such lists by network name' }).nullish(),
   bandwidth: bandwidthSchema.nullish(),
   dns: runtimeDns.nullish(),
 });

@@ -264,4 +264,32 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.equal((await call('DEL', envOf('bwconf', sb), conf, native)).status, 0);
     assert.equal((await L.h.exec(['ip', 'link', 'show', ifb])).code, 1, 'DEL removed the ifb');
   });
+
+  test('podman\'s way: one --ip and --mac-address in CNI_ARGS, aliases keyed by network name', T, async () => {
+    daemon ??= await startDaemon(L.h);
+    const sb = await L.lab.createExternal('podman');
+    const peer = await L.lab.createExternal('podpeer');
+    const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', runtimeConfig: { aliases: { caps: ['svc-p'], othernet: ['not-here'] } } };
+    const env = { ...envOf('podman-id', sb), CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=ctr-p;MAC=02:00:00:79:00:77;IP=10.79.0.77' };
+    const bad = await call('ADD', { ...env, CNI_ARGS: 'IgnoreUnknown=1;IP=10.79.0.300' }, conf);
+    assert.equal(bad.out.code, 4, JSON.stringify(bad.out));
+    assert.match(bad.out.msg ?? '', /10\.79\.0\.300/);
+    const add = await call('ADD', env, conf, [join(REPO_ROOT, 'dist', 'berth-cni')]);
+    assert.equal(add.status, 0, JSON.stringify(add.out) + add.stderr);
+    assert.equal(add.out.ips[0]?.address, '10.79.0.77/24', 'the address podman asked for in CNI_ARGS');
+    assert.match((await runIn(sb, ['ip', '-o', 'link', 'show', 'eth0'])).stdout, /02:00:00:79:00:77/, 'and its MAC');
+    const p = await call('ADD', envOf('podpeer-id', peer), { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps' });
+    assert.equal(p.status, 0, JSON.stringify(p.out));
+    assert.ok(await peer.ping('10.79.0.77', { count: 1 }), 'a peer on the network reaches it there');
+    const gw = add.out.ips[0]?.gateway ?? '';
+    const script = "const d=require('dns');const r=new d.Resolver({timeout:1500,tries:2});r.setServers([process.argv[1]]);r.resolve4(process.argv[2],(e,a)=>{console.log(e?'ERR '+e.code:a.join(','))})";
+    const resolve = async (name: string) => {
+      let got = '';
+      for (const end = Date.now() + 15_000; Date.now() < end && got !== '10.79.0.77'; ) got = (await runIn(peer, [NODE, '-e', script, gw, name], { timeoutMs: 30_000 })).stdout.trim();
+      return got;
+    };
+    assert.equal(await resolve('ctr-p'), '10.79.0.77', 'the peer resolves it by its container name (K8S_POD_NAME)');
+    assert.equal(await resolve('svc-p'), '10.79.0.77', 'and by its alias on this network');
+    for (const [id, s] of [['podman-id', sb], ['podpeer-id', peer]] as const) assert.equal((await call('DEL', envOf(id, s), conf)).status, 0);
+  });
 });
