@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { PortBinding } from '../portmap/index.js';
 import type { z } from 'zod';
 import { bandwidthProblems, type SandboxBandwidth } from '../engine/bandwidth-limits.js';
-import { ALIAS, decodeConfSchema, macSchema, staticIpSchema, type bandwidthSchema, type ConfInput } from './conf-schema.js';
+import { ALIAS, decodeConfSchema, type bandwidthSchema, type ConfInput } from './conf-schema.js';
 import { CNI_CODES, CniError } from './errors.js';
 
 export { ALIAS };
@@ -100,47 +100,56 @@ function toBandwidth(bw: z.infer<typeof bandwidthSchema>, where: string): Bandwi
   }
   if (!out.ingress && !out.egress) return undefined;
   // what no link can honour, refused before anything is made (the frame size is checked on the link)
-  const problems = bandwidthProblems(out, 0).filter((p) => !p.includes('smaller than one frame'));
+  const problems = bandwidthProblems(out);
   if (problems.length) throw invalid(`invalid "${where}": ${problems.join('; ')}`);
   return out;
 }
 
-/** CNI_ARGS ("K=V;K=V"): the runtime's name for the sandbox (K8S_POD_NAME). A bad pair is code 4. */
-export function podNameOf(cniArgs: string | undefined): string | undefined {
-  const pairs = (cniArgs ?? '').split(';').filter((p) => p !== '');
+/** What berth reads from CNI_ARGS: the runtime's name for the sandbox, a static address per family and a MAC (podman's --ip, --mac-address). */
+export interface CniArgs {
+  pod?: string;
+  ip?: string;
+  ip6?: string;
+  mac?: string;
+}
+
+const KNOWN_ARGS = ['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IP', 'MAC'];
+const badArg = (message: string): CniError => new CniError(CNI_CODES.invalidEnv, message);
+
+/** CNI_ARGS ("K=V;K=V"), the conventions' keys. A bad pair or value is code 4. */
+export function cniArgsOf(cniArgs: string | undefined): CniArgs {
   const args = new Map<string, string>();
-  for (const pair of pairs) {
+  for (const pair of (cniArgs ?? '').split(';').filter((p) => p !== '')) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_ARGS pair "${pair}": expected KEY=VALUE pairs separated by ";"`);
+    if (eq <= 0) throw badArg(`invalid CNI_ARGS pair "${pair}": expected KEY=VALUE pairs separated by ";"`);
     args.set(pair.slice(0, eq), pair.slice(eq + 1));
   }
   const ignoreUnknown = ['1', 'true'].includes((args.get('IgnoreUnknown') ?? '').toLowerCase());
   const unknown = [...args.keys()].filter((k) => !KNOWN_ARGS.includes(k));
   if (unknown.length && !ignoreUnknown) throw new CniError(CNI_CODES.invalidEnv, `unknown CNI_ARGS key "${unknown.join('", "')}"`, `accepted: ${KNOWN_ARGS.join(', ')} (or IgnoreUnknown=1)`);
+  const out: CniArgs = {};
   const pod = args.get('K8S_POD_NAME');
-  if (pod === undefined || pod === '') return undefined;
-  if (!ALIAS.test(pod)) throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_ARGS K8S_POD_NAME "${pod}": expected a name of letters, digits, "_", "." and "-"`);
-  return pod;
-}
-
-const KNOWN_ARGS = ['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IP', 'MAC'];
-
-/** CNI_ARGS "IP=a[,b]" and "MAC=m" (how podman 4 passes --ip and --mac-address; host-local's convention), checked as runtimeConfig's (code 4). */
-export function cniArgsAddressing(cniArgs: string | undefined): { ip?: string; ip6?: string; mac?: string } {
-  const args = new Map((cniArgs ?? '').split(';').map((pair) => [pair.slice(0, Math.max(0, pair.indexOf('='))), pair.slice(pair.indexOf('=') + 1)] as const));
-  const ips = args.get('IP') ?? '';
-  const mac = args.get('MAC') ?? '';
-  const bad = (what: string, value: string, message: string) => new CniError(CNI_CODES.invalidEnv, `invalid CNI_ARGS ${what} "${value}": ${message}`);
-  for (const ip of ips ? ips.split(',') : []) {
-    const r = staticIpSchema.safeParse(ip);
-    if (!r.success) throw bad('IP', ip, r.error.issues[0]?.message ?? 'expected an address');
+  if (pod) {
+    if (!ALIAS.test(pod)) throw badArg(`invalid CNI_ARGS K8S_POD_NAME "${pod}": expected a name of letters, digits, "_", "." and "-"`);
+    out.pod = pod;
   }
+  for (const entry of (args.get('IP') ?? '').split(',').filter((e) => e !== '')) {
+    const addr = entry.split('/')[0] ?? '';
+    const family = isIP(addr);
+    if (!family) throw badArg(`invalid CNI_ARGS IP "${entry}": expected IPv4 or IPv6 addresses, comma-separated`);
+    const key = family === 4 ? 'ip' : 'ip6';
+    if (out[key]) throw badArg(`invalid CNI_ARGS IP: two IPv${family} addresses ("${out[key]}", "${addr}"): one per family`);
+    out[key] = addr;
+  }
+  const mac = args.get('MAC');
   if (mac) {
-    const r = macSchema.safeParse(mac);
-    if (!r.success) throw bad('MAC', mac, r.error.issues[0]?.message ?? 'expected a MAC address');
+    if (!MAC_ADDR.test(mac) || parseInt(mac.slice(0, 2), 16) & 1 || /^(00:){5}00$/.test(mac)) throw badArg(`invalid CNI_ARGS MAC "${mac}": expected a unicast MAC address like 02:42:ac:11:00:02`);
+    out.mac = mac.toLowerCase();
   }
-  return { ...(ips ? toStaticIps(ips.split(','), 'CNI_ARGS IP') : {}), ...(mac ? { mac: mac.toLowerCase() } : {}) };
+  return out;
 }
+
+const MAC_ADDR = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /** The whole configuration of an ADD, DEL, CHECK, STATUS or GC. */
 export function parseConf(raw: Json): NetConf {
@@ -153,8 +162,8 @@ export function parseConf(raw: Json): NetConf {
     network: c.network ?? 'bridge',
     publish: (rc.portMappings ?? []).map(toBinding),
     ...toStaticIps(rc.ips ?? []),
-    // podman's aliases come by network name (the conf's name)
-    aliases: (Array.isArray(rc.aliases) ? rc.aliases : rc.aliases?.[c.name ?? '']) ?? [],
+    // podman keys the list by the CNI network's name (the conf's name)
+    aliases: Array.isArray(rc.aliases) ? rc.aliases : (rc.aliases?.[c.name ?? ''] ?? []),
     hostPortRelay: c.hostPortRelay !== false,
   };
   if (rc.mac) conf.mac = rc.mac.toLowerCase();

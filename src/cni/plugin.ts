@@ -7,7 +7,7 @@ import { BerthError, ConflictError, NotFoundError, UserError } from '../common/e
 import type { Engine } from '../engine/context.js';
 import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, cniArgsAddressing, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, cniArgsOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { formatResult, mergeResults, readResult, type CniDns, type CniResult } from './result.js';
 
@@ -141,11 +141,13 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
-      // runtimeConfig first, then CNI_ARGS (podman 4)
-      const fromArgs = cniArgsAddressing(env.CNI_ARGS);
-      const [ip, ip6, mac] = [conf.ip ?? fromArgs.ip, conf.ip6 ?? fromArgs.ip6, conf.mac ?? fromArgs.mac];
+      // runtimeConfig first; CNI_ARGS where it is silent (podman gives one --ip and --mac-address there)
+      const args = cniArgsOf(env.CNI_ARGS);
+      const ip = conf.ip ?? args.ip;
+      const ip6 = conf.ip6 ?? args.ip6;
+      const mac = conf.mac ?? args.mac;
       // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
-      const pod = podNameOf(env.CNI_ARGS);
+      const pod = args.pod;
       const aliases = [...new Set([...(pod ? [pod] : []), ...conf.aliases])];
       const a = await sandboxes.attachSandbox(engine(), {
         containerId,

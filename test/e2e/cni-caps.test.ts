@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, REPO_ROOT, runIn } from '../lab/index.js';
-import { type Daemon, startDaemon, stopDaemon } from './daemon-helpers.js';
+import { type Daemon, api, startDaemon, stopDaemon } from './daemon-helpers.js';
 import { type BasicLab, EXT_ADDR, NODE, basicLab, hostState } from './helpers.js';
 
 const T = { timeout: 180_000 };
@@ -151,6 +151,12 @@ void describe('berth-cni: conf schema and capabilities', () => {
       const script = "const d=require('dns');const r=new d.Resolver({timeout:2000,tries:3});r.setServers([process.argv[1]]);r.resolve4(process.argv[2],(e,a)=>{console.log(e?'ERR '+e.code:a.join(','))})";
       return (await runIn(sb, [NODE, '-e', script, server, name], { timeoutMs: 30_000 })).stdout.trim();
     };
+    // the daemon answers its API before its DNS servers are bound: wait for the resolver first
+    const waitResolves = async (sb: External, server: string, name: string, ip: string) => {
+      let got = '';
+      for (const end = Date.now() + 15_000; Date.now() < end && got !== ip; ) got = await resolveFrom(sb, server, name);
+      return got;
+    };
     const getent = async (ctr: string, name: string) => (await L.h.berth(['exec', ctr, '--', 'getent', 'hosts', name], { timeoutMs: 30_000 })).stdout.trim();
     const native = [join(REPO_ROOT, 'dist', 'berth-cni')];
     const rc = { dns: { servers: ['10.200.0.2'], searches: ['lab.example'], options: ['ndots:2'] } };
@@ -164,6 +170,7 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.deepEqual(a.out.dns, { nameservers: [gw], search: ['lab.example'], options: ['ndots:2'] }, 'the network\'s embedded resolver, the runtime\'s searches and options');
     const ipA = a.out.ips[0]?.address.split('/')[0] ?? '';
     await L.h.berthOk(['run', '-d', '--name', 'dnsctr', '--network', 'caps', '--', 'sleep', '300']);
+    assert.equal(await waitResolves(sbA, gw, 'web-a', ipA), ipA, 'the sandbox is answered by the embedded DNS (by its address) and finds itself');
     assert.equal(await getent('dnsctr', 'web-a'), `${ipA}       web-a`, 'a berth container resolves the sandbox by its pod name');
     const ctrIp = (await L.h.berthJson<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }[]>(['inspect', 'dnsctr', '--format', 'json']))[0]?.NetworkSettings.Networks.caps?.IPAddress;
     assert.equal(await resolveFrom(sbA, gw, 'dnsctr'), ctrIp, 'the sandbox resolves the container through the resolver in its result');
@@ -177,6 +184,7 @@ void describe('berth-cni: conf schema and capabilities', () => {
     assert.deepEqual(b.out.dns, { nameservers: [gw] });
     const ipB = b.out.ips[0]?.address.split('/')[0] ?? '';
     daemon = await startDaemon(L.h);
+    assert.equal(await waitResolves(sbB, gw, 'web-b', ipB), ipB, 'the restarted daemon resolves a sandbox added while it was down');
     assert.equal(await getent('dnsctr', 'web-b'), `${ipB}       web-b`, 'resolved by its first alias');
     assert.equal(await resolveFrom(sbB, gw, 'other-b'), ipB, 'and by its other aliases');
     assert.equal(await resolveFrom(sbB, gw, 'web-a'), ipA, 'sandboxes resolve each other');
@@ -186,6 +194,11 @@ void describe('berth-cni: conf schema and capabilities', () => {
     const inspect = await L.h.berthJson<{ Containers: Record<string, { Name: string }> }[]>(['network', 'inspect', 'caps', '--format', 'json']);
     assert.equal(inspect[0]?.Containers['dnsa-id']?.Name, 'web-a', 'inspect names the sandbox by K8S_POD_NAME');
     assert.equal(inspect[0]?.Containers['dnsb-id']?.Name, 'web-b', 'or by its first alias');
+    const topoReply = await api(daemon.sock, 'GET', '/topology');
+    assert.equal(topoReply.status, 200, topoReply.text);
+    const topo = JSON.parse(topoReply.text) as { nodes: { id: string; kind: string; label: string }[] };
+    assert.ok(topo.nodes.some((n) => n.id === 'ns/dnsa-id' && n.kind === 'namespace' && n.label === 'web-a'), 'the topology draws the sandbox under its name');
+    assert.ok(topo.nodes.some((n) => n.id === 'ns/dnsa-id/eth0'), 'with its interface');
 
     // the default bridge has no embedded DNS (as in Docker): the runtime's servers
     const sbC = await L.lab.createExternal('dnsc');
@@ -234,5 +247,49 @@ void describe('berth-cni: conf schema and capabilities', () => {
     const after = await L.h.berthJson<{ Containers: Record<string, unknown> }[]>(['network', 'inspect', 'caps', '--format', 'json']);
     assert.equal(after[0]?.Containers['scrub-id'], undefined, 'DEL released it');
     assert.doesNotMatch((await runIn(sb, ['ip', '-o', 'link', 'show'])).stdout, /eth0/);
+  });
+
+  test('a conf-level bandwidth (the reference plugin\'s keys), through the daemon: shaped, and DEL removes it', T, async () => {
+    daemon ??= await startDaemon(L.h);
+    const sb = await L.lab.createExternal('bwconf');
+    const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', bandwidth: { ingressRate: 2_000_000, ingressBurst: 100_000, egressRate: 1_000_000, egressBurst: 100_000 } };
+    const native = [join(REPO_ROOT, 'dist', 'berth-cni')];
+    const add = await call('ADD', envOf('bwconf', sb), conf, native);
+    assert.equal(add.status, 0, JSON.stringify(add.out) + add.stderr);
+    const hostEnd = add.out.interfaces.find((i) => !i.sandbox)?.name ?? '';
+    const ifb = `ifb${hostEnd.replace(/^veth/, '')}`;
+    const onVeth = (await L.h.exec(['tc', 'qdisc', 'show', 'dev', hostEnd])).stdout;
+    assert.match(onVeth, /tbf .*rate 2Mbit/, onVeth);
+    assert.match((await L.h.exec(['tc', 'qdisc', 'show', 'dev', ifb])).stdout, /tbf .*rate 1Mbit/);
+    assert.equal((await call('DEL', envOf('bwconf', sb), conf, native)).status, 0);
+    assert.equal((await L.h.exec(['ip', 'link', 'show', ifb])).code, 1, 'DEL removed the ifb');
+  });
+
+  test('podman\'s way: one --ip and --mac-address in CNI_ARGS, aliases keyed by network name', T, async () => {
+    daemon ??= await startDaemon(L.h);
+    const sb = await L.lab.createExternal('podman');
+    const peer = await L.lab.createExternal('podpeer');
+    const conf = { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps', runtimeConfig: { aliases: { caps: ['svc-p'], othernet: ['not-here'] } } };
+    const env = { ...envOf('podman-id', sb), CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=ctr-p;MAC=02:00:00:79:00:77;IP=10.79.0.77' };
+    const bad = await call('ADD', { ...env, CNI_ARGS: 'IgnoreUnknown=1;IP=10.79.0.300' }, conf);
+    assert.equal(bad.out.code, 4, JSON.stringify(bad.out));
+    assert.match(bad.out.msg ?? '', /10\.79\.0\.300/);
+    const add = await call('ADD', env, conf, [join(REPO_ROOT, 'dist', 'berth-cni')]);
+    assert.equal(add.status, 0, JSON.stringify(add.out) + add.stderr);
+    assert.equal(add.out.ips[0]?.address, '10.79.0.77/24', 'the address podman asked for in CNI_ARGS');
+    assert.match((await runIn(sb, ['ip', '-o', 'link', 'show', 'eth0'])).stdout, /02:00:00:79:00:77/, 'and its MAC');
+    const p = await call('ADD', envOf('podpeer-id', peer), { cniVersion: '1.0.0', name: 'caps', type: 'berth', network: 'caps' });
+    assert.equal(p.status, 0, JSON.stringify(p.out));
+    assert.ok(await peer.ping('10.79.0.77', { count: 1 }), 'a peer on the network reaches it there');
+    const gw = add.out.ips[0]?.gateway ?? '';
+    const script = "const d=require('dns');const r=new d.Resolver({timeout:1500,tries:2});r.setServers([process.argv[1]]);r.resolve4(process.argv[2],(e,a)=>{console.log(e?'ERR '+e.code:a.join(','))})";
+    const resolve = async (name: string) => {
+      let got = '';
+      for (const end = Date.now() + 15_000; Date.now() < end && got !== '10.79.0.77'; ) got = (await runIn(peer, [NODE, '-e', script, gw, name], { timeoutMs: 30_000 })).stdout.trim();
+      return got;
+    };
+    assert.equal(await resolve('ctr-p'), '10.79.0.77', 'the peer resolves it by its container name (K8S_POD_NAME)');
+    assert.equal(await resolve('svc-p'), '10.79.0.77', 'and by its alias on this network');
+    for (const [id, s] of [['podman-id', sb], ['podpeer-id', peer]] as const) assert.equal((await call('DEL', envOf(id, s), conf)).status, 0);
   });
 });

@@ -2,7 +2,9 @@
 // with the spec's code and a message naming them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeConf, parseConf, podNameOf } from '../../src/cni/conf.js';
+import { cniArgsOf, decodeConf, parseConf } from '../../src/cni/conf.js';
+
+const podNameOf = (a: string | undefined) => cniArgsOf(a).pod;
 import { CniError } from '../../src/cni/errors.js';
 
 function refused(fn: () => unknown, code: number, fragment: string): void {
@@ -62,6 +64,14 @@ describe('CNI conf', () => {
     refused(() => podNameOf('K8S_POD_NAME'), 4, '"K8S_POD_NAME"');
     refused(() => podNameOf('FOO=1'), 4, 'FOO');
     assert.equal(podNameOf('IgnoreUnknown=1;FOO=1;K8S_POD_NAME=a'), 'a');
+  });
+
+  it('reads podman\'s IP and MAC from CNI_ARGS, and its aliases keyed by network name', () => {
+    assert.deepEqual(cniArgsOf('IgnoreUnknown=1;K8S_POD_NAME=c1;MAC=02:AA:00:00:00:01;IP=10.1.0.5,fd00::5'), { pod: 'c1', ip: '10.1.0.5', ip6: 'fd00::5', mac: '02:aa:00:00:00:01' });
+    refused(() => cniArgsOf('IP=10.1.0.300'), 4, '10.1.0.300');
+    refused(() => cniArgsOf('MAC=01:00:5e:00:00:01'), 4, '01:00:5e:00:00:01');
+    assert.deepEqual(parseConf({ cniVersion: '1.0.0', name: 'n1', runtimeConfig: { aliases: { n1: ['web'], n2: ['other'] } } }).aliases, ['web']);
+    refused(() => parseConf({ cniVersion: '1.0.0', name: 'n1', runtimeConfig: { aliases: { n1: ['bad name'] } } }), 7, 'runtimeConfig.aliases');
   });
 
   it('refuses unknown and mistyped fields (7), naming the field, the problem and what is accepted', () => {

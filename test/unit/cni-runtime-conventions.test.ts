@@ -3,7 +3,7 @@
 // and a runtime that holds the published host ports itself (hostPortRelay: false).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cniArgsAddressing, parseConf } from '../../src/cni/conf.js';
+import { cniArgsOf, parseConf } from '../../src/cni/conf.js';
 import { CniError } from '../../src/cni/errors.js';
 
 describe('CNI runtime conventions', () => {
@@ -15,12 +15,12 @@ describe('CNI runtime conventions', () => {
   });
 
   it('reads IP= (comma-separated) and MAC= from CNI_ARGS, checked as runtimeConfig (a bad one is code 4, as any bad CNI_ARGS)', () => {
-    assert.deepEqual(cniArgsAddressing('IgnoreUnknown=1;K8S_POD_NAME=a;MAC=02:42:0A:4E:00:32;IP=10.78.0.50'), { ip: '10.78.0.50', mac: '02:42:0a:4e:00:32' });
-    assert.deepEqual(cniArgsAddressing('IP=10.79.0.9,fd00:79::9'), { ip: '10.79.0.9', ip6: 'fd00:79::9' });
-    assert.deepEqual(cniArgsAddressing('K8S_POD_NAME=a'), {});
-    assert.deepEqual(cniArgsAddressing(undefined), {});
-    assert.throws(() => cniArgsAddressing('IP=10.0.0.300'), (e: unknown) => e instanceof CniError && e.code === 4 && e.message.includes('10.0.0.300'));
-    assert.throws(() => cniArgsAddressing('MAC=01:00:5e:00:00:01'), (e: unknown) => e instanceof CniError && e.message.includes('multicast'));
+    assert.deepEqual(cniArgsOf('IgnoreUnknown=1;K8S_POD_NAME=a;MAC=02:42:0A:4E:00:32;IP=10.78.0.50'), { pod: 'a', ip: '10.78.0.50', mac: '02:42:0a:4e:00:32' });
+    assert.deepEqual(cniArgsOf('IP=10.79.0.9,fd00:79::9'), { ip: '10.79.0.9', ip6: 'fd00:79::9' });
+    assert.deepEqual(cniArgsOf('K8S_POD_NAME=a'), { pod: 'a' });
+    assert.deepEqual(cniArgsOf(undefined), {});
+    assert.throws(() => cniArgsOf('IP=10.0.0.300'), (e: unknown) => e instanceof CniError && e.code === 4 && e.message.includes('10.0.0.300'));
+    assert.throws(() => cniArgsOf('MAC=01:00:5e:00:00:01'), (e: unknown) => e instanceof CniError && e.code === 4 && e.message.includes('unicast'));
   });
 
   it('hostPortRelay: true unless the conf says false; anything else refused', () => {
