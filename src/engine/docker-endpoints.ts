@@ -13,7 +13,7 @@ import { parseAddress, parseCidr } from '../ipam/index.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { DOCKER_IPAM_OWNER, checkDockerId, getDockerNetwork } from './docker-networks.js';
+import { checkDockerId, getDockerNetwork, releaseIpamHolds } from './docker-networks.js';
 import { attachNetworkEndpoint, releaseEndpoints, Undo } from './endpoints.js';
 import { deleteLink, findLink, listLinks } from '../kernel/links.js';
 import { withRtnl } from '../kernel/rtnl.js';
@@ -123,12 +123,7 @@ export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string
   const ip6 = req.addressV6 ? req.addressV6.split('/')[0] : undefined;
   const store = engine.store;
   // addresses berth's IPAM handed to Docker become the endpoint's
-  store.transaction(() => {
-    const held = store.listAllocations(net.id);
-    for (const a of [ip, ip6]) {
-      if (a && held.some((h) => h.address === parseAddress(a).text && h.owner === DOCKER_IPAM_OWNER)) store.releaseAddress(net.id, parseAddress(a).text);
-    }
-  });
+  await releaseIpamHolds(engine, net, [ip, ip6].flatMap((a) => (a ? [parseAddress(a).text] : [])));
   const undo = new Undo();
   try {
     const ep = await attachNetworkEndpoint(engine, net, {

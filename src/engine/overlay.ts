@@ -271,7 +271,8 @@ export async function attachOverlayEndpoint(engine: Engine, network: NetworkReco
     vtep: localVtep(network, cluster),
   });
   undo.push(async () => void (await cs.removeEndpoint(network.id, ep.id)));
-  if (!network.internal && !hasGwLeg(engine, req.containerId)) {
+  // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
+  if (!network.internal && !req.handOver && !hasGwLeg(engine, req.containerId)) {
     const gw = await ensureGwBridge(engine);
     await attachBridgeEndpoint(
       engine,
