@@ -30,6 +30,8 @@ export interface DaemonRequest {
   cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds: number; wireguardPort: number };
   /** the unix socket of Docker's network driver plugin, when served */
   dockerPlugin?: string;
+  /** --ui IP:PORT: the topology page */
+  ui?: string;
 }
 
 export interface CliContext {

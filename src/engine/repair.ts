@@ -76,10 +76,11 @@ export function firewallTablesInstalled(engine: Engine): boolean {
   return spoofGuardInstalled(engine.hostNetns) || desiredPortGuards(engine).length === 0;
 }
 
-export async function checkSystem(engine: Engine, opts: { repair: boolean }): Promise<Finding[]> {
+/** describe: without repairing, say in each finding's action what --repair would do (the topology page). */
+export async function checkSystem(engine: Engine, opts: { repair: boolean; describe?: boolean }): Promise<Finding[]> {
   const store = engine.store;
   const findings: Finding[] = [];
-  const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...(opts.repair && action ? { action } : {}) });
+  const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...((opts.repair || opts.describe) && action ? { action } : {}) });
   // looked at first: repairing a network below puts a missing table back (firewall-state.ts)
   const tableMissing = !firewallInstalled(engine.hostNetns);
 
