@@ -13,11 +13,12 @@ import { parseAddress, parseCidr } from '../ipam/index.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { DOCKER_IPAM_OWNER, checkDockerId, getDockerNetwork } from './docker-networks.js';
+import { checkDockerId, getDockerNetwork, releaseIpamHolds } from './docker-networks.js';
 import { attachNetworkEndpoint, releaseEndpoints, Undo } from './endpoints.js';
 import { deleteLink, findLink, listLinks } from '../kernel/links.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
+import { driverContext } from './driver-context.js';
 
 /** What CreateEndpoint noted for Join (kept in a file: a berth restart in between loses nothing). */
 export interface DockerEndpointRequest {
@@ -123,12 +124,7 @@ export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string
   const ip6 = req.addressV6 ? req.addressV6.split('/')[0] : undefined;
   const store = engine.store;
   // addresses berth's IPAM handed to Docker become the endpoint's
-  store.transaction(() => {
-    const held = store.listAllocations(net.id);
-    for (const a of [ip, ip6]) {
-      if (a && held.some((h) => h.address === parseAddress(a).text && h.owner === DOCKER_IPAM_OWNER)) store.releaseAddress(net.id, parseAddress(a).text);
-    }
-  });
+  await releaseIpamHolds(engine, net, [ip, ip6].flatMap((a) => (a ? [parseAddress(a).text] : [])));
   const undo = new Undo();
   try {
     const ep = await attachNetworkEndpoint(engine, net, {
@@ -169,27 +165,51 @@ export async function deleteDockerEndpoint(engine: Engine, endpointId: string): 
   rmSync(join(pendingDir(engine), endpointId), { force: true });
 }
 
-/**
- * Docker's endpoints whose sandbox is gone without a DeleteEndpoint reaching berth (docker rm
- * while the plugin was down): dockerd moved the sandbox end back to the host namespace under its
- * SrcName, or the pair went with the sandbox's namespace. (An endpoint between Join and dockerd's
- * move looks the same for a moment: the daemon checks before it serves the plugin.)
- */
-export async function dockerEndpointLeftovers(engine: Engine): Promise<{ ep: EndpointRecord; why: string }[]> {
-  const docker = engine.store.listEndpoints().filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && engine.store.findContainer(ep.containerId) === undefined);
-  if (!docker.length) return [];
-  const names = new Set((await withRtnl(engine.hostNetns, (nl) => listLinks(nl))).map((l) => l.name));
-  return docker.flatMap((ep) => {
-    if (names.has(ep.interfaceName)) return [{ ep, why: `its sandbox end ${ep.interfaceName} is back in the host namespace: Docker's sandbox ${ep.containerId} is gone` }];
-    const net = engine.store.findNetwork(ep.networkId);
-    const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : undefined;
-    if (link?.kind === 'veth' && !names.has(link.hostIfname)) return [{ ep, why: `its veth ${link.hostIfname} is gone with Docker's sandbox ${ep.containerId}` }];
-    return [];
-  });
+export interface DockerEndpointProblem {
+  ep: EndpointRecord;
+  problem: string;
+  action: string;
+  repair: () => Promise<void>;
 }
 
-/** `system check --repair`: release a leftover found above. */
-export const releaseDockerLeftover = releaseDockerEndpoint;
+/**
+ * `system check` of Docker's endpoints. A leftover: its sandbox is gone without a DeleteEndpoint
+ * reaching berth (docker rm while the plugin was down): dockerd moved the sandbox end back to the
+ * host namespace under its SrcName, or the pair went with the sandbox's namespace (an endpoint
+ * between Join and dockerd's move looks the same for a moment: the daemon checks before it
+ * serves the plugin). A live one: its veth must sit on its network's bridge.
+ */
+export async function dockerEndpointProblems(engine: Engine, which: 'leftovers' | 'live'): Promise<DockerEndpointProblem[]> {
+  const docker = engine.store.listEndpoints().filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && engine.store.findContainer(ep.containerId) === undefined);
+  if (!docker.length) return [];
+  const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const out: DockerEndpointProblem[] = [];
+  const leftover = (ep: EndpointRecord, problem: string) => {
+    if (which === 'leftovers') out.push({ ep, problem, action: 'released its veth, addresses and ports', repair: () => releaseDockerEndpoint(engine, ep) });
+  };
+  for (const ep of docker) {
+    if (byName.has(ep.interfaceName)) {
+      leftover(ep, `its sandbox end ${ep.interfaceName} is back in the host namespace: Docker's sandbox ${ep.containerId} is gone`);
+      continue;
+    }
+    const net = engine.store.findNetwork(ep.networkId);
+    const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : undefined;
+    if (!net || link?.kind !== 'veth') continue;
+    if (!byName.has(link.hostIfname)) {
+      leftover(ep, `its veth ${link.hostIfname} is gone with Docker's sandbox ${ep.containerId}`);
+      continue;
+    }
+    if (which === 'leftovers') continue;
+    // the sandbox end is in dockerd's namespace, which berth does not open: only the host side is checked
+    const found = await driverOf(net.driver).endpointProblem(driverContext(engine), net, ep, { sandboxNetns: '', links: byName });
+    if (found?.repair && found.action) out.push({ ep, problem: found.problem, action: found.action, repair: found.repair });
+    else if (found) out.push({ ep, problem: found.problem, action: '', repair: async () => undefined });
+  }
+  return out;
+}
+
+
 
 /** NetworkDriver.EndpointOperInfo: what berth made of it (shown by docker inspect). */
 export function dockerEndpointInfo(engine: Engine, endpointId: string): Record<string, unknown> {

@@ -9,11 +9,16 @@ import { DEFAULT_POOLS, firstHostAddress, parseAddress, parseCidr, pickFreeSubne
 import type { NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { createNetwork, getNetwork, hostSubnets, networkSubnets, removeNetwork } from './networks.js';
+import { isClusterNetwork } from '../drivers/registry.js';
+import { randomBytes } from 'node:crypto';
+import { requireCluster } from './overlay.js';
 
 /** The label a berth network created for Docker carries: Docker's network id. */
 export const DOCKER_NETWORK_LABEL = 'berth.docker.network-id';
-/** Who holds an address the IPAM handed to Docker before its endpoint exists (CreateEndpoint takes it over). */
+/** Who holds an address the IPAM handed to Docker before its endpoint exists (Join takes it over): docker-ipam:<random>. */
 export const DOCKER_IPAM_OWNER = 'docker-ipam';
+export const isDockerIpamOwner = (owner: string): boolean => owner === DOCKER_IPAM_OWNER || owner.startsWith(`${DOCKER_IPAM_OWNER}:`);
+const newIpamOwner = () => `${DOCKER_IPAM_OWNER}:${randomBytes(8).toString('hex')}`;
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;
 
@@ -86,7 +91,7 @@ function checkJoin(net: NetworkRecord, req: DockerNetworkRequest): void {
   if (want.join(',') !== given.join(',')) {
     throw new UserError(
       `-o ${PLUGIN_OPTIONS.network}=${net.name}: the berth network has subnet(s) ${want.join(', ')}, Docker asked for ${given.join(', ') || 'none'}: ` +
-        `give docker network create --subnet ${want.join(' --subnet ')} (or --ipam-driver berth --ipam-opt ${PLUGIN_OPTIONS.network}=${net.name})`,
+        `give docker network create --subnet ${want.join(' --subnet ')}`,
     );
   }
 }
@@ -107,7 +112,9 @@ export async function createDockerNetwork(engine: Engine, req: DockerNetworkRequ
     return net;
   }
   const driverName = driver ?? 'bridge';
-  if (NOT_YET.includes(driverName)) throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=${driverName} is not served to Docker yet: use bridge or macvlan`);
+  if (NOT_YET.includes(driverName)) {
+    throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=${driverName} is not served to Docker yet: create the overlay with berth (berth network create -d overlay NAME) and join it with -o ${PLUGIN_OPTIONS.network}=NAME --subnet ITS_SUBNET --ipam-driver THIS_DRIVER`);
+  }
   if (!DRIVERS.includes(driverName)) throw new UserError(`invalid -o ${PLUGIN_OPTIONS.driver}=${driverName}: expected ${DRIVERS.join(', ')}`);
   const subnets = [...req.v4, ...(req.ipv6 ? req.v6 : [])];
   return createNetwork(engine, {
@@ -157,10 +164,11 @@ export async function requestDockerPool(engine: Engine, req: PoolRequest): Promi
     if ((cidr.family === 6) !== req.v6) throw new UserError(`Pool "${req.pool}" is not an IPv${req.v6 ? 6 : 4} subnet`);
     pool = cidr.text;
   } else if (joinName !== undefined) {
+    // dockerd checks a pool it did not ask for against the host's routes, and asks again while it
+    // overlaps one: a berth network's subnet is routed on this host, so it would ask forever
     const net = getNetwork(engine, joinName);
     const own = net.subnets.find((s) => s.subnet.includes(':') === req.v6);
-    if (!own) throw new UserError(`--ipam-opt ${PLUGIN_OPTIONS.network}=${joinName}: the network has no IPv${req.v6 ? 6 : 4} subnet`);
-    pool = own.subnet;
+    throw new UserError(`--ipam-opt ${PLUGIN_OPTIONS.network}=${joinName}: give the network's subnet too (--subnet ${own?.subnet ?? net.subnets.map((s) => s.subnet).join(' --subnet ')})`);
   } else {
     const taken = [...(await hostSubnets(engine)), ...networkSubnets(engine)];
     pool = (req.v6 ? pickUlaSubnet(taken) : pickFreeSubnet(DEFAULT_POOLS, taken)).text;
@@ -178,7 +186,7 @@ function networkOfPool(engine: Engine, pool: string): NetworkRecord | undefined 
  * records them itself: the address is only checked and echoed. After it, an endpoint's address
  * is reserved in berth's store until CreateEndpoint takes it over (or ReleaseAddress frees it).
  */
-export function requestDockerAddress(engine: Engine, poolId: string, address: string, gateway: boolean): string {
+export async function requestDockerAddress(engine: Engine, poolId: string, address: string, gateway: boolean): Promise<string> {
   const pool = parseCidr(poolId, 'PoolID');
   const wanted = address ? parseAddress(address, 'Address') : undefined;
   if (wanted && wanted.family !== pool.family) throw new UserError(`Address "${address}" is not in pool ${pool.text}`);
@@ -188,16 +196,29 @@ export function requestDockerAddress(engine: Engine, poolId: string, address: st
     if (ip.value < pool.first || ip.value > pool.last) throw new UserError(`Address "${address}" is not in pool ${pool.text}`);
     return `${ip.text}/${pool.prefix}`;
   }
-  const ip = engine.store.allocateAddress(net.id, pool.text, DOCKER_IPAM_OWNER, wanted ? { static: wanted.text } : {});
+  // an overlay's addresses are the cluster's: unique across the hosts' dockerds
+  const ip = isClusterNetwork(net)
+    ? await requireCluster(engine).store().allocateAddress(net.id, newIpamOwner(), { subnet: pool.text, ...(wanted ? { address: wanted.text } : {}) })
+    : engine.store.allocateAddress(net.id, pool.text, newIpamOwner(), wanted ? { static: wanted.text } : {});
   return `${ip}/${pool.prefix}`;
 }
 
 /** IpamDriver.ReleaseAddress: frees an address still held for Docker (an endpoint's goes with the endpoint). */
-export function releaseDockerAddress(engine: Engine, poolId: string, address: string): void {
+export async function releaseDockerAddress(engine: Engine, poolId: string, address: string): Promise<void> {
   const pool = parseCidr(poolId, 'PoolID');
   const ip = parseAddress(address.split('/')[0] ?? '', 'Address').text;
   const net = networkOfPool(engine, pool.text);
-  if (!net) return;
-  const held = engine.store.listAllocations(net.id).find((a) => a.address === ip);
-  if (held?.owner === DOCKER_IPAM_OWNER) engine.store.releaseAddress(net.id, ip);
+  if (net) await releaseIpamHolds(engine, net, [ip]);
+}
+
+/** Free addresses still held for Docker by the IPAM (not an endpoint's). */
+export async function releaseIpamHolds(engine: Engine, net: NetworkRecord, ips: readonly string[]): Promise<void> {
+  if (isClusterNetwork(net)) {
+    const cs = requireCluster(engine).store();
+    for (const a of await cs.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) await cs.releaseAddress(net.id, a.address, a.owner);
+    return;
+  }
+  engine.store.transaction(() => {
+    for (const a of engine.store.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) engine.store.releaseAddress(net.id, a.address);
+  });
 }

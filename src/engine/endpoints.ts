@@ -129,7 +129,8 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   const ports = bindings.length ? store.listPorts({ endpointId }).map(toPublished) : [];
   await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
-  if (plan.gatewayLeg) await attachGatewayLeg(engine, network, req, undo);
+  // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
+  if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;
 }
 

@@ -23,11 +23,11 @@ export const ipamDriverCalls: Record<string, Handler> = {
   'IpamDriver.RequestAddress': async (engine, body) => {
     const b = decode(RequestAddressBody, body);
     const gateway = b.Options.RequestAddressType === GATEWAY_REQUEST;
-    return { Address: requestDockerAddress(engine, b.PoolID, b.Address, gateway), Data: {} };
+    return { Address: await requestDockerAddress(engine, b.PoolID, b.Address, gateway), Data: {} };
   },
   'IpamDriver.ReleaseAddress': async (engine, body) => {
     const b = decode(ReleaseAddressBody, body);
-    releaseDockerAddress(engine, b.PoolID, b.Address);
+    await releaseDockerAddress(engine, b.PoolID, b.Address);
     return {};
   },
 };

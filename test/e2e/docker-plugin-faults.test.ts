@@ -71,6 +71,18 @@ void describe('berth as Docker network driver: restarts and leftovers', { skip: 
     assert.match(got, /^hello-web$/m);
   });
 
+  test('system check sees Docker\'s endpoints: a veth taken off its bridge is reported, and put back by --repair', T, async () => {
+    const veth = (await dockerEndpointLinks(P.L.h)).find((l) => l.name.startsWith('veth'));
+    if (!veth) return assert.fail('web\'s veth is on the host');
+    await P.L.h.execOk(['ip', 'link', 'set', veth.name, 'nomaster']);
+    const check = await P.L.h.berth(['system', 'check']);
+    assert.match(check.stdout + check.stderr, new RegExp(`Docker endpoint bth[0-9a-f]{12}.*${veth.name} is not on bridge`), `system check:\n${check.stdout}${check.stderr}`);
+    await P.L.h.berthOk(['system', 'check', '--repair']);
+    assert.doesNotMatch((await P.L.h.berth(['system', 'check'])).stdout, /Docker endpoint/);
+    const got = await dockerOk(P.d, ['run', '--rm', '--network', 'fn', P.img, ...httpGet('10.41.0.10', 80)]);
+    assert.match(got, /^hello-web$/m);
+  });
+
   test('docker rm -f while berth was down: system check --repair finds and removes the leftovers', T, async () => {
     await dockerOk(P.d, ['run', '-d', '--name', 'gone', '--network', 'fn', P.img, 'sleep', '300']);
     assert.equal((await endpoints()).length, 2);

@@ -74,13 +74,13 @@ export function cleanPluginDirs(sock: string, existedBefore: readonly string[]):
 
 /** Start dockerd in h; resolves once `docker version` answers. */
 export async function startDockerd(h: Host, name = 'dockerd'): Promise<Dockerd> {
-  const dir = join(h.lab.dir, name);
+  const dir = join(h.lab.dir, `${h.name}-${name}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const sock = join(dir, 'docker.sock');
   const config = join(dir, 'daemon.json');
   // dockerd's trust key would go to /etc/docker/key.json (a daemon.json key in 20.10, not a flag)
   writeFileSync(config, `${JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json') })}\n`, { mode: 0o600 });
-  const cgroupParent = `/berth-lab-${h.lab.tag}-${name}`;
+  const cgroupParent = `/berth-lab-${h.lab.tag}-${h.name}-${name}`;
   const { driver, sock: pluginSock } = pluginNameFor(h);
   const argv = [
     'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', WRAP, 'dockerd-wrap',

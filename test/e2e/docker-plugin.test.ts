@@ -97,19 +97,28 @@ void describe('berth as Docker network driver: docker run on berth networks', { 
   });
 
   test('docker network connect/disconnect on a running container; berth IPAM (--ipam-driver)', T, async () => {
-    await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', '10.32.0.0/24', 'dn2']);
+    await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', '10.32.0.0/24', '-o', 'berth.name=dn2-berth', 'dn2']);
     const id = await dockerNetId('dn2');
+    assert.equal((await berthNet('dn2-berth')).Labels['berth.docker.network-id'], id, '-o berth.name names the berth network');
     await dockerOk(d, ['network', 'connect', 'dn2', 'web']);
     const addr = (await exec('web', 'ip', '-4', 'addr')).stdout;
     assert.match(addr, /inet 10\.32\.0\.\d+\/24/);
-    const net = await berthNet(`docker-${id.slice(0, 12)}`);
+    const net = await berthNet('dn2-berth');
     assert.equal(Object.keys(net.Containers).length, 1);
     assert.equal((await exec('web', 'ping', '-c', '1', '-W', '2', '10.32.0.1')).code, 0);
     await dockerOk(d, ['network', 'disconnect', 'dn2', 'web']);
     assert.doesNotMatch((await exec('web', 'ip', '-4', 'addr')).stdout, /10\.32\.0\./);
-    assert.equal(Object.keys((await berthNet(`docker-${id.slice(0, 12)}`)).Containers).length, 0);
+    assert.equal(Object.keys((await berthNet('dn2-berth')).Containers).length, 0);
     await dockerOk(d, ['network', 'rm', 'dn2']);
-    assert.ok(!(await berthNetNames()).includes(`docker-${id.slice(0, 12)}`), 'docker network rm removed the berth network');
+    assert.ok(!(await berthNetNames()).includes('dn2-berth'), 'docker network rm removed the berth network');
+    // no --subnet: berth's IPAM picks a free one, as `berth network create` would
+    await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, 'dn3']);
+    const subnet = await dockerOk(d, ['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', 'dn3']);
+    const picked = (await berthNet(`docker-${(await dockerNetId('dn3')).slice(0, 12)}`)).IPAM.Config[0]?.Subnet;
+    assert.equal(picked, subnet, 'Docker and berth agree on the subnet berth picked');
+    const ip = await dockerOk(d, ['run', '--rm', '--network', 'dn3', img, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    assert.match(ip, new RegExp(`inet ${subnet.split('.').slice(0, 2).join('\\.')}\\.`), ip);
+    await dockerOk(d, ['network', 'rm', 'dn3']);
   });
 
   test('-o berth.network=NAME: Docker joins an existing berth network (its containers and berth\'s share it); --internal', T, async () => {
