@@ -11,7 +11,10 @@
 // start not); netavark's around a spawnSync (the loop's own spawn cost is measured and printed).
 // Everything happens in one lab (a berth host h and N sandbox namespaces); the lab deletes it all.
 //
-// Usage (root): npm run build && node dist/bench/cni/run.js [-n 1,50,200]
+// N = 1 is CYCLES (-c, default 10) cycles of one ADD and one DEL; each backend gets one untimed
+// ADD+DEL first (berth's first ADD on a host creates the bridge and the nft table).
+//
+// Usage (root): npm run build && node dist/bench/cni/run.js [-n 1,50,200] [-c 10]
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type External, type Host, Lab } from '../../test/lab/index.js';
@@ -23,6 +26,10 @@ const args = process.argv.slice(2);
 const nIndex = args.indexOf('-n');
 const SIZES = (nIndex >= 0 ? (args[nIndex + 1] ?? '') : '1,50,200').split(',').map(Number);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 250)) throw new Error(`-n: expected sizes 1-250 separated by commas, got ${args[nIndex + 1]}`);
+const cIndex = args.indexOf('-c');
+/** cycles at N = 1 (one sample per cycle); a larger N gives N samples in one cycle */
+const CYCLES = cIndex >= 0 ? Number(args[cIndex + 1]) : 10;
+if (!Number.isInteger(CYCLES) || CYCLES < 1) throw new Error(`-c: expected a number of cycles, got ${args[cIndex + 1]}`);
 
 interface Stats {
   p50: number;
@@ -141,18 +148,23 @@ async function main(): Promise<void> {
     const rows: { backend: string; n: number; add: Stats; del: Stats; check: string }[] = [];
     const started = new Date().toISOString();
     const load0 = (await h.exec(['cat', '/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
+    for (const b of backends) for (const op of ['add', 'del'] as const) await b.run(op, sandboxes.slice(0, 1));
     for (const n of SIZES) {
       for (const b of backends) {
         const sbs = sandboxes.slice(0, n);
-        const add = await b.run('add', sbs);
-        // the first and the last sandbox reach their gateway: the attachments are real
+        const add: number[] = [];
+        const del: number[] = [];
         let check = 'ok';
-        for (const sb of [sbs[0], sbs[sbs.length - 1]]) {
-          const gw = /default via (\S+)/.exec((await sb?.exec(['ip', '-4', 'route', 'show', 'default']))?.stdout ?? '')?.[1];
-          if (!gw || !(await sb?.ping(gw, { count: 1 }))) check = `no gateway from ${sb?.name}`;
+        for (let c = 0; c < (n === 1 ? CYCLES : 1); c++) {
+          add.push(...(await b.run('add', sbs)));
+          // the first and the last sandbox reach their gateway: the attachments are real
+          for (const sb of c === 0 ? [sbs[0], sbs[sbs.length - 1]] : []) {
+            const gw = /default via (\S+)/.exec((await sb?.exec(['ip', '-4', 'route', 'show', 'default']))?.stdout ?? '')?.[1];
+            if (!gw || !(await sb?.ping(gw, { count: 1 }))) check = `no gateway from ${sb?.name}`;
+          }
+          del.push(...(await b.run('del', sbs)));
         }
-        const del = await b.run('del', sbs);
-        if (add.length !== n || del.length !== n) throw new Error(`${b.name} at N=${n}: ${add.length} ADD and ${del.length} DEL timings`);
+        if (add.length !== del.length || add.length < n) throw new Error(`${b.name} at N=${n}: ${add.length} ADD and ${del.length} DEL timings`);
         rows.push({ backend: b.name, n, add: stats(add), del: stats(del), check });
         console.error(`# ${b.name} N=${n}: ADD p50 ${stats(add).p50.toFixed(1)} ms, DEL p50 ${stats(del).p50.toFixed(1)} ms, check ${check}`);
       }
