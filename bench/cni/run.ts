@@ -169,11 +169,12 @@ async function main(): Promise<void> {
         const sbs = sandboxes.slice(0, n);
         const add: number[] = [];
         const del: number[] = [];
-        let check = 'ok';
+        let check = b.key === 'floor-loopback' ? 'n/a' : 'ok';
         for (let c = 0; c < (n === 1 ? CYCLES : 1); c++) {
           add.push(...(await b.run('add', sbs)));
           // the first and the last sandbox reach their gateway: the attachments are real
-          for (const sb of c === 0 ? [sbs[0], sbs[sbs.length - 1]] : []) {
+          // (the loopback floor plugs no interface: nothing to check)
+          for (const sb of c === 0 && b.key !== 'floor-loopback' ? [sbs[0], sbs[sbs.length - 1]] : []) {
             const gw = /default via (\S+)/.exec((await sb?.exec(['ip', '-4', 'route', 'show', 'default']))?.stdout ?? '')?.[1];
             if (!gw || !(await sb?.ping(gw, { count: 1 }))) check = `no gateway from ${sb?.name}`;
           }
