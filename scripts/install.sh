@@ -14,7 +14,8 @@ fi
 
 # Debian packages: kernel tools used by berth (nft, nsenter) and by the tests (ip, ping), a C
 # compiler for berth-init and better-sqlite3, docker.io for its docker CLI, which the API
-# tests drive (its dockerd is never started), etcd (the overlay's cluster store, started by the
+# tests drive (its dockerd runs only inside labs: the Docker plugin tests, with busybox-static's
+# image), etcd (the overlay's cluster store, started by the
 # tests inside their labs), wireguard-go + wg (encrypted overlays on kernels without WireGuard),
 # iperf3 and tcpdump for the benchmarks and the wire checks, openssl (test certificates) and curl
 # (the API auth tests: HTTP and TLS clients run as nobody).

@@ -20,6 +20,7 @@ import { tuneHeapForDaemon } from './daemon/heap.js';
 import type { OverlayAgent } from './engine/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
 import type { DaemonRequest } from './cli/context.js';
+import { checkDockerPluginSocket, listenDockerPlugin } from './plugin/listen.js';
 import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
 
 export interface DaemonOptions {
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
   cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; wireguardPort?: number };
+  /** serve Docker's network driver plugin on this unix socket (src/plugin/) */
+  dockerPlugin?: string;
 }
 
 export interface Daemon {
@@ -65,6 +68,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw new UserError(`a berth daemon already listens on ${l.path as string}: stop it first, or give this one another --api`);
     }
   }
+  if (opts.dockerPlugin) await checkDockerPluginSocket(opts.dockerPlugin);
   tuneHeapForDaemon();
   const engine = new Engine();
   engine.ensureRunDirs();
@@ -127,6 +131,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     opts.log(`listening on ${spec}`);
     servers.push(server);
   }
+  if (opts.dockerPlugin) servers.push(await listenDockerPlugin(engine, opts.dockerPlugin, opts.log));
 
   const dns = new DaemonDns(engine, opts.log);
   dnsRemote.set = (records) => {

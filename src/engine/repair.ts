@@ -18,6 +18,7 @@ import { creationAbandoned, liveStatus, type Container, type ContainerConfig, ty
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
 import { driverContext } from './driver-context.js';
 import { portGuardOf } from './endpoints.js';
+import { dockerEndpointLeftovers, releaseDockerLeftover } from './docker-endpoints.js';
 import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
 import { ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
 
@@ -94,6 +95,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean }): Pr
       note(`container ${c.name}`, `its process ${c.state.childPid} outlived its shim and still runs`, 'killed it');
     }
     if (what && opts.repair) await reconcileContainer(engine, c);
+  }
+
+  // 1b. Docker's endpoints whose sandbox went while berth's plugin was not listening
+  for (const { ep, why } of await dockerEndpointLeftovers(engine)) {
+    note(`Docker endpoint ${ep.interfaceName}`, why, 'released its veth, addresses and ports');
+    if (opts.repair) await releaseDockerLeftover(engine, ep);
   }
 
   // 2. networks: what each driver made is there (a bridge up with its gateway addresses; a macvlan parent and shim)

@@ -14,12 +14,12 @@ describe('CNI runtime conventions', () => {
     assert.throws(() => parseConf({ cniVersion: '1.0.0', name: 'apps', runtimeConfig: { aliases: { apps: 'web' } } }), (e: unknown) => e instanceof CniError && e.code === 7 && e.message.includes('by network name'));
   });
 
-  it('reads IP= (comma-separated) and MAC= from CNI_ARGS, checked as runtimeConfig', () => {
+  it('reads IP= (comma-separated) and MAC= from CNI_ARGS, checked as runtimeConfig (a bad one is code 4, as any bad CNI_ARGS)', () => {
     assert.deepEqual(cniArgsAddressing('IgnoreUnknown=1;K8S_POD_NAME=a;MAC=02:42:0A:4E:00:32;IP=10.78.0.50'), { ip: '10.78.0.50', mac: '02:42:0a:4e:00:32' });
     assert.deepEqual(cniArgsAddressing('IP=10.79.0.9,fd00:79::9'), { ip: '10.79.0.9', ip6: 'fd00:79::9' });
     assert.deepEqual(cniArgsAddressing('K8S_POD_NAME=a'), {});
     assert.deepEqual(cniArgsAddressing(undefined), {});
-    assert.throws(() => cniArgsAddressing('IP=10.0.0.300'), (e: unknown) => e instanceof CniError && e.code === 7 && e.message.includes('10.0.0.300'));
+    assert.throws(() => cniArgsAddressing('IP=10.0.0.300'), (e: unknown) => e instanceof CniError && e.code === 4 && e.message.includes('10.0.0.300'));
     assert.throws(() => cniArgsAddressing('MAC=01:00:5e:00:00:01'), (e: unknown) => e instanceof CniError && e.message.includes('multicast'));
   });
 
