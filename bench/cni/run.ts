@@ -11,7 +11,15 @@
 // start not); netavark's around a spawnSync (the loop's own spawn cost is measured and printed).
 // Everything happens in one lab (a berth host h and N sandbox namespaces); the lab deletes it all.
 //
-// Usage (root): npm run build && node dist/bench/cni/run.js [-n 1,50,200]
+// N = 1 is CYCLES (-c, default 10) cycles of one ADD and one DEL; each backend gets one untimed
+// ADD+DEL first (berth's first ADD on a host creates the bridge and the nft table).
+//
+// Two more rows on request, to see where berth's time goes: floor-noport (through the daemon, no
+// published port: no DNAT element, no loopback relay process) and floor-loopback (the reference
+// loopback plugin alone: libcni plus one exec of a Go plugin that only sets lo up).
+//
+// Usage (root): npm run build && node dist/bench/cni/run.js [-n 1,50,200] [-c 10]
+//   [-b daemon,nodaemon,reference,netavark,floor-noport,floor-loopback]
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type External, type Host, Lab } from '../../test/lab/index.js';
@@ -23,6 +31,13 @@ const args = process.argv.slice(2);
 const nIndex = args.indexOf('-n');
 const SIZES = (nIndex >= 0 ? (args[nIndex + 1] ?? '') : '1,50,200').split(',').map(Number);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 250)) throw new Error(`-n: expected sizes 1-250 separated by commas, got ${args[nIndex + 1]}`);
+const bIndex = args.indexOf('-b');
+/** -b: only the rows whose key is listed (daemon, nodaemon, reference, netavark, floor-noport, floor-loopback) */
+const ROWS = bIndex >= 0 ? (args[bIndex + 1] ?? '').split(',') : ['daemon', 'nodaemon', 'reference', 'netavark'];
+const cIndex = args.indexOf('-c');
+/** cycles at N = 1 (one sample per cycle); a larger N gives N samples in one cycle */
+const CYCLES = cIndex >= 0 ? Number(args[cIndex + 1]) : 10;
+if (!Number.isInteger(CYCLES) || CYCLES < 1) throw new Error(`-c: expected a number of cycles, got ${args[cIndex + 1]}`);
 
 interface Stats {
   p50: number;
@@ -68,6 +83,7 @@ const NETAVARK_LOOP = [
 ].join('');
 
 interface Backend {
+  key: string;
   name: string;
   portBase: number;
   run(op: 'add' | 'del', sandboxes: External[]): Promise<number[]>;
@@ -96,6 +112,8 @@ async function main(): Promise<void> {
     const bin = await cniBinDir(join(dir, 'bin'));
     const conf = join(dir, 'net.d');
     await writeConflist(conf, 'berth', '1.0.0', [{ type: 'berth', capabilities: { portMappings: true } }]);
+    await writeConflist(conf, 'berth-noport', '1.0.0', [{ type: 'berth' }]);
+    await writeConflist(conf, 'loopback', '1.0.0', [{ type: 'loopback' }]);
     await writeConflist(conf, 'reference', '1.0.0', [
       { type: 'bridge', bridge: 'cni-bench0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'host-local') } },
       { type: 'portmap', capabilities: { portMappings: true } },
@@ -106,7 +124,8 @@ async function main(): Promise<void> {
     const sandboxes: External[] = [];
     for (let k = 0; k < max; k++) sandboxes.push(await lab.createExternal(`s${k}`));
 
-    const viaCnitool = (name: string, network: string, portBase: number, env: Record<string, string> = {}): Backend => ({
+    const viaCnitool = (key: string, name: string, network: string, portBase: number, env: Record<string, string> = {}): Backend => ({
+      key,
       name,
       portBase,
       async run(op, sbs) {
@@ -120,6 +139,7 @@ async function main(): Promise<void> {
     });
     let spawnCost = NaN;
     const netavark: Backend = {
+      key: 'netavark',
       name: 'netavark 1.4.0 (NETAVARK_FW=iptables)',
       portBase: 33000,
       async run(op, sbs) {
@@ -132,27 +152,35 @@ async function main(): Promise<void> {
       },
     };
     const backends: Backend[] = [
-      viaCnitool('berth-cni through the daemon', 'berth', 30000),
-      viaCnitool('berth-cni without a daemon (BERTH_NO_DAEMON=1)', 'berth', 31000, { BERTH_NO_DAEMON: '1' }),
-      viaCnitool('CNI reference bridge+host-local+portmap', 'reference', 32000),
+      viaCnitool('daemon', 'berth-cni through the daemon', 'berth', 30000),
+      viaCnitool('nodaemon', 'berth-cni without a daemon (BERTH_NO_DAEMON=1)', 'berth', 31000, { BERTH_NO_DAEMON: '1' }),
+      viaCnitool('reference', 'CNI reference bridge+host-local+portmap', 'reference', 32000),
       netavark,
-    ];
+      viaCnitool('floor-noport', 'floor: berth-cni through the daemon, no published port', 'berth-noport', 34000),
+      viaCnitool('floor-loopback', 'floor: the loopback plugin alone (libcni + a Go plugin exec)', 'loopback', 35000),
+    ].filter((b) => ROWS.includes(b.key));
 
     const rows: { backend: string; n: number; add: Stats; del: Stats; check: string }[] = [];
     const started = new Date().toISOString();
     const load0 = (await h.exec(['cat', '/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
+    for (const b of backends) for (const op of ['add', 'del'] as const) await b.run(op, sandboxes.slice(0, 1));
     for (const n of SIZES) {
       for (const b of backends) {
         const sbs = sandboxes.slice(0, n);
-        const add = await b.run('add', sbs);
-        // the first and the last sandbox reach their gateway: the attachments are real
-        let check = 'ok';
-        for (const sb of [sbs[0], sbs[sbs.length - 1]]) {
-          const gw = /default via (\S+)/.exec((await sb?.exec(['ip', '-4', 'route', 'show', 'default']))?.stdout ?? '')?.[1];
-          if (!gw || !(await sb?.ping(gw, { count: 1 }))) check = `no gateway from ${sb?.name}`;
+        const add: number[] = [];
+        const del: number[] = [];
+        let check = b.key === 'floor-loopback' ? 'n/a' : 'ok';
+        for (let c = 0; c < (n === 1 ? CYCLES : 1); c++) {
+          add.push(...(await b.run('add', sbs)));
+          // the first and the last sandbox reach their gateway: the attachments are real
+          // (the loopback floor plugs no interface: nothing to check)
+          for (const sb of c === 0 && b.key !== 'floor-loopback' ? [sbs[0], sbs[sbs.length - 1]] : []) {
+            const gw = /default via (\S+)/.exec((await sb?.exec(['ip', '-4', 'route', 'show', 'default']))?.stdout ?? '')?.[1];
+            if (!gw || !(await sb?.ping(gw, { count: 1 }))) check = `no gateway from ${sb?.name}`;
+          }
+          del.push(...(await b.run('del', sbs)));
         }
-        const del = await b.run('del', sbs);
-        if (add.length !== n || del.length !== n) throw new Error(`${b.name} at N=${n}: ${add.length} ADD and ${del.length} DEL timings`);
+        if (add.length !== del.length || add.length < n) throw new Error(`${b.name} at N=${n}: ${add.length} ADD and ${del.length} DEL timings`);
         rows.push({ backend: b.name, n, add: stats(add), del: stats(del), check });
         console.error(`# ${b.name} N=${n}: ADD p50 ${stats(add).p50.toFixed(1)} ms, DEL p50 ${stats(del).p50.toFixed(1)} ms, check ${check}`);
       }
