@@ -37,3 +37,17 @@ for (const [outfile, entry] of Object.entries(entries)) await build({
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
 });
+
+// The topology page's script (src/ui/page/, served by `berth daemon --ui`): one file for the
+// browser, its layout library inside (no CDN: users may be offline).
+await build({
+  entryPoints: ['src/ui/page/main.ts'],
+  outfile: 'dist/ui/page.js',
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'iife',
+  logLevel: 'warning',
+  legalComments: 'none',
+  minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
+});

@@ -20,6 +20,8 @@ import { tuneHeapForDaemon } from './daemon/heap.js';
 import type { OverlayAgent } from './engine/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
 import type { DaemonRequest } from './cli/context.js';
+import { checkDockerPluginSocket, listenDockerPlugin } from './plugin/listen.js';
+import { parseUiAddress } from './ui/access.js';
 import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
 
 export interface DaemonOptions {
@@ -32,6 +34,10 @@ export interface DaemonOptions {
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
   cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; wireguardPort?: number };
+  /** serve Docker's network driver plugin on this unix socket (src/plugin/) */
+  dockerPlugin?: string;
+  /** IP:PORT of the topology page (src/ui/server.ts) */
+  ui?: string;
 }
 
 export interface Daemon {
@@ -57,6 +63,7 @@ function socketAnswers(path: string): Promise<boolean> {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // every listener and its guard are checked before anything starts (bad ones: exit 1)
   const plan = planListeners(opts.api, opts.tls ?? {});
+  if (opts.ui !== undefined) parseUiAddress(opts.ui);
   const tlsFiles = plan.find((p) => p.guard.kind === 'tls') && opts.tls ? readTlsFiles(opts.tls as TlsFiles) : undefined;
   // a socket that answers belongs to a live daemon: never take it over (nor repair under it)
   for (const { listener: l } of plan) {
@@ -65,6 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw new UserError(`a berth daemon already listens on ${l.path as string}: stop it first, or give this one another --api`);
     }
   }
+  if (opts.dockerPlugin) await checkDockerPluginSocket(opts.dockerPlugin);
   tuneHeapForDaemon();
   const engine = new Engine();
   engine.ensureRunDirs();
@@ -127,6 +135,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     opts.log(`listening on ${spec}`);
     servers.push(server);
   }
+  if (opts.dockerPlugin) servers.push(await listenDockerPlugin(engine, opts.dockerPlugin, opts.log));
+
+  // the topology page, loaded only when asked for
+  const ui = opts.ui !== undefined
+    ? await (await import('./ui/server.js')).startUi({
+        listen: opts.ui,
+        engine,
+        log: opts.log,
+        subscribe: (fn) => (events.on('event', fn), () => void events.off('event', fn)),
+      })
+    : undefined;
+  if (ui) servers.push(ui.server);
 
   const dns = new DaemonDns(engine, opts.log);
   dnsRemote.set = (records) => {
@@ -189,7 +209,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       containerWatch.close();
       await agent?.close();
       await dns.close();
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      await ui?.close();
+      await Promise.all(servers.filter((s) => s !== ui?.server).map((s) => new Promise<void>((r) => s.close(() => r()))));
       engine.close();
     },
   };

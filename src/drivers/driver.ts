@@ -71,6 +71,12 @@ export interface EndpointPlug {
   requestedMac?: string;
   /** its published ports, as reserved in the store */
   ports: readonly PublishedPort[];
+  /**
+   * The runtime moves the sandbox end into its sandbox itself (Docker's remote driver Join): the
+   * driver leaves it in the host namespace, named as the endpoint, down and unconfigured; netns is unused.
+   * A driver that cannot do this refuses.
+   */
+  handOver?: boolean;
 }
 
 export interface EndpointUnplug {

@@ -56,6 +56,8 @@ export interface AttachRequest {
   gwPriority?: number;
   /** notes for the user (e.g. ports that cannot be published here) are pushed here */
   warnings?: string[];
+  /** the runtime moves the sandbox end itself (Docker's plugin Join): see EndpointPlug.handOver */
+  handOver?: boolean;
 }
 
 const prefixOf = (cidr: string): string => cidr.split('/')[1] ?? '';
@@ -125,9 +127,10 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   undo.push(() => void store.deleteEndpoint(endpointId));
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
   const ports = bindings.length ? store.listPorts({ endpointId }).map(toPublished) : [];
-  await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
+  await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
-  if (plan.gatewayLeg) await attachGatewayLeg(engine, network, req, undo);
+  // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
+  if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;
 }
 

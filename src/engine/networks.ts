@@ -273,7 +273,8 @@ export function inspectNetwork(engine: Engine, net: NetworkRecord): Record<strin
   for (const ep of store.listEndpoints({ networkId: net.id })) {
     const c = store.findContainer(ep.containerId);
     containers[ep.containerId] = {
-      Name: c?.name ?? ep.containerId,
+      // a CNI sandbox: the runtime's name for it (K8S_POD_NAME or its first alias), else its CNI id
+      Name: c?.name ?? ep.aliases[0] ?? ep.containerId,
       EndpointID: ep.id,
       MacAddress: ep.mac ?? '',
       IPv4Address: ep.addresses.find((a) => !a.includes(':')) ?? '',

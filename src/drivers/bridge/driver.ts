@@ -122,6 +122,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
       alias: `${ENDPOINT_ALIAS_PREFIX}${ep.id}`,
       ...(options.mtu ? { mtu: options.mtu } : {}),
       ...(ep.mac ? { mac: ep.mac } : {}),
+      ...(plug.handOver ? { handOver: true } : {}),
     });
     undo.push(() => detachEndpoint(ctx.hostNetns, attached.hostIfname));
     const guard = bridgePortGuardOf(net, ep);

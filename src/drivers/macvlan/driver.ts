@@ -1,6 +1,7 @@
 // The macvlan driver behind the one interface: containers are macvlan children of a host NIC
 // (or of a bridge berth makes for an internal network), on the LAN with their own MACs. No
 // bridge of berth's, no firewall elements, no published ports.
+import { UserError } from '../../common/errors.js';
 import { findLink } from '../../kernel/links.js';
 import { isNetnsPath } from '../../kernel/netns.js';
 import { withRtnl } from '../../kernel/rtnl.js';
@@ -25,6 +26,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
   /** A macvlan child of the parent born inside the sandbox with its own MAC; with host_access a host route through the shim. */
   async attachEndpoint(ctx, net, ep, plug, undo) {
     const o = macvlanOptionsOf(net);
+    if (plug.handOver && o.mode === 'passthru') throw new UserError(`macvlan network "${net.name}" is in passthru mode: its child cannot be handed to a runtime that moves it itself (Docker's plugin)`);
     const st = macvlanStateOf(net);
     // passthru: unless told otherwise, the kernel gives the child its parent's MAC
     const mac = o.mode === 'passthru' ? plug.requestedMac : (ep.mac ?? undefined);
@@ -37,6 +39,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
       ...(mac ? { mac } : {}),
       ...(o.mtu ? { mtu: o.mtu } : {}),
       ...(st.shim ? { shim: st.shim.ifname } : {}),
+      ...(plug.handOver ? { handOver: true } : {}),
     };
     await attachMacvlan(ctx.hostNetns, spec);
     undo.push(() => detachMacvlan(ctx.hostNetns, spec));

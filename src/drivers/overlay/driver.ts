@@ -45,6 +45,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
       defaultGateways: [],
       alias: `${ENDPOINT_ALIAS_PREFIX}${ep.id}`,
       mtu: clusterOf(ctx).overlayMtuOf(net),
+      ...(plug.handOver ? { handOver: true } : {}),
       ...(ep.mac ? { mac: ep.mac } : {}),
     });
     undo.push(() => detachEndpoint(ctx.hostNetns, attached.hostIfname));
