@@ -8,9 +8,9 @@ const kernelOnly = [{ group: ['netlink', 'koffi'], message: 'Only src/kernel/ ma
 // Layers (DESIGN.md): a folder of src/ imports only folders of strictly lower rank. Same rank is
 // forbidden too, so no import points up and no cycle between folders can form.
 // dns imports nothing of berth's: it sits beside store, so the overlay driver may feed it records.
-const RANKS = { common: 0, kernel: 1, ipam: 1, store: 2, dns: 2, portmap: 3, drivers: 3, engine: 4, api: 5, cli: 5, cni: 5, daemon: 5, ui: 5 };
+const RANKS = { common: 0, kernel: 1, ipam: 1, store: 2, dns: 2, portmap: 3, drivers: 3, engine: 4, api: 5, cli: 5, cni: 5, daemon: 5, plugin: 5, ui: 5 };
 // front ends reach these only through the engine
-const FRONT_ENDS = ['api', 'cli', 'cni', 'daemon', 'ui'];
+const FRONT_ENDS = ['api', 'cli', 'cni', 'daemon', 'plugin', 'ui'];
 const THROUGH_ENGINE = ['drivers', 'store', 'kernel'];
 // the composition root (src/*.ts, or a src/root/ folder) wires the front ends: nothing imports it
 const ROOT_MODULES = readdirSync(new URL('./src/', import.meta.url)).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -'.ts'.length));

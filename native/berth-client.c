@@ -11,7 +11,9 @@
 //
 // Built a second time with -DBERTH_CNI as dist/berth-cni, the CNI plugin: CNI_* variables and
 // the configuration on stdin go to the daemon, whose answer is the plugin's output; without a
-// daemon it execs the in-process plugin (node <package>/bin/berth-cni) with the same stdin.
+// daemon it execs the in-process plugin (node <package>/bin/berth-cni) with the same stdin. The
+// conf may name the daemon's socket ("berthSocket", or "berthRun" holding berth.sock) for
+// runtimes that scrub the environment.
 //
 // Nothing here builds a shell command line: everything is exec'd from argv.
 #define _GNU_SOURCE
@@ -112,10 +114,15 @@ static _Noreturn void run_local(int argc, char **argv) {
   die(127, "cannot run node for the in-process CLI: %s", strerror(errno));
 }
 
+// The daemon's socket when the CNI conf names it ("berthSocket", or "berthRun"/berth.sock): runtimes
+// that scrub the environment (conmon) still reach the daemon. Empty: $BERTH_RUN/berth.sock.
+static char socket_path[sizeof ((struct sockaddr_un *)0)->sun_path];
+
 static int connect_daemon(void) {
   const char *run = getenv("BERTH_RUN");
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  int n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/berth.sock", run && *run ? run : "/run/berth");
+  int n = socket_path[0] ? snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path)
+                         : snprintf(addr.sun_path, sizeof addr.sun_path, "%s/berth.sock", run && *run ? run : "/run/berth");
   if (n < 0 || (size_t)n >= sizeof addr.sun_path) return -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -344,12 +351,44 @@ static _Noreturn void run_local_with_stdin(int argc, char **argv, const struct b
   run_local(argc, argv);
 }
 
+static bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The value of a top-level string member of the JSON object in json (one without escapes: a
+// path), copied into out. False when absent, not a plain string or too long. The plugin
+// validates the whole conf itself: this only picks where to send it.
+static bool conf_string(const char *json, const char *key, char *out, size_t size) {
+  int depth = 0;
+  bool expect_key = false;
+  for (const char *p = json; *p; p++) {
+    if (*p == '"') {
+      const char *s = ++p;
+      while (*p && *p != '"') p += (*p == '\\' && p[1]) ? 2 : 1;
+      if (!*p) return false;
+      bool is_key = depth == 1 && expect_key;
+      expect_key = false;
+      if (!is_key || (size_t)(p - s) != strlen(key) || strncmp(s, key, strlen(key))) continue;
+      const char *q = p + 1;
+      while (json_space(*q)) q++;
+      if (*q++ != ':') return false;
+      while (json_space(*q)) q++;
+      if (*q != '"') return false;
+      const char *v = ++q;
+      while (*q && *q != '"' && *q != '\\') q++;
+      if (*q != '"' || (size_t)(q - v) >= size) return false;
+      memcpy(out, v, (size_t)(q - v));
+      out[q - v] = '\0';
+      return true;
+    }
+    if (*p == '{' || *p == '[') expect_key = ++depth == 1 && *p == '{';
+    else if (*p == '}' || *p == ']') depth--;
+    else if (*p == ',' && depth == 1) expect_key = true;
+  }
+  return false;
+}
+
 int main(int argc, char **argv) {
   const char *no_daemon = getenv("BERTH_NO_DAEMON");
   if (no_daemon && *no_daemon) run_local(argc, argv);
-  int probe = connect_daemon();
-  if (probe < 0) run_local(argc, argv); // stdin untouched
-  close(probe);
   struct buf in = {0}, body = {0}, resp = {0};
   char chunk[65536];
   for (;;) {
@@ -358,6 +397,15 @@ int main(int argc, char **argv) {
     if (r <= 0) break;
     buf_add(&in, chunk, (size_t)r);
   }
+  const char *conf = in.p ? in.p : ""; // buf_add keeps it NUL-terminated
+  char run[sizeof socket_path - 11]; // room for "/berth.sock"
+  if (!conf_string(conf, "berthSocket", socket_path, sizeof socket_path) && conf_string(conf, "berthRun", run, sizeof run)) {
+    memcpy(socket_path, run, strlen(run));
+    memcpy(socket_path + strlen(run), "/berth.sock", 12);
+  }
+  int probe = connect_daemon();
+  if (probe < 0) run_local_with_stdin(argc, argv, &in);
+  close(probe);
   buf_str(&body, "{\"env\":{");
   bool first = true;
   for (char **e = environ; *e; e++) {
@@ -374,7 +422,10 @@ int main(int argc, char **argv) {
   }
   buf_str(&body, "},\"stdin\":");
   buf_json(&body, in.p ? in.p : "");
-  buf_str(&body, "}");
+  // the daemon opens CNI_NETNS through /proc/<pid>/root: this process's mount namespace
+  char pid[32];
+  snprintf(pid, sizeof pid, ",\"pid\":%d}", (int)getpid());
+  buf_str(&body, pid);
   int http = post("/berth/v1/cni", &body, &resp);
   if (http == -1 || http == 404) run_local_with_stdin(argc, argv, &in);
   if (http == -2) die(3, "%s", "the daemon went away during the call");

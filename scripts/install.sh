@@ -14,13 +14,15 @@ fi
 
 # Debian packages: kernel tools used by berth (nft, nsenter) and by the tests (ip, ping), a C
 # compiler for berth-init and better-sqlite3, docker.io for its docker CLI, which the API
-# tests drive (its dockerd is never started), etcd (the overlay's cluster store, started by the
+# tests drive (its dockerd runs only inside labs: the Docker plugin tests, with busybox-static's
+# image), etcd (the overlay's cluster store, started by the
 # tests inside their labs), wireguard-go + wg (encrypted overlays on kernels without WireGuard),
 # iperf3 and tcpdump for the benchmarks and the wire checks, openssl (test certificates) and curl
 # (the API auth tests: HTTP and TLS clients run as nobody), chromium (the topology page's tests, headless).
 packages=(iproute2 nftables util-linux iputils-ping procps python3 make gcc g++ libc6-dev docker.io
   etcd-server etcd-client wireguard-go wireguard-tools iperf3 tcpdump openssl curl python3-docker
-  chromium)
+  golang-go golang-github-appc-cni-dev podman runc containerd busybox-static containernetworking-plugins # CNI runtimes (test/e2e/cni-*)
+  chromium) # the topology page's tests, headless
 # --bench: also what bench/ compares berth with and measures with (the anchors netavark,
 # aardvark-dns and the CNI reference plugins; dnsperf, hyperfine, jq, socat).
 if [ "${1:-}" = "--bench" ]; then

@@ -20,6 +20,7 @@ import { tuneHeapForDaemon } from './daemon/heap.js';
 import type { OverlayAgent } from './engine/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
 import type { DaemonRequest } from './cli/context.js';
+import { checkDockerPluginSocket, listenDockerPlugin } from './plugin/listen.js';
 import { parseUiAddress } from './ui/access.js';
 import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
 
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
   cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; wireguardPort?: number };
+  /** serve Docker's network driver plugin on this unix socket (src/plugin/) */
+  dockerPlugin?: string;
   /** IP:PORT of the topology page (src/ui/server.ts) */
   ui?: string;
 }
@@ -69,6 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw new UserError(`a berth daemon already listens on ${l.path as string}: stop it first, or give this one another --api`);
     }
   }
+  if (opts.dockerPlugin) await checkDockerPluginSocket(opts.dockerPlugin);
   tuneHeapForDaemon();
   const engine = new Engine();
   engine.ensureRunDirs();
@@ -131,6 +135,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     opts.log(`listening on ${spec}`);
     servers.push(server);
   }
+  if (opts.dockerPlugin) servers.push(await listenDockerPlugin(engine, opts.dockerPlugin, opts.log));
 
   // the topology page, loaded only when asked for
   const ui = opts.ui !== undefined

@@ -19,7 +19,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Engine } from '../../src/engine/context.js';
-import { attachBridgeEndpoint, syncDefaultRoutes, Undo } from '../../src/engine/endpoints.js';
+import { attachNetworkEndpoint, syncDefaultRoutes, Undo } from '../../src/engine/endpoints.js';
 import { createNetwork } from '../../src/engine/networks.js';
 import { attachSandbox, detachSandbox, type SandboxRequest } from '../../src/engine/sandboxes.js';
 
@@ -54,7 +54,7 @@ if (networkOpts.length) {
   attach = async (req) => {
     const undo = new Undo();
     try {
-      await attachBridgeEndpoint(engine, record, req, undo);
+      await attachNetworkEndpoint(engine, record, req, undo);
       await syncDefaultRoutes(engine, req.containerId, req.netns);
     } catch (err) {
       await undo.run();

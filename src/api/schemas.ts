@@ -101,7 +101,7 @@ export const ContainerCreateBody = z.object({
 /** berth's own routes: the thin client's command line, its report after a run hand-over, a CNI call. */
 export const CliBody = z.object({ argv: z.array(z.string()), cwd: z.string(), pid: z.int(), path: str() });
 export const CliContinueBody = z.object({ token: z.string(), status: z.int() });
-export const CniBody = z.object({ env: z.record(z.string(), z.string()), stdin: z.string() });
+export const CniBody = z.object({ env: z.record(z.string(), z.string()), stdin: z.string(), pid: z.int().positive().optional() });
 
 export type NetworkCreate = z.infer<typeof NetworkCreateBody>;
 export type NetworkConnect = z.infer<typeof NetworkConnectBody>;

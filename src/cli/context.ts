@@ -28,6 +28,8 @@ export interface DaemonRequest {
   api: string[];
   tls: { verify: boolean; ca?: string; cert?: string; key?: string };
   cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds: number; wireguardPort: number };
+  /** the unix socket of Docker's network driver plugin, when served */
+  dockerPlugin?: string;
   /** --ui IP:PORT: the topology page */
   ui?: string;
 }

@@ -71,6 +71,9 @@ export class CliGateway {
       // as the in-process CLI does before every command (src/cli/program.ts); runs handed to a
       // live client are its to finish
       const [cmd, sub] = req.argv;
+      // a foreground run whose command already runs (and may have printed) shows as running,
+      // not as created until the next pidfile poll
+      for (const run of this.pending.values()) run.foreground?.catchUp();
       if (cmd !== 'version' && cmd !== 'daemon' && !(cmd === 'system' && sub === 'check')) await reconcileContainers(this.engine, (id) => this.isPending(id));
       return runCli(req.argv, ctx);
     });

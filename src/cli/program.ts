@@ -65,8 +65,9 @@ function buildProgram(ctx: CliContext): Command {
     .option('--advertise-addr <ip>', "this host's address on the underlay: its VTEP (needed with --cluster-store)")
     .option('--cluster-lease-ttl <seconds>', "how long this host's cluster records outlive a dead daemon", '15')
     .option('--wireguard-port <port>', 'UDP port of this host\'s WireGuard device (encrypted overlay networks)', '51820')
+    .option('--docker-plugin [socket]', "serve Docker's network and IPAM driver plugin (docker network create -d berth) on this socket (default /run/docker/plugins/berth.sock; its file name is the driver's name)")
     .option('--ui <ip:port>', 'serve the topology page here (loopback; any other address needs the token the daemon prints)')
-    .action(async (o: { ui?: string; api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
+    .action(async (o: { dockerPlugin?: string | true; ui?: string; api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; wireguardPort: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
       const { berthPaths } = await import('../common/config.js');
@@ -82,7 +83,9 @@ function buildProgram(ctx: CliContext): Command {
       const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
       // the daemon is wired by the composition root, which hands its runner in (a CLI never imports it)
       if (!ctx.runDaemon) throw new Error('this berth cannot run a daemon');
-      await ctx.runDaemon({ api, tls, ...(cluster ? { cluster } : {}), ...(o.ui !== undefined ? { ui: o.ui } : {}) });
+      const dockerPlugin = o.dockerPlugin === true ? '/run/docker/plugins/berth.sock' : o.dockerPlugin;
+      if (dockerPlugin !== undefined && !/^\/[^\0]*\.sock$/.test(dockerPlugin)) throw new UserError(`invalid --docker-plugin ${quote(dockerPlugin)}: expected an absolute path ending in .sock (dockerd finds /run/docker/plugins/NAME.sock)`);
+      await ctx.runDaemon({ api, tls, ...(cluster ? { cluster } : {}), ...(dockerPlugin ? { dockerPlugin } : {}), ...(o.ui !== undefined ? { ui: o.ui } : {}) });
     });
   return program;
 }

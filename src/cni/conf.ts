@@ -2,7 +2,12 @@
 // and the versions runtimes still send). Bad input is a CniError naming the value.
 import { isIP } from 'node:net';
 import type { PortBinding } from '../portmap/index.js';
+import type { z } from 'zod';
+import { bandwidthProblems, type SandboxBandwidth } from '../engine/bandwidth-limits.js';
+import { ALIAS, decodeConfSchema, type bandwidthSchema, type ConfInput } from './conf-schema.js';
 import { CNI_CODES, CniError } from './errors.js';
+
+export { ALIAS };
 
 export const SUPPORTED_VERSIONS = ['0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 export const LATEST_VERSION = '1.1.0';
@@ -24,6 +29,8 @@ export interface NetConf {
   /** runtimeConfig.mac */
   mac?: string;
   aliases: string[];
+  /** false (conf "hostPortRelay"): the runtime binds the published host ports itself (podman does, for the container's life) */
+  hostPortRelay: boolean;
   /** the previous plugin's result in a chain (kept as given, shaped on output) */
   prevResult?: Record<string, unknown>;
   /** GC: the attachments that are still valid */
@@ -31,7 +38,14 @@ export interface NetConf {
   /** where berth's state is, for runtimes that scrub the environment (conmon) */
   berthRoot?: string;
   berthRun?: string;
+  /** the bandwidth capability (or the conf's own keys): bits per second and bits */
+  bandwidth?: Bandwidth;
+  /** the dns capability (or the conf's own dns): what the runtime asks the result to carry */
+  dns?: { servers?: string[]; searches?: string[]; options?: string[]; domain?: string };
 }
+
+/** ingress: to the sandbox; egress: from it (the reference bandwidth plugin's sense). */
+export type Bandwidth = SandboxBandwidth;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -58,114 +72,115 @@ export function confVersion(raw: Json): string {
   return v;
 }
 
-function optString(raw: Json, key: string, where = ''): string | undefined {
-  const v = raw[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !v) throw invalid(`invalid ${where}"${key}" ${JSON.stringify(v)}: expected a non-empty string`);
-  return v;
-}
-
-function toBindings(maps: unknown): PortBinding[] {
-  if (maps === undefined || maps === null) return [];
-  if (!Array.isArray(maps)) throw invalid(`invalid runtimeConfig "portMappings" ${JSON.stringify(maps)}: expected an array`);
-  return maps.map((m: unknown) => {
-    if (!isObject(m)) throw invalid(`invalid portMappings entry ${JSON.stringify(m)}: expected an object`);
-    const proto = m.protocol === undefined ? 'tcp' : typeof m.protocol === 'string' ? m.protocol.toLowerCase() : JSON.stringify(m.protocol);
-    if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') {
-      throw invalid(`invalid portMappings protocol ${JSON.stringify(m.protocol)}: expected tcp, udp or sctp`);
-    }
-    for (const what of ['hostPort', 'containerPort'] as const) {
-      const port = m[what];
-      if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw invalid(`invalid portMappings ${what} "${String(port)}": expected 1-65535`);
-    }
-    const hostIP = m.hostIP;
-    if (hostIP !== undefined && hostIP !== '' && (typeof hostIP !== 'string' || !isIP(hostIP))) throw invalid(`invalid portMappings hostIP ${JSON.stringify(hostIP)}: expected an IPv4 or IPv6 address`);
-    return { hostIp: hostIP || undefined, hostPort: m.hostPort as number, containerPort: m.containerPort as number, proto };
-  });
-}
-
 /** runtimeConfig.ips (podman --ip): addresses with or without a prefix, one per family. */
-function toStaticIps(ips: unknown): { ip?: string; ip6?: string } {
-  if (ips === undefined || ips === null) return {};
-  if (!Array.isArray(ips)) throw invalid(`invalid runtimeConfig "ips" ${JSON.stringify(ips)}: expected an array of addresses`);
+function toStaticIps(ips: readonly string[], where = '"runtimeConfig.ips"'): { ip?: string; ip6?: string } {
   const out: { ip?: string; ip6?: string } = {};
   for (const entry of ips) {
-    const addr = typeof entry === 'string' ? (entry.split('/')[0] ?? '') : '';
+    const addr = entry.split('/')[0] ?? '';
     const family = isIP(addr);
-    if (!family) throw invalid(`invalid runtimeConfig ips entry ${JSON.stringify(entry)}: expected an IPv4 or IPv6 address (a /prefix is allowed)`);
     const key = family === 4 ? 'ip' : 'ip6';
-    if (out[key]) throw invalid(`invalid runtimeConfig ips: two IPv${family} addresses ("${out[key]}", "${addr}"): one per family`);
+    if (out[key]) throw invalid(`invalid ${where}: two IPv${family} addresses ("${out[key]}", "${addr}"): one per family`);
     out[key] = addr;
   }
   return out;
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+type PortMappingInput = NonNullable<NonNullable<ConfInput['runtimeConfig']>['portMappings']>[number];
+const toBinding = (m: PortMappingInput): PortBinding => ({ hostIp: m.hostIP || undefined, hostPort: m.hostPort, containerPort: m.containerPort, proto: (m.protocol ?? 'tcp').toLowerCase() as PortBinding['proto'] });
 
-/** runtimeConfig.mac (podman --mac-address): a unicast MAC. */
-function toMac(mac: unknown): string | undefined {
-  if (mac === undefined || mac === null || mac === '') return undefined;
-  if (typeof mac !== 'string' || !MAC.test(mac)) throw invalid(`invalid runtimeConfig "mac" ${JSON.stringify(mac)}: expected a MAC address like 02:42:ac:11:00:02`);
-  if (parseInt(mac.slice(0, 2), 16) & 1) throw invalid(`invalid runtimeConfig "mac" "${mac}": a multicast MAC (first octet odd); expected a unicast one`);
-  if (/^(00:){5}00$/i.test(mac)) throw invalid(`invalid runtimeConfig "mac" "${mac}": the zero MAC`);
-  return mac.toLowerCase();
-}
-
-/** A name the sandbox answers to (runtimeConfig aliases, K8S_POD_NAME): DNS-label characters. */
-export const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
-
-function toAliases(aliases: unknown): string[] {
-  if (aliases === undefined || aliases === null) return [];
-  if (!Array.isArray(aliases)) throw invalid(`invalid runtimeConfig "aliases" ${JSON.stringify(aliases)}: expected an array of names`);
-  for (const a of aliases) if (typeof a !== 'string' || !ALIAS.test(a)) throw invalid(`invalid runtimeConfig aliases entry ${JSON.stringify(a)}: expected a name of letters, digits, "_", "." and "-"`);
-  return aliases as string[];
-}
-
-/** CNI_ARGS ("K=V;K=V"): the runtime's name for the sandbox (K8S_POD_NAME), if valid. */
-export function podNameOf(cniArgs: string | undefined): string | undefined {
-  for (const pair of (cniArgs ?? '').split(';')) {
-    const [k, v] = pair.split('=', 2);
-    if (k === 'K8S_POD_NAME' && v && ALIAS.test(v)) return v;
+/** A rate needs its burst and a burst its rate (as the reference plugin); both 0 or absent: not shaped. */
+function toBandwidth(bw: z.infer<typeof bandwidthSchema>, where: string): Bandwidth | undefined {
+  const out: Bandwidth = {};
+  for (const dir of ['ingress', 'egress'] as const) {
+    const rate = bw[`${dir}Rate`] ?? 0;
+    const burst = bw[`${dir}Burst`] ?? 0;
+    if (!rate && !burst) continue;
+    if (!rate || !burst) throw invalid(`invalid "${where}.${dir}${rate ? 'Burst' : 'Rate'}" ${rate ? burst : rate}: "${dir}Rate" and "${dir}Burst" go together`, 'a rate in bits per second and a burst in bits, both above 0');
+    out[dir] = { rate, burst };
   }
-  return undefined;
+  if (!out.ingress && !out.egress) return undefined;
+  // what no link can honour, refused before anything is made (the frame size is checked on the link)
+  const problems = bandwidthProblems(out);
+  if (problems.length) throw invalid(`invalid "${where}": ${problems.join('; ')}`);
+  return out;
 }
 
-function toAttachments(list: unknown): Attachment[] | undefined {
-  if (list === undefined) return undefined;
-  if (!Array.isArray(list)) throw invalid(`invalid "cni.dev/valid-attachments" ${JSON.stringify(list)}: expected an array`);
-  return list.map((a: unknown) => {
-    if (!isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
-      throw invalid(`invalid "cni.dev/valid-attachments" entry ${JSON.stringify(a)}: expected {"containerID": ..., "ifname": ...}`);
-    }
-    return { containerId: a.containerID, ifname: a.ifname };
-  });
+/** What berth reads from CNI_ARGS: the runtime's name for the sandbox, a static address per family and a MAC (podman's --ip, --mac-address). */
+export interface CniArgs {
+  pod?: string;
+  ip?: string;
+  ip6?: string;
+  mac?: string;
 }
+
+const KNOWN_ARGS = ['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IP', 'MAC'];
+const badArg = (message: string): CniError => new CniError(CNI_CODES.invalidEnv, message);
+
+/** CNI_ARGS ("K=V;K=V"), the conventions' keys. A bad pair or value is code 4. */
+export function cniArgsOf(cniArgs: string | undefined): CniArgs {
+  const args = new Map<string, string>();
+  for (const pair of (cniArgs ?? '').split(';').filter((p) => p !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw badArg(`invalid CNI_ARGS pair "${pair}": expected KEY=VALUE pairs separated by ";"`);
+    args.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  const ignoreUnknown = ['1', 'true'].includes((args.get('IgnoreUnknown') ?? '').toLowerCase());
+  const unknown = [...args.keys()].filter((k) => !KNOWN_ARGS.includes(k));
+  if (unknown.length && !ignoreUnknown) throw new CniError(CNI_CODES.invalidEnv, `unknown CNI_ARGS key "${unknown.join('", "')}"`, `accepted: ${KNOWN_ARGS.join(', ')} (or IgnoreUnknown=1)`);
+  const out: CniArgs = {};
+  const pod = args.get('K8S_POD_NAME');
+  if (pod) {
+    if (!ALIAS.test(pod)) throw badArg(`invalid CNI_ARGS K8S_POD_NAME "${pod}": expected a name of letters, digits, "_", "." and "-"`);
+    out.pod = pod;
+  }
+  for (const entry of (args.get('IP') ?? '').split(',').filter((e) => e !== '')) {
+    const addr = entry.split('/')[0] ?? '';
+    const family = isIP(addr);
+    if (!family) throw badArg(`invalid CNI_ARGS IP "${entry}": expected IPv4 or IPv6 addresses, comma-separated`);
+    const key = family === 4 ? 'ip' : 'ip6';
+    if (out[key]) throw badArg(`invalid CNI_ARGS IP: two IPv${family} addresses ("${out[key]}", "${addr}"): one per family`);
+    out[key] = addr;
+  }
+  const mac = args.get('MAC');
+  if (mac) {
+    if (!MAC_ADDR.test(mac) || parseInt(mac.slice(0, 2), 16) & 1 || /^(00:){5}00$/.test(mac)) throw badArg(`invalid CNI_ARGS MAC "${mac}": expected a unicast MAC address like 02:42:ac:11:00:02`);
+    out.mac = mac.toLowerCase();
+  }
+  return out;
+}
+
+const MAC_ADDR = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /** The whole configuration of an ADD, DEL, CHECK, STATUS or GC. */
 export function parseConf(raw: Json): NetConf {
   const cniVersion = confVersion(raw);
-  const rc = raw.runtimeConfig ?? {};
-  if (!isObject(rc)) throw invalid(`invalid "runtimeConfig" ${JSON.stringify(rc)}: expected an object`);
-  const prev = raw.prevResult;
-  if (prev !== undefined && !isObject(prev)) throw invalid(`invalid "prevResult" ${JSON.stringify(prev)}: expected a result object`);
+  const c = decodeConfSchema(raw);
+  const rc = c.runtimeConfig ?? {};
   const conf: NetConf = {
     cniVersion,
-    name: optString(raw, 'name') ?? '',
-    network: optString(raw, 'network') ?? 'bridge',
-    publish: toBindings(rc.portMappings),
-    ...toStaticIps(rc.ips),
-    aliases: toAliases(rc.aliases),
+    name: c.name ?? '',
+    network: c.network ?? 'bridge',
+    publish: (rc.portMappings ?? []).map(toBinding),
+    ...toStaticIps(rc.ips ?? []),
+    // podman keys the list by the CNI network's name (the conf's name)
+    aliases: Array.isArray(rc.aliases) ? rc.aliases : (rc.aliases?.[c.name ?? ''] ?? []),
+    hostPortRelay: c.hostPortRelay !== false,
   };
-  const mac = toMac(rc.mac);
-  if (mac) conf.mac = mac;
-  if (prev) conf.prevResult = prev;
-  const valid = toAttachments(raw['cni.dev/valid-attachments']);
-  if (valid) conf.validAttachments = valid;
-  for (const key of ['berthRoot', 'berthRun'] as const) {
-    const v = optString(raw, key);
-    if (v === undefined) continue;
-    if (!v.startsWith('/')) throw invalid(`invalid "${key}" "${v}": expected an absolute path`);
-    conf[key] = v;
-  }
+  if (rc.mac) conf.mac = rc.mac.toLowerCase();
+  if (c.prevResult) conf.prevResult = c.prevResult;
+  const valid = c['cni.dev/valid-attachments'];
+  if (valid) conf.validAttachments = valid.map((a) => ({ containerId: a.containerID, ifname: a.ifname }));
+  if (c.berthRoot) conf.berthRoot = c.berthRoot;
+  if (c.berthRun) conf.berthRun = c.berthRun;
+  // the runtime's per-sandbox limit wins over the conf's
+  const bandwidth = rc.bandwidth ? toBandwidth(rc.bandwidth, 'runtimeConfig.bandwidth') : c.bandwidth ? toBandwidth(c.bandwidth, 'bandwidth') : undefined;
+  if (bandwidth) conf.bandwidth = bandwidth;
+  const dns: NetConf['dns'] = {
+    ...(rc.dns?.servers?.length ? { servers: rc.dns.servers } : c.dns?.nameservers?.length ? { servers: c.dns.nameservers } : {}),
+    ...(rc.dns?.searches?.length ? { searches: rc.dns.searches } : c.dns?.search?.length ? { searches: c.dns.search } : {}),
+    ...(rc.dns?.options?.length ? { options: rc.dns.options } : c.dns?.options?.length ? { options: c.dns.options } : {}),
+    ...(c.dns?.domain ? { domain: c.dns.domain } : {}),
+  };
+  if (Object.keys(dns).length) conf.dns = dns;
   return conf;
 }

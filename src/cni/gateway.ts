@@ -1,9 +1,9 @@
 // The daemon's side of the native berth-cni (native/berth-client.c): one CNI plugin call, body
 // {env: CNI_* variables, stdin}, run by the daemon's engine and answered in the thin client's frames.
-import { existsSync } from 'node:fs';
 import { NotFoundError } from '../common/errors.js';
 import { Frames } from '../common/frames.js';
 import type { Engine } from '../engine/context.js';
+import { isNetnsPath } from '../engine/host.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { runCni, type StateLocation } from './plugin.js';
 
@@ -40,14 +40,19 @@ function daemonEngine(engine: Engine, loc: StateLocation): Engine {
 
 /**
  * CNI_NETNS is a path in the caller's mount namespace: a runtime with a private /run/netns
- * (podman) names one the daemon cannot see. Then an ADD or CHECK is not the daemon's: a 404, on
- * which the native plugin runs the same call in-process, in the caller's namespaces.
+ * (podman) names one the daemon cannot see. The native plugin sends its pid: the daemon opens the
+ * path through /proc/<pid>/root, the plugin's own view (it waits for the answer, so the pid is
+ * its). Without a pid, or not a namespace there either: a 404, on which the native plugin runs
+ * the same call in-process, in the caller's namespaces.
  */
-function netnsVisible(env: Record<string, string>): void {
+function netnsReach(env: Record<string, string>, pid: number | undefined): (given: string) => string {
   const netns = env.CNI_NETNS;
+  // the caller's view when known (a same-named path in the daemon's namespace may be another one)
+  const viaCaller = (p: string) => (pid && p.startsWith('/') ? `/proc/${pid}/root${p}` : p);
   // DEL needs no netns (a gone one is the usual case): the daemon serves it, overlay included
-  if (env.CNI_COMMAND !== 'ADD' && env.CNI_COMMAND !== 'CHECK') return;
-  if (netns && !existsSync(netns)) throw new NotFoundError(`network namespace "${netns}" is not visible to the daemon: the plugin runs the call in-process`);
+  if (!netns || (env.CNI_COMMAND !== 'ADD' && env.CNI_COMMAND !== 'CHECK')) return viaCaller;
+  if (!isNetnsPath(viaCaller(netns))) throw new NotFoundError(`network namespace "${netns}" is not visible to the daemon: the plugin runs the call in-process`);
+  return viaCaller;
 }
 
 export async function serveCni(engine: Engine, serial: Serial, body: unknown): Promise<Buffer> {
@@ -55,9 +60,10 @@ export async function serveCni(engine: Engine, serial: Serial, body: unknown): P
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
   const stdin = typeof b.stdin === 'string' ? b.stdin : '';
-  netnsVisible(cniEnv);
+  const pid = typeof b.pid === 'number' && Number.isInteger(b.pid) && b.pid > 0 ? b.pid : undefined;
+  const reach = netnsReach(cniEnv, pid);
   sameLocation(engine, stdin);
-  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin));
+  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach));
   const frames = new Frames();
   frames.add('1', stdout);
   frames.add('x', String(status));

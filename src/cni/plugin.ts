@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import { BerthError, ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
+import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, podNameOf, type NetConf } from './conf.js';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, cniArgsOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
-import { formatResult, mergeResults, readResult, type CniResult } from './result.js';
+import { formatResult, mergeResults, readResult, type CniDns, type CniResult } from './result.js';
 
 export type CniEnv = Record<string, string | undefined>;
 
@@ -28,7 +29,7 @@ function envVar(env: CniEnv, name: string): string {
   return v;
 }
 
-function ownResult(a: SandboxAttachment, ifname: string, netns: string): CniResult {
+function ownResult(a: SandboxAttachment, ifname: string, netns: string, conf: NetConf): CniResult {
   const interfaces = [...(a.hostIfname ? [{ name: a.hostIfname }] : []), { name: ifname, ...(a.endpoint.mac ? { mac: a.endpoint.mac } : {}), sandbox: netns }];
   const sandboxIndex = interfaces.length - 1;
   const gatewayOf = (address: string) => a.network.subnets.find((s) => s.subnet.includes(':') === address.includes(':'))?.gateway;
@@ -45,7 +46,24 @@ function ownResult(a: SandboxAttachment, ifname: string, netns: string): CniResu
       return { address, ...(gateway ? { gateway } : {}), interface: sandboxIndex };
     }),
     routes,
-    dns: {},
+    dns: dnsOf(a, conf),
+  };
+}
+
+/**
+ * The dns capability: as `berth run` writes resolv.conf. A network with the embedded DNS (user-
+ * defined ones) names its resolver; the default bridge has none (as in Docker): the runtime's
+ * servers. The runtime's searches and options, and the conf's domain, follow.
+ */
+function dnsOf(a: SandboxAttachment, conf: NetConf): CniDns {
+  const embedded = a.network.name === DEFAULT_NETWORK ? [] : dnsAddressesOf(a.network);
+  const resolver = embedded.find((ip) => !ip.includes(':')) ?? embedded[0];
+  const nameservers = resolver ? [resolver] : (conf.dns?.servers ?? []);
+  return {
+    ...(nameservers.length ? { nameservers } : {}),
+    ...(conf.dns?.domain ? { domain: conf.dns.domain } : {}),
+    ...(conf.dns?.searches ? { search: conf.dns.searches } : {}),
+    ...(conf.dns?.options ? { options: conf.dns.options } : {}),
   };
 }
 
@@ -71,13 +89,19 @@ function prevResultDrift(conf: NetConf, a: SandboxAttachment, ifname: string): s
 }
 
 /** The netns a runtime handed over must exist (else: unknown container, nothing to clean up). */
-function existingNetns(env: CniEnv): string {
-  const netns = envVar(env, 'CNI_NETNS');
+function existingNetns(env: CniEnv, reach: NetnsReach): string {
+  const netns = reach(envVar(env, 'CNI_NETNS'));
   if (!existsSync(netns)) throw new CniError(CNI_CODES.unknownContainer, `network namespace "${netns}" does not exist`, 'CNI_NETNS must name the container\'s network namespace');
   return netns;
 }
 
-async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void): Promise<void> {
+/**
+ * Where this process opens the runtime's CNI_NETNS: the path itself in the plugin process; in
+ * the daemon, the path as seen from the calling plugin's mount namespace (/proc/<pid>/root/...).
+ */
+export type NetnsReach = (given: string) => string;
+
+async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void, reach: NetnsReach): Promise<void> {
   const command = envVar(env, 'CNI_COMMAND');
   if (command === 'VERSION') {
     // the runtime's own version echoed when it is one this plugin speaks
@@ -113,13 +137,17 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
   if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') throw new CniError(CNI_CODES.invalidEnv, `invalid CNI_IFNAME "${ifname}": expected an interface name of 1-15 characters without "/", ":" or spaces`);
   switch (command) {
     case 'ADD': {
-      const netns = existingNetns(env);
+      const netns = existingNetns(env, reach);
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
-      const { ip, ip6, mac } = conf;
+      // runtimeConfig first; CNI_ARGS where it is silent (podman gives one --ip and --mac-address there)
+      const args = cniArgsOf(env.CNI_ARGS);
+      const ip = conf.ip ?? args.ip;
+      const ip6 = conf.ip6 ?? args.ip6;
+      const mac = conf.mac ?? args.mac;
       // the runtime's names for the sandbox: its pod name, then runtimeConfig aliases
-      const pod = podNameOf(env.CNI_ARGS);
+      const pod = args.pod;
       const aliases = [...new Set([...(pod ? [pod] : []), ...conf.aliases])];
       const a = await sandboxes.attachSandbox(engine(), {
         containerId,
@@ -131,21 +159,25 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(ip6 ? { ip6 } : {}),
         ...(mac ? { mac } : {}),
         ...(aliases.length ? { aliases } : {}),
+        ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
+        relay: conf.hostPortRelay,
       });
-      out(resultText(conf, ownResult(a, ifname, netns)));
+      // the result names the sandbox as the runtime does
+      out(resultText(conf, ownResult(a, ifname, envVar(env, 'CNI_NETNS'), conf)));
       return;
     }
     case 'DEL':
       // best effort and idempotent: succeed even if the netns or the endpoint is gone
-      await sandboxes.detachSandbox(engine(), containerId, ifname, env.CNI_NETNS ?? '');
+      await sandboxes.detachSandbox(engine(), containerId, ifname, env.CNI_NETNS ? reach(env.CNI_NETNS) : '');
       return;
     case 'CHECK': {
-      const netns = existingNetns(env);
+      const netns = existingNetns(env, reach);
       if (!sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.unknownContainer, `container "${containerId}" has no interface "${ifname}" on a berth network`, 'CHECK needs an attachment made by ADD');
       }
       const a = await sandboxes.checkSandbox(engine(), containerId, ifname, netns);
-      const problems = [...prevResultDrift(conf, a, ifname), ...a.problems];
+      const shaping = conf.bandwidth ? await (await import('../engine/sandbox-bandwidth.js')).bandwidthDrift(a.hostIfname, conf.bandwidth) : [];
+      const problems = [...prevResultDrift(conf, a, ifname), ...a.problems, ...shaping];
       if (problems.length) throw new CniError(CNI_CODES.checkFailed, `CHECK of container "${containerId}" interface "${ifname}" failed: ${problems.join('; ')}`);
       return;
     }
@@ -160,7 +192,7 @@ function codeOf(err: unknown): number {
 }
 
 /** One plugin call: CNI_* variables and the configuration on stdin; what to print and the exit status. */
-export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string): Promise<{ stdout: string; status: number }> {
+export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string, reach: NetnsReach = (p) => p): Promise<{ stdout: string; status: number }> {
   let stdout = '';
   const out = (text: string) => void (stdout += text);
   let version = LATEST_VERSION;
@@ -173,7 +205,7 @@ export async function runCni(engineFor: (loc: StateLocation) => Engine, env: Cni
       // refused below, by the command that needs it
     }
     // the engine (and its store) is opened only by the commands that need it, not by VERSION
-    await handle(engineFor, env, raw, out);
+    await handle(engineFor, env, raw, out, reach);
     return { stdout, status: 0 };
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);

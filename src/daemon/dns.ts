@@ -112,13 +112,18 @@ export class DaemonDns {
     // every container holding such endpoints (one without any has no name to answer): one being
     // started asks before it is marked running, and one that exited has released its endpoints already
     const records: DnsContainerRecord[] = [];
-    for (const r of store.listContainers()) {
+    const containers = store.listContainers();
+    for (const r of containers) {
       const eps = endpoints.get(r.id);
       if (!eps) continue;
       const c: Container = { id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState };
       if (c.state.status !== 'created' && liveStatus(c) !== 'running') continue;
       records.push({ id: c.id, name: c.name, dns: c.config.dns, endpoints: eps });
     }
+    // CNI sandboxes (endpoints without a berth container): under the runtime's name for them
+    // (K8S_POD_NAME or the first alias, stored first among the aliases), else their CNI id
+    const berthIds = new Set(containers.map((r) => r.id));
+    for (const [id, eps] of endpoints) if (!berthIds.has(id)) records.push({ id, name: eps.find((e) => e.aliases?.length)?.aliases?.[0] ?? id, endpoints: eps });
     for (const r of this.remote) {
       const eps = r.endpoints.filter((e) => ids.has(e.networkId));
       if (eps.length) records.push({ ...r, endpoints: eps });

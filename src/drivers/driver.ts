@@ -9,6 +9,9 @@ import type { EndpointRecord, NetworkRecord, NetworkScope } from '../store/store
 import type { BridgeFirewall, PublishedPort } from './bridge/firewall.js';
 import type { PortGuard } from './bridge/spoof-guard.js';
 import type { OverlaySpec, RemoteEndpoint } from './overlay/overlay.js';
+import type { EndpointPlan, EndpointPlanRequest, NetworkPlan, NetworkPlanRequest } from './plan.js';
+
+export type { EndpointPlan, EndpointPlanRequest, NetworkPlan, NetworkPlanRequest } from './plan.js';
 
 /** IFLA_IFALIAS prefixes that mark berth's links (bridge of a network, host side of an endpoint). */
 export const NETWORK_ALIAS_PREFIX = 'berth:network:';
@@ -20,6 +23,8 @@ export const ENDPOINT_ALIAS_PREFIX = 'berth:endpoint:';
  */
 export interface DriverContext {
   readonly hostNetns: NetnsTarget | null;
+  /** berth's nft tables were found current (or put back) by the engine just before this call: ensureNetwork need not list them again */
+  readonly firewallChecked?: boolean;
   /** set when the daemon is joined to a cluster: what overlay networks need from it */
   readonly cluster?: ClusterHandle;
 }
@@ -66,6 +71,12 @@ export interface EndpointPlug {
   requestedMac?: string;
   /** its published ports, as reserved in the store */
   ports: readonly PublishedPort[];
+  /**
+   * The runtime moves the sandbox end into its sandbox itself (Docker's remote driver Join): the
+   * driver leaves it in the host namespace, named as the endpoint, down and unconfigured; netns is unused.
+   * A driver that cannot do this refuses.
+   */
+  handOver?: boolean;
 }
 
 export interface EndpointUnplug {
@@ -91,8 +102,13 @@ export interface NetworkDriver<Options = unknown> extends NetworkDriverChecks {
   readonly usesFirewall: boolean;
   /** `-o KEY=VALUE` as given, into the options stored on the record (aliases resolved); refuses unknown keys */
   canonicalOptions(raw: Record<string, string>): Record<string, string>;
-  /** the stored options, typed and checked */
-  parseOptions(net: Pick<NetworkRecord, 'options' | 'internal'>): Options;
+  /** the record's options, typed: parsed once per record read (they were checked at creation) */
+  optionsOf(net: Pick<NetworkRecord, 'options' | 'internal'>): Options;
+
+  /** `network create`: options typed once and the host checked (parent NIC, names); changes nothing */
+  planNetwork(ctx: DriverContext, req: NetworkPlanRequest): Promise<NetworkPlan<Options>>;
+  /** what plugging an endpoint into net reserves, and how */
+  planEndpoint(ctx: DriverContext, net: NetworkRecord, req: EndpointPlanRequest): Promise<EndpointPlan>;
 
   /** Make the kernel match the record. Idempotent. */
   ensureNetwork(ctx: DriverContext, net: NetworkRecord): Promise<void>;

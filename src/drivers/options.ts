@@ -30,3 +30,21 @@ export function optionCanonicalizer(
     return out;
   };
 }
+
+/**
+ * A driver's typed options of a record, parsed once per record read: records are not changed in
+ * place (the store hands out a new object per read), so the stored map's identity keys the cache.
+ * The Docker-shaped string map stays what is stored and inspected (it is Docker's shape).
+ */
+export function typedPerRecord<Options>(
+  parse: (options: Record<string, string>, internal: boolean) => Options,
+): (net: { options: Record<string, string>; internal: boolean }) => Options {
+  const parsed = new WeakMap<Record<string, string>, { internal: boolean; typed: Options }>();
+  return (net) => {
+    const hit = parsed.get(net.options);
+    if (hit?.internal === net.internal) return hit.typed;
+    const typed = parse(net.options, net.internal);
+    parsed.set(net.options, { internal: net.internal, typed });
+    return typed;
+  };
+}

@@ -105,6 +105,8 @@ export interface ClientForeground {
   finish(status: number): Promise<number>;
   /** the client is gone without a report: release the container if it never started */
   abandon(): Promise<void>;
+  /** record it as running now if its shim has written the pidfile (before a command reads the store) */
+  catchUp(): void;
 }
 
 /** A foreground shim started by a thin client: recorded as running once its pidfile appears. */
@@ -145,6 +147,9 @@ export function watchClientForeground(engine: Engine, p: Prepared, timeoutMs = 1
       await polling;
       // one that runs stays: its exit shows in ps, as when an in-process foreground CLI is killed
       if (!tryRecord()) await p.undo.run();
+    },
+    catchUp(): void {
+      if (!stopped) tryRecord();
     },
   };
 }

@@ -1,13 +1,9 @@
 // Endpoints: a sandbox's leg on a network (address, veth, published ports), attached with an
 // undo log and released idempotently. Used by `berth run` and by the CNI front end.
-import { randomBytes } from 'node:crypto';
 import { ConflictError, SystemError, UserError } from '../common/errors.js';
-import { detachEndpoint, macForIpv4 } from '../drivers/bridge/bridge.js';
+import { detachEndpoint } from '../drivers/bridge/bridge.js';
 import { detachVethEndpoint } from '../drivers/bridge/driver.js';
-import { hostIfnameOf, optionsOf } from '../drivers/bridge/spec.js';
-import { linkMac } from '../drivers/macvlan/macvlan.js';
-import { macvlanOptions } from '../drivers/macvlan/options.js';
-import { macvlanStateOf } from '../drivers/macvlan/spec.js';
+import { hostIfnameOf } from '../drivers/bridge/spec.js';
 import type { PublishedPort } from '../drivers/bridge/firewall.js';
 import type { PortGuard } from '../drivers/bridge/spoof-guard.js';
 import { driverOf, isClusterNetwork } from '../drivers/registry.js';
@@ -20,8 +16,7 @@ import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/
 import { withRtnl } from '../kernel/rtnl.js';
 import { driverContext } from './driver-context.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
-import { engineDriverOf } from './network-drivers.js';
-import { releaseOverlayEndpoint } from './overlay.js';
+import { attachGatewayLeg, claimClusterAddresses, publishClusterEndpoint, releaseOverlayEndpoint } from './overlay.js';
 
 export { hostIfnameOf };
 
@@ -61,41 +56,52 @@ export interface AttachRequest {
   gwPriority?: number;
   /** notes for the user (e.g. ports that cannot be published here) are pushed here */
   warnings?: string[];
+  /** the runtime moves the sandbox end itself (Docker's plugin Join): see EndpointPlug.handOver */
+  handOver?: boolean;
 }
 
 const prefixOf = (cidr: string): string => cidr.split('/')[1] ?? '';
 const isV6 = (cidr: string): boolean => cidr.includes(':');
 
 /**
- * Plug a sandbox into a bridge network: addresses (IPv4, and IPv6 where the network has it), a
- * veth pair, published ports. Each step pushes its undo, so the caller can roll everything back
- * if a later step fails. The default route is not set here: see syncDefaultRoutes.
+ * Plug a sandbox into a network of any driver: the driver's plan first (what the endpoint
+ * reserves), host ports, addresses from this host's store or the cluster's by the network's
+ * scope, the record, then the kernel through the driver, and the gateway leg where the driver
+ * asks for one. Each step pushes its undo, so the caller can roll everything back if a later
+ * step fails. The default route is not set here: see syncDefaultRoutes.
  */
-export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  const { containerId, netns, ifname, mac } = req;
+export async function attachNetworkEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
   const store = engine.store;
+  const driver = driverOf(network.driver);
+  const ctx = driverContext(engine);
   const { v4, v6 } = endpointSubnets(network, req);
-  const options = optionsOf(network);
-  let publish = req.publish;
-  if (network.internal && publish.length) publish = []; // Docker: nothing is published from an internal network
+  const plan = await driver.planEndpoint(ctx, network, { publish: req.publish.length, ...(req.mac ? { mac: req.mac } : {}) });
+  if (req.publish.length && !plan.publishes && plan.portsDiscarded) req.warnings?.push(plan.portsDiscarded);
   const endpointId = newId();
   // host ports are checked against host processes before anything is reserved
   const bindings = await Promise.all(
-    publish.map(async (b) => {
-      const hostIp = b.hostIp ?? options.hostBindingIpv4;
+    (plan.publishes ? req.publish : []).map(async (b) => {
+      const hostIp = b.hostIp ?? plan.defaultHostIp;
       return { ...b, hostIp, hostPort: await pickPort(engine, { ...b, hostIp }) };
     }),
   );
+  // a swarm-scoped network's addresses are the cluster's (claimed first, recorded here too)
+  const claimed = isClusterNetwork(network) ? await claimClusterAddresses(engine, network, endpointId, req, v4, v6, undo) : undefined;
   const ep = store.transaction(() => {
-    const addresses = reserveAddresses(engine, network, endpointId, req, v4, v6);
-    const first4 = addresses.find((a) => !isV6(a));
+    const holder = plan.exclusive ? store.listEndpoints({ networkId: network.id })[0] : undefined;
+    if (plan.exclusive && holder) throw new ConflictError(plan.exclusive(store.findContainer(holder.containerId)?.name ?? holder.containerId.slice(0, 12)));
+    const addresses = claimed
+      ? claimed.map((c) => {
+          store.allocateAddress(network.id, c.subnet, endpointId, { static: c.address });
+          return `${c.address}/${prefixOf(c.subnet)}`;
+        })
+      : reserveAddresses(engine, network, endpointId, req, v4, v6);
     const rec = store.createEndpoint({
       id: endpointId,
       networkId: network.id,
-      containerId,
-      interfaceName: ifname,
-      // IPv6-only: a random MAC chosen here rather than by the kernel, so the store knows it (anti-spoofing)
-      mac: mac ?? (first4 ? macForIpv4(first4) : randomMac()),
+      containerId: req.containerId,
+      interfaceName: req.ifname,
+      mac: plan.macOf(addresses),
       addresses,
       aliases: req.aliases ?? [],
       gwPriority: req.gwPriority ?? 0,
@@ -109,7 +115,7 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
           proto: b.proto,
           hostIp: b.hostIp ?? (isV6(t) ? '::' : '0.0.0.0'),
           hostPort: b.hostPort,
-          containerId,
+          containerId: req.containerId,
           endpointId,
           targetIp: t.split('/')[0] ?? '',
           targetPort: b.containerPort,
@@ -120,17 +126,15 @@ export async function attachBridgeEndpoint(engine: Engine, network: NetworkRecor
   });
   undo.push(() => void store.deleteEndpoint(endpointId));
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
-  const ports = store.listPorts({ endpointId }).map(toPublished);
-  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns, ports, ...(mac ? { requestedMac: mac } : {}) }, undo);
+  const ports = bindings.length ? store.listPorts({ endpointId }).map(toPublished) : [];
+  await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
+  if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
+  // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
+  if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;
 }
 
-type SubnetOf = NetworkRecord['subnets'][number] | undefined;
-
-/** A locally administered unicast MAC (02:42 like Docker's, then random). */
-function randomMac(): string {
-  return ['02', '42', ...[...randomBytes(4)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
-}
+export type SubnetOf = NetworkRecord['subnets'][number] | undefined;
 
 /**
  * What an endpoint may send from (drivers/bridge/spoof-guard.ts), or undefined when its network's
@@ -162,54 +166,6 @@ export function reserveAddresses(engine: Engine, network: NetworkRecord, endpoin
   pick(v4, req.ip);
   pick(v6, req.ip6);
   return addresses;
-}
-
-/**
- * Plug a sandbox into a macvlan network: addresses of the LAN, a macvlan child of the parent
- * born inside the sandbox with its own MAC, and with host_access a host route through the shim.
- * No published ports: the container is reached at its own address (a warning says so, as
- * Docker discards -p where it cannot publish). Passthru takes the parent whole: one endpoint.
- */
-export async function attachMacvlanEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  const store = engine.store;
-  const o = macvlanOptions(network.options);
-  const st = macvlanStateOf(network);
-  const { v4, v6 } = endpointSubnets(network, req);
-  if (req.publish.length) {
-    req.warnings?.push(`WARNING: Published ports are discarded on macvlan network "${network.name}": the container is reached at its own address`);
-  }
-  // a passthru child takes over its parent's MAC
-  const parentMac = o.mode === 'passthru' && !req.mac ? await linkMac(engine.hostNetns, st.parent) : undefined;
-  const endpointId = newId();
-  const ep = store.transaction(() => {
-    if (o.mode === 'passthru') {
-      const holder = store.listEndpoints({ networkId: network.id })[0];
-      if (holder) {
-        const name = store.findContainer(holder.containerId)?.name ?? holder.containerId.slice(0, 12);
-        throw new ConflictError(`macvlan network "${network.name}" is in passthru mode and its parent ${st.parent} is taken whole by container "${name}": a second container cannot join`);
-      }
-    }
-    const addresses = reserveAddresses(engine, network, endpointId, req, v4, v6);
-    const first4 = addresses.find((a) => !isV6(a));
-    return store.createEndpoint({
-      id: endpointId,
-      networkId: network.id,
-      containerId: req.containerId,
-      interfaceName: req.ifname,
-      mac: req.mac ?? parentMac ?? (first4 ? macForIpv4(first4) : null),
-      addresses,
-      aliases: req.aliases ?? [],
-      gwPriority: req.gwPriority ?? 0,
-    });
-  });
-  undo.push(() => void store.deleteEndpoint(endpointId));
-  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
-  return ep;
-}
-
-/** Plug a sandbox into a network of any driver (see attachBridgeEndpoint, attachMacvlanEndpoint). */
-export async function attachNetworkEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  return engineDriverOf(driverOf(network.driver).name).attachEndpoint(engine, network, req, undo);
 }
 
 export interface ReleaseOptions {

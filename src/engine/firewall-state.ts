@@ -9,9 +9,21 @@ import { firewallTablesInstalled, restoreFirewall } from './repair.js';
 
 /** Put berth's tables (inet, and bridge for the anti-spoofing guard) back from the store if one is missing; true if it had to. */
 export function restoreFirewallIfMissing(engine: Engine): boolean {
-  if (firewallTablesInstalled(engine)) return false;
+  return checkFirewallTables(engine) === 'restored';
+}
+
+/**
+ * Like restoreFirewallIfMissing; true when berth's tables are known to be there and current
+ * afterwards (found so, or put back just now), so a driver setting up a network need not list them again.
+ */
+export function firewallTablesReady(engine: Engine): boolean {
+  return checkFirewallTables(engine) !== 'none';
+}
+
+function checkFirewallTables(engine: Engine): 'installed' | 'restored' | 'none' {
+  if (firewallTablesInstalled(engine)) return 'installed';
   // no bridge-like network: berth needs no table (and makes none)
-  if (!engine.store.listNetworks().some((n) => driverOf(n.driver).usesFirewall)) return false;
+  if (!engine.store.listNetworks().some((n) => driverOf(n.driver).usesFirewall)) return 'none';
   restoreFirewall(engine);
-  return true;
+  return 'restored';
 }

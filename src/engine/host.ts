@@ -1,2 +1,3 @@
 // Facts about the host berth runs on, for front ends.
 export { probeKernelFeatures, type KernelFeatures } from '../kernel/features.js';
+export { isNetnsPath } from '../kernel/netns.js';

@@ -1,6 +1,6 @@
 // Networks: the default `bridge` network and user-defined networks of every driver — create,
 // list, inspect, remove, prune. What a driver makes of a network is the driver's
-// (drivers/registry.ts); how a driver's network is created, engine/network-drivers.ts.
+// (drivers/registry.ts); creating one, engine/network-create.ts.
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import type { ParentRequest } from '../drivers/driver.js';
@@ -9,7 +9,6 @@ import { listAddresses } from '../kernel/addresses.js';
 import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { createHash } from 'node:crypto';
-import { checkNetworkName } from '../common/network-name.js';
 import {
   DEFAULT_POOLS, firstHostAddress, parseCidr, pickFreeSubnet, validateSubnetConfigs, toSubnetConfig,
   type Cidr, type SubnetConfig,
@@ -18,14 +17,13 @@ import type { NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { driverContext } from './driver-context.js';
 import { checkSubnetUsable } from './host-subnets.js';
-import { checkLabels } from './metadata-limits.js';
 import { checkFilters, LIST_FILTERS, networkMatches, PRUNE_FILTERS, type NetworkFilters } from './network-filters.js';
-import { engineDriverOf } from './network-drivers.js';
 import { removeOverlayNetworkEverywhere } from './overlay.js';
-import { restoreFirewallIfMissing } from './firewall-state.js';
+import { firewallTablesReady } from './firewall-state.js';
 
 import { DEFAULT_BRIDGE_IFNAME } from '../drivers/bridge/spec.js';
 
+export { createNetwork, planRequest } from './network-create.js';
 export { scopeOfDriver } from '../drivers/registry.js';
 export { ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from '../drivers/driver.js';
 export { bridgeSpecOf, DEFAULT_BRIDGE_IFNAME, optionsOf } from '../drivers/bridge/spec.js';
@@ -33,6 +31,7 @@ export { macvlanSpecOf, macvlanStateOf, type MacvlanState } from '../drivers/mac
 
 export const DEFAULT_NETWORK = 'bridge';
 const PREDEFINED = new Set([DEFAULT_NETWORK, 'host', 'none']);
+export const isPredefinedNetwork = (name: string): boolean => PREDEFINED.has(name);
 /** Docker's driver names of its pre-defined host and none networks. */
 const PSEUDO_DRIVERS: Record<string, string> = { host: 'host', none: 'null' };
 
@@ -68,9 +67,10 @@ export function dnsAddressesOf(net: NetworkRecord): string[] {
 /** Make the kernel match a network record (bridge, addresses, firewall; macvlan parent, shim). Idempotent. */
 export async function ensureNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
   const driver = driverOf(net.driver);
-  // a flushed table comes back whole first: ensureBridge alone would install one holding only this network
-  if (driver.usesFirewall) restoreFirewallIfMissing(engine);
-  await driver.ensureNetwork(driverContext(engine), net);
+  // a flushed table comes back whole first: ensureBridge alone would install one holding only this
+  // network; found (or put back) just now, the driver need not list it again (one nft call less per attach)
+  const firewallChecked = driver.usesFirewall && firewallTablesReady(engine);
+  await driver.ensureNetwork({ ...driverContext(engine), ...(firewallChecked ? { firewallChecked } : {}) }, net);
 }
 
 /** The default bridge network, created in the store and the kernel if needed. Idempotent. */
@@ -170,18 +170,6 @@ export function explicitSubnets(spec: CreateNetworkSpec): SubnetConfig[] {
 
 export async function removeNetworkKernel(engine: Engine, net: NetworkRecord): Promise<void> {
   await driverOf(net.driver).removeNetwork(driverContext(engine), net);
-}
-
-/** Create a user-defined network: checked first (bad input changes nothing), then the driver's way of making it. */
-export async function createNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
-  checkNetworkName(spec.name);
-  if (PREDEFINED.has(spec.name)) throw new ConflictError(`network name "${spec.name}" is reserved for a pre-defined network`);
-  const driver = driverOf(spec.driver);
-  if (spec.subnets.length === 0 && (spec.gateways.length || spec.ipRanges.length || Object.keys(spec.auxAddresses).length)) {
-    throw new UserError('--gateway, --ip-range and --aux-address need a --subnet');
-  }
-  checkLabels(spec.labels);
-  return engineDriverOf(driver.name).createNetwork(engine, spec);
 }
 
 /** Why another network's use of a host NIC keeps `request` from taking it, as a ConflictError to throw. */
@@ -285,7 +273,8 @@ export function inspectNetwork(engine: Engine, net: NetworkRecord): Record<strin
   for (const ep of store.listEndpoints({ networkId: net.id })) {
     const c = store.findContainer(ep.containerId);
     containers[ep.containerId] = {
-      Name: c?.name ?? ep.containerId,
+      // a CNI sandbox: the runtime's name for it (K8S_POD_NAME or its first alias), else its CNI id
+      Name: c?.name ?? ep.aliases[0] ?? ep.containerId,
       EndpointID: ep.id,
       MacAddress: ep.mac ?? '',
       IPv4Address: ep.addresses.find((a) => !a.includes(':')) ?? '',

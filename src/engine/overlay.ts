@@ -8,9 +8,8 @@
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
-import { macForIpv4 } from '../drivers/bridge/bridge.js';
 import type { OverlayCluster } from '../drivers/overlay/cluster.js';
-import { TUNNEL_SUBNET, WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
+import { WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
   VXLAN_OVERHEAD, overlayNames, type OverlaySpec,
 } from '../drivers/overlay/overlay.js';
@@ -19,13 +18,15 @@ import { overlaySubnets } from './overlay-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr } from '../ipam/index.js';
 import type { ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
-import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptions } from '../drivers/overlay/options.js';
+import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptionsOf } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
 import { newId } from '../store/store.js';
+import type { NetworkDriver } from '../drivers/driver.js';
 import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { Engine } from './context.js';
 import { driverContext } from './driver-context.js';
-import { attachBridgeEndpoint, nextInterfaceName, releaseEndpoints, type AttachRequest, type Undo } from './endpoints.js';
+import { attachNetworkEndpoint, nextInterfaceName, releaseEndpoints, type AttachRequest, type SubnetOf, type Undo } from './endpoints.js';
+import { planRequest } from './network-create.js';
 import { NETWORK_ALIAS_PREFIX, createNetwork, ensureNetworkKernel, type CreateNetworkSpec } from './networks.js';
 
 
@@ -50,12 +51,12 @@ export function vniOf(net: NetworkRecord): number {
 
 /** Underlay MTU − VXLAN, and − WireGuard too when encrypted (1370 on a 1500 underlay); -o mtu overrides. */
 export function overlayMtu(net: NetworkRecord, cluster: OverlayCluster): number {
-  const o = overlayOptions(net.options);
+  const o = overlayOptionsOf(net);
   return o.mtu ?? cluster.underlayMtu - VXLAN_OVERHEAD - (o.encrypted ? WIREGUARD_OVERHEAD : 0);
 }
 
 /** The VTEP address of this host's endpoints on net: the tunnel address when encrypted. */
-export function localVtep(net: Pick<NetworkRecord, 'options' | 'name'>, cluster: OverlayCluster): string {
+export function localVtep(net: Pick<NetworkRecord, 'options' | 'name' | 'internal'>, cluster: OverlayCluster): string {
   if (!isEncrypted(net)) return cluster.vtep;
   const enc = cluster.encryption();
   // never fall back to the underlay address: that would be plaintext
@@ -135,33 +136,34 @@ export async function forgetOverlayNetwork(engine: Engine, networkId: string): P
   return true;
 }
 
-/** `network create -d overlay`: in the cluster store (for every host), then mirrored and made here. */
-export async function createOverlayNetwork(engine: Engine, spec: CreateNetworkSpec): Promise<NetworkRecord> {
-  const options = overlayOptions(spec.options);
+/**
+ * `network create` of a swarm-scoped network: checked here (the driver's plan, this host's
+ * networks and subnets), recorded in the cluster store (for every host), then mirrored and made here.
+ */
+export async function createClusterNetwork(engine: Engine, driver: NetworkDriver, spec: CreateNetworkSpec): Promise<NetworkRecord> {
+  // the cluster picks IPv4 subnets itself, so IPv6 ones must be given
   const subnets = overlaySubnets(spec);
+  const plan = await driver.planNetwork(driverContext(engine), planRequest(engine, spec, newId(), subnets));
   const cluster = requireCluster(engine);
   const store = engine.store;
   const clash = store.listNetworks().find((n) => n.name === spec.name);
   if (clash) throw new ConflictError(`network with name ${spec.name} already exists on this host (driver ${clash.driver}); choose another name`);
-  const tunnel = parseCidr(TUNNEL_SUBNET);
   for (const s of subnets) {
     const mine = parseCidr(s.subnet);
-    if (cidrsOverlap(mine, tunnel)) throw new UserError(`subnet ${s.subnet} overlaps ${TUNNEL_SUBNET}, which berth reserves for WireGuard tunnel addresses; choose another subnet`);
     const other = store.listNetworks().find((n) => n.subnets.some((o) => cidrsOverlap(mine, parseCidr(o.subnet))));
     if (other) throw new ConflictError(`subnet ${s.subnet} overlaps a subnet of network "${other.name}" on this host; choose another subnet`);
   }
-  // each host's overlay bridge holds the gateway: a subnet of this host's LAN would take its traffic
-  checkAgainstHost(subnets, await hostUsedSubnets(engine), undefined);
-  // WireGuard first: a host that cannot encrypt refuses before anything exists in the cluster
-  if (options.encrypted) await cluster.ensureEncryption();
+  // each host's bridge holds the gateway: a subnet of this host's LAN would take its traffic
+  checkAgainstHost(subnets, await hostUsedSubnets(engine), plan.onLan);
+  await plan.prepareHost?.();
   const record = await cluster.store().createNetwork({
     name: spec.name,
     ...(subnets.length ? { subnets } : {}),
-    ...(options.vni !== undefined ? { vni: options.vni } : {}),
+    ...(plan.vni !== undefined ? { vni: plan.vni } : {}),
     ipv6: spec.ipv6,
     attachable: spec.attachable,
-    internal: spec.internal,
-    options: Object.fromEntries(Object.entries(spec.options).filter(([k]) => k !== VNI_OPTION)),
+    internal: plan.internal,
+    options: plan.options,
     labels: spec.labels,
   });
   return mirrorOverlayNetwork(engine, record);
@@ -220,20 +222,13 @@ function containerNameOf(engine: Engine, containerId: string): string {
 }
 
 /**
- * Plug a sandbox into an overlay network: addresses claimed in the cluster (CAS), recorded
- * locally too, a veth into the overlay bridge, the endpoint published under this host's lease,
- * then (unless the network is internal) the gateway-bridge leg carrying the published ports.
- * Every step pushes its undo.
+ * A swarm-scoped network's addresses for a new endpoint: claimed in the cluster store
+ * (compare-and-swap), each claim's release pushed to undo. The caller records them locally too.
  */
-export async function attachOverlayEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
-  const cluster = requireCluster(engine);
-  const cs = cluster.store();
-  const store = engine.store;
-  const v4 = network.subnets.find((s) => !s.subnet.includes(':'));
-  const v6 = network.subnets.find((s) => s.subnet.includes(':'));
-  if (req.ip6 && !v6) throw new UserError(`--ip6 "${req.ip6}" given, but network "${network.name}" has no IPv6 subnet`);
-  if (req.ip && !v4) throw new UserError(`--ip "${req.ip}" given, but network "${network.name}" has no IPv4 subnet`);
-  const endpointId = newId();
+export async function claimClusterAddresses(
+  engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf, undo: Undo,
+): Promise<{ subnet: string; address: string }[]> {
+  const cs = requireCluster(engine).store();
   const claimed: { subnet: string; address: string }[] = [];
   for (const [subnet, wanted] of [[v4, req.ip], [v6, req.ip6]] as const) {
     if (!subnet) continue;
@@ -241,48 +236,44 @@ export async function attachOverlayEndpoint(engine: Engine, network: NetworkReco
     undo.push(async () => void (await cs.releaseAddress(network.id, address, endpointId)));
     claimed.push({ subnet: subnet.subnet, address });
   }
-  const first4 = claimed.find((c) => !c.address.includes(':'));
-  const mac = req.mac ?? (first4 ? macForIpv4(first4.address) : undefined);
-  if (!mac) throw new UserError(`network "${network.name}" has no IPv4 subnet: give --mac-address for the endpoint`);
-  const ep = store.transaction(() => {
-    for (const c of claimed) store.allocateAddress(network.id, c.subnet, endpointId, { static: c.address });
-    return store.createEndpoint({
-      id: endpointId,
-      networkId: network.id,
-      containerId: req.containerId,
-      interfaceName: req.ifname,
-      mac,
-      addresses: claimed.map((c) => `${c.address}/${c.subnet.split('/')[1]}`),
-      aliases: req.aliases ?? [],
-      gwPriority: req.gwPriority ?? 0,
-    });
-  });
-  undo.push(() => void store.deleteEndpoint(endpointId));
-  await driverOf(network.driver).attachEndpoint(driverContext(engine), network, ep, { netns: req.netns, ports: [], ...(req.mac ? { requestedMac: req.mac } : {}) }, undo);
+  return claimed;
+}
+
+/** The endpoint of a swarm-scoped network, published in the cluster store under this host's VTEP (for the other hosts). */
+export async function publishClusterEndpoint(engine: Engine, network: NetworkRecord, ep: EndpointRecord, undo: Undo): Promise<void> {
+  const cluster = requireCluster(engine);
+  const cs = cluster.store();
+  const address = (v6: boolean) => ep.addresses.find((a) => a.includes(':') === v6)?.split('/')[0] ?? null;
   await cs.putEndpoint({
     id: ep.id,
     networkId: network.id,
-    containerId: req.containerId,
-    containerName: containerNameOf(engine, req.containerId),
-    mac,
-    ipv4: claimed.find((c) => !c.address.includes(':'))?.address ?? null,
-    ipv6: claimed.find((c) => c.address.includes(':'))?.address ?? null,
-    aliases: req.aliases ?? [],
+    containerId: ep.containerId,
+    containerName: containerNameOf(engine, ep.containerId),
+    mac: ep.mac ?? '',
+    ipv4: address(false),
+    ipv6: address(true),
+    aliases: ep.aliases,
     vtep: localVtep(network, cluster),
   });
   undo.push(async () => void (await cs.removeEndpoint(network.id, ep.id)));
-  if (!network.internal && !hasGwLeg(engine, req.containerId)) {
+}
+
+/**
+ * Docker's second leg for a network whose driver asks for one (overlay): egress and published
+ * ports through an endpoint on the host's gateway bridge, one per container.
+ */
+export async function attachGatewayLeg(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<void> {
+  if (!hasGwLeg(engine, req.containerId)) {
     const gw = await ensureGwBridge(engine);
-    await attachBridgeEndpoint(
+    await attachNetworkEndpoint(
       engine,
       gw,
       { containerId: req.containerId, netns: req.netns, ifname: nextInterfaceName(engine, req.containerId), publish: req.publish, ...(req.warnings ? { warnings: req.warnings } : {}), gwPriority: req.gwPriority ?? 0 },
       undo,
     );
   } else if (req.publish.length) {
-    req.warnings?.push(`WARNING: Published ports are discarded on ${network.internal ? 'internal ' : ''}overlay network "${network.name}"${network.internal ? '' : ': the container already has its gateway-bridge leg'}`);
+    req.warnings?.push(`WARNING: Published ports are discarded on ${network.driver} network "${network.name}": the container already has its gateway-bridge leg`);
   }
-  return ep;
 }
 
 function hasGwLeg(engine: Engine, containerId: string): boolean {

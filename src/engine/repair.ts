@@ -18,6 +18,7 @@ import { creationAbandoned, liveStatus, type Container, type ContainerConfig, ty
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
 import { driverContext } from './driver-context.js';
 import { portGuardOf } from './endpoints.js';
+import { dockerEndpointProblems } from './docker-endpoints.js';
 import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
 import { ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
 
@@ -97,6 +98,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
     if (what && opts.repair) await reconcileContainer(engine, c);
   }
 
+  // 1b. Docker's endpoints (plugin) whose sandbox went while berth was not listening
+  for (const p of await dockerEndpointProblems(engine, 'leftovers')) {
+    note(`Docker endpoint ${p.ep.interfaceName} (sandbox ${p.ep.containerId})`, p.problem, p.action);
+    if (opts.repair) await p.repair();
+  }
+
   // 2. networks: what each driver made is there (a bridge up with its gateway addresses; a macvlan parent and shim)
   const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
   const addresses = await withRtnl(engine.hostNetns, (nl) => listAddresses(nl));
@@ -109,6 +116,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
     if (!found) continue;
     note(`network ${net.name}`, found.problem, found.action);
     if (opts.repair && found.action) await ensureNetworkKernel(engine, net);
+  }
+
+  // 2b. Docker's endpoints (plugin): veths off their (maybe re-created) bridge
+  for (const p of await dockerEndpointProblems(engine, 'live')) {
+    note(`Docker endpoint ${p.ep.interfaceName} (sandbox ${p.ep.containerId})`, p.problem, p.action || undefined);
+    if (opts.repair && p.action) await p.repair();
   }
 
   // 3. endpoints: the host side must exist and sit on its network's bridge (a re-created bridge has no ports)

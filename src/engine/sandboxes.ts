@@ -17,6 +17,7 @@ import type { Engine } from './context.js';
 import { attachNetworkEndpoint, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
+import { shapeSandbox, unshapeSandbox, type SandboxBandwidth } from './sandbox-bandwidth.js';
 
 export interface SandboxAttachment {
   network: NetworkRecord;
@@ -38,6 +39,10 @@ export interface SandboxRequest {
   ip6?: string;
   mac?: string;
   aliases?: string[];
+  /** the CNI bandwidth capability: shaped on the host end of the veth (bridge networks) */
+  bandwidth?: SandboxBandwidth;
+  /** false: the runtime holds the published host ports itself (podman): no relay binds them */
+  relay?: boolean;
 }
 
 /** A berth network by name or id, its kernel objects ensured; overlay only with the cluster at hand. */
@@ -75,12 +80,18 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   try {
     const { ip, ip6, mac, aliases } = req;
     const endpoint = await attachNetworkEndpoint(engine, network, { containerId: req.containerId, netns: req.netns, ifname: req.ifname, publish: req.publish, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(mac ? { mac } : {}), ...(aliases ? { aliases } : {}) }, undo);
+    const hostIfname = hostEndOf(network, endpoint);
+    if (req.bandwidth) {
+      // before shaping: a failed shape leaves no ifb behind either
+      if (hostIfname) undo.push(() => unshapeSandbox(engine, hostIfname));
+      await shapeSandbox(engine, network.name, endpoint.id, hostIfname, req.bandwidth);
+    }
     await syncDefaultRoutes(engine, req.containerId, req.netns);
     const ports = engine.store.listPorts({ endpointId: endpoint.id });
     // the host's own connections to the published ports (127.0.0.1): a relay process, as for berth's containers
-    startEndpointRelay(engine, endpoint.id, ports);
+    if (req.relay !== false) startEndpointRelay(engine, endpoint.id, ports);
     undo.push(() => stopEndpointRelay(engine, endpoint.id));
-    return { network, endpoint, hostIfname: hostEndOf(network, endpoint), ports };
+    return { network, endpoint, hostIfname, ports };
   } catch (err) {
     await undo.run();
     throw err;
@@ -95,6 +106,8 @@ export async function detachSandbox(engine: Engine, containerId: string, ifname:
   for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) {
     stopEndpointRelay(engine, ep.id);
     const network = engine.store.findNetwork(ep.networkId);
+    const hostIfname = network ? hostEndOf(network, ep) : undefined;
+    if (hostIfname) await unshapeSandbox(engine, hostIfname);
     if (netns && network && driverOf(network.driver).endpointLinkOf(network, ep).kind === 'macvlan' && existsSync(netns)) {
       await withRtnl(netns, (nl) => deleteLink(nl, ifname));
     }

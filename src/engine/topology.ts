@@ -161,6 +161,22 @@ function addContainers(g: GraphBuilder, engine: Engine, networks: NetworkRecord[
   const netById = new Map(networks.map((n) => [n.id, n]));
   const epsOf = new Map<string, EndpointRecord[]>();
   for (const ep of endpoints) epsOf.set(ep.containerId, [...(epsOf.get(ep.containerId) ?? []), ep]);
+  // a namespace's interfaces (each to its veth host end or macvlan parent) and published ports
+  const drawEndpoints = (ns: string, containerId: string, mine: readonly EndpointRecord[]) => {
+    for (const ep of mine) {
+      const epId = `${ns}/${ep.interfaceName}`;
+      const net = netById.get(ep.networkId);
+      g.node({ id: epId, kind: 'interface', label: ep.interfaceName, host: 'local', networks: net ? [net.name] : [], data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases, network: net?.name } });
+      g.edge({ from: epId, to: ns, kind: 'in' });
+      // a veth's host end, or the parent of a macvlan child; an endpoint of a vanished network has no edge
+      if (!net) continue;
+      const link = driverOf(net.driver).endpointLinkOf(net, ep);
+      g.edge({ from: epId, to: hostIfId(link.hostIfname), kind: link.kind });
+    }
+    for (const p of store.listPorts({ containerId })) {
+      g.edge({ from: 'host', to: ns, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });
+    }
+  };
   const containers = containersOf(engine);
   for (const c of containers) {
     const mine = epsOf.get(c.id) ?? [];
@@ -183,19 +199,21 @@ function addContainers(g: GraphBuilder, engine: Engine, networks: NetworkRecord[
     });
     if (mode.kind === 'container') g.edge({ from: ns.id, to: nsId(mode.ref), kind: 'shares', label: 'network namespace' });
     if (mode.kind === 'host') g.edge({ from: ns.id, to: 'host', kind: 'shares', label: 'host network' });
-    for (const ep of mine) {
-      const epId = `${ns.id}/${ep.interfaceName}`;
-      const net = netById.get(ep.networkId);
-      g.node({ id: epId, kind: 'interface', label: ep.interfaceName, host: 'local', networks: net ? [net.name] : [], data: { addresses: ep.addresses, mac: ep.mac, aliases: ep.aliases, network: net?.name } });
-      g.edge({ from: epId, to: ns.id, kind: 'in' });
-      // a veth's host end, or the parent of a macvlan child; an endpoint of a vanished network has no edge
-      if (!net) continue;
-      const link = driverOf(net.driver).endpointLinkOf(net, ep);
-      g.edge({ from: epId, to: hostIfId(link.hostIfname), kind: link.kind });
-    }
-    for (const p of store.listPorts({ containerId: c.id })) {
-      g.edge({ from: 'host', to: ns.id, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });
-    }
+    drawEndpoints(ns.id, c.id, mine);
+  }
+  // a runtime's sandboxes (CNI, Docker's plugin): endpoints with no berth container, named as the runtime names them
+  const berthIds = new Set(containers.map((c) => c.id));
+  for (const [id, mine] of epsOf) {
+    if (berthIds.has(id)) continue;
+    const ns = g.node({
+      id: nsId(id),
+      kind: 'namespace',
+      label: mine.find((ep) => ep.aliases.length)?.aliases[0] ?? id,
+      host: 'local',
+      networks: mine.map((ep) => netById.get(ep.networkId)?.name).filter((n): n is string => n !== undefined),
+      data: { id, status: 'running', networkMode: 'sandbox', addresses: mine.flatMap((ep) => ep.addresses), macs: mine.map((ep) => ep.mac).filter((m): m is string => m !== null) },
+    });
+    drawEndpoints(ns.id, id, mine);
   }
   // container mode: the joiner is on its target's networks too
   for (const c of containers) {

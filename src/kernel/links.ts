@@ -140,6 +140,11 @@ export async function createBridge(nl: Rtnl, spec: { name: string; mtu?: number;
   ]);
 }
 
+/** An ifb device: what is redirected to it comes back out, through its own qdisc (ingress shaping). */
+export async function createIfb(nl: Rtnl, spec: { name: string; alias?: string }): Promise<void> {
+  await createLink(nl, spec.name, 'ifb', spec, [nlaString(IFLA_INFO_KIND, 'ifb')]);
+}
+
 export interface VxlanSpec {
   name: string;
   vni: number;

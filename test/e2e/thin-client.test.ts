@@ -91,8 +91,16 @@ void describe('the thin client', () => {
     fg.signal('SIGKILL');
     // not fg.exited: the container still holds the client's stdout pipe until it ends
     while (existsSync(`/proc/${fg.pid}/cmdline`) && !readFileSync(`/proc/${fg.pid}/stat`, 'utf8').includes(') Z')) await sleep(20);
-    const ps = JSON.parse((await client(L.h, ['ps', '--format', 'json'], { check: true })).stdout) as { Names: string[]; State: string }[];
-    assert.equal(ps.find((c) => c.Names.includes('/tc-orphan'))?.State, 'running');
+    // the shim writes its pidfile just after the exec, so 'ready' can come a moment before the
+    // record says running: ask again for up to 2 s (the container sleeps 4 s; an abandoned one
+    // would be gone or exited, never running)
+    const state = async () => {
+      const ps = JSON.parse((await client(L.h, ['ps', '-a', '--format', 'json'], { check: true })).stdout) as { Names: string[]; State: string }[];
+      return ps.find((c) => c.Names.includes('/tc-orphan'))?.State;
+    };
+    let now = await state();
+    for (const end = Date.now() + 2000; now === 'created' && Date.now() < end; now = await state()) await sleep(50);
+    assert.equal(now, 'running', `daemon: ${daemon.proc.stderr()}`);
     await fg.exited; // the container's end
     const all = JSON.parse((await client(L.h, ['ps', '-a', '--format', 'json'], { check: true })).stdout) as { Names: string[]; State: string }[];
     assert.equal(all.find((c) => c.Names.includes('/tc-orphan'))?.State, 'exited');

@@ -7,8 +7,9 @@ import type { HostView } from '../../src/drivers/driver.js';
 import { listAddresses } from '../../src/kernel/addresses.js';
 import { listLinks } from '../../src/kernel/links.js';
 import { withRtnl } from '../../src/kernel/rtnl.js';
-import { Lab, addressesOf, link, runIn, type Host } from '../lab/index.js';
-import { contextOf, endpointRecord, idOf, networkRecord } from './driver-helpers.js';
+import { Lab, addressesOf, link, runIn, runOk, type Host } from '../lab/index.js';
+import { ConflictError, UserError } from '../../src/common/errors.js';
+import { contextOf, endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
 
 async function hostView(host: Host): Promise<HostView> {
   return withRtnl(host.netnsPath, async (nl) => ({ links: await listLinks(nl), addresses: await listAddresses(nl) }));
@@ -42,7 +43,7 @@ describe('driver: bridge', () => {
       'com.docker.network.driver.mtu': '1400',
     });
     assert.throws(() => driver.canonicalOptions({ nope: '1' }), /unknown bridge option "nope"/);
-    assert.deepEqual(driver.parseOptions(net), {
+    assert.deepEqual(driver.optionsOf(net), {
       icc: false, masquerade: true, gatewayModeIpv4: 'nat', gatewayModeIpv6: 'nat', allowSpoofing: false, bridgeName: 'br-b1d1test',
     });
   });
@@ -102,5 +103,63 @@ describe('driver: bridge', () => {
     await driver.removeNetwork(ctx, net);
     await driver.removeNetwork(ctx, net);
     assert.equal(await link(host, 'br-b1d1test'), undefined);
+  });
+
+  it('plans a network against the host: its bridge name, options typed once, nothing changed', async () => {
+    const ctx = contextOf(host);
+    const plan = await driver.planNetwork(ctx, planRequestOf({ id: idOf('b3b3'), options: { icc: 'false' } }));
+    assert.equal(plan.interfaceName, 'br-b3b300000000');
+    assert.deepEqual(plan.options, { 'com.docker.network.bridge.enable_icc': 'false', 'com.docker.network.bridge.name': 'br-b3b300000000' });
+    assert.equal((plan.typed as { icc: boolean }).icc, false);
+    assert.deepEqual([plan.internal, plan.onLan, plan.adopt, plan.autoSubnetsAvoidHost], [false, undefined, undefined, true]);
+    assert.equal(await link(host, 'br-b3b300000000'), undefined, 'planning makes nothing');
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id: idOf('b3b3'), options: { mtu: '9' } })), /invalid MTU "9"/);
+    await assert.rejects(
+      driver.planNetwork(ctx, planRequestOf({ id: idOf('b3b3'), networks: [{ ...net, interfaceName: 'br-b3b300000000' }] })),
+      (err: unknown) => err instanceof ConflictError && /already used by another berth network/.test(err.message),
+    );
+  });
+
+  it('refuses a bridge name or a parent the host cannot give, and asks the engine about other networks', async () => {
+    const ctx = contextOf(host);
+    await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan1']);
+    const id = idOf('b4b4');
+    const lan = [{ subnet: '10.94.0.0/24', gateway: '10.94.0.254' }];
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { bridge_name: 'lan0' } })), (err: unknown) => err instanceof ConflictError && /an interface named "lan0" already exists/.test(err.message));
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'lan1' } })), (err: unknown) => err instanceof UserError && /needs the LAN's --subnet/.test(err.message));
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'nic9' }, subnets: lan })), /parent interface "nic9" does not exist on this host/);
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'lo' }, subnets: lan })), /is the loopback interface/);
+    const asked: unknown[] = [];
+    const taken = new ConflictError('taken by another network');
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'lan1' }, subnets: lan, parentConflict: (r) => (asked.push(r), taken) })), (err: unknown) => err === taken);
+    assert.deepEqual(asked, [{ kind: 'nat-free-bridge', parent: 'lan1' }]);
+  });
+
+  it('plans a NAT-free bridge on the LAN of its parent, which it takes over once, at creation', async () => {
+    const ctx = contextOf(host);
+    await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'addr', 'add', '10.94.0.7/24', 'dev', 'lan1']);
+    const plan = await driver.planNetwork(ctx, planRequestOf({ id: idOf('b4b4'), options: { parent: 'lan1' }, subnets: [{ subnet: '10.94.0.0/24', gateway: '10.94.0.254' }] }));
+    assert.equal(plan.onLan, 'lan1');
+    assert.ok(plan.adopt);
+    const natFree = networkRecord({ id: idOf('b4b4'), driver: 'bridge', interfaceName: plan.interfaceName, options: plan.options, subnets: [{ subnet: '10.94.0.0/24', gateway: '10.94.0.254' }] });
+    const state = await plan.adopt(ctx, natFree);
+    assert.equal((state?.parent as { parent: string; addresses: string[] }).parent, 'lan1');
+    assert.deepEqual((state?.parent as { addresses: string[] }).addresses, ['10.94.0.7/24']);
+    assert.equal((await link(host, 'lan1'))?.master, 'br-b4b400000000');
+    assert.deepEqual(await addressesOf(host, 'br-b4b400000000', 4), ['10.94.0.7/24'], 'the bridge holds the NIC\'s address');
+    await driver.ensureNetwork(ctx, { ...natFree, ...(state ? { state } : {}) });
+    await driver.removeNetwork(ctx, { ...natFree, ...(state ? { state } : {}) });
+    assert.equal(await link(host, 'br-b4b400000000'), undefined);
+    assert.equal((await link(host, 'lan1'))?.master, undefined);
+    assert.deepEqual(await addressesOf(host, 'lan1', 4), ['10.94.0.7/24'], 'given back');
+  });
+
+  it('plans an endpoint from its network: a published port on the host binding address, none when internal', async () => {
+    const ctx = contextOf(host);
+    const bound = networkRecord({ ...net, options: { ...net.options, 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1' } });
+    const plan = await driver.planEndpoint(ctx, bound, { publish: 1 });
+    assert.deepEqual([plan.publishes, plan.defaultHostIp, plan.gatewayLeg, plan.exclusive], [true, '127.0.0.1', false, undefined]);
+    assert.equal(plan.macOf(['10.91.0.5/24']), '02:42:0a:5b:00:05');
+    assert.equal((await driver.planEndpoint(ctx, { ...net, internal: true }, { publish: 1 })).publishes, false);
   });
 });

@@ -1,5 +1,5 @@
 // Records for the driver tests: drivers take a network record and a context, nothing else.
-import type { DriverContext } from '../../src/drivers/driver.js';
+import type { DriverContext, NetworkPlanRequest } from '../../src/drivers/driver.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/store.js';
 import type { Host } from '../lab/index.js';
 
@@ -30,4 +30,19 @@ export function contextOf(host: Host): DriverContext {
 /** A 64-hex id whose 12-hex prefix names the test's links. */
 export function idOf(prefix: string): string {
   return prefix.padEnd(64, '0');
+}
+
+/** A planNetwork request as the engine makes it (engine/network-create.ts planRequest), for a lab host. */
+export function planRequestOf(over: Partial<NetworkPlanRequest> & Pick<NetworkPlanRequest, 'id'>): NetworkPlanRequest {
+  return {
+    name: `net-${over.id.slice(0, 6)}`,
+    options: {},
+    internal: false,
+    ipv6: false,
+    subnets: [],
+    networks: [],
+    berthInterfaceNames: ['berth0'],
+    parentConflict: () => undefined,
+    ...over,
+  };
 }

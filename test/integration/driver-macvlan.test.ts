@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { driverOf } from '../../src/drivers/registry.js';
-import { Lab, addressesOf, link, runIn, type Host } from '../lab/index.js';
-import { contextOf, endpointRecord, idOf, networkRecord } from './driver-helpers.js';
+import { Lab, addressesOf, link, runIn, runOk, type Host } from '../lab/index.js';
+import { ConflictError, UserError } from '../../src/common/errors.js';
+import { contextOf, endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
 
 describe('driver: macvlan', () => {
   let lab: Lab;
@@ -30,7 +31,7 @@ describe('driver: macvlan', () => {
   });
 
   it('parses its options into a typed value, and says what it contributes', () => {
-    assert.deepEqual(driver.parseOptions(net), { mode: 'bridge', hostAccess: true });
+    assert.deepEqual(driver.optionsOf(net), { mode: 'bridge', hostAccess: true });
     assert.throws(() => driver.canonicalOptions({ icc: 'false' }), /unknown macvlan option "icc"/);
     assert.equal(driver.firewallOf(net), undefined);
     assert.equal(driver.usesFirewall, false);
@@ -81,5 +82,42 @@ describe('driver: macvlan', () => {
     await driver.removeNetwork(ctx, net);
     assert.equal(await link(host, 'mh-a2a2test'), undefined);
     assert.equal(await link(host, 'mv-a2a2test'), undefined);
+  });
+
+  it('plans an internal network without a parent: the bridge it makes, and the shim addresses it reserves in the creating transaction', async () => {
+    const ctx = contextOf(host);
+    const plan = await driver.planNetwork(ctx, planRequestOf({ id: idOf('a5a5'), options: { host_access: 'true' } }));
+    assert.deepEqual([plan.interfaceName, plan.internal, plan.onLan, plan.autoSubnetsAvoidHost], [null, true, undefined, true]);
+    assert.deepEqual(plan.typed, { mode: 'bridge', hostAccess: true });
+    const reserved: [string, string][] = [];
+    const record = networkRecord({ id: idOf('a5a5'), driver: 'macvlan', internal: true, options: plan.options, subnets: [{ subnet: '10.95.0.0/24', gateway: '10.95.0.1' }] });
+    const state = plan.initialState?.(record, (subnet, owner) => (reserved.push([subnet, owner]), '10.95.0.2'));
+    assert.deepEqual(reserved, [['10.95.0.0/24', 'host-shim']]);
+    assert.deepEqual(state, { macvlan: { parent: 'mv-a5a500000000', createdParent: { kind: 'bridge' }, shim: { ifname: 'mh-a5a500000000', addresses: ['10.95.0.2/32'] } } });
+    assert.equal(await link(host, 'mv-a5a500000000'), undefined, 'planning makes nothing');
+  });
+
+  it('plans a network on a host NIC: refuses a missing, enslaved or contested parent; reads a passthru parent\'s MAC', async () => {
+    const ctx = contextOf(host);
+    const sh = (...argv: string[]) => runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', ...argv]);
+    await sh('link', 'add', 'nic0', 'type', 'veth', 'peer', 'name', 'nic1');
+    await sh('link', 'add', 'nicbr', 'type', 'bridge');
+    await sh('link', 'set', 'nic1', 'master', 'nicbr');
+    const lan = [{ subnet: '10.96.0.0/24', gateway: '10.96.0.1' }];
+    const id = idOf('a6a6');
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'nic0' } })), (err: unknown) => err instanceof UserError && /needs the LAN's --subnet/.test(err.message));
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'nic9' }, subnets: lan })), /parent interface "nic9" does not exist on this host/);
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'nic9.5' }, subnets: lan })), /its base interface "nic9" does not exist/);
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'nic1' }, subnets: lan })), (err: unknown) => err instanceof ConflictError && /is a port of nicbr/.test(err.message));
+    const asked: unknown[] = [];
+    const plan = await driver.planNetwork(ctx, planRequestOf({ id, options: { parent: 'nic0', macvlan_mode: 'passthru' }, subnets: lan, parentConflict: (r) => void asked.push(r) }));
+    assert.deepEqual(asked, [{ kind: 'macvlan', parent: 'nic0', passthru: true }]);
+    assert.deepEqual([plan.internal, plan.onLan, plan.autoSubnetsAvoidHost], [false, 'nic0', false]);
+    const record = networkRecord({ id, driver: 'macvlan', options: plan.options, subnets: lan });
+    const state = plan.initialState?.(record, () => assert.fail('no shim: nothing to reserve'));
+    assert.deepEqual(state, { macvlan: { parent: 'nic0' } });
+    const ep = await driver.planEndpoint(ctx, { ...record, ...(state ? { state } : {}) }, { publish: 0 });
+    assert.equal(ep.macOf(['10.96.0.5/24']), (await link(host, 'nic0'))?.address, 'a passthru child keeps its parent\'s MAC');
+    assert.match(ep.exclusive?.('web') ?? '', /taken whole by container "web"/);
   });
 });

@@ -6,7 +6,7 @@ import { UserError } from '../../src/common/errors.js';
 import type { ClusterHandle, DriverContext } from '../../src/drivers/driver.js';
 import { driverOf } from '../../src/drivers/registry.js';
 import { Lab, addressesOf, fdb, link, runOk, type Host } from '../lab/index.js';
-import { endpointRecord, idOf, networkRecord } from './driver-helpers.js';
+import { endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
 
 describe('driver: overlay', () => {
   let lab: Lab;
@@ -47,7 +47,7 @@ describe('driver: overlay', () => {
 
   it('is a cluster-scoped driver with an internal bridge and no default route', () => {
     assert.equal(driver.scope, 'swarm');
-    assert.deepEqual(driver.parseOptions(net), { encrypted: false });
+    assert.deepEqual(driver.optionsOf(net), { encrypted: false });
     assert.deepEqual(driver.firewallOf(net), { bridge: 'ov-c3c300000000', subnets: ['10.93.0.0/24'], nat4: [], nat6: [], internal: true, inbound: 'nat' });
     assert.equal(driver.mayCarryDefaultRoute(net, false), false);
   });
@@ -83,5 +83,30 @@ describe('driver: overlay', () => {
     await driver.removeNetwork(ctx, net);
     assert.equal(await link(host, 'vx-c3c300000000'), undefined);
     assert.equal(await link(host, 'ov-c3c300000000'), undefined);
+  });
+
+  it('plans a network for the cluster store: the VNI asked for, subnets clear of the tunnel block, WireGuard only once every check passed', async () => {
+    await assert.rejects(driver.planNetwork({ hostNetns: host.netnsPath }, planRequestOf({ id: idOf('c6c6') })), (err: unknown) => err instanceof UserError && /need a daemon joined to a cluster/.test(err.message));
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id: idOf('c6c6'), options: { nope: '1' } })), /unknown overlay option "nope"/);
+    await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id: idOf('c6c6'), subnets: [{ subnet: '198.18.4.0/24' }] })), /overlaps 198.18.0.0\/16, which berth reserves for WireGuard/);
+    let encryptions = 0;
+    const counting: DriverContext = { hostNetns: host.netnsPath, cluster: { ...cluster, ensureEncryption: () => Promise.resolve(void encryptions++) } };
+    const plan = await driver.planNetwork(counting, planRequestOf({ id: idOf('c6c6'), options: { vni: '5000', encrypted: '' } }));
+    assert.equal(plan.vni, 5000);
+    assert.deepEqual(plan.typed, { vni: 5000, encrypted: true });
+    assert.equal(encryptions, 0, 'planning brings nothing up');
+    await plan.prepareHost?.();
+    assert.equal(encryptions, 1);
+    const plain = await driver.planNetwork(counting, planRequestOf({ id: idOf('c6c6') }));
+    assert.equal(plain.prepareHost, undefined);
+  });
+
+  it('plans an endpoint: ports and egress through the gateway leg, unless internal', async () => {
+    const plan = await driver.planEndpoint(ctx, net, { publish: 2 });
+    assert.deepEqual([plan.publishes, plan.gatewayLeg], [false, true]);
+    assert.equal(plan.macOf(['10.93.0.5/24']), '02:42:0a:5d:00:05');
+    const internal = await driver.planEndpoint(ctx, { ...net, internal: true }, { publish: 2 });
+    assert.deepEqual([internal.publishes, internal.gatewayLeg], [false, false]);
+    assert.match(internal.portsDiscarded ?? '', /discarded on internal overlay network/);
   });
 });

@@ -2,7 +2,9 @@
 // with the spec's code and a message naming them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeConf, parseConf, podNameOf } from '../../src/cni/conf.js';
+import { cniArgsOf, decodeConf, parseConf } from '../../src/cni/conf.js';
+
+const podNameOf = (a: string | undefined) => cniArgsOf(a).pod;
 import { CniError } from '../../src/cni/errors.js';
 
 function refused(fn: () => unknown, code: number, fragment: string): void {
@@ -54,8 +56,51 @@ describe('CNI conf', () => {
 
   it('reads the pod name from CNI_ARGS', () => {
     assert.equal(podNameOf('IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0'), 'web-0');
-    assert.equal(podNameOf('K8S_POD_NAME=bad name'), undefined);
     assert.equal(podNameOf(undefined), undefined);
+  });
+
+  it('refuses a bad CNI_ARGS (4): a bad pod name, a pair without "=", an unknown key without IgnoreUnknown', () => {
+    refused(() => podNameOf('K8S_POD_NAME=bad name'), 4, 'bad name');
+    refused(() => podNameOf('K8S_POD_NAME'), 4, '"K8S_POD_NAME"');
+    refused(() => podNameOf('FOO=1'), 4, 'FOO');
+    assert.equal(podNameOf('IgnoreUnknown=1;FOO=1;K8S_POD_NAME=a'), 'a');
+  });
+
+  it('reads podman\'s IP and MAC from CNI_ARGS, and its aliases keyed by network name', () => {
+    assert.deepEqual(cniArgsOf('IgnoreUnknown=1;K8S_POD_NAME=c1;MAC=02:AA:00:00:00:01;IP=10.1.0.5,fd00::5'), { pod: 'c1', ip: '10.1.0.5', ip6: 'fd00::5', mac: '02:aa:00:00:00:01' });
+    refused(() => cniArgsOf('IP=10.1.0.300'), 4, '10.1.0.300');
+    refused(() => cniArgsOf('MAC=01:00:5e:00:00:01'), 4, '01:00:5e:00:00:01');
+    assert.deepEqual(parseConf({ cniVersion: '1.0.0', name: 'n1', runtimeConfig: { aliases: { n1: ['web'], n2: ['other'] } } }).aliases, ['web']);
+    refused(() => parseConf({ cniVersion: '1.0.0', name: 'n1', runtimeConfig: { aliases: { n1: ['bad name'] } } }), 7, 'runtimeConfig.aliases');
+  });
+
+  it('refuses unknown and mistyped fields (7), naming the field, the problem and what is accepted', () => {
+    const details = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (err) {
+        return `${(err as CniError).message} ${(err as CniError).details}`;
+      }
+      return '';
+    };
+    refused(() => parseConf({ cniVersion: '1.0.0', netwrk: 'x' }), 7, '"netwrk"');
+    assert.match(details(() => parseConf({ cniVersion: '1.0.0', netwrk: 'x' })), /accepted: .*network/);
+    refused(() => parseConf({ cniVersion: '1.0.0', network: 5 }), 7, '"network" 5');
+    refused(() => parseConf({ cniVersion: '1.0.0', runtimeConfig: { portMapings: [] } }), 7, 'runtimeConfig.portMapings');
+    assert.match(details(() => parseConf({ cniVersion: '1.0.0', runtimeConfig: { portMapings: [] } })), /accepted: portMappings, /);
+    refused(() => parseConf({ cniVersion: '1.0.0', runtimeConfig: { portMappings: [{ hostPort: '80', containerPort: 80 }] } }), 7, 'runtimeConfig.portMappings[0].hostPort');
+    refused(() => parseConf({ cniVersion: '1.0.0', runtimeConfig: { bandwidth: { ingressRate: 1000 } } }), 7, 'ingressBurst');
+    refused(() => parseConf({ cniVersion: '1.0.0', runtimeConfig: { bandwidth: { ingressRate: -1, ingressBurst: 1 } } }), 7, 'ingressRate');
+    refused(() => parseConf({ cniVersion: '1.0.0', runtimeConfig: { dns: { servers: ['nope'] } } }), 7, 'runtimeConfig.dns.servers[0]');
+    // the spec's reserved namespace passes
+    assert.equal(parseConf({ cniVersion: '1.1.0', 'cni.dev/other': 1, type: 'berth', capabilities: { bandwidth: true } }).network, 'bridge');
+  });
+
+  it('reads bandwidth (runtimeConfig over the conf) and dns', () => {
+    const c = parseConf({ cniVersion: '1.0.0', bandwidth: { egressRate: 8000, egressBurst: 16000 }, runtimeConfig: { bandwidth: { ingressRate: 1000000, ingressBurst: 80000 }, dns: { servers: ['10.0.0.53'], searches: ['example.test'] } } });
+    assert.deepEqual(c.bandwidth, { ingress: { rate: 1000000, burst: 80000 } });
+    assert.deepEqual(parseConf({ cniVersion: '1.0.0', bandwidth: { egressRate: 8000, egressBurst: 16000 } }).bandwidth, { egress: { rate: 8000, burst: 16000 } });
+    assert.deepEqual(c.dns, { servers: ['10.0.0.53'], searches: ['example.test'] });
   });
 
   it('reads GC valid attachments', () => {

@@ -36,7 +36,7 @@ function firewallOf(spec: BridgeSpec): BridgeFirewall {
 }
 
 /** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */
-export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): Promise<void> {
+export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, opts: { firewallChecked?: boolean } = {}): Promise<void> {
   await withRtnl(host, async (nl) => {
     let br = await findLink(nl, spec.ifname);
     if (!br) {
@@ -56,7 +56,8 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec): 
   // table let a container's forged packet reach the host's 127.0.0.1 services (issue 11); the
   // host's own connections to published ports go through berth-init's relay instead.
   writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '0');
-  ensureFirewall(host);
+  // the caller may have just found berth's table current (engine/networks.ts ensureNetworkKernel)
+  if (!opts.firewallChecked) ensureFirewall(host);
   addBridgeRules(host, firewallOf(spec));
 }
 
@@ -84,6 +85,11 @@ export interface EndpointSpec {
   isolated?: boolean;
   /** marks the host side as berth's (IFLA_IFALIAS), e.g. berth:endpoint:<id> */
   alias?: string;
+  /**
+   * The runtime moves the sandbox end itself (Docker's remote driver Join): it is born in the host
+   * namespace as ifname, down and without addresses (the runtime renames and configures it); netns is unused.
+   */
+  handOver?: boolean;
 }
 
 export interface AttachedEndpoint {
@@ -106,14 +112,14 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
   const hostIfname = ep.hostIfname ?? newVethName();
   const v4 = ep.addresses.find((a) => !a.includes(':'));
   const mac = ep.mac ?? (v4 ? macForIpv4(v4) : undefined);
-  const sandbox = openNetns(ep.netns);
+  const sandbox = ep.handOver ? undefined : openNetns(ep.netns);
   try {
     return await withRtnl(host, async (nl) => {
       const br = await getLink(nl, ep.bridge);
       await createVeth(nl, {
         name: hostIfname,
         peerName: ep.ifname,
-        peerNetnsFd: sandbox.fd,
+        ...(sandbox ? { peerNetnsFd: sandbox.fd } : {}),
         ...(mac ? { peerMac: mac } : {}),
         ...(ep.mtu ? { mtu: ep.mtu } : {}),
         ...(ep.alias ? { alias: ep.alias } : {}),
@@ -124,6 +130,7 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
         // hairpin: a container may reach its own published port through the host address
         await setBridgePort(nl, veth.index, { hairpin: true, isolated: Boolean(ep.isolated) });
         await setLinkUp(nl, veth.index);
+        if (!sandbox) return { hostIfname, mac: (await getLink(nl, ep.ifname)).mac ?? '' };
         const peerMac = await withRtnl(ep.netns, async (inner) => {
           const lo = await getLink(inner, 'lo');
           if (!lo.up) await setLinkUp(inner, lo.index);
@@ -140,7 +147,7 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
       }
     });
   } finally {
-    sandbox.close();
+    sandbox?.close();
   }
 }
 

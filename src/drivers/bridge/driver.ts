@@ -14,6 +14,7 @@ import { releaseParent } from './bridge-parent.js';
 import { publishPorts, removeBridgeRules, unpublishOps, unpublishPorts } from './firewall.js';
 import { guardPort, unguardPort, unguardPortWith, type PortGuard } from './spoof-guard.js';
 import { canonicalOptions, type BridgeOptions } from './options.js';
+import { planBridgeEndpoint, planBridgeNetwork } from './plan.js';
 import { bridgeFirewallOf, bridgePortGuardOf, bridgeSpecOf, DEFAULT_BRIDGE_IFNAME, hostIfnameOf, optionsOf, parentStateOf, routedPortsOf } from './spec.js';
 
 /** route_localnet=1 on a bridge (set by berth before issue 11, or by hand). */
@@ -88,10 +89,12 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
   scope: 'local',
   usesFirewall: true,
   canonicalOptions,
-  parseOptions: optionsOf,
+  optionsOf,
+  planNetwork: planBridgeNetwork,
+  planEndpoint: (_ctx, net, req) => planBridgeEndpoint(net, req),
 
   async ensureNetwork(ctx, net) {
-    await ensureBridge(ctx.hostNetns, bridgeSpecOf(net));
+    await ensureBridge(ctx.hostNetns, bridgeSpecOf(net), { firewallChecked: ctx.firewallChecked === true });
   },
   async removeNetwork(ctx, net) {
     const parent = parentStateOf(net);
@@ -119,6 +122,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
       alias: `${ENDPOINT_ALIAS_PREFIX}${ep.id}`,
       ...(options.mtu ? { mtu: options.mtu } : {}),
       ...(ep.mac ? { mac: ep.mac } : {}),
+      ...(plug.handOver ? { handOver: true } : {}),
     });
     undo.push(() => detachEndpoint(ctx.hostNetns, attached.hostIfname));
     const guard = bridgePortGuardOf(net, ep);

@@ -3,6 +3,7 @@
 import { firstHostAddress, parseCidr, type SubnetConfig } from '../../ipam/index.js';
 import type { EndpointRecord, NetworkRecord } from '../../store/store.js';
 import { NETWORK_ALIAS_PREFIX } from '../driver.js';
+import { typedPerRecord } from '../options.js';
 import type { BridgeSpec } from './bridge.js';
 import type { ParentState } from './bridge-parent.js';
 import type { BridgeFirewall } from './firewall.js';
@@ -11,16 +12,8 @@ import type { PortGuard } from './spoof-guard.js';
 
 export const DEFAULT_BRIDGE_IFNAME = 'berth0';
 
-/** Typed options of a record, parsed once per record read (records are not changed in place). */
-const parsed = new WeakMap<Record<string, string>, { internal: boolean; options: BridgeOptions }>();
-
-export function optionsOf(net: Pick<NetworkRecord, 'options' | 'internal'>): BridgeOptions {
-  const hit = parsed.get(net.options);
-  if (hit?.internal === net.internal) return hit.options;
-  const options = bridgeOptions(net.options, net.internal);
-  parsed.set(net.options, { internal: net.internal, options });
-  return options;
-}
+/** Typed options of a record, parsed once per record read (drivers/options.ts typedPerRecord). */
+export const optionsOf: (net: Pick<NetworkRecord, 'options' | 'internal'>) => BridgeOptions = typedPerRecord(bridgeOptions);
 
 /** The host end of an endpoint's veth pair. */
 export function hostIfnameOf(ep: Pick<EndpointRecord, 'id'>): string {

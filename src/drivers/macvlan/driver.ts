@@ -1,12 +1,14 @@
 // The macvlan driver behind the one interface: containers are macvlan children of a host NIC
 // (or of a bridge berth makes for an internal network), on the LAN with their own MACs. No
 // bridge of berth's, no firewall elements, no published ports.
+import { UserError } from '../../common/errors.js';
 import { findLink } from '../../kernel/links.js';
 import { isNetnsPath } from '../../kernel/netns.js';
 import { withRtnl } from '../../kernel/rtnl.js';
 import type { NetworkDriver } from '../driver.js';
 import { attachMacvlan, detachMacvlan, ensureMacvlanNetwork, macvlanNetworkProblems, removeMacvlanNetwork } from './macvlan.js';
-import { canonicalMacvlanOptions, macvlanOptions, type MacvlanOptions } from './options.js';
+import { canonicalMacvlanOptions, macvlanOptionsOf, type MacvlanOptions } from './options.js';
+import { planMacvlanEndpoint, planMacvlanNetwork } from './plan.js';
 import { macvlanSpecOf, macvlanStateOf } from './spec.js';
 
 export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
@@ -14,14 +16,17 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
   scope: 'local',
   usesFirewall: false,
   canonicalOptions: canonicalMacvlanOptions,
-  parseOptions: (net) => macvlanOptions(net.options),
+  optionsOf: macvlanOptionsOf,
+  planNetwork: planMacvlanNetwork,
+  planEndpoint: planMacvlanEndpoint,
 
   ensureNetwork: (ctx, net) => ensureMacvlanNetwork(ctx.hostNetns, macvlanSpecOf(net)),
   removeNetwork: (ctx, net) => removeMacvlanNetwork(ctx.hostNetns, macvlanSpecOf(net)),
 
   /** A macvlan child of the parent born inside the sandbox with its own MAC; with host_access a host route through the shim. */
   async attachEndpoint(ctx, net, ep, plug, undo) {
-    const o = macvlanOptions(net.options);
+    const o = macvlanOptionsOf(net);
+    if (plug.handOver && o.mode === 'passthru') throw new UserError(`macvlan network "${net.name}" is in passthru mode: its child cannot be handed to a runtime that moves it itself (Docker's plugin)`);
     const st = macvlanStateOf(net);
     // passthru: unless told otherwise, the kernel gives the child its parent's MAC
     const mac = o.mode === 'passthru' ? plug.requestedMac : (ep.mac ?? undefined);
@@ -34,6 +39,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
       ...(mac ? { mac } : {}),
       ...(o.mtu ? { mtu: o.mtu } : {}),
       ...(st.shim ? { shim: st.shim.ifname } : {}),
+      ...(plug.handOver ? { handOver: true } : {}),
     };
     await attachMacvlan(ctx.hostNetns, spec);
     undo.push(() => detachMacvlan(ctx.hostNetns, spec));
@@ -63,7 +69,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
     if (request.kind === 'nat-free-bridge') {
       return `parent interface "${request.parent}" is the parent of macvlan network "${net.name}": a NAT-free bridge needs a NIC of its own`;
     }
-    const theirs = macvlanOptions(net.options).mode;
+    const theirs = macvlanOptionsOf(net).mode;
     if (request.passthru || theirs === 'passthru') {
       return `parent interface "${request.parent}" is already the parent of macvlan network "${net.name}" (macvlan_mode ${theirs}): a passthru network takes its parent whole, so it shares it with no other network`;
     }

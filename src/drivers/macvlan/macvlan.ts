@@ -118,6 +118,8 @@ export interface MacvlanEndpointSpec {
   mtu?: number;
   /** host_access: the host reaches these addresses through this shim (a host route each) */
   shim?: string;
+  /** the runtime moves the child itself (Docker's plugin Join): born in the host namespace, down, unconfigured */
+  handOver?: boolean;
 }
 
 const hostRoute = (cidr: string): string => {
@@ -127,7 +129,7 @@ const hostRoute = (cidr: string): string => {
 
 /** Plug a sandbox into a macvlan network. On failure nothing is left behind. */
 export async function attachMacvlan(host: NetnsTarget | null, ep: MacvlanEndpointSpec): Promise<{ mac: string }> {
-  const sandbox = openNetns(ep.netns);
+  const sandbox = ep.handOver ? undefined : openNetns(ep.netns);
   try {
     return await withRtnl(host, async (nl) => {
       const parent = await getLink(nl, ep.parent);
@@ -136,12 +138,12 @@ export async function attachMacvlan(host: NetnsTarget | null, ep: MacvlanEndpoin
         name: ep.ifname,
         parent: parent.index,
         mode: ep.mode,
-        netnsFd: sandbox.fd,
+        ...(sandbox ? { netnsFd: sandbox.fd } : {}),
         ...(ep.mac ? { mac: ep.mac } : {}),
         ...(ep.mtu ? { mtu: ep.mtu } : {}),
       });
       try {
-        const mac = await withRtnl(ep.netns, async (inner) => {
+        const mac = !sandbox ? ((await getLink(nl, ep.ifname)).mac ?? '') : await withRtnl(ep.netns, async (inner) => {
           const lo = await getLink(inner, 'lo');
           if (!lo.up) await setLinkUp(inner, lo.index);
           const eth = await getLink(inner, ep.ifname);
@@ -160,7 +162,7 @@ export async function attachMacvlan(host: NetnsTarget | null, ep: MacvlanEndpoin
       }
     });
   } finally {
-    sandbox.close();
+    sandbox?.close();
   }
 }
 
@@ -168,7 +170,13 @@ export async function attachMacvlan(host: NetnsTarget | null, ep: MacvlanEndpoin
  * Unplug: the host routes through the shim go, and the child is deleted inside the sandbox if
  * the sandbox is still there (deleting the namespace would take the child with it). Idempotent.
  */
-export async function detachMacvlan(host: NetnsTarget | null, ep: { netns: string; ifname: string; addresses: string[]; shim?: string }): Promise<void> {
+export async function detachMacvlan(host: NetnsTarget | null, ep: { netns: string; ifname: string; addresses: string[]; shim?: string; handOver?: boolean }): Promise<void> {
+  if (ep.handOver) {
+    // not (yet) moved by the runtime: it is still in the host namespace
+    await withRtnl(host, async (nl) => {
+      if ((await findLink(nl, ep.ifname))?.kind === 'macvlan') await deleteLink(nl, ep.ifname);
+    });
+  }
   if (ep.shim) {
     const shim = ep.shim;
     await withRtnl(host, async (nl) => {

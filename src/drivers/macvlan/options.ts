@@ -3,7 +3,7 @@
 import { UserError, quote } from '../../common/errors.js';
 import { validateIfName } from '../../common/ifname.js';
 import type { MacvlanMode } from '../../kernel/links.js';
-import { optionCanonicalizer } from '../options.js';
+import { optionCanonicalizer, typedPerRecord } from '../options.js';
 
 export interface MacvlanOptions {
   /** the NIC the containers' macvlan children hang off; absent: an internal network */
@@ -68,3 +68,6 @@ export function macvlanOptions(options: Record<string, string>): MacvlanOptions 
   }
   return o;
 }
+
+/** Typed options of a record, parsed once per record read (drivers/options.ts typedPerRecord). */
+export const macvlanOptionsOf: (net: { options: Record<string, string>; internal: boolean }) => MacvlanOptions = typedPerRecord((options) => macvlanOptions(options));

@@ -5,7 +5,7 @@ import type { MacvlanMode } from '../../kernel/links.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { NETWORK_ALIAS_PREFIX } from '../driver.js';
 import type { MacvlanCreatedParent, MacvlanNetworkSpec } from './macvlan.js';
-import { macvlanOptions } from './options.js';
+import { macvlanOptionsOf } from './options.js';
 
 /** What a macvlan network's driver made and keeps in the record's state. */
 export interface MacvlanState {
@@ -21,7 +21,7 @@ export function macvlanStateOf(net: NetworkRecord): MacvlanState {
 }
 
 export function macvlanSpecOf(net: NetworkRecord): MacvlanNetworkSpec & { mode: MacvlanMode } {
-  const o = macvlanOptions(net.options);
+  const o = macvlanOptionsOf(net);
   const st = macvlanStateOf(net);
   return {
     parent: st.parent,

@@ -2,18 +2,13 @@
 // endpoints veths on that bridge; networks and addresses live in the cluster store (scope
 // swarm), reached by the engine. Kernel-wise the bridge is internal: no NAT, no gateway route
 // (egress and published ports go through the gateway bridge, a bridge network).
-import { UserError } from '../../common/errors.js';
 import { attachEndpoint, detachEndpoint } from '../bridge/bridge.js';
 import { bridgeProblem, vethEndpointProblem } from '../bridge/driver.js';
-import { bridgeSpecOf, hostIfnameOf, optionsOf, routedPortsOf } from '../bridge/spec.js';
-import { ENDPOINT_ALIAS_PREFIX, type DriverContext, type NetworkDriver } from '../driver.js';
-import { isEncrypted, NEEDS_CLUSTER, overlayOptions, type OverlayOptions } from './options.js';
+import { bridgeSpecOf, hostIfnameOf } from '../bridge/spec.js';
+import { ENDPOINT_ALIAS_PREFIX, type NetworkDriver } from '../driver.js';
+import { isEncrypted, overlayOptions, overlayOptionsOf, type OverlayOptions } from './options.js';
+import { clusterOf, planOverlayEndpoint, planOverlayNetwork } from './plan.js';
 import { ensureOverlayNetwork, overlayNames, removeOverlayNetwork, syncRemoteEndpoints } from './overlay.js';
-
-function clusterOf(ctx: DriverContext): NonNullable<DriverContext['cluster']> {
-  if (!ctx.cluster) throw new UserError(NEEDS_CLUSTER);
-  return ctx.cluster;
-}
 
 export const overlayDriver: NetworkDriver<OverlayOptions> = {
   name: 'overlay',
@@ -21,7 +16,9 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
   usesFirewall: true,
   // checked as given: overlayOptions refuses unknown keys, and the record keeps them as given
   canonicalOptions: (raw) => (overlayOptions(raw), raw),
-  parseOptions: (net) => overlayOptions(net.options),
+  optionsOf: overlayOptionsOf,
+  planNetwork: planOverlayNetwork,
+  planEndpoint: (_ctx, net, req) => planOverlayEndpoint(net, req),
 
   /** Bridge and VXLAN device; a freshly made device gets the remote entries at once. */
   async ensureNetwork(ctx, net) {
@@ -48,6 +45,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
       defaultGateways: [],
       alias: `${ENDPOINT_ALIAS_PREFIX}${ep.id}`,
       mtu: clusterOf(ctx).overlayMtuOf(net),
+      ...(plug.handOver ? { handOver: true } : {}),
       ...(ep.mac ? { mac: ep.mac } : {}),
     });
     undo.push(() => detachEndpoint(ctx.hostNetns, attached.hostIfname));
@@ -62,7 +60,8 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     // an overlay bridge is internal, without NAT (overlay.ts)
     return { bridge: s.ifname, subnets: s.subnets ?? [], nat4: [], nat6: [], internal: true, inbound: s.inbound };
   },
-  routedPorts: (net) => routedPortsOf(optionsOf(net)),
+  // published ports go to the gateway-bridge leg, a bridge network
+  routedPorts: () => false,
   // the anti-spoofing table guards bridge networks' ports only
   portGuardOf: () => undefined,
   // the container's default route goes through its gateway-bridge leg

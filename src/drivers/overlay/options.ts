@@ -2,6 +2,7 @@
 import { UserError } from '../../common/errors.js';
 import { checkVni } from '../../store/cluster-keys.js';
 import type { NetworkRecord } from '../../store/store.js';
+import { typedPerRecord } from '../options.js';
 
 export const NEEDS_CLUSTER = 'overlay networks need a daemon joined to a cluster (berth daemon --cluster-store etcd://H:P[,H:P…] --advertise-addr IP)';
 
@@ -39,6 +40,9 @@ export function overlayOptions(options: Record<string, string>): OverlayOptions 
   return out;
 }
 
-export function isEncrypted(net: Pick<NetworkRecord, 'options'>): boolean {
-  return overlayOptions(net.options).encrypted;
+/** Typed options of a record, parsed once per record read (drivers/options.ts typedPerRecord). */
+export const overlayOptionsOf: (net: Pick<NetworkRecord, 'options' | 'internal'>) => OverlayOptions = typedPerRecord((options) => overlayOptions(options));
+
+export function isEncrypted(net: Pick<NetworkRecord, 'options' | 'internal'>): boolean {
+  return overlayOptionsOf(net).encrypted;
 }

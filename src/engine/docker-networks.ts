@@ -1,0 +1,224 @@
+// Docker's networks on berth (issue 14): dockerd's remote NetworkDriver and IpamDriver calls for
+// networks and address pools, as berth use cases. A Docker network is a real berth network
+// (created here, labelled with Docker's id) or an existing one it joins (-o berth.network=NAME,
+// remembered in a file: berth's record is not Docker's to relabel).
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NotFoundError, UserError } from '../common/errors.js';
+import { DEFAULT_POOLS, firstHostAddress, parseAddress, parseCidr, pickFreeSubnet, pickUlaSubnet } from '../ipam/index.js';
+import type { NetworkRecord } from '../store/store.js';
+import type { Engine } from './context.js';
+import { createNetwork, getNetwork, hostSubnets, networkSubnets, removeNetwork } from './networks.js';
+import { isClusterNetwork } from '../drivers/registry.js';
+import { randomBytes } from 'node:crypto';
+import { requireCluster } from './overlay.js';
+
+/** The label a berth network created for Docker carries: Docker's network id. */
+export const DOCKER_NETWORK_LABEL = 'berth.docker.network-id';
+/** Who holds an address the IPAM handed to Docker before its endpoint exists (Join takes it over): docker-ipam:<random>. */
+export const DOCKER_IPAM_OWNER = 'docker-ipam';
+export const isDockerIpamOwner = (owner: string): boolean => owner === DOCKER_IPAM_OWNER || owner.startsWith(`${DOCKER_IPAM_OWNER}:`);
+const newIpamOwner = () => `${DOCKER_IPAM_OWNER}:${randomBytes(8).toString('hex')}`;
+
+const DOCKER_ID = /^[0-9a-f]{64}$/;
+
+export function checkDockerId(id: string, what: string): string {
+  if (!DOCKER_ID.test(id)) throw new UserError(`${what} "${id}" is not a Docker id (64 lowercase hex digits)`);
+  return id;
+}
+
+export interface DockerSubnet {
+  pool: string;
+  /** with its prefix, as Docker sends it (10.0.0.1/24) */
+  gateway?: string;
+  aux: Record<string, string>;
+}
+
+export interface DockerNetworkRequest {
+  dockerId: string;
+  /** `-o` options: berth.driver, berth.network, berth.name, the rest the driver's own */
+  options: Record<string, string>;
+  v4: DockerSubnet[];
+  v6: DockerSubnet[];
+  ipv6: boolean;
+  internal: boolean;
+}
+
+/** Keys of `-o` the plugin reads itself; every other key goes to the berth driver, which refuses those it does not know. */
+export const PLUGIN_OPTIONS = { driver: 'berth.driver', network: 'berth.network', name: 'berth.name' } as const;
+// overlay endpoints are not yet handed over to dockerd (their cluster records and gateway-bridge leg)
+const DRIVERS = ['bridge', 'macvlan'];
+const NOT_YET = ['overlay'];
+
+function joinedDir(engine: Engine): string {
+  return join(engine.paths.root, 'docker-plugin', 'joined');
+}
+
+/** Docker networks that joined an existing berth network: Docker id -> berth network id. */
+function joinedNetworks(engine: Engine): Map<string, string> {
+  const out = new Map<string, string>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(joinedDir(engine));
+  } catch {
+    return out;
+  }
+  for (const name of names) if (DOCKER_ID.test(name)) out.set(name, readFileSync(join(joinedDir(engine), name), 'utf8').trim());
+  return out;
+}
+
+/** The berth network behind a Docker network id, if any. */
+export function findDockerNetwork(engine: Engine, dockerId: string): NetworkRecord | undefined {
+  const own = engine.store.listNetworks().find((n) => n.labels[DOCKER_NETWORK_LABEL] === dockerId);
+  if (own) return own;
+  const joined = joinedNetworks(engine).get(dockerId);
+  return joined ? engine.store.findNetwork(joined) : undefined;
+}
+
+export function getDockerNetwork(engine: Engine, dockerId: string): NetworkRecord {
+  const net = findDockerNetwork(engine, dockerId);
+  if (!net) throw new NotFoundError(`Docker network ${dockerId.slice(0, 12)} is not a berth network (created before berth's plugin served it, or removed from berth)`);
+  return net;
+}
+
+const cidrOf = (s: DockerSubnet) => parseCidr(s.pool, 'Docker pool');
+const gatewayIp = (s: DockerSubnet) => (s.gateway ? parseAddress(s.gateway.split('/')[0] ?? '', 'Docker gateway').text : undefined);
+
+/** Docker's pools must be the joined network's subnets: Docker hands out the addresses from them. */
+function checkJoin(net: NetworkRecord, req: DockerNetworkRequest): void {
+  const want = net.subnets.map((s) => s.subnet).sort();
+  const given = [...req.v4, ...req.v6].map((s) => cidrOf(s).text).sort();
+  if (want.join(',') !== given.join(',')) {
+    throw new UserError(
+      `-o ${PLUGIN_OPTIONS.network}=${net.name}: the berth network has subnet(s) ${want.join(', ')}, Docker asked for ${given.join(', ') || 'none'}: ` +
+        `give docker network create --subnet ${want.join(' --subnet ')}`,
+    );
+  }
+}
+
+/** NetworkDriver.CreateNetwork: a new berth network, or Docker's name for an existing one. Bad input changes nothing. */
+export async function createDockerNetwork(engine: Engine, req: DockerNetworkRequest): Promise<NetworkRecord> {
+  checkDockerId(req.dockerId, 'NetworkID');
+  const existing = findDockerNetwork(engine, req.dockerId);
+  if (existing) return existing; // a replayed call
+  const { [PLUGIN_OPTIONS.driver]: driver, [PLUGIN_OPTIONS.network]: joinName, [PLUGIN_OPTIONS.name]: name, ...driverOptions } = req.options;
+  if (joinName !== undefined) {
+    const other = Object.keys(req.options).filter((k) => k !== PLUGIN_OPTIONS.network);
+    if (other.length) throw new UserError(`-o ${PLUGIN_OPTIONS.network}=${joinName} joins an existing berth network: it takes no other -o option (got ${other.join(', ')})`);
+    const net = getNetwork(engine, joinName);
+    checkJoin(net, req);
+    mkdirSync(joinedDir(engine), { recursive: true, mode: 0o700 });
+    writeFileSync(join(joinedDir(engine), req.dockerId), `${net.id}\n`, { mode: 0o600 });
+    return net;
+  }
+  const driverName = driver ?? 'bridge';
+  if (NOT_YET.includes(driverName)) {
+    throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=${driverName} is not served to Docker yet: create the overlay with berth (berth network create -d overlay NAME) and join it with -o ${PLUGIN_OPTIONS.network}=NAME --subnet ITS_SUBNET --ipam-driver THIS_DRIVER`);
+  }
+  if (!DRIVERS.includes(driverName)) throw new UserError(`invalid -o ${PLUGIN_OPTIONS.driver}=${driverName}: expected ${DRIVERS.join(', ')}`);
+  const subnets = [...req.v4, ...(req.ipv6 ? req.v6 : [])];
+  return createNetwork(engine, {
+    name: name ?? `docker-${req.dockerId.slice(0, 12)}`,
+    driver: driverName,
+    subnets: subnets.map((s) => cidrOf(s).text),
+    gateways: subnets.map(gatewayIp).filter((g): g is string => g !== undefined),
+    ipRanges: [],
+    auxAddresses: Object.fromEntries(subnets.flatMap((s) => Object.entries(s.aux))),
+    ipv6: req.ipv6,
+    internal: req.internal,
+    attachable: true,
+    options: driverOptions,
+    labels: { [DOCKER_NETWORK_LABEL]: req.dockerId },
+  });
+}
+
+/** NetworkDriver.DeleteNetwork: remove the berth network made for it (a joined one stays). Gone already: success. */
+export async function deleteDockerNetwork(engine: Engine, dockerId: string): Promise<void> {
+  checkDockerId(dockerId, 'NetworkID');
+  const joinedFile = join(joinedDir(engine), dockerId);
+  if (joinedNetworks(engine).has(dockerId)) {
+    rmSync(joinedFile, { force: true });
+    return;
+  }
+  const net = findDockerNetwork(engine, dockerId);
+  if (net) await removeNetwork(engine, net.id);
+}
+
+// ---- IpamDriver: pools are subnets; the PoolID is the pool's text, so nothing is held between calls
+
+export interface PoolRequest {
+  pool: string;
+  subPool: string;
+  v6: boolean;
+  options: Record<string, string>;
+}
+
+/** IpamDriver.RequestPool: the asked-for subnet, a joined network's, or a free one (as berth picks). */
+export async function requestDockerPool(engine: Engine, req: PoolRequest): Promise<{ poolId: string; pool: string }> {
+  if (req.subPool && !req.pool) throw new UserError('SubPool (--ip-range) needs Pool (--subnet)');
+  if (req.subPool) throw new UserError(`--ip-range "${req.subPool}" is not supported by berth's IPAM driver yet: leave it out`);
+  const joinName = req.options[PLUGIN_OPTIONS.network];
+  let pool: string;
+  if (req.pool) {
+    const cidr = parseCidr(req.pool, 'Pool (--subnet)');
+    if ((cidr.family === 6) !== req.v6) throw new UserError(`Pool "${req.pool}" is not an IPv${req.v6 ? 6 : 4} subnet`);
+    pool = cidr.text;
+  } else if (joinName !== undefined) {
+    // dockerd checks a pool it did not ask for against the host's routes, and asks again while it
+    // overlaps one: a berth network's subnet is routed on this host, so it would ask forever
+    const net = getNetwork(engine, joinName);
+    const own = net.subnets.find((s) => s.subnet.includes(':') === req.v6);
+    throw new UserError(`--ipam-opt ${PLUGIN_OPTIONS.network}=${joinName}: give the network's subnet too (--subnet ${own?.subnet ?? net.subnets.map((s) => s.subnet).join(' --subnet ')})`);
+  } else {
+    const taken = [...(await hostSubnets(engine)), ...networkSubnets(engine)];
+    pool = (req.v6 ? pickUlaSubnet(taken) : pickFreeSubnet(DEFAULT_POOLS, taken)).text;
+  }
+  return { poolId: pool, pool };
+}
+
+/** The berth network whose subnet is the pool (none before CreateNetwork: gateway and aux requests). */
+function networkOfPool(engine: Engine, pool: string): NetworkRecord | undefined {
+  return engine.store.listNetworks().find((n) => n.subnets.some((s) => s.subnet === pool));
+}
+
+/**
+ * IpamDriver.RequestAddress. Before CreateNetwork (the gateway, aux addresses) the network
+ * records them itself: the address is only checked and echoed. After it, an endpoint's address
+ * is reserved in berth's store until CreateEndpoint takes it over (or ReleaseAddress frees it).
+ */
+export async function requestDockerAddress(engine: Engine, poolId: string, address: string, gateway: boolean): Promise<string> {
+  const pool = parseCidr(poolId, 'PoolID');
+  const wanted = address ? parseAddress(address, 'Address') : undefined;
+  if (wanted && wanted.family !== pool.family) throw new UserError(`Address "${address}" is not in pool ${pool.text}`);
+  const net = networkOfPool(engine, pool.text);
+  if (!net || gateway) {
+    const ip = wanted ?? firstHostAddress(pool);
+    if (ip.value < pool.first || ip.value > pool.last) throw new UserError(`Address "${address}" is not in pool ${pool.text}`);
+    return `${ip.text}/${pool.prefix}`;
+  }
+  // an overlay's addresses are the cluster's: unique across the hosts' dockerds
+  const ip = isClusterNetwork(net)
+    ? await requireCluster(engine).store().allocateAddress(net.id, newIpamOwner(), { subnet: pool.text, ...(wanted ? { address: wanted.text } : {}) })
+    : engine.store.allocateAddress(net.id, pool.text, newIpamOwner(), wanted ? { static: wanted.text } : {});
+  return `${ip}/${pool.prefix}`;
+}
+
+/** IpamDriver.ReleaseAddress: frees an address still held for Docker (an endpoint's goes with the endpoint). */
+export async function releaseDockerAddress(engine: Engine, poolId: string, address: string): Promise<void> {
+  const pool = parseCidr(poolId, 'PoolID');
+  const ip = parseAddress(address.split('/')[0] ?? '', 'Address').text;
+  const net = networkOfPool(engine, pool.text);
+  if (net) await releaseIpamHolds(engine, net, [ip]);
+}
+
+/** Free addresses still held for Docker by the IPAM (not an endpoint's). */
+export async function releaseIpamHolds(engine: Engine, net: NetworkRecord, ips: readonly string[]): Promise<void> {
+  if (isClusterNetwork(net)) {
+    const cs = requireCluster(engine).store();
+    for (const a of await cs.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) await cs.releaseAddress(net.id, a.address, a.owner);
+    return;
+  }
+  engine.store.transaction(() => {
+    for (const a of engine.store.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) engine.store.releaseAddress(net.id, a.address);
+  });
+}
