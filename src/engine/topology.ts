@@ -257,7 +257,8 @@ function addTunnels(g: GraphBuilder, engine: Engine, host: HostState, networks: 
   if (!cluster) return;
   const vtepIndex = host.addrs.find((a) => a.cidr.split('/')[0] === cluster.vtep)?.index;
   const underlay = host.links.find((l) => l.index === vtepIndex);
-  const wg = host.links.find((l) => l.name.startsWith(WG_IFNAME_PREFIX));
+  const enc = cluster.encryption();
+  const wg = enc ? host.links.find((l) => l.name === enc.ifname) : undefined;
   // the underlay carries every overlay (the page's network filter keeps it)
   const onUnderlay = underlay ? g.get(hostIfId(underlay.name)) : undefined;
   if (onUnderlay) onUnderlay.networks = [...new Set([...(onUnderlay.networks ?? []), ...networks.filter((n) => n.driver === 'overlay').map((n) => n.name)])];

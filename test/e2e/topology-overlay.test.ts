@@ -1,9 +1,10 @@
 // End to end, the topology's cluster kinds (issue 15) on a real lab: hosts a and b run daemons
 // joined to a 3-member etcd (c holds the third member only), an encrypted overlay `sov` with a
-// container on each of a and b, and on a a macvlan network `mvh` with host_access (a shim) on
-// eth1 and a container on it. `berth topology --format json` and GET /topology on a show
-// exactly: the VXLAN device, berth_gwbridge, the WireGuard device, the macvlan parent and shim,
-// and host b with its container and address (from the cluster store); the SVG draws them.
+// container on each of a and b, a plain overlay `pov`, and on a a macvlan network `mvh` with
+// host_access (a shim) on eth1 and a container on it. `berth topology --format json` and GET
+// /topology on a show exactly: the VXLAN devices (over WireGuard, over the underlay),
+// berth_gwbridge, the WireGuard device, the macvlan parent and shim, and host b with its container
+// and address (from the cluster store); the SVG draws them.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -41,12 +42,15 @@ test('topology of a cluster host: overlay, WireGuard, gateway bridge, macvlan sh
     daemons.push(await startHostDaemon(a, etcd, 0), await startHostDaemon(b, etcd, 1));
 
     const netId = (await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.125.0.0/24', '--attachable', '-o', 'encrypted', 'sov'])).stdout.trim();
+    const povId = (await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.126.0.0/24', 'pov'])).stdout.trim();
     const mvhId = (await cliOk(a, ['network', 'create', '-d', 'macvlan', '--subnet', '192.168.77.0/24', '--gateway', '192.168.77.1', '--ip-range', '192.168.77.128/28', '-o', 'parent=eth1', '-o', 'host_access=true', 'mvh'])).stdout.trim();
     const ca = await runDetached(a, ['--name', 'ca', '--network', 'sov', '--', 'sleep', '600']);
     const cb = await runDetached(b, ['--name', 'cb', '--network', 'sov', '--', 'sleep', '600']);
     const ma = await runDetached(a, ['--name', 'ma', '--network', 'mvh', '--', 'sleep', '600']);
     const vx = `vx-${netId.slice(0, 12)}`;
     const ov = `ov-${netId.slice(0, 12)}`;
+    const [vxP, ovP] = [`vx-${povId.slice(0, 12)}`, `ov-${povId.slice(0, 12)}`];
+    await until(`${vxP} made on a`, async () => (await a.exec(['ip', 'link', 'show', vxP])).code === 0);
     const wgA = wgIfname(a);
     const hostB = readFileSync(join(b.rootDir, 'cluster-host-id'), 'utf8').trim();
     // a learns of cb through the cluster store
@@ -62,20 +66,20 @@ test('topology of a cluster host: overlay, WireGuard, gateway bridge, macvlan sh
     const [caOv] = vethOn(ov);
     const [caGw] = vethOn('berth_gwbridge');
     assert.ok(caOv && caGw, `a has a veth on ${ov} and on berth_gwbridge: ${kernel.map((l) => l.ifname).join(' ')}`);
-    const hostIfs = ['lo', 'eth0', 'eth1', wgA, ov, vx, 'berth0', shim, 'berth_gwbridge', caOv, caGw];
+    const hostIfs = ['lo', 'eth0', 'eth1', wgA, ov, vx, ovP, vxP, 'berth0', shim, 'berth_gwbridge', caOv, caGw];
     assert.deepEqual(kernel.map((l) => l.ifname).sort(), [...hostIfs].sort(), 'the kernel has exactly these links');
     assert.equal(kernel.find((l) => l.ifname === shim)?.linkinfo?.info_kind, 'macvlan');
     const remoteHost = `remote/${hostB}`;
     const remoteCb = `${remoteHost}/${cb}`;
-    const nodes = ['host', ...hostIfs.map((n) => `host/${n}`), ...['sov', 'bridge', 'mvh', 'berth_gwbridge'].map((n) => `network/${n}`),
+    const nodes = ['host', ...hostIfs.map((n) => `host/${n}`), ...['sov', 'pov', 'bridge', 'mvh', 'berth_gwbridge'].map((n) => `network/${n}`),
       `ns/${ca}`, `ns/${ca}/eth0`, `ns/${ca}/eth1`, `ns/${ma}`, `ns/${ma}/eth0`, remoteHost, remoteCb].sort();
     const vtepB = byId(JSON.parse((await cliOk(a, ['topology', '--format', 'json', '--no-drift'])).stdout) as TopologyGraph, remoteHost)?.data?.vtep as string;
     const edges = [
       ...hostIfs.map((n) => `host/${n} in host`),
-      `host/${caOv} port-of host/${ov}`, `host/${vx} port-of host/${ov}`, `host/${caGw} port-of host/berth_gwbridge`,
+      `host/${caOv} port-of host/${ov}`, `host/${vx} port-of host/${ov}`, `host/${vxP} port-of host/${ovP}`, `host/${caGw} port-of host/berth_gwbridge`,
       `host/${shim} shim-of host/eth1`,
-      `host/${vx} tunnel host/${wgA} [VXLAN]`, `host/${wgA} tunnel host/eth0 [WireGuard]`,
-      `network/sov attached host/${ov}`, 'network/bridge attached host/berth0', 'network/mvh attached host/eth1', 'network/berth_gwbridge attached host/berth_gwbridge',
+      `host/${vx} tunnel host/${wgA} [VXLAN]`, `host/${wgA} tunnel host/eth0 [WireGuard]`, `host/${vxP} tunnel host/eth0 [VXLAN]`,
+      `network/sov attached host/${ov}`, `network/pov attached host/${ovP}`, 'network/bridge attached host/berth0', 'network/mvh attached host/eth1', 'network/berth_gwbridge attached host/berth_gwbridge',
       `ns/${ca}/eth0 in ns/${ca}`, `ns/${ca}/eth0 veth host/${caOv}`, `ns/${ca}/eth1 in ns/${ca}`, `ns/${ca}/eth1 veth host/${caGw}`,
       `ns/${ma}/eth0 in ns/${ma}`, `ns/${ma}/eth0 macvlan host/eth1`,
       `${remoteCb} in ${remoteHost}`, `${remoteCb} remote network/sov [via VTEP ${vtepB}]`,
@@ -99,7 +103,8 @@ test('topology of a cluster host: overlay, WireGuard, gateway bridge, macvlan sh
       assert.deepEqual(role('host/berth_gwbridge'), ['gateway-bridge', ['berth_gwbridge']]);
       assert.deepEqual(role('host/eth1'), ['macvlan-parent', ['mvh']]);
       assert.deepEqual(role(`host/${shim}`), ['macvlan-shim', ['mvh']]);
-      assert.deepEqual(byId(g, 'host/eth0')?.networks, ['sov'], 'the underlay carries the overlay');
+      assert.deepEqual(byId(g, 'host/eth0')?.networks?.toSorted(), ['pov', 'sov'], 'the underlay carries the overlays');
+      assert.deepEqual(role(`host/${vxP}`), ['vxlan', ['pov']], "a plain overlay's VXLAN device, over the underlay");
       assert.deepEqual((byId(g, `host/${wgA}`)?.data?.addresses as string[]).filter((x) => !x.startsWith('fe80:')), [`${wgAddr}/16`], 'its tunnel address');
       assert.deepEqual(byId(g, remoteHost)?.data, { hostId: hostB, vtep: wgAddrB }, "b's VTEP is its tunnel address");
       const r = byId(g, remoteCb);
