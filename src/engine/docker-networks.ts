@@ -227,7 +227,10 @@ export async function releaseIpamHolds(engine: Engine, net: NetworkRecord, ips: 
     for (const a of await cs.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) await cs.releaseAddress(net.id, a.address, a.owner);
     return;
   }
+  // with Docker's own IPAM berth holds nothing: no transaction to open (a Join's common case)
+  const held = (): string[] => engine.store.listAllocations(net.id).filter((a) => ips.includes(a.address) && isDockerIpamOwner(a.owner)).map((a) => a.address);
+  if (!held().length) return;
   engine.store.transaction(() => {
-    for (const a of engine.store.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) engine.store.releaseAddress(net.id, a.address);
+    for (const address of held()) engine.store.releaseAddress(net.id, address);
   });
 }
