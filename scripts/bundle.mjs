@@ -1,7 +1,7 @@
-// Bundle the CLI into one ESM file: one read and parse instead of hundreds of module
-// resolutions, which is most of berth's start-up time. Native addons stay external.
+// Bundle the CLI and the CNI plugin: a few files instead of hundreds of module resolutions, split
+// at dynamic imports so a command loads only what it may run. Native addons stay external.
 import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 
 // netlink loads its addon relative to its own directory; point that at the installed package.
 const netlinkAddon = {
@@ -19,10 +19,16 @@ const netlinkAddon = {
   },
 };
 
-const entries = { 'dist/berth.mjs': 'dist/src/main.js', 'dist/berth-cni.mjs': 'dist/src/cni-main.js' };
-for (const [outfile, entry] of Object.entries(entries)) await build({
-  entryPoints: [entry],
-  outfile,
+// Split at dynamic imports: a command loads only the code it may run (`berth --version` loads no
+// engine, store or kernel code and none of their native addons; `berth run` none of the daemon's).
+// The two entries share their chunks in dist/chunks/, emptied first so no stale chunk lingers.
+await rm('dist/chunks', { recursive: true, force: true });
+await build({
+  entryPoints: { berth: 'dist/src/main.js', 'berth-cni': 'dist/src/cni-main.js' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   target: 'node20',
