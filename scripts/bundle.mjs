@@ -19,6 +19,22 @@ const netlinkAddon = {
   },
 };
 
+// berth uses netlink's rtnetlink socket and one enum; the package's index also loads (and runs) its
+// generic netlink, nl80211 and WireGuard families, about three quarters of its load time. berth's
+// imports of 'netlink' get only the two modules it needs: a new name imported from 'netlink' fails
+// the build here ("No matching export"), so add it to this list.
+const netlinkRtOnly = {
+  name: 'netlink-rt-only',
+  setup(b) {
+    b.onResolve({ filter: /^netlink$/ }, (args) => (/[\\/]dist[\\/]src[\\/]/.test(args.importer) ? { path: 'netlink', namespace: 'netlink-rt-only' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'netlink-rt-only' }, () => ({
+      contents: "export { FlagsNew } from 'netlink/dist/constants.js';\nexport { createRtNetlink } from 'netlink/dist/rt/rt.js';\n",
+      resolveDir: process.cwd(),
+      loader: 'js',
+    }));
+  },
+};
+
 // Split at dynamic imports: a command loads only the code it may run (`berth --version` loads no
 // engine, store or kernel code and none of their native addons; `berth run` none of the daemon's).
 // The two entries share their chunks in dist/chunks/, emptied first so no stale chunk lingers.
@@ -38,7 +54,7 @@ await build({
   // retry library (both loaded on first use: src/store/etcd-lib.ts).
   external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel'],
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
-  plugins: [netlinkAddon],
+  plugins: [netlinkRtOnly, netlinkAddon],
   logLevel: 'warning',
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
