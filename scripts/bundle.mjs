@@ -2,6 +2,7 @@
 // at dynamic imports so a command loads only what it may run. Native addons stay external.
 import { build } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 // netlink loads its addon relative to its own directory; point that at the installed package.
 const netlinkAddon = {
@@ -35,6 +36,19 @@ const netlinkRtOnly = {
   },
 };
 
+// zod's index exports every locale's messages (z.locales, a quarter of the CNI plugin's code);
+// berth uses zod's default English messages only, so the bundle carries that one.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: "export { default as en } from './en.js';\n",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 // Split at dynamic imports: a command loads only the code it may run (`berth --version` loads no
 // engine, store or kernel code and none of their native addons; `berth run` none of the daemon's).
 // The two entries share their chunks in dist/chunks/, emptied first so no stale chunk lingers.
@@ -54,7 +68,7 @@ await build({
   // retry library (both loaded on first use: src/store/etcd-lib.ts).
   external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel'],
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
-  plugins: [netlinkRtOnly, netlinkAddon],
+  plugins: [netlinkRtOnly, zodEnglishOnly, netlinkAddon],
   logLevel: 'warning',
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
