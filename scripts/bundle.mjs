@@ -3,6 +3,8 @@
 import { build } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 // netlink loads its addon relative to its own directory; point that at the installed package.
 const netlinkAddon = {
@@ -54,7 +56,7 @@ const zodEnglishOnly = {
 // The two entries share their chunks in dist/chunks/, emptied first so no stale chunk lingers.
 await rm('dist/chunks', { recursive: true, force: true });
 await build({
-  entryPoints: { berth: 'dist/src/main.js', 'berth-cni': 'dist/src/cni-main.js' },
+  entryPoints: { berth: 'dist/src/main.js' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',
@@ -73,6 +75,32 @@ await build({
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
 });
+
+// berth-cni: one CommonJS file, because a CNI runtime execs the plugin for every call and every
+// call needs all of it (no split), and because Node 20 gives a code cache only to scripts (vm.Script,
+// not ES modules): bin/berth-cni compiles it with dist/berth-cni.cache, made below by one run of
+// the plugin, so V8 neither parses nor compiles ~0.6 MB on each call. import.meta.url (berth's
+// package root, createRequire) becomes the bundle's own file URL.
+await build({
+  entryPoints: ['dist/src/cni-main.js'],
+  outfile: 'dist/berth-cni.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel', 'netlink/package.json'],
+  define: { 'import.meta.url': '__berthBundleUrl' },
+  banner: { js: "const __berthBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [netlinkRtOnly, zodEnglishOnly, netlinkAddon],
+  logLevel: 'warning',
+  legalComments: 'none',
+  minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
+});
+// (dist/berth-cni.mjs: the ES module bundle of earlier builds)
+await Promise.all(['dist/berth-cni.cache', 'dist/berth-cni.mjs'].map((f) => rm(f, { force: true })));
+// CNI VERSION runs every module's top level: the cache then holds the code of all of them
+const made = spawnSync(process.execPath, ['bin/berth-cni'], { env: { ...process.env, CNI_COMMAND: 'VERSION', BERTH_CNI_WRITE_CODE_CACHE: '1' }, input: '', encoding: 'utf8' });
+if (made.status !== 0 || !existsSync('dist/berth-cni.cache')) throw new Error(`cannot make dist/berth-cni.cache: status ${made.status} ${made.signal ?? ''} ${made.error?.message ?? ''} ${made.stdout} ${made.stderr}`);
 
 // The topology page's script (src/ui/page/, served by `berth daemon --ui`): one file for the
 // browser, its layout library inside (no CDN: users may be offline).
