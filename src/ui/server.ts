@@ -77,9 +77,9 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-/** The page's script: next to the bundle (dist/ui/page.js from dist/berth.mjs), or from dist/src/ui/. */
+/** The page's script, dist/ui/page.js: from the bundle's chunks (dist/chunks/), next to a one-file bundle, or from dist/src/ui/. */
 function readPageScript(): string {
-  for (const rel of ['./ui/page.js', '../../ui/page.js']) {
+  for (const rel of ['../ui/page.js', './ui/page.js', '../../ui/page.js']) {
     const url = new URL(rel, import.meta.url);
     if (existsSync(url)) return readFileSync(url, 'utf8');
   }
