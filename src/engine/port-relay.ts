@@ -107,7 +107,8 @@ const starting = new Map<string, Promise<void>>();
 export function startEndpointRelayInBackground(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
   const relay = prepareEndpointRelay(engine, endpointId, ports);
   if (!relay) return;
-  const done = new Promise<void>((resolve) => {
+  // forking the daemon blocks its thread until berth-init execs: once the answer is written
+  const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => new Promise<void>((resolve) => {
     let stderr = '';
     const child = spawn(BERTH_INIT, relay.argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
@@ -129,7 +130,7 @@ export function startEndpointRelayInBackground(engine: Engine, endpointId: strin
       }
       resolve();
     });
-  }).finally(() => starting.delete(endpointId));
+  })).finally(() => starting.delete(endpointId));
   starting.set(endpointId, done);
 }
 
