@@ -163,8 +163,7 @@ static size_t unchunk(char *p, size_t n) {
 // POST body to path; the answer's body in *resp. Returns the HTTP status, -1 when no daemon
 // answers on the socket, or -2 when it went away before answering (the request may have
 // happened: never redo it in-process).
-static int post(const char *path, const struct buf *body, struct buf *resp) {
-  int fd = connect_daemon();
+static int post_on(int fd, const char *path, const struct buf *body, struct buf *resp) {
   if (fd < 0) return -1;
   char head[256];
   int n = snprintf(head, sizeof head,
@@ -199,6 +198,8 @@ static int post(const char *path, const struct buf *body, struct buf *resp) {
   free(raw.p);
   return status;
 }
+
+static int post(const char *path, const struct buf *body, struct buf *resp) { return post_on(connect_daemon(), path, body, resp); }
 
 // NUL-separated fields into a NULL-terminated vector (pointers into p, which is kept).
 static char **split0(char *p, size_t n, int *count) {
@@ -403,9 +404,9 @@ int main(int argc, char **argv) {
     memcpy(socket_path, run, strlen(run));
     memcpy(socket_path + strlen(run), "/berth.sock", 12);
   }
-  int probe = connect_daemon();
-  if (probe < 0) run_local_with_stdin(argc, argv, &in);
-  close(probe);
+  // the connection that tells whether a daemon answers carries the call too (one accept less for it)
+  int conn = connect_daemon();
+  if (conn < 0) run_local_with_stdin(argc, argv, &in);
   buf_str(&body, "{\"env\":{");
   bool first = true;
   for (char **e = environ; *e; e++) {
@@ -426,7 +427,7 @@ int main(int argc, char **argv) {
   char pid[32];
   snprintf(pid, sizeof pid, ",\"pid\":%d}", (int)getpid());
   buf_str(&body, pid);
-  int http = post("/berth/v1/cni", &body, &resp);
+  int http = post_on(conn, "/berth/v1/cni", &body, &resp);
   if (http == -1 || http == 404) run_local_with_stdin(argc, argv, &in);
   if (http == -2) die(3, "%s", "the daemon went away during the call");
   if (http != 200) die(3, "the daemon refused the call: %s", resp.p ? resp.p : "");

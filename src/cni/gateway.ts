@@ -6,6 +6,7 @@ import type { Engine } from '../engine/context.js';
 import { isNetnsPath } from '../engine/host.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { runCni, type StateLocation } from './plugin.js';
+import { trace } from '../common/trace.js';
 
 type Serial = <T>(fn: () => Promise<T>) => Promise<T>;
 
@@ -56,6 +57,7 @@ function netnsReach(env: Record<string, string>, pid: number | undefined): (give
 }
 
 export async function serveCni(engine: Engine, serial: Serial, body: unknown): Promise<Buffer> {
+  trace('cni: request');
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
@@ -63,7 +65,8 @@ export async function serveCni(engine: Engine, serial: Serial, body: unknown): P
   const pid = typeof b.pid === 'number' && Number.isInteger(b.pid) && b.pid > 0 ? b.pid : undefined;
   const reach = netnsReach(cniEnv, pid);
   sameLocation(engine, stdin);
-  const { stdout, status } = await serial(() => runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach));
+  const { stdout, status } = await serial(() => (trace('cni: serial entered'), runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach, { relayInBackground: true })));
+  trace('cni: answered');
   const frames = new Frames();
   frames.add('1', stdout);
   frames.add('x', String(status));

@@ -10,6 +10,7 @@ import type { SandboxAttachment } from '../engine/sandboxes.js';
 import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, cniArgsOf, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { formatResult, mergeResults, readResult, type CniDns, type CniResult } from './result.js';
+import { trace } from '../common/trace.js';
 
 export type CniEnv = Record<string, string | undefined>;
 
@@ -101,7 +102,13 @@ function existingNetns(env: CniEnv, reach: NetnsReach): string {
  */
 export type NetnsReach = (given: string) => string;
 
-async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void, reach: NetnsReach): Promise<void> {
+/** How the caller runs the plugin: see runCni. */
+export interface CniHostOptions {
+  /** a long-lived process (the daemon): ADD answers before a published port's loopback relay runs */
+  relayInBackground?: boolean;
+}
+
+async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void, reach: NetnsReach, opts: CniHostOptions): Promise<void> {
   const command = envVar(env, 'CNI_COMMAND');
   if (command === 'VERSION') {
     // the runtime's own version echoed when it is one this plugin speaks
@@ -113,6 +120,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
     throw new CniError(CNI_CODES.invalidEnv, `unknown CNI_COMMAND "${command}": expected ADD, DEL, CHECK, GC, STATUS or VERSION`);
   }
   const conf = parseConf(raw);
+  trace('cni: conf parsed');
   const loc: StateLocation = { ...(conf.berthRoot ? { berthRoot: conf.berthRoot } : {}), ...(conf.berthRun ? { berthRun: conf.berthRun } : {}) };
   let opened: Engine | undefined;
   const engine = () => (opened ??= engineFor(loc));
@@ -138,6 +146,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
   switch (command) {
     case 'ADD': {
       const netns = existingNetns(env, reach);
+      trace('cni: netns exists');
       if (sandboxes.findSandboxEndpoint(engine(), containerId, ifname)) {
         throw new CniError(CNI_CODES.alreadyAttached, `container "${containerId}" already has interface "${ifname}" on a berth network`, 'a runtime must DEL an attachment before adding it again');
       }
@@ -161,7 +170,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(aliases.length ? { aliases } : {}),
         ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
         relay: conf.hostPortRelay,
+        ...(opts.relayInBackground ? { relayInBackground: true } : {}),
       });
+      trace('cni: attached');
       // the result names the sandbox as the runtime does
       out(resultText(conf, ownResult(a, ifname, envVar(env, 'CNI_NETNS'), conf)));
       return;
@@ -192,7 +203,7 @@ function codeOf(err: unknown): number {
 }
 
 /** One plugin call: CNI_* variables and the configuration on stdin; what to print and the exit status. */
-export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string, reach: NetnsReach = (p) => p): Promise<{ stdout: string; status: number }> {
+export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string, reach: NetnsReach = (p) => p, opts: CniHostOptions = {}): Promise<{ stdout: string; status: number }> {
   let stdout = '';
   const out = (text: string) => void (stdout += text);
   let version = LATEST_VERSION;
@@ -205,7 +216,7 @@ export async function runCni(engineFor: (loc: StateLocation) => Engine, env: Cni
       // refused below, by the command that needs it
     }
     // the engine (and its store) is opened only by the commands that need it, not by VERSION
-    await handle(engineFor, env, raw, out, reach);
+    await handle(engineFor, env, raw, out, reach, opts);
     return { stdout, status: 0 };
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);

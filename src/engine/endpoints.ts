@@ -17,6 +17,7 @@ import { withRtnl } from '../kernel/rtnl.js';
 import { driverContext } from './driver-context.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
 import { attachGatewayLeg, claimClusterAddresses, publishClusterEndpoint, releaseOverlayEndpoint } from './overlay.js';
+import { trace } from '../common/trace.js';
 
 export { hostIfnameOf };
 
@@ -77,6 +78,7 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   const { v4, v6 } = endpointSubnets(network, req);
   const plan = await driver.planEndpoint(ctx, network, { publish: req.publish.length, ...(req.mac ? { mac: req.mac } : {}) });
   if (req.publish.length && !plan.publishes && plan.portsDiscarded) req.warnings?.push(plan.portsDiscarded);
+  trace('endpoint: planned');
   const endpointId = newId();
   // host ports are checked against host processes before anything is reserved
   const bindings = await Promise.all(
@@ -124,10 +126,13 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
     }
     return rec;
   });
+  trace('endpoint: store transaction');
   undo.push(() => void store.deleteEndpoint(endpointId));
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
   const ports = bindings.length ? store.listPorts({ endpointId }).map(toPublished) : [];
+  trace('endpoint: host ports checked');
   await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
+  trace('endpoint: driver attached');
   if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
   // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
   if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);

@@ -6,7 +6,7 @@
 //
 // berth containers: the shim binds and relays (--publish-file). CNI sandboxes, whose process
 // berth does not start: a detached `berth-init --proxy-only` per endpoint, ended on DEL.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH_INIT } from '../common/package.js';
@@ -64,27 +64,97 @@ function relayDir(engine: Engine, endpointId: string): string {
   return join(engine.paths.run, 'relays', endpointId);
 }
 
-/** Start a detached relay for a CNI endpoint's published ports (none: nothing to do). */
-export function startEndpointRelay(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
+/** The relay's argv, or undefined when none of the ports is relayed (its directory is then gone). */
+function prepareEndpointRelay(engine: Engine, endpointId: string, ports: readonly PortRecord[]): { dir: string; argv: string[] } | undefined {
+  if (!publishFileText(ports)) return undefined;
   const dir = relayDir(engine, endpointId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'publish');
   if (!writePublishFile(file, ports).relayed) return void rmSync(dir, { recursive: true, force: true });
-  const pidfile = join(dir, 'pid');
-  const r = spawnSync(BERTH_INIT, ['--proxy-only', '--publish-file', file, '--pidfile', pidfile, '--detach', '--log', join(dir, 'log')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  if (r.status === 0) {
-    // the start time tells our relay from a later process with its PID
-    const pid = Number(readFileSync(pidfile, 'utf8').split('\n')[0]);
-    writeFileSync(join(dir, 'start'), processStartTime(pid) ?? '', { mode: 0o600 });
-    return;
+  return { dir, argv: ['--proxy-only', '--publish-file', file, '--pidfile', join(dir, 'pid'), '--detach', '--log', join(dir, 'log')] };
+}
+
+/** berth-init said the relay runs: record its start time, which tells our relay from a later process with its PID. */
+function recordRelayStart(dir: string): void {
+  const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').split('\n')[0]);
+  writeFileSync(join(dir, 'start'), processStartTime(pid) ?? '', { mode: 0o600 });
+}
+
+function relayFailure(status: number | null, stderr: string, error: Error | undefined): Error {
+  const why = stderr.replace(/^berth-init: /, '').trim() || error?.message || `exit status ${status}`;
+  if (status === 125 && /in use/.test(why)) return new ConflictError(why);
+  return new SystemError(`cannot start the port relay: ${why}`);
+}
+
+/** Start a detached relay for a CNI endpoint's published ports (none: nothing to do). */
+export function startEndpointRelay(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
+  const relay = prepareEndpointRelay(engine, endpointId, ports);
+  if (!relay) return;
+  const r = spawnSync(BERTH_INIT, relay.argv, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status === 0) return recordRelayStart(relay.dir);
+  rmSync(relay.dir, { recursive: true, force: true });
+  throw relayFailure(r.status, r.stderr ?? '', r.error);
+}
+
+/** Relays started in the background by this process and not yet known to run (or to have failed). */
+const starting = new Map<string, Promise<void>>();
+
+/**
+ * The same, for a long-lived caller (the daemon) that answers before the relay runs: starting a
+ * process costs the most of a CNI ADD, and the ports were checked free just before. A failure is
+ * written to the relay's directory (`error`), where CHECK finds it; settleEndpointRelay waits.
+ */
+export function startEndpointRelayInBackground(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
+  const relay = prepareEndpointRelay(engine, endpointId, ports);
+  if (!relay) return;
+  // forking the daemon blocks its thread until berth-init execs: once the answer is written
+  const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => new Promise<void>((resolve) => {
+    let stderr = '';
+    const child = spawn(BERTH_INIT, relay.argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
+    const fail = (status: number | null, error?: Error) => {
+      const message = relayFailure(status, stderr, error).message;
+      try {
+        writeFileSync(join(relay.dir, 'error'), `${message}\n`, { mode: 0o600 });
+      } catch {
+        // the endpoint was released meanwhile: nothing to report to
+      }
+    };
+    child.once('error', (err) => (fail(null, err), resolve()));
+    child.once('close', (status) => {
+      try {
+        if (status === 0) recordRelayStart(relay.dir);
+        else fail(status);
+      } catch (err) {
+        fail(status, err as Error);
+      }
+      resolve();
+    });
+  })).finally(() => starting.delete(endpointId));
+  starting.set(endpointId, done);
+}
+
+/** Wait for a relay started in the background by this process, if any. */
+export async function settleEndpointRelay(endpointId: string): Promise<void> {
+  await starting.get(endpointId);
+}
+
+/** What is wrong with a CNI endpoint's relay: it failed to start, or it is gone (undefined: runs, or none was wanted). */
+export function endpointRelayProblem(engine: Engine, endpointId: string): string | undefined {
+  const dir = relayDir(engine, endpointId);
+  if (!existsSync(join(dir, 'publish'))) return undefined;
+  try {
+    return `the loopback relay of its published ports did not start: ${readFileSync(join(dir, 'error'), 'utf8').trim()}`;
+  } catch {
+    // no error recorded
   }
-  rmSync(dir, { recursive: true, force: true });
-  const why = (r.stderr ?? '').replace(/^berth-init: /, '').trim() || r.error?.message || `exit status ${r.status}`;
-  if (r.status === 125 && /in use/.test(why)) throw new ConflictError(why);
-  throw new SystemError(`cannot start the port relay: ${why}`);
+  try {
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').split('\n')[0]);
+    if (isSameProcessAlive(pid, relayStartOf(dir, pid))) return undefined;
+  } catch {
+    // no pid or start recorded
+  }
+  return "the loopback relay of its published ports is not running: the host's own 127.0.0.1 does not reach them";
 }
 
 /** CNI relays whose endpoint the store no longer has (its sandbox went away without a DEL). */
@@ -98,12 +168,25 @@ export function orphanedEndpointRelays(engine: Engine): string[] {
   return ids.filter((id) => engine.store.getEndpoint(id) === undefined);
 }
 
+/**
+ * The relay's recorded start time; unrecorded (its starter, a daemon, ended before berth-init
+ * answered): the process with its pid if that is the relay of this directory's publish file.
+ */
+function relayStartOf(dir: string, pid: number): string | undefined {
+  try {
+    return readFileSync(join(dir, 'start'), 'utf8').trim();
+  } catch {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.includes('--proxy-only') && argv.includes(join(dir, 'publish')) ? processStartTime(pid) : undefined;
+  }
+}
+
 /** End a CNI endpoint's relay, if it runs (idempotent). */
 export function stopEndpointRelay(engine: Engine, endpointId: string): void {
   const dir = relayDir(engine, endpointId);
   try {
     const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').split('\n')[0]);
-    const start = readFileSync(join(dir, 'start'), 'utf8').trim();
+    const start = relayStartOf(dir, pid);
     if (isSameProcessAlive(pid, start)) signalProcess(pid, 'SIGKILL');
     // its ports are free only once it is gone: a next ADD may publish them again at once
     for (let i = 0; i < 100 && isSameProcessAlive(pid, start); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);

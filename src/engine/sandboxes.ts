@@ -16,8 +16,9 @@ import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.j
 import type { Engine } from './context.js';
 import { attachNetworkEndpoint, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
-import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
+import { endpointRelayProblem, settleEndpointRelay, startEndpointRelay, startEndpointRelayInBackground, stopEndpointRelay } from './port-relay.js';
 import { shapeSandbox, unshapeSandbox, type SandboxBandwidth } from './sandbox-bandwidth.js';
+import { trace } from '../common/trace.js';
 
 export interface SandboxAttachment {
   network: NetworkRecord;
@@ -43,6 +44,8 @@ export interface SandboxRequest {
   bandwidth?: SandboxBandwidth;
   /** false: the runtime holds the published host ports itself (podman): no relay binds them */
   relay?: boolean;
+  /** a long-lived caller (the daemon): answer before the relay process runs (see startEndpointRelayInBackground) */
+  relayInBackground?: boolean;
 }
 
 /** A berth network by name or id, its kernel objects ensured; overlay only with the cluster at hand. */
@@ -73,6 +76,7 @@ function hostEndOf(network: NetworkRecord, ep: EndpointRecord): string | undefin
 /** Plug a sandbox into a network; on failure nothing is left behind. */
 export async function attachSandbox(engine: Engine, req: SandboxRequest): Promise<SandboxAttachment> {
   const network = await sandboxNetwork(engine, req.network);
+  trace('sandbox: network ready');
   if (findSandboxEndpoint(engine, req.containerId, req.ifname)) {
     throw new ConflictError(`container "${req.containerId}" already has an interface "${req.ifname}": DEL it first`);
   }
@@ -80,6 +84,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   try {
     const { ip, ip6, mac, aliases } = req;
     const endpoint = await attachNetworkEndpoint(engine, network, { containerId: req.containerId, netns: req.netns, ifname: req.ifname, publish: req.publish, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(mac ? { mac } : {}), ...(aliases ? { aliases } : {}) }, undo);
+    trace('sandbox: endpoint attached');
     const hostIfname = hostEndOf(network, endpoint);
     if (req.bandwidth) {
       // before shaping: a failed shape leaves no ifb behind either
@@ -87,9 +92,11 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
       await shapeSandbox(engine, network.name, endpoint.id, hostIfname, req.bandwidth);
     }
     await syncDefaultRoutes(engine, req.containerId, req.netns);
+    trace('sandbox: default routes');
     const ports = engine.store.listPorts({ endpointId: endpoint.id });
     // the host's own connections to the published ports (127.0.0.1): a relay process, as for berth's containers
-    if (req.relay !== false) startEndpointRelay(engine, endpoint.id, ports);
+    if (req.relay !== false) (req.relayInBackground ? startEndpointRelayInBackground : startEndpointRelay)(engine, endpoint.id, ports);
+    trace('sandbox: relay started');
     undo.push(() => stopEndpointRelay(engine, endpoint.id));
     return { network, endpoint, hostIfname, ports };
   } catch (err) {
@@ -104,6 +111,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
  */
 export async function detachSandbox(engine: Engine, containerId: string, ifname: string, netns = ''): Promise<void> {
   for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) {
+    await settleEndpointRelay(ep.id);
     stopEndpointRelay(engine, ep.id);
     const network = engine.store.findNetwork(ep.networkId);
     const hostIfname = network ? hostEndOf(network, ep) : undefined;
@@ -122,7 +130,9 @@ export async function checkSandbox(engine: Engine, containerId: string, ifname: 
   const network = engine.store.getNetwork(endpoint.networkId);
   const hostIfname = hostEndOf(network, endpoint);
   const ports = engine.store.listPorts({ endpointId: endpoint.id });
-  const problems = [...(await sandboxDrift(endpoint, network, ifname, netns)), ...(await hostDrift(engine, network, hostIfname)), ...publishedDrift(engine, ports)];
+  await settleEndpointRelay(endpoint.id);
+  const relay = endpointRelayProblem(engine, endpoint.id);
+  const problems = [...(await sandboxDrift(endpoint, network, ifname, netns)), ...(await hostDrift(engine, network, hostIfname)), ...publishedDrift(engine, ports), ...(relay ? [relay] : [])];
   return { network, endpoint, hostIfname, ports, problems };
 }
 

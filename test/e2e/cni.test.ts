@@ -3,10 +3,12 @@
 // ADD plugs it into the default bridge with a published port, CHECK confirms, DEL releases
 // (twice: idempotent); bad calls answer with CNI's error JSON. Both plugins, same assertions.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, REPO_ROOT, runIn } from '../lab/index.js';
-import { startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
+import { sleep, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
 import { type BasicLab, H_ADDR, basicLab } from './helpers.js';
 
 const T = { timeout: 90_000 };
@@ -76,6 +78,14 @@ void describe('berth as a CNI plugin', () => {
 
       const check = await call('CHECK');
       assert.equal(check.code, 0, check.stdout + check.stderr);
+      // the relay gone (killed): CHECK says so, naming it
+      const [relayDir] = await readdir(join(L.h.runDir, 'relays'));
+      const relayPid = Number((await readFile(join(L.h.runDir, 'relays', relayDir ?? '', 'pid'), 'utf8')).split('\n')[0]);
+      process.kill(relayPid, 'SIGKILL');
+      for (let k = 0; k < 100 && existsSync(`/proc/${relayPid}/stat`) && !/\) Z/.test(await readFile(`/proc/${relayPid}/stat`, 'utf8').catch(() => '')); k++) await sleep(20);
+      const drifted = await call('CHECK');
+      assert.equal(drifted.code, 1, drifted.stdout + drifted.stderr);
+      assert.match((JSON.parse(drifted.stdout) as CniResult).msg ?? '', /loopback relay of its published ports is not running/);
 
       for (const round of [1, 2]) {
         const del = await call('DEL');
