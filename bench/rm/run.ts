@@ -38,8 +38,9 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
-// a process that exits on SIGTERM (PID 1 of a namespace ignores signals it has no handler for)
-const TERMINABLE = ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'];
+// a process that exits on SIGTERM (PID 1 of a namespace ignores signals it has no handler for);
+// it says "ready" once its handler is set, and stop is timed only after that
+const TERMINABLE = ['sh', '-c', 'trap "exit 0" TERM; echo ready; sleep 100000 & wait'];
 type Who = 'client' | 'in-process' | 'docker';
 const WHO: Who[] = ['client', 'in-process', 'docker'];
 
@@ -71,6 +72,10 @@ try {
     for (const who of order) {
       add(`rm-f ${who}`, (await ok(who, ['rm', '-f', await start(who, ['sleep', '100000'])])).ms);
       const id = await start(who, TERMINABLE);
+      for (let t = 0; !(await ok(who, ['logs', id])).out.includes('ready'); t++) {
+        if (t > 500) throw new Error(`${who}: container ${id} did not get ready`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
       add(`stop ${who}`, (await ok(who, ['stop', id])).ms);
       await ok(who, ['rm', id]);
     }
