@@ -213,7 +213,7 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
     if (!force) {
       throw new ConflictError(`cannot remove running container "${c.name}": stop it first, or use rm -f`);
     }
-    trace('rm: SIGKILL');
+    trace('rm: ending it');
     await endRunning(engine, c);
     trace('rm: exit recorded');
   }
