@@ -1,4 +1,4 @@
-// The berth-cni binary (bin/berth-cni, dist/berth-cni.mjs), part of the composition root: one CNI
+// The berth-cni binary (bin/berth-cni, dist/berth-cni.cjs), part of the composition root: one CNI
 // call, run by the engine in this process.
 import { readFileSync } from 'node:fs';
 import { Engine } from './engine/context.js';
@@ -13,6 +13,8 @@ try {
 // the conf may say where berth's state is: runtimes such as conmon scrub the environment
 const engineFor = (loc: StateLocation) =>
   new Engine({ ...process.env, ...(loc.berthRoot ? { BERTH_ROOT: loc.berthRoot } : {}), ...(loc.berthRun ? { BERTH_RUN: loc.berthRun } : {}) });
-const { stdout, status } = await runCni(engineFor, process.env, stdin);
-process.stdout.write(stdout);
-process.exitCode = status;
+// no top-level await: the bundle is CommonJS, loaded with V8's code cache (bin/berth-cni)
+void runCni(engineFor, process.env, stdin).then(({ stdout, status }) => {
+  process.stdout.write(stdout);
+  process.exitCode = status;
+});

@@ -21,7 +21,7 @@ done
 if [[ " ${args[*]-} " == *" --cleanup "* ]]; then
   exec "$HERE/harness/run.sh" "${args[@]}"
 fi
-for f in dist/bench/attach/engine.js dist/berth-cni.mjs dist/berth.mjs; do
+for f in dist/bench/attach/engine.js dist/berth-cni.cjs dist/berth.mjs; do
   [[ -f $REPO/$f ]] || { echo "bench/attach: missing $f: build berth first (cd $REPO && npm run build)" >&2; exit 1; }
 done
 SNAP=$(mktemp -d /tmp/ba-snap.XXXXXX)

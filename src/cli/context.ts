@@ -1,7 +1,7 @@
 // What a command needs from where it runs: output, the engine, the caller's directory, and —
 // when a thin client sent the command to the daemon — who the caller is. The same command code
 // serves the in-process CLI (process stdio) and the daemon's CLI gateway (captured output).
-import { Engine } from '../engine/context.js';
+import type { Engine } from '../engine/context.js';
 import type { Prepared } from '../engine/containers.js';
 
 /** What the thin client must do itself after the daemon did the rest (see src/cli/gateway.ts). */
@@ -42,6 +42,12 @@ export interface CliContext {
   /** the caller's working directory: relative paths are resolved against it */
   cwd: string;
   engine(): Engine;
+  /**
+   * Loads what engine() needs, before a command's action runs (the in-process CLI loads the
+   * engine's code, its store and kernel modules and their native addons, only for a command
+   * that may use them: `berth --version` does not). Absent: engine() is ready as it is.
+   */
+  ready?(): Promise<void>;
   /** set when the command came through the daemon from a thin client */
   remote?: RemoteCaller;
   /** runs the daemon until it is told to stop (given by the composition root, src/main.ts) */
@@ -50,11 +56,18 @@ export interface CliContext {
 
 /** The in-process CLI: process stdio, one engine opened on first use. */
 export function processContext(): CliContext {
+  let engineClass: typeof Engine | undefined;
   let engine: Engine | undefined;
   return {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
     cwd: process.cwd(),
-    engine: () => (engine ??= new Engine()),
+    ready: async () => {
+      engineClass ??= (await import('../engine/context.js')).Engine;
+    },
+    engine: () => {
+      if (!engineClass) throw new Error('the engine was used before the command was made ready (CliContext.ready)');
+      return (engine ??= new engineClass());
+    },
   };
 }

@@ -4,12 +4,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { BerthError, UserError, escapeControls, quote } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import { VERSION } from '../common/version.js';
-import { containerCommands } from './commands/containers.js';
-import { networkCommand } from './commands/networks.js';
-import { systemCommand } from './commands/system.js';
-import { topologyCommand } from './commands/topology.js';
+import { loadCommands } from './command-groups.js';
 import type { CliContext } from './context.js';
-import { restoreFirewallIfMissing } from '../engine/firewall-state.js';
 
 /** ['berth', 'network', 'ls'] for `berth network ls`. */
 function commandPath(cmd: Command): string[] {
@@ -18,7 +14,7 @@ function commandPath(cmd: Command): string[] {
   return names;
 }
 
-function buildProgram(ctx: CliContext): Command {
+function buildProgram(ctx: CliContext, commands: readonly Command[]): Command {
   const program = new Command('berth')
     .description('Docker-style container networking for any Linux host')
     .version(VERSION, '-v, --version', 'print the version')
@@ -39,7 +35,9 @@ function buildProgram(ctx: CliContext): Command {
   // own terms (check must change nothing); version and daemon need no store.
   program.hook('preAction', async (_cmd, action) => {
     const top = commandPath(action)[1];
+    if (top !== 'version') await ctx.ready?.();
     if (top === undefined || ['version', 'daemon', 'system'].includes(top) || process.geteuid?.() !== 0) return;
+    const { restoreFirewallIfMissing } = await import('../engine/firewall-state.js');
     try {
       if (restoreFirewallIfMissing(ctx.engine())) trace("cli: berth's nft table was gone; restored it");
     } catch (err) {
@@ -49,10 +47,7 @@ function buildProgram(ctx: CliContext): Command {
     const { reconcileContainers } = await import('../engine/reconcile.js');
     await reconcileContainers(ctx.engine());
   });
-  for (const c of containerCommands(ctx)) program.addCommand(c, { hidden: c.name() === 'internal' });
-  program.addCommand(networkCommand(ctx));
-  program.addCommand(systemCommand(ctx));
-  program.addCommand(topologyCommand(ctx));
+  for (const c of commands) program.addCommand(c, { hidden: c.name() === 'internal' });
   program
     .command('daemon')
     .description('run the daemon: REST API (Docker Engine API subset), repair, nft watch')
@@ -96,7 +91,7 @@ function buildProgram(ctx: CliContext): Command {
  */
 export async function runCli(args: readonly string[], ctx: CliContext): Promise<number> {
   trace('cli: loaded');
-  const program = buildProgram(ctx);
+  const program = buildProgram(ctx, await loadCommands(args, ctx));
   // commander echoes unknown flags and bad operands as typed: escaped like berth's own messages
   const output = { writeOut: (s: string) => ctx.out(s), writeErr: (s: string) => ctx.err(escapeControls(s)) };
   const configure = (cmd: Command): void => {

@@ -17,8 +17,9 @@ import { checkDockerId, getDockerNetwork, releaseIpamHolds } from './docker-netw
 import { attachNetworkEndpoint, releaseEndpoints, Undo } from './endpoints.js';
 import { deleteLink, findLink, listLinks } from '../kernel/links.js';
 import { withRtnl } from '../kernel/rtnl.js';
-import { startEndpointRelay, stopEndpointRelay } from './port-relay.js';
+import { publishFileText, startEndpointRelay, stopEndpointRelay } from './port-relay.js';
 import { driverContext } from './driver-context.js';
+import { trace } from '../common/trace.js';
 
 /** What CreateEndpoint noted for Join (kept in a file: a berth restart in between loses nothing). */
 export interface DockerEndpointRequest {
@@ -125,6 +126,7 @@ export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string
   const store = engine.store;
   // addresses berth's IPAM handed to Docker become the endpoint's
   await releaseIpamHolds(engine, net, [ip, ip6].flatMap((a) => (a ? [parseAddress(a).text] : [])));
+  trace('docker join: ipam holds released');
   const undo = new Undo();
   try {
     const ep = await attachNetworkEndpoint(engine, net, {
@@ -137,10 +139,15 @@ export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string
       ...(ip6 ? { ip6 } : {}),
       ...(req.mac ? { mac: req.mac } : {}),
     }, undo);
-    const ports = store.listPorts({ endpointId: ep.id });
-    // the host's own connections to the published ports (127.0.0.1): a relay, as for CNI sandboxes
-    startEndpointRelay(engine, ep.id, ports);
-    undo.push(() => stopEndpointRelay(engine, ep.id));
+    trace('docker join: endpoint attached');
+    // the host's own connections to the published ports (127.0.0.1): a relay, as for CNI sandboxes;
+    // no relayed port (most connects), no relay and no files
+    const ports = req.publish.length ? store.listPorts({ endpointId: ep.id }) : [];
+    if (publishFileText(ports)) {
+      startEndpointRelay(engine, ep.id, ports);
+      undo.push(() => stopEndpointRelay(engine, ep.id));
+      trace('docker join: relay');
+    }
   } catch (err) {
     await undo.run();
     throw err;

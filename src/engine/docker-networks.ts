@@ -32,6 +32,8 @@ export interface DockerSubnet {
   /** with its prefix, as Docker sends it (10.0.0.1/24) */
   gateway?: string;
   aux: Record<string, string>;
+  /** the IPAM driver's address space ('' when Docker sent none): tells berth's IPAM from Docker's */
+  addressSpace?: string;
 }
 
 export interface DockerNetworkRequest {
@@ -46,9 +48,10 @@ export interface DockerNetworkRequest {
 
 /** Keys of `-o` the plugin reads itself; every other key goes to the berth driver, which refuses those it does not know. */
 export const PLUGIN_OPTIONS = { driver: 'berth.driver', network: 'berth.network', name: 'berth.name' } as const;
-// overlay endpoints are not yet handed over to dockerd (their cluster records and gateway-bridge leg)
-const DRIVERS = ['bridge', 'macvlan'];
-const NOT_YET = ['overlay'];
+const DRIVERS = ['bridge', 'macvlan', 'overlay'];
+/** The address spaces berth's IPAM driver answers (ipam-driver.ts): Docker names one in each pool. */
+export const BERTH_ADDRESS_SPACES = { local: 'berth-local', global: 'berth-global' } as const;
+const isBerthSpace = (s: string | undefined) => s === BERTH_ADDRESS_SPACES.local || s === BERTH_ADDRESS_SPACES.global;
 
 function joinedDir(engine: Engine): string {
   return join(engine.paths.root, 'docker-plugin', 'joined');
@@ -96,12 +99,24 @@ function checkJoin(net: NetworkRecord, req: DockerNetworkRequest): void {
   }
 }
 
+/** The berth driver asked for, and for an overlay berth's IPAM (checked before the store is read). */
+function checkDriverRequest(driverName: string, subnets: readonly DockerSubnet[]): void {
+  if (!DRIVERS.includes(driverName)) throw new UserError(`invalid -o ${PLUGIN_OPTIONS.driver}=${driverName}: expected ${DRIVERS.join(', ')}`);
+  // each dockerd's own IPAM would hand the same overlay address to containers on two hosts
+  if (driverName === 'overlay' && !subnets.every((s) => isBerthSpace(s.addressSpace))) {
+    throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=overlay needs berth's IPAM, which allocates in the cluster: add --ipam-driver with the same plugin name as -d`);
+  }
+}
+
 /** NetworkDriver.CreateNetwork: a new berth network, or Docker's name for an existing one. Bad input changes nothing. */
 export async function createDockerNetwork(engine: Engine, req: DockerNetworkRequest): Promise<NetworkRecord> {
   checkDockerId(req.dockerId, 'NetworkID');
+  const { [PLUGIN_OPTIONS.driver]: driver, [PLUGIN_OPTIONS.network]: joinName, [PLUGIN_OPTIONS.name]: name, ...driverOptions } = req.options;
+  const driverName = driver ?? 'bridge';
+  const subnets = [...req.v4, ...(req.ipv6 ? req.v6 : [])];
+  if (joinName === undefined) checkDriverRequest(driverName, subnets);
   const existing = findDockerNetwork(engine, req.dockerId);
   if (existing) return existing; // a replayed call
-  const { [PLUGIN_OPTIONS.driver]: driver, [PLUGIN_OPTIONS.network]: joinName, [PLUGIN_OPTIONS.name]: name, ...driverOptions } = req.options;
   if (joinName !== undefined) {
     const other = Object.keys(req.options).filter((k) => k !== PLUGIN_OPTIONS.network);
     if (other.length) throw new UserError(`-o ${PLUGIN_OPTIONS.network}=${joinName} joins an existing berth network: it takes no other -o option (got ${other.join(', ')})`);
@@ -111,12 +126,6 @@ export async function createDockerNetwork(engine: Engine, req: DockerNetworkRequ
     writeFileSync(join(joinedDir(engine), req.dockerId), `${net.id}\n`, { mode: 0o600 });
     return net;
   }
-  const driverName = driver ?? 'bridge';
-  if (NOT_YET.includes(driverName)) {
-    throw new UserError(`-o ${PLUGIN_OPTIONS.driver}=${driverName} is not served to Docker yet: create the overlay with berth (berth network create -d overlay NAME) and join it with -o ${PLUGIN_OPTIONS.network}=NAME --subnet ITS_SUBNET --ipam-driver THIS_DRIVER`);
-  }
-  if (!DRIVERS.includes(driverName)) throw new UserError(`invalid -o ${PLUGIN_OPTIONS.driver}=${driverName}: expected ${DRIVERS.join(', ')}`);
-  const subnets = [...req.v4, ...(req.ipv6 ? req.v6 : [])];
   return createNetwork(engine, {
     name: name ?? `docker-${req.dockerId.slice(0, 12)}`,
     driver: driverName,
@@ -218,7 +227,10 @@ export async function releaseIpamHolds(engine: Engine, net: NetworkRecord, ips: 
     for (const a of await cs.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) await cs.releaseAddress(net.id, a.address, a.owner);
     return;
   }
+  // with Docker's own IPAM berth holds nothing: no transaction to open (a Join's common case)
+  const held = (): string[] => engine.store.listAllocations(net.id).filter((a) => ips.includes(a.address) && isDockerIpamOwner(a.owner)).map((a) => a.address);
+  if (!held().length) return;
   engine.store.transaction(() => {
-    for (const a of engine.store.listAllocations(net.id)) if (ips.includes(a.address) && isDockerIpamOwner(a.owner)) engine.store.releaseAddress(net.id, a.address);
+    for (const address of held()) engine.store.releaseAddress(net.id, address);
   });
 }

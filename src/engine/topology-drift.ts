@@ -8,8 +8,19 @@ import type { GraphBuilder } from './topology.js';
 import type { TopologyDrift, TopologyNode } from './topology-types.js';
 
 export async function addDrift(g: GraphBuilder, engine: Engine): Promise<void> {
-  const findings = await checkSystem(engine, { repair: false, describe: true });
-  for (const f of findings) flag(nodeOf(g, f), f);
+  addFindings(g, await driftFindings(engine));
+}
+
+/** `system check` without repairing, each finding saying what --repair would do. */
+export function driftFindings(engine: Engine): Promise<Finding[]> {
+  return checkSystem(engine, { repair: false, describe: true });
+}
+
+export function addFindings(g: GraphBuilder, findings: readonly Finding[]): void {
+  for (const f of findings) {
+    const node = nodeOf(g, f);
+    if (node) flag(node, f);
+  }
 }
 
 function flag(node: TopologyNode, f: Finding): void {
@@ -20,23 +31,22 @@ function flag(node: TopologyNode, f: Finding): void {
     : drift;
 }
 
-/** The node a finding's object ("network N", "link L", …: repair.ts's names) is about. */
-function nodeOf(g: GraphBuilder, f: Finding): TopologyNode {
+/**
+ * The node a finding's object ("network N", "link L", …: repair.ts's names) is about; undefined
+ * when that container, network or link is no longer in the graph (a finding older than the graph).
+ */
+function nodeOf(g: GraphBuilder, f: Finding): TopologyNode | undefined {
   const nsOfName = (name: string) => g.find((n) => n.kind === 'namespace' && n.host === 'local' && n.label === name);
   let m: RegExpExecArray | null;
   if ((m = /^endpoint (\S+) of container (.+)$/.exec(f.object))) {
     const ns = nsOfName(m[2] as string);
-    const ep = ns ? g.get(`${ns.id}/${m[1] as string}`) : undefined;
-    if (ep ?? ns) return (ep ?? ns) as TopologyNode;
+    return (ns ? g.get(`${ns.id}/${m[1] as string}`) : undefined) ?? ns;
   } else if ((m = /^container (.+)$/.exec(f.object))) {
-    const ns = nsOfName(m[1] as string);
-    if (ns) return ns;
+    return nsOfName(m[1] as string);
   } else if ((m = /^network (.+)$/.exec(f.object))) {
-    const net = g.get(`network/${m[1] as string}`);
-    if (net) return net;
+    return g.get(`network/${m[1] as string}`);
   } else if ((m = /^link (.+)$/.exec(f.object))) {
-    const l = g.get(`host/${m[1] as string}`);
-    if (l) return l;
+    return g.get(`host/${m[1] as string}`);
   } else if ((m = /^netns (.+)$/.exec(f.object))) {
     // a namespace mount is named by its container's id
     const ns = g.get(`ns/${m[1] as string}`);

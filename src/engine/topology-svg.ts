@@ -13,7 +13,7 @@ interface DagreGraph {
   setNode(id: string, label: { width: number; height: number }): void;
   node(id: string): { x: number; y: number; width: number; height: number };
   setEdge(from: string, to: string, label: object, name: string): void;
-  edge(from: string, to: string, name: string): { points?: { x: number; y: number }[] } | undefined;
+  edge(from: string, to: string, name: string): { points?: { x: number; y: number }[]; x?: number; y?: number } | undefined;
 }
 const dagre = dagreModule as unknown as {
   graphlib: { Graph: new (opts: { multigraph: boolean }) => DagreGraph };
@@ -32,6 +32,8 @@ export interface PlacedNode extends ViewNode {
 }
 export interface PlacedEdge extends ViewEdge {
   points: { x: number; y: number }[];
+  /** where the layout left room for the label (small pictures only) */
+  labelAt?: { x: number; y: number };
 }
 export interface TopologyLayout {
   width: number;
@@ -42,30 +44,107 @@ export interface TopologyLayout {
 
 const heading = (n: ViewNode): string => (n.tag ? `${n.title}  [${n.tag}]` : n.title);
 
+/** Labels on edges only while there are few: at hundreds they would cover the picture. */
+const MAX_LABELLED_EDGES = 150;
+
+/** More containers than this on one bridge are packed in a grid under it (dagre alone: ~1 s for 500 in one row). */
+export const GRID_MIN = 8;
+const GAP = 16;
+
+const sizeOf = (n: ViewNode): { width: number; height: number } => {
+  const text = [heading(n), ...n.lines];
+  return { width: Math.ceil(Math.max(...text.map((t) => t.length)) * CHAR_W + 2 * PAD), height: text.length * LINE_H + 2 * PAD };
+};
+
+// ranks run from the host down: an edge pointing up (a port to its bridge) is laid out reversed
+const isDown = (e: ViewEdge): boolean => e.kind === 'publishes' || e.kind === 'veth' || e.kind === 'macvlan';
+
+/**
+ * Leaf containers grouped by the bridge (or parent) they hang from: a container whose edges are
+ * only its link to that one parent and published ports from the host. Groups of GRID_MIN or
+ * more become one block in the layout.
+ */
+function leafGroups(view: TopologyView): Map<string, string[]> {
+  // undefined: no parent seen yet; null: not a leaf
+  const parentOf = new Map<string, string | null | undefined>();
+  for (const n of view.nodes) if (n.kind === 'namespace') parentOf.set(n.id, undefined);
+  for (const e of view.edges) {
+    for (const [me, other] of [[e.to, e.from], [e.from, e.to]] as const) {
+      if (!parentOf.has(me)) continue;
+      const link = (e.kind === 'veth' || e.kind === 'macvlan') && e.to === me;
+      const port = e.kind === 'publishes' && e.from === 'host' && e.to === me;
+      if (port) continue;
+      const had = parentOf.get(me);
+      parentOf.set(me, link && (had === undefined || had === other) ? other : null);
+    }
+  }
+  const groups = new Map<string, string[]>();
+  for (const [id, parent] of parentOf) if (parent) groups.set(parent, [...(groups.get(parent) ?? []), id]);
+  for (const [p, members] of groups) if (members.length < GRID_MIN) groups.delete(p);
+  return groups;
+}
+
 /** Where everything goes: the host on top, bridges below it, containers below their bridges. */
 export function layoutTopology(view: TopologyView): TopologyLayout {
+  const sizes = new Map(view.nodes.map((n) => [n.id, sizeOf(n)]));
+  const groups = leafGroups(view);
+  const blockOf = new Map<string, string>();
+  const blocks = new Map<string, { members: string[]; cols: number; cell: { width: number; height: number } }>();
+  for (const [parent, members] of groups) {
+    const cell = { width: Math.max(...members.map((m) => sizes.get(m)?.width ?? 0)), height: Math.max(...members.map((m) => sizes.get(m)?.height ?? 0)) };
+    // about twice as wide as high
+    const cols = Math.max(1, Math.ceil(Math.sqrt((2 * members.length * (cell.height + GAP)) / (cell.width + GAP))));
+    const id = `block/${parent}`;
+    blocks.set(id, { members, cols, cell });
+    for (const m of members) blockOf.set(m, id);
+  }
+  const layoutId = (id: string) => blockOf.get(id) ?? id;
+
   const g = new dagre.graphlib.Graph({ multigraph: true });
   g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 60, edgesep: 8, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of view.nodes) {
-    const text = [heading(n), ...n.lines];
-    const width = Math.ceil(Math.max(...text.map((t) => t.length)) * CHAR_W + 2 * PAD);
-    g.setNode(n.id, { width, height: text.length * LINE_H + 2 * PAD });
+  for (const n of view.nodes) if (!blockOf.has(n.id)) g.setNode(n.id, sizes.get(n.id) as { width: number; height: number });
+  for (const [id, b] of blocks) {
+    const rows = Math.ceil(b.members.length / b.cols);
+    g.setNode(id, { width: b.cols * (b.cell.width + GAP) - GAP, height: rows * (b.cell.height + GAP) - GAP });
   }
+  const seen = new Set<string>();
+  const labelled = view.edges.length <= MAX_LABELLED_EDGES;
   view.edges.forEach((e, i) => {
-    // ranks run from the host down: an edge pointing up (a port to its bridge) is laid out reversed
-    const down = e.kind === 'publishes' || e.kind === 'veth' || e.kind === 'macvlan';
-    g.setEdge(down ? e.from : e.to, down ? e.to : e.from, {}, String(i));
+    const [a, b] = isDown(e) ? [layoutId(e.from), layoutId(e.to)] : [layoutId(e.to), layoutId(e.from)];
+    // a block stands for its members: one edge to it is enough for the layout
+    const key = `${a}|${b}`;
+    if (a === b || ((blocks.has(a) || blocks.has(b)) && seen.has(key))) return;
+    seen.add(key);
+    // a small picture's labels get room of their own, so they cover no box
+    const room = labelled && e.label ? { width: Math.ceil(e.label.length * 6.6) + 8, height: 14, labelpos: 'c' } : {};
+    g.setEdge(a, b, room, String(i));
   });
   dagre.layout(g);
-  const nodes = view.nodes.map((n): PlacedNode => {
-    const p = g.node(n.id);
-    return { ...n, x: p.x, y: p.y, width: p.width, height: p.height };
-  });
+
+  const place = new Map<string, { x: number; y: number; width: number; height: number }>();
+  for (const n of view.nodes) if (!blockOf.has(n.id)) place.set(n.id, g.node(n.id));
+  for (const [id, b] of blocks) {
+    const p = g.node(id);
+    const left = p.x - p.width / 2;
+    const top = p.y - p.height / 2;
+    b.members.forEach((m, i) => {
+      const size = sizes.get(m) as { width: number; height: number };
+      const col = i % b.cols;
+      const row = Math.floor(i / b.cols);
+      place.set(m, { x: left + col * (b.cell.width + GAP) + b.cell.width / 2, y: top + row * (b.cell.height + GAP) + b.cell.height / 2, ...size });
+    });
+  }
+  const nodes = view.nodes.map((n): PlacedNode => ({ ...n, ...(place.get(n.id) as { x: number; y: number; width: number; height: number }) }));
   const edges = view.edges.map((e, i): PlacedEdge => {
-    const down = e.kind === 'publishes' || e.kind === 'veth' || e.kind === 'macvlan';
-    const points = g.edge(down ? e.from : e.to, down ? e.to : e.from, String(i))?.points ?? [];
-    return { ...e, points };
+    const [a, b] = isDown(e) ? [e.from, e.to] : [e.to, e.from];
+    const de = blockOf.has(a) || blockOf.has(b) ? undefined : g.edge(a, b, String(i));
+    const laid = de?.points;
+    // an edge of a block's member: straight, between the two boxes' centres (boxes are drawn over edges)
+    const pa = place.get(e.from);
+    const pb = place.get(e.to);
+    const points = laid ?? (pa && pb ? [{ x: pa.x, y: pa.y }, { x: pb.x, y: pb.y }] : []);
+    return { ...e, points, ...(de?.x !== undefined && de.y !== undefined && labelled && e.label ? { labelAt: { x: de.x, y: de.y } } : {}) };
   });
   const gl = g.graph();
   return { width: Math.ceil(gl.width ?? 0), height: Math.ceil(gl.height ?? 0), nodes, edges };
@@ -93,11 +172,9 @@ svg.berth-topology { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; f
 .edge.e-publishes path { stroke: #0b57d0; stroke-dasharray: 2 3; }
 .edge.e-shares path { stroke: #9a7b18; stroke-width: 2; stroke-dasharray: 8 3; }
 .edge.e-remote path { stroke: #6b3f8a; stroke-dasharray: 6 3; }
-.edge text { fill: #333; font-size: 11px; }
+.edge-label { fill: #333; font-size: 11px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 `;
 
-/** Labels on edges only while there are few: at hundreds they would cover the picture. */
-const MAX_LABELLED_EDGES = 150;
 
 export function topologySvg(layout: TopologyLayout): string {
   const out: string[] = [];
@@ -106,13 +183,15 @@ export function topologySvg(layout: TopologyLayout): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" class="berth-topology" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`);
   out.push(`<style>${STYLE}</style>`, `<rect width="100%" height="100%" fill="#fff"/>`);
   const labelled = layout.edges.length <= MAX_LABELLED_EDGES;
+  const labels: string[] = [];
   for (const e of layout.edges) {
     if (!e.points.length) continue;
     const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
     const mid = e.points[Math.floor(e.points.length / 2)] as { x: number; y: number };
-    out.push(`<g class="edge e-${e.kind}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><path d="${d}"/>`);
-    if (labelled && e.label) out.push(`<text x="${(mid.x + 4).toFixed(1)}" y="${(mid.y - 3).toFixed(1)}">${escapeXml(e.label)}</text>`);
-    out.push('</g>');
+    out.push(`<g class="edge e-${e.kind}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><path d="${d}"/></g>`);
+    // labels last, over the boxes, with a white halo: readable where an edge passes a box
+    const at = e.labelAt ? { x: e.labelAt.x - (e.label?.length ?? 0) * 3.3, y: e.labelAt.y + 4 } : { x: mid.x + 4, y: mid.y - 3 };
+    if (labelled && e.label) labels.push(`<text class="edge-label" x="${at.x.toFixed(1)}" y="${at.y.toFixed(1)}">${escapeXml(e.label)}</text>`);
   }
   for (const n of layout.nodes) {
     const x = n.x - n.width / 2;
@@ -125,6 +204,6 @@ export function topologySvg(layout: TopologyLayout): string {
     });
     out.push('</g>');
   }
-  out.push('</svg>');
+  out.push(...labels, '</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -4,7 +4,7 @@
 export type TopologyNodeKind = 'host' | 'namespace' | 'bridge' | 'interface' | 'network' | 'remote-host' | 'firewall';
 
 /** What an interface of the host is for (drawn and filtered by it). */
-export type InterfaceRole = 'uplink' | 'loopback' | 'veth' | 'vxlan' | 'wireguard' | 'macvlan-shim' | 'macvlan-parent' | 'nic' | 'other';
+export type InterfaceRole = 'uplink' | 'loopback' | 'veth' | 'vxlan' | 'wireguard' | 'macvlan-shim' | 'macvlan-parent' | 'gateway-bridge' | 'nic' | 'other';
 
 /** A difference between the store and the kernel (engine/repair.ts's finding), on the node it concerns. */
 export interface TopologyDrift {
@@ -25,7 +25,7 @@ export interface TopologyNode {
   data?: Record<string, unknown>;
 }
 
-export type TopologyEdgeKind = 'in' | 'port-of' | 'veth' | 'macvlan' | 'publishes' | 'attached' | 'shares' | 'shim-of' | 'remote';
+export type TopologyEdgeKind = 'in' | 'port-of' | 'veth' | 'macvlan' | 'publishes' | 'attached' | 'shares' | 'shim-of' | 'remote' | 'tunnel';
 
 export interface TopologyEdge {
   from: string;

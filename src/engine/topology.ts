@@ -8,13 +8,17 @@ import { listLinks, type LinkInfo } from '../kernel/links.js';
 import { AF_INET, AF_INET6, listRoutes, type RouteInfo } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from '../drivers/driver.js';
+import { isEncrypted } from '../drivers/overlay/options.js';
 import { WG_IFNAME_PREFIX } from '../drivers/overlay/overlay-encryption.js';
+import { overlayNames } from '../drivers/overlay/overlay.js';
 import { driverOf } from '../drivers/registry.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { storedNetworkMode } from './network-mode.js';
-import { addDrift } from './topology-drift.js';
+import { GWBRIDGE } from './overlay.js';
+import { addDrift, addFindings } from './topology-drift.js';
+import type { Finding } from './repair.js';
 import type { InterfaceRole, TopologyEdge, TopologyGraph, TopologyNode } from './topology-types.js';
 
 export type { TopologyEdge, TopologyGraph, TopologyNode } from './topology-types.js';
@@ -22,6 +26,8 @@ export type { TopologyEdge, TopologyGraph, TopologyNode } from './topology-types
 export interface TopologyOptions {
   /** flag the differences `berth system check` finds (default true) */
   drift?: boolean;
+  /** flag these findings (a check made earlier, see src/ui/server.ts) instead of checking now */
+  findings?: readonly Finding[];
 }
 
 interface HostState {
@@ -46,7 +52,9 @@ export async function topology(engine: Engine, opts: TopologyOptions = {}): Prom
   addNetworks(g, networks);
   addContainers(g, engine, networks, endpoints);
   addRemoteHosts(g, engine, networks);
-  if (opts.drift !== false) await addDrift(g, engine);
+  addTunnels(g, engine, host, networks);
+  if (opts.findings) addFindings(g, opts.findings);
+  else if (opts.drift !== false) await addDrift(g, engine);
   return g.graph();
 }
 
@@ -84,7 +92,8 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
     label: 'host',
     host: 'local',
     networks: networks.map((n) => n.name),
-    data: { routes: host.routes.filter((r) => r.table !== 255).map((r) => ({ dst: r.dst, gateway: r.gateway, oif: host.links.find((l) => l.index === r.oif)?.name })) },
+    // the host's default routes here; every route is in the node's details (topology-details.ts)
+    data: { routes: host.routes.filter((r) => r.table !== 255 && r.dst === 'default').map((r) => ({ dst: r.dst, gateway: r.gateway, oif: host.links.find((l) => l.index === r.oif)?.name })) },
   });
   const uplinks = new Set(host.routes.filter((r) => r.dst === 'default' && r.table !== 255).map((r) => r.oif));
   const netById = new Map(networks.map((n) => [n.id, n]));
@@ -97,17 +106,20 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
     const ownerEp = l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX) ? epById.get(l.alias.slice(ENDPOINT_ALIAS_PREFIX.length)) : undefined;
     const epNet = ownerEp ? netById.get(ownerEp.networkId) : undefined;
     const role = roleOf(l, uplinks, parents, ownerNet);
+    const master = l.master !== undefined ? host.links.find((m) => m.index === l.master) : undefined;
+    // a bridge's port (an overlay's VXLAN device) is on the bridge's network; the WireGuard device carries every encrypted overlay
+    const masterNet = master?.alias?.startsWith(NETWORK_ALIAS_PREFIX) ? netById.get(master.alias.slice(NETWORK_ALIAS_PREFIX.length)) : undefined;
+    const carried = role === 'wireguard' ? networks.filter((n) => n.driver === 'overlay' && isEncrypted(n)) : [];
     g.node({
       id: hostIfId(l.name),
       kind: l.kind === 'bridge' ? 'bridge' : 'interface',
       label: l.name,
       host: 'local',
       // a NIC that is a network's parent (NAT-free bridge port, macvlan parent) belongs to it too
-      networks: [ownerNet?.name, epNet?.name, ...networks.filter((n) => driverOf(n.driver).parentOf(n) === l.name).map((n) => n.name)].filter((n): n is string => n !== undefined),
+      networks: [...new Set([ownerNet, epNet, masterNet, ...carried, ...networks.filter((n) => driverOf(n.driver).parentOf(n) === l.name)].filter((n) => n !== undefined).map((n) => n.name))],
       data: { kind: l.kind, role, up: l.up, mtu: l.mtu, mac: l.mac, addresses, ...(l.alias ? { alias: l.alias } : {}) },
     });
     g.edge({ from: hostIfId(l.name), to: 'host', kind: 'in' });
-    const master = l.master !== undefined ? host.links.find((m) => m.index === l.master) : undefined;
     if (master) g.edge({ from: hostIfId(l.name), to: hostIfId(master.name), kind: 'port-of' });
     // a macvlan network's host shim hangs off the network's parent
     const shimParent = role === 'macvlan-shim' && ownerNet ? driverOf(ownerNet.driver).parentOf(ownerNet) : undefined;
@@ -121,6 +133,7 @@ function roleOf(l: LinkInfo, uplinks: Set<number | undefined>, parents: Set<stri
   if (l.kind === 'vxlan') return 'vxlan';
   if (l.name.startsWith(WG_IFNAME_PREFIX) || l.kind === 'wireguard') return 'wireguard';
   if (l.kind === 'macvlan' && ownerNet) return 'macvlan-shim';
+  if (l.kind === 'bridge' && l.name === GWBRIDGE) return 'gateway-bridge';
   if (parents.has(l.name)) return 'macvlan-parent';
   if (l.kind === 'veth' && l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX)) return 'veth';
   return l.kind === undefined ? 'nic' : 'other';
@@ -235,5 +248,24 @@ function addRemoteHosts(g: GraphBuilder, engine: Engine, networks: NetworkRecord
         g.edge({ from: id, to: `network/${net.name}`, kind: 'remote', label: `via VTEP ${r.vtep}` });
       }
     }
+  }
+}
+
+/** What carries an overlay: its VXLAN device over the WireGuard device (encrypted) or the underlay link, WireGuard over the underlay. */
+function addTunnels(g: GraphBuilder, engine: Engine, host: HostState, networks: NetworkRecord[]): void {
+  const cluster = engine.cluster;
+  if (!cluster) return;
+  const vtepIndex = host.addrs.find((a) => a.cidr.split('/')[0] === cluster.vtep)?.index;
+  const underlay = host.links.find((l) => l.index === vtepIndex);
+  const enc = cluster.encryption();
+  const wg = enc ? host.links.find((l) => l.name === enc.ifname) : undefined;
+  // the underlay carries every overlay (the page's network filter keeps it)
+  const onUnderlay = underlay ? g.get(hostIfId(underlay.name)) : undefined;
+  if (onUnderlay) onUnderlay.networks = [...new Set([...(onUnderlay.networks ?? []), ...networks.filter((n) => n.driver === 'overlay').map((n) => n.name)])];
+  if (wg && underlay) g.edge({ from: hostIfId(wg.name), to: hostIfId(underlay.name), kind: 'tunnel', label: 'WireGuard' });
+  for (const net of networks.filter((n) => n.driver === 'overlay')) {
+    const vx = g.get(hostIfId(overlayNames(net.id).vxlan));
+    const over = isEncrypted(net) ? wg : underlay;
+    if (vx && over) g.edge({ from: vx.id, to: hostIfId(over.name), kind: 'tunnel', label: 'VXLAN' });
   }
 }

@@ -1,7 +1,7 @@
 // Docker's remote IpamDriver calls (libnetwork ipams/remote) onto berth's IPAM: pools are berth
 // subnets, addresses are reserved in berth's store. Errors become {"Error": …} in server.ts.
 import type { Engine } from '../engine/context.js';
-import { releaseDockerAddress, requestDockerAddress, requestDockerPool } from '../engine/docker-networks.js';
+import { BERTH_ADDRESS_SPACES, releaseDockerAddress, requestDockerAddress, requestDockerPool } from '../engine/docker-networks.js';
 import type { Handler } from './network-driver.js';
 import { decode, PoolIdBody, ReleaseAddressBody, RequestAddressBody, RequestPoolBody } from './schemas.js';
 
@@ -9,7 +9,7 @@ const GATEWAY_REQUEST = 'com.docker.network.gateway';
 
 export const ipamDriverCalls: Record<string, Handler> = {
   'IpamDriver.GetCapabilities': async () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
-  'IpamDriver.GetDefaultAddressSpaces': async () => ({ LocalDefaultAddressSpace: 'berth-local', GlobalDefaultAddressSpace: 'berth-global' }),
+  'IpamDriver.GetDefaultAddressSpaces': async () => ({ LocalDefaultAddressSpace: BERTH_ADDRESS_SPACES.local, GlobalDefaultAddressSpace: BERTH_ADDRESS_SPACES.global }),
   'IpamDriver.RequestPool': async (engine: Engine, body) => {
     const b = decode(RequestPoolBody, body);
     const { poolId, pool } = await requestDockerPool(engine, { pool: b.Pool, subPool: b.SubPool, v6: b.V6, options: b.Options });

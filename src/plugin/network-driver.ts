@@ -17,9 +17,10 @@ const PROTOS: Record<number, PortBinding['proto']> = { 6: 'tcp', 17: 'udp', 132:
 
 const strip = (cidr: string) => cidr.split('/')[0] ?? cidr;
 
-function subnetsOf(data: { Pool: string; Gateway: string; AuxAddresses: Record<string, string> }[]): DockerSubnet[] {
+function subnetsOf(data: { AddressSpace: string; Pool: string; Gateway: string; AuxAddresses: Record<string, string> }[]): DockerSubnet[] {
   return data.map((d) => ({
     pool: d.Pool,
+    addressSpace: d.AddressSpace,
     ...(d.Gateway ? { gateway: d.Gateway } : {}),
     aux: Object.fromEntries(Object.entries(d.AuxAddresses).map(([k, v]) => [k, strip(v)])),
   }));
@@ -45,8 +46,10 @@ export function portBindingsOf(options: Record<string, unknown>): PortBinding[] 
 }
 
 export const networkDriverCalls: Record<string, Handler> = {
-  // Scope local: each host's berth keeps its own records (an overlay's come from etcd, not from Docker)
-  'NetworkDriver.GetCapabilities': async () => ({ Scope: 'local', ConnectivityScope: 'local' }),
+  // Scope local: each host's berth keeps its own records (an overlay's come from etcd, not from
+  // Docker's store, so no swarm). Connectivity global, as Docker's own macvlan: berth's overlay
+  // and macvlan networks reach beyond this host.
+  'NetworkDriver.GetCapabilities': async () => ({ Scope: 'local', ConnectivityScope: 'global' }),
 
   'NetworkDriver.CreateNetwork': async (engine, body) => {
     const b = decode(CreateNetworkBody, body);

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { BerthError, NotFoundError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
+import type { Finding } from '../engine/repair.js';
 import { UI_COOKIE, hostHeaderAccepted, newUiToken, parseUiAddress, tokenAccepted, tokenOf } from './access.js';
 
 export interface UiOptions {
@@ -18,6 +19,54 @@ export interface UiOptions {
   log(line: string): void;
   /** how often the store is checked for changes while a page is open (ms) */
   pollMs?: number;
+  /** how old the drift check drawn may be (ms; default 5 s) */
+  driftEveryMs?: number;
+}
+
+/**
+ * `system check`'s findings for the page, made at most every everyMs and off the page's path:
+ * with hundreds of containers the check reads every sandbox and takes a second, the graph
+ * without it a fraction. A graph is drawn with the last findings while a new check runs;
+ * when its findings differ, onChange tells the pages to fetch the graph again.
+ */
+class DriftCheck {
+  private findings: Finding[] | undefined;
+  private at = 0;
+  private running: Promise<Finding[]> | undefined;
+  constructor(
+    private readonly engine: Engine,
+    private readonly everyMs: number,
+    private readonly onChange: () => void,
+  ) {}
+
+  /** the last findings (none before the first check: the first picture does not wait for it) */
+  current(): Finding[] {
+    return this.findings ?? [];
+  }
+
+  /** after a graph was sent: check again if the findings are old, in the background */
+  refreshIfOld(): void {
+    if (this.findings && Date.now() - this.at <= this.everyMs) return;
+    // a failed check keeps the last findings, and is tried again next time
+    this.run().catch(() => undefined);
+  }
+
+  private run(): Promise<Finding[]> {
+    this.running ??= (async () => {
+      const { driftFindings } = await import('../engine/topology-drift.js');
+      try {
+        const found = await driftFindings(this.engine);
+        const changed = JSON.stringify(found) !== JSON.stringify(this.findings ?? []);
+        this.findings = found;
+        this.at = Date.now();
+        if (changed) this.onChange();
+        return found;
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
 }
 
 export interface UiServer {
@@ -28,9 +77,9 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-/** The page's script: next to the bundle (dist/ui/page.js from dist/berth.mjs), or from dist/src/ui/. */
+/** The page's script, dist/ui/page.js: from the bundle's chunks (dist/chunks/), next to a one-file bundle, or from dist/src/ui/. */
 function readPageScript(): string {
-  for (const rel of ['./ui/page.js', '../../ui/page.js']) {
+  for (const rel of ['../ui/page.js', './ui/page.js', '../../ui/page.js']) {
     const url = new URL(rel, import.meta.url);
     if (existsSync(url)) return readFileSync(url, 'utf8');
   }
@@ -82,6 +131,8 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     }, opts.pollMs ?? 250);
   };
 
+  const drift = new DriftCheck(opts.engine, opts.driftEveryMs ?? 5000, () => streams.size && broadcast(JSON.stringify({ Type: 'drift', Action: 'changed' })));
+
   const send = (res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}) => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra });
     res.end(body);
@@ -107,7 +158,9 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
         return send(res, 200, 'text/javascript; charset=utf-8', script);
       case '/topology': {
         const { topology } = await import('../engine/topology.js');
-        return json(res, 200, await topology(opts.engine));
+        json(res, 200, await topology(opts.engine, { findings: drift.current() }));
+        // not while the graph is built: the check reads every sandbox (~1 s with 500 containers)
+        return void setTimeout(() => drift.refreshIfOld(), 200);
       }
       case '/topology/node': {
         const id = url.searchParams.get('id') ?? '';

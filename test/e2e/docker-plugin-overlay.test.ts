@@ -2,7 +2,8 @@
 // 3-member etcd; berth daemons on hosts a and b join the cluster and serve the Docker plugin;
 // a dockerd on each host joins the overlay (created once with berth) as a Docker network with
 // berth's IPAM, so the two dockerds never hand out the same address; a container on b reaches
-// the container on a across the VXLAN underlay. No swarm.
+// the container on a across the VXLAN underlay. The encrypted overlay is made through a's dockerd
+// (docker network create -d berth -o berth.driver=overlay -o encrypted) and joined on b. No swarm.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,13 +86,19 @@ test('a berth overlay across two dockerds (3-member etcd, no swarm)', { timeout:
     });
 
     await t.test('-o encrypted: Docker\'s containers talk across hosts, and the underlay carries only WireGuard', { skip: existsSync('/usr/bin/wireguard-go') || existsSync('/sys/module/wireguard') ? false : 'no WireGuard here' }, async () => {
-      await cliOk(a, ['network', 'create', '-d', 'overlay', '-o', 'encrypted', '--subnet', ENC_SUBNET, '--attachable', 'ove']);
+      // made through a's dockerd this time: the plugin creates the berth overlay in the cluster
+      const { driver: driverA } = pluginNameFor(a);
+      await dockerOk(da, ['network', 'create', '-d', driverA, '--ipam-driver', driverA, '-o', 'berth.driver=overlay', '-o', 'encrypted', '-o', 'berth.name=ove', '--subnet', ENC_SUBNET, 'dove']);
+      const made = (await a.berthJson<{ Driver: string; Options: Record<string, string>; Labels: Record<string, string> }[]>(['network', 'inspect', 'ove', '--format', 'json']))[0];
+      assert.equal(made?.Driver, 'overlay');
+      assert.ok(made && 'encrypted' in made.Options, `encrypted: ${JSON.stringify(made?.Options)}`);
+      assert.equal(made?.Labels['berth.docker.network-id'], await dockerOk(da, ['network', 'inspect', '-f', '{{.Id}}', 'dove']));
       await until('ove known on b', async () => (await b.berth(['network', 'inspect', 'ove'])).code === 0);
       const eips: string[] = [];
       const pids: string[] = [];
       for (const [i, d] of [da, db].entries()) {
         const { driver } = pluginNameFor(d.h);
-        await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', ENC_SUBNET, '-o', 'berth.network=ove', 'dove']);
+        if (d === db) await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', ENC_SUBNET, '-o', 'berth.network=ove', 'dove']);
         await dockerOk(d, ['run', '-d', '--name', `e${i}`, '--network', 'dove', img, 'sleep', '600']);
         eips.push(await dockerOk(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "dove").IPAddress}}', `e${i}`]));
         pids.push(await dockerOk(d, ['inspect', '-f', '{{.State.Pid}}', `e${i}`]));
@@ -107,11 +114,13 @@ test('a berth overlay across two dockerds (3-member etcd, no swarm)', { timeout:
       assert.ok(wg.length >= 8, `WireGuard between the hosts:\n${cap.lines.slice(0, 20).join('\n')}`);
       assert.equal(vxlan.length, 0, `no plaintext VXLAN on the underlay:\n${vxlan.slice(0, 10).join('\n')}`);
       assert.equal(cap.hits, 0, 'the ping payload never appears on the underlay');
-      for (const [i, d] of [da, db].entries()) {
-        await dockerOk(d, ['rm', '-f', `e${i}`]);
+      // b's Docker network only joined it; a's made it, so its removal removes the overlay everywhere
+      for (const [i, d] of [db, da].entries()) {
+        await dockerOk(d, ['rm', '-f', `e${1 - i}`]);
         await dockerOk(d, ['network', 'rm', 'dove']);
       }
-      await cliOk(a, ['network', 'rm', 'ove']);
+      assert.notEqual((await a.berth(['network', 'inspect', 'ove'])).code, 0, 'the overlay went with a\'s Docker network');
+      await until('ove gone on b', async () => (await b.berth(['network', 'inspect', 'ove'])).code !== 0);
     });
 
     await t.test('removed on both hosts: the overlay stays, its cluster addresses are free again', async () => {

@@ -158,8 +158,12 @@ void describe('berth as Docker network driver: docker run on berth networks', { 
     assert.equal(Object.keys((await berthNet(`docker-${id.slice(0, 12)}`)).Containers).length, 0);
     assert.deepEqual((await dockerEndpointLinks(L.h)).filter((l) => l.name.startsWith('bth')), [], 'the macvlan child went with the container');
     await dockerOk(d, ['network', 'rm', 'dm']);
+    // an overlay needs berth's IPAM (cluster-wide addresses) and a daemon joined to a cluster (this one is not)
     const r = await dockerCmd(d, ['network', 'create', '-d', driver, '-o', 'berth.driver=overlay', '--subnet', '10.37.0.0/24', 'dov']);
-    assert.match(r.stderr, /berth\.driver=overlay is not served to Docker yet/, r.stderr);
+    assert.match(r.stderr, /berth\.driver=overlay needs berth's IPAM/, r.stderr);
+    const r2 = await dockerCmd(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '-o', 'berth.driver=overlay', '--subnet', '10.37.0.0/24', 'dov']);
+    assert.match(r2.stderr, /overlay networks need a daemon joined to a cluster/, r2.stderr);
+    assert.equal((await dockerCmd(d, ['network', 'inspect', 'dov'])).code, 1, 'nothing left in Docker');
   });
 
   test('a bad -o reaches the docker CLI naming the option; nothing is left in Docker or berth', T, async () => {

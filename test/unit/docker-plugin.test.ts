@@ -46,7 +46,7 @@ describe('docker plugin edge', () => {
     assert.equal(a.status, 200);
     assert.equal(a.type, PLUGIN_CONTENT_TYPE);
     assert.deepEqual(a.json, { Implements: ['NetworkDriver', 'IpamDriver'] });
-    assert.deepEqual((await call('/NetworkDriver.GetCapabilities', {})).json, { Scope: 'local', ConnectivityScope: 'local' });
+    assert.deepEqual((await call('/NetworkDriver.GetCapabilities', {})).json, { Scope: 'local', ConnectivityScope: 'global' });
     assert.deepEqual((await call('/IpamDriver.GetDefaultAddressSpaces', {})).json, { LocalDefaultAddressSpace: 'berth-local', GlobalDefaultAddressSpace: 'berth-global' });
   });
 
@@ -72,6 +72,20 @@ describe('docker plugin edge', () => {
     const ipam = await call('/IpamDriver.RequestAddress', { Address: '' });
     assert.match(String(ipam.json.Error), /PoolID/);
     assert.equal(ipam.json.Err, undefined);
+  });
+
+  it('an overlay with Docker\'s own IPAM is refused before the engine is touched; berth\'s address space passes that check', async () => {
+    const id = 'a'.repeat(64);
+    const body = (space: string) => ({
+      NetworkID: id,
+      Options: { 'com.docker.network.generic': { 'berth.driver': 'overlay' } },
+      IPv4Data: [{ AddressSpace: space, Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
+    });
+    const docker = await call('/NetworkDriver.CreateNetwork', body('LocalDefault'));
+    assert.match(String(docker.json.Err), /berth\.driver=overlay needs berth's IPAM.*--ipam-driver/);
+    // berth's own space gets past the edge: the (absent) engine is reached, so the call fails there
+    const berth = await call('/NetworkDriver.CreateNetwork', body('berth-global'));
+    assert.match(String(berth.json.Err), /the engine was used/);
   });
 
   it('com.docker.network.portmap becomes berth bindings: HostPort 0 is picked, HostIP "" is every address, ranges', () => {

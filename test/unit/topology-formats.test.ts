@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { TopologyGraph } from '../../src/engine/topology-types.js';
 import { topologyView } from '../../src/engine/topology-view.js';
 import { topologyDot, topologyMermaid, topologyText } from '../../src/engine/topology-formats.js';
-import { layoutTopology, topologySvg } from '../../src/engine/topology-svg.js';
+import { GRID_MIN, layoutTopology, topologySvg } from '../../src/engine/topology-svg.js';
 
 const WEB = 'a'.repeat(64);
 const SIDE = 'b'.repeat(64);
@@ -123,5 +123,41 @@ describe('topology formats', () => {
     }
     assert.ok(!s.includes('<script'), 'no script in an exported picture');
     assert.ok(s.includes('eth0 ⇄ veth1234567'));
+  });
+});
+
+describe('topology layout at scale', () => {
+  it('packs many containers of one bridge in a grid under it: no overlap, fast', () => {
+    const g = graph();
+    const N = 500;
+    for (let i = 0; i < N; i++) {
+      const id = `ns/${i.toString(16).padStart(64, '0')}`;
+      g.nodes.push({ id, kind: 'namespace', label: `c${i}`, host: 'local', networks: ['bridge'], data: { hostname: `c${i}` } });
+      g.nodes.push({ id: `${id}/eth0`, kind: 'interface', label: 'eth0', host: 'local', data: { addresses: [`172.17.${i >> 8}.${i & 255}/16`], mac: '02:42:ac:11:00:02' } });
+      g.nodes.push({ id: `host/veth${i.toString(16).padStart(7, '0')}`, kind: 'interface', label: `veth${i}`, host: 'local', data: { role: 'veth' } });
+      g.edges.push({ from: `${id}/eth0`, to: id, kind: 'in' }, { from: `${id}/eth0`, to: `host/veth${i.toString(16).padStart(7, '0')}`, kind: 'veth' });
+      g.edges.push({ from: `host/veth${i.toString(16).padStart(7, '0')}`, to: 'host/berth0', kind: 'port-of' });
+      if (i % 5 === 0) g.edges.push({ from: 'host', to: id, kind: 'publishes', label: `0.0.0.0:${20000 + i}/tcp -> x:80` });
+    }
+    const t0 = Date.now();
+    const layout = layoutTopology(topologyView(g));
+    const ms = Date.now() - t0;
+    assert.ok(N >= GRID_MIN);
+    assert.ok(ms < 1000, `laid out in ${ms} ms`);
+    const br = layout.nodes.find((n) => n.id === 'host/berth0');
+    const ctrs = layout.nodes.filter((n) => n.kind === 'namespace' && n.title.startsWith('c'));
+    assert.equal(ctrs.length, N);
+    assert.ok(br && ctrs.every((c) => c.y > br.y), 'every container below its bridge');
+    assert.ok(layout.width < 20 * layout.height, `a grid, not one row: ${layout.width} x ${layout.height}`);
+    const sorted = [...layout.nodes].sort((a, b) => a.x - a.width / 2 - (b.x - b.width / 2));
+    for (let i = 0; i < sorted.length; i++) {
+      const a = sorted[i] as (typeof sorted)[number];
+      for (let j = i + 1; j < sorted.length; j++) {
+        const b = sorted[j] as (typeof sorted)[number];
+        if (b.x - b.width / 2 >= a.x + a.width / 2) break;
+        assert.ok(Math.abs(a.y - b.y) * 2 >= a.height + b.height, `${a.id} and ${b.id} do not overlap`);
+      }
+    }
+    assert.ok(layout.edges.every((e) => e.points.length >= 2), 'every edge drawn');
   });
 });

@@ -77,14 +77,14 @@ if [[ ${CLEANUP_ONLY:-0} == 1 ]]; then cleanup_all; ba_log "cleaned"; exit 0; fi
 for t in ip nft iptables-save jq socat ping awk nsenter node; do
   command -v "$t" >/dev/null || ba_die "missing tool: $t"
 done
-for f in dist/bench/attach/engine.js dist/berth-cni.mjs dist/berth.mjs bin/berth-cni; do
+for f in dist/bench/attach/engine.js dist/berth-cni.cjs dist/berth.mjs bin/berth-cni; do
   [[ -e $BERTH_REPO/$f ]] || ba_die "missing $BERTH_REPO/$f: build berth first (cd $BERTH_REPO && npm run build)"
 done
 if ip netns list | awk '{print $1}' | grep -q '^ba-'; then
   ba_die "leftover ba-* namespaces exist; run '$0 --cleanup' first"
 fi
 
-DIST_T0=$(date -u -r "$BERTH_REPO/dist/berth-cni.mjs" +%Y-%m-%dT%H:%M:%SZ)
+DIST_T0=$(date -u -r "$BERTH_REPO/dist/berth-cni.cjs" +%Y-%m-%dT%H:%M:%SZ)
 OUT=${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -145,7 +145,7 @@ root_snapshot >"$OUT/root-before.txt" 2>&1
   echo "iperf3: $(iperf3 --version | head -1)"
   echo "hyperfine: $(hyperfine --version 2>/dev/null)"
   echo "node: $(node --version 2>/dev/null)"
-  echo "berth: $(node "$BERTH_REPO/dist/berth.mjs" --version 2>/dev/null) (code under test: $BERTH_REPO, a copy of the build of $BERTH_SOURCE; work tree at run time: HEAD $(git -C "$BERTH_SOURCE" rev-parse --short HEAD 2>/dev/null), $(git -C "$BERTH_SOURCE" status --porcelain 2>/dev/null | grep -vc '^?? bench/') other changed/untracked paths in the work tree; dist built $(date -u -r "$BERTH_REPO/dist/berth-cni.mjs" +%Y-%m-%dT%H:%M:%SZ))"
+  echo "berth: $(node "$BERTH_REPO/dist/berth.mjs" --version 2>/dev/null) (code under test: $BERTH_REPO, a copy of the build of $BERTH_SOURCE; work tree at run time: HEAD $(git -C "$BERTH_SOURCE" rev-parse --short HEAD 2>/dev/null), $(git -C "$BERTH_SOURCE" status --porcelain 2>/dev/null | grep -vc '^?? bench/') other changed/untracked paths in the work tree; dist built $(date -u -r "$BERTH_REPO/dist/berth-cni.cjs" +%Y-%m-%dT%H:%M:%SZ))"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "other namespaces present at start (not ours): $(ip netns list | awk '{print $1}' | grep -vc '^ba-')"
   echo "command: $0 -b $BACKENDS -n $SIZES -c $CYCLES_N1 -t $IPERF_SECS iperf=$IPERF hyperfine=$HYPERFINE"
@@ -264,8 +264,8 @@ T_END=$(ba_us)
 echo "total_wall_s: $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", (b-a)/1e6}')" >>"$OUT/machine.txt"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 # others may rebuild berth while this runs: say so if dist changed under us
-if [[ $(date -u -r "$BERTH_REPO/dist/berth-cni.mjs" +%Y-%m-%dT%H:%M:%SZ) != "$DIST_T0" ]]; then
-  echo "WARNING: dist/berth-cni.mjs was rebuilt during the run (now $(date -u -r "$BERTH_REPO/dist/berth-cni.mjs" +%Y-%m-%dT%H:%M:%SZ))" >>"$OUT/machine.txt"
+if [[ $(date -u -r "$BERTH_REPO/dist/berth-cni.cjs" +%Y-%m-%dT%H:%M:%SZ) != "$DIST_T0" ]]; then
+  echo "WARNING: dist/berth-cni.cjs was rebuilt during the run (now $(date -u -r "$BERTH_REPO/dist/berth-cni.cjs" +%Y-%m-%dT%H:%M:%SZ))" >>"$OUT/machine.txt"
 fi
 
 root_snapshot >"$OUT/root-after.txt" 2>&1
