@@ -1,9 +1,10 @@
 // A container's end: record how its process ended, release its network, remove it (--rm, rm),
 // and stop it (SIGTERM, then SIGKILL). Every path is idempotent: another berth process may
 // have recorded the end, or removed the container, first.
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, SystemError } from '../common/errors.js';
+import { trace } from '../common/trace.js';
 import { deleteNetns } from '../kernel/netns.js';
 import type { Engine } from './context.js';
 import { asContainer, getContainer, liveStatus, type Container, type ContainerState } from './container-types.js';
@@ -39,10 +40,15 @@ export async function releaseNetwork(engine: Engine, c: Container): Promise<void
   const others = store.listContainers().map(asContainer);
   const joined = others.filter((o) => joinedContainerId(o.config.networkMode) === c.id);
   const joinedRunning = joined.some((o) => liveStatus(o) === 'running');
-  // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths)
-  const leftToNetns = await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: own && !joinedRunning });
+  // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths),
+  // in the kernel's background: deleted first, that overlaps the nft commits of the release
+  const going = own && !joinedRunning;
+  if (going && c.state.netns) deleteNetns(c.state.netns);
+  const leftToNetns = await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: going });
+  trace('release: endpoints released');
   if (own && c.state.netns) deleteNetns(c.state.netns);
   await finishSandboxVeths(engine, leftToNetns);
+  trace('release: veths gone');
   // containers that joined this one's namespace have lost their network
   for (const other of joined) {
     if (!other.state.networkNote) {
@@ -73,9 +79,11 @@ export async function containerExited(engine: Engine, id: string, fallbackCode?:
   // another berth process recorded the end first (and removed it, --rm): nothing left to do
   if (!rec) return exitCode;
   const c = asContainer(rec);
+  trace('exited: start');
   // a process that outlived its shim must not keep running on an address handed out again
   await killContainerProcess(c.state.childPid, c.state.childStart);
   await releaseNetwork(engine, c);
+  trace('exited: network released');
   if (c.config.rm) {
     removeRecord(engine, c);
   } else {
@@ -112,6 +120,80 @@ async function waitForExitRecorded(engine: Engine, id: string, timeoutMs: number
   }
 }
 
+/** A foreground run's berth process, or one stopping or removing the container, records its end. */
+function hasLiveWaiter(c: Container): boolean {
+  return isSameProcessAlive(c.state.waiterPid, c.state.waiterStart);
+}
+
+/**
+ * Claim the recording of a running detached container's end for this process, before ending it:
+ * its on-exit hook then leaves the end to us (detachedExited), so a stop or removal does not wait
+ * for the hook (a whole Node start when no daemon answers). If this process dies first, the claim
+ * dies with it and the end is reconciled as any unrecorded one. False if it is not running.
+ */
+function claimEnd(engine: Engine, id: string): boolean {
+  const me = processStartTime(process.pid);
+  if (!me) return false;
+  return engine.store.transaction(() => {
+    const state = engine.store.findContainer(id)?.state as ContainerState | undefined;
+    if (state?.status !== 'running') return false;
+    engine.store.updateContainerState(id, { ...state, waiterPid: process.pid, waiterStart: me } satisfies ContainerState);
+    return true;
+  });
+}
+
+/** A detached shim's on-exit hook: records the end, unless a stop or rm that claimed it does. */
+export async function detachedExited(engine: Engine, id: string): Promise<number> {
+  const rec = engine.store.findContainer(id);
+  if (rec && hasLiveWaiter(asContainer(rec))) return readExitFile(engine, id)?.exitCode ?? KILLED_WITH_SHIM;
+  return containerExited(engine, id);
+}
+
+/**
+ * The shim writes the exit file once it reaped the container and stopped its port relay (the
+ * ports are free then); it runs the on-exit hook right after. Takes a millisecond or so.
+ */
+async function waitForExitFile(engine: Engine, c: Container, timeoutMs: number): Promise<void> {
+  const file = join(engine.containerDir(c.id), 'exit');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file) && isSameProcessAlive(c.state.pid, c.state.pidStart) && Date.now() < deadline) await sleep(1);
+}
+
+/**
+ * End a running container's process, SIGTERM first with graceMs to exit (undefined: SIGKILL at
+ * once, as `rm -f`), and record its end. A detached one is ended and recorded here, woken by
+ * pidfds; a foreground one by the berth process that waits for it (old protocol, polled).
+ */
+async function endRunning(engine: Engine, c: Container, graceMs?: number): Promise<void> {
+  const { pid, pidStart, childPid, childStart } = c.state;
+  // a pidfile of an older shim has no start time: the container cannot be told from a reused PID
+  if (!childStart || hasLiveWaiter(c) || !claimEnd(engine, c.id)) {
+    if (graceMs !== undefined) {
+      if (pid) signalProcess(pid, 'SIGTERM');
+      if (!(await waitUntilGone(pid, pidStart, graceMs)) && childPid) signalProcess(childPid, 'SIGKILL');
+    } else if (childPid) {
+      signalProcess(childPid, 'SIGKILL');
+    }
+    await waitUntilGone(pid, pidStart, 10_000);
+    await waitForExitRecorded(engine, c.id, 30_000);
+    return;
+  }
+  trace('end: claimed');
+  if (graceMs !== undefined) {
+    // the shim passes SIGTERM on; PID 1 of a namespace ignores signals it has no handler for
+    if (pid && isSameProcessAlive(pid, pidStart)) signalProcess(pid, 'SIGTERM');
+    await waitUntilGone(childPid, childStart, graceMs);
+  }
+  await killContainerProcess(childPid, childStart, 10_000);
+  trace('end: process gone');
+  await waitForExitFile(engine, c, 5000);
+  trace('end: exit file');
+  // the shim now only runs the on-exit hook, which has nothing to do (the end is ours): spare the
+  // host a Node start when no daemon answers
+  if (pid && isSameProcessAlive(pid, pidStart)) signalProcess(pid, 'SIGKILL');
+  await containerExited(engine, c.id, KILLED_WITH_SHIM);
+}
+
 /** SIGTERM, then SIGKILL after timeoutSec, as `docker stop -t`. */
 export async function stopContainer(engine: Engine, ref: string, timeoutSec = 10): Promise<Container> {
   const c = getContainer(engine, ref);
@@ -121,13 +203,7 @@ export async function stopContainer(engine: Engine, ref: string, timeoutSec = 10
     else await killContainerProcess(c.state.childPid, c.state.childStart);
     return c;
   }
-  if (c.state.pid) signalProcess(c.state.pid, 'SIGTERM');
-  if (!(await waitUntilGone(c.state.pid, c.state.pidStart, timeoutSec * 1000))) {
-    // PID 1 of a namespace ignores signals it has no handler for: only SIGKILL ends it
-    if (c.state.childPid) signalProcess(c.state.childPid, 'SIGKILL');
-    await waitUntilGone(c.state.pid, c.state.pidStart, 10_000);
-  }
-  await waitForExitRecorded(engine, c.id, 30_000);
+  await endRunning(engine, c, timeoutSec * 1000);
   return c;
 }
 
@@ -137,9 +213,9 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
     if (!force) {
       throw new ConflictError(`cannot remove running container "${c.name}": stop it first, or use rm -f`);
     }
-    if (c.state.childPid) signalProcess(c.state.childPid, 'SIGKILL');
-    await waitUntilGone(c.state.pid, c.state.pidStart, 10_000);
-    await waitForExitRecorded(engine, c.id, 30_000);
+    trace('rm: ending it');
+    await endRunning(engine, c);
+    trace('rm: exit recorded');
   }
   const rec = engine.store.findContainer(c.id);
   if (!rec) return c; // --rm already removed it
@@ -148,5 +224,6 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   await killContainerProcess(c.state.childPid, c.state.childStart);
   await releaseNetwork(engine, c);
   removeRecord(engine, c);
+  trace('rm: removed');
   return c;
 }

@@ -2,10 +2,11 @@
 // command runs (line 1 the container's PID 1, line 2 the shim, line 3 the PID 1's start time),
 // the wait for that file, and ending a container's process for good.
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, BERTH_INIT } from '../common/package.js';
 import { SystemError, UserError } from '../common/errors.js';
+import { pidfdOpen, waitPidfd } from '../kernel/pidfd.js';
 import { isSameProcessAlive, parentPid, signalProcess, sleep } from './process.js';
 import type { SandboxFiles } from './sandbox-files.js';
 
@@ -126,13 +127,25 @@ export function forwardSignals(shim: ChildProcess): void {
   });
 }
 
+/**
+ * Wait until the process (pid and start time) is gone, at most timeoutMs; true if it is. Waits on
+ * a pidfd: it wakes the moment the process ends, where a poll of /proc would add its interval.
+ */
 export async function waitUntilGone(pid: number | undefined, start: string | undefined, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isSameProcessAlive(pid, start)) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
+  if (!pid) return true;
+  let fd: number;
+  try {
+    fd = pidfdOpen(pid);
+  } catch {
+    return !isSameProcessAlive(pid, start); // ESRCH: gone (reaped)
   }
-  return true;
+  try {
+    // checked after opening: the pidfd then refers to exactly the process the caller means
+    if (!isSameProcessAlive(pid, start)) return true;
+    return await waitPidfd(fd, timeoutMs);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

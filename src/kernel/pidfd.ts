@@ -23,6 +23,23 @@ export function pidfdOpen(pid: number): number {
   return fd;
 }
 
+/**
+ * Wait until the process behind pidfd ends (its pidfd turns readable: a zombie counts), at most
+ * timeoutMs; true if it ended. The poll(2) runs on a koffi worker thread: no timer, no /proc reads.
+ */
+export function waitPidfd(fd: number, timeoutMs: number): Promise<boolean> {
+  const one = Buffer.alloc(POLLFD_SIZE);
+  one.writeInt32LE(fd, 0);
+  one.writeInt16LE(POLLIN, 4);
+  return new Promise((resolve, reject) => {
+    pollFn.async(one, 1, Math.max(0, Math.ceil(timeoutMs)), (err: unknown, rc: number) => {
+      if (err) reject(err instanceof Error ? err : new Error('poll on a pidfd failed'));
+      else if (rc < 0) reject(new LibcError('poll pidfd', koffi.errno()));
+      else resolve(rc > 0);
+    });
+  });
+}
+
 interface Watched {
   fd: number;
   onExit: () => void;

@@ -220,8 +220,8 @@ export function containerCommands(ctx: CliContext): Command[] {
     .command('on-exit')
     .argument('<id>')
     .action(async (id: string) => {
-      const { containerExited } = await import('../../engine/containers.js');
-      await containerExited(ctx.engine(), id);
+      const { detachedExited } = await import('../../engine/containers.js');
+      await detachedExited(ctx.engine(), id);
     });
 
   // called by a thin client whose foreground run the daemon can no longer finish (it died)
