@@ -149,7 +149,10 @@ void describe('topology page in headless Chromium', { skip }, () => {
     assert.equal(foreign.stdout, '421', 'DNS rebinding: a foreign Host is refused');
     await stopDaemon(d);
     d = await startDaemon(L.h, { args: ['--ui', `10.200.0.1:${UI_PORT}`] });
-    const line = /ui: topology page on http:\/\/10\.200\.0\.1:8089\/\?token=([A-Za-z0-9_-]+)/.exec(d.proc.stderr());
+    // the page is served (and its line printed) just after the API socket listens
+    const uiLine = /ui: topology page on http:\/\/10\.200\.0\.1:8089\/\?token=([A-Za-z0-9_-]+)/;
+    for (const end = Date.now() + 10_000; !uiLine.test(d.proc.stderr()) && Date.now() < end; ) await sleep(20);
+    const line = uiLine.exec(d.proc.stderr());
     assert.ok(line, `the daemon prints the page's URL with its token:\n${d.proc.stderr()}`);
     const token = line[1] as string;
     const file = join(L.h.rootDir, 'ui-token');
