@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
+import { socketAnswers } from './common/unix-socket.js';
 import { UserError } from './common/errors.js';
 import { Engine } from './engine/context.js';
 import { checkSystem, firewallTablesInstalled, restoreFirewall } from './engine/repair.js';
@@ -46,18 +46,6 @@ export interface Daemon {
   servers: Server[];
   agent?: OverlayAgent;
   stop(): Promise<void>;
-}
-
-/** True if something accepts connections on the unix socket at path (a live daemon). */
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {

@@ -2,22 +2,11 @@
 // NAME is what `docker network create -d NAME` names). Root-only, like berth's API socket.
 import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { UserError } from '../common/errors.js';
+import { socketAnswers } from '../common/unix-socket.js';
 import type { Engine } from '../engine/context.js';
 import { createPluginServer } from './server.js';
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Checked before the daemon starts anything: a directory others may write, or a live plugin there, refuse. */
 export async function checkDockerPluginSocket(path: string): Promise<void> {
@@ -30,7 +19,7 @@ export async function checkDockerPluginSocket(path: string): Promise<void> {
   if (st && (st.mode & 0o022 || st.uid !== process.geteuid?.())) {
     throw new UserError(`--docker-plugin "${path}": the directory ${dirname(path)} is writable by others or not root's (mode ${(st.mode & 0o7777).toString(8)}): someone could replace the socket`);
   }
-  if (await answers(path)) throw new UserError(`--docker-plugin "${path}": a plugin already answers there: stop it first, or give this daemon another socket`);
+  if (await socketAnswers(path)) throw new UserError(`--docker-plugin "${path}": a plugin already answers there: stop it first, or give this daemon another socket`);
 }
 
 /** Serve the plugin on path (a stale socket file is replaced); the file goes when the server closes. */
