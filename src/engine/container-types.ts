@@ -66,7 +66,8 @@ export interface ContainerState {
   /** while created: the berth process creating it */
   creatorPid?: number;
   creatorStart?: string;
-  /** a foreground run: the berth process (CLI or thin client) that waits for it and records its end */
+  /** the berth process that waits for the container and records its end: the CLI or thin client of a
+   *  foreground run, or a `stop`/`rm -f` that claimed the end of a detached one */
   waiterPid?: number;
   waiterStart?: string;
 }
