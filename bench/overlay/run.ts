@@ -110,8 +110,12 @@ async function main(): Promise<void> {
       }
     }
 
-    // (1) throughput: servers first (berth container on b; b itself for the other two paths)
-    await cli(b, ['run', '-d', '--name', 'srv', '--network', 'ov', '--ip', '10.124.0.20', '--', IPERF, '-s', '-p', '5201']);
+    // (1) throughput: servers first (in a berth container's netns on b; b itself for the other
+    // paths). Both iperf3 ends of every row are started by this process (nsenter into the
+    // containers' netns for berth's rows): the same session, hence the same scheduling
+    // autogroup, for every row (a container's own session competes as one unit on a busy host).
+    await cli(b, ['run', '-d', '--name', 'srv', '--network', 'ov', '--ip', '10.124.0.20', '--', 'sleep', '3600']);
+    await b.spawn(['nsenter', `--net=${await ctrNs(b, 'srv')}`, IPERF, '-s', '-p', '5201']);
     await cli(a, ['run', '-d', '--name', 'cl', '--network', 'ov', '--ip', '10.124.0.10', '--', 'sleep', '3600']);
     const clNs = await ctrNs(a, 'cl');
     // the same over an encrypted overlay (VXLAN inside WireGuard between the hosts)
@@ -120,7 +124,8 @@ async function main(): Promise<void> {
       if (t > 100) throw new Error('ove not on b');
       await sleep(100);
     }
-    await cli(b, ['run', '-d', '--name', 'srve', '--network', 'ove', '--ip', '10.126.0.20', '--', IPERF, '-s', '-p', '5201']);
+    await cli(b, ['run', '-d', '--name', 'srve', '--network', 'ove', '--ip', '10.126.0.20', '--', 'sleep', '3600']);
+    await b.spawn(['nsenter', `--net=${await ctrNs(b, 'srve')}`, IPERF, '-s', '-p', '5201']);
     await cli(a, ['run', '-d', '--name', 'cle', '--network', 'ove', '--ip', '10.126.0.10', '--', 'sleep', '3600']);
     const cleNs = await ctrNs(a, 'cle');
     const hostServer = await b.spawn([IPERF, '-s', '-p', '5201']);

@@ -236,8 +236,12 @@ async function startWireguardGo(netns: NetnsTarget | null, spec: WireGuardDevice
   let pid: number | undefined;
   try {
     const [cmd, ...args] = inNetns(netns, [bin, '-f', spec.ifname]) as [string, ...string[]];
-    // detached, stdio to a file: it outlives a crashed daemon (the next start adopts it by PID)
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: 'error' } });
+    // stdio to a file and unref'd: it outlives a crashed daemon (the next start adopts it by
+    // PID). Not detached (no setsid): a session of its own is a scheduling autogroup of its
+    // own, which on a busy host halved its throughput (BENCHMARKS.md, issue 16); in the
+    // daemon's session it is scheduled like the daemon, and a terminal's Ctrl-C, which stops
+    // the daemon and with it the device anyway, stops it too.
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: 'error' } });
     child.on('error', () => undefined);
     child.unref();
     pid = child.pid;
