@@ -6,9 +6,11 @@
 // Also: CPU ticks of processes by PID, to print what wireguard-go and iperf3 cost per run.
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { BERTH_SOCKBUF } from '../../src/common/package.js';
 import type { BackgroundProcess, Host } from '../../test/lab/index.js';
 
-const WG_PORT = 51830;
+const WG_PORT_BASE = 51830;
 const UAPI_DIR = '/var/run/wireguard';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -21,12 +23,17 @@ export interface BareTunnel {
   close(): Promise<void>;
 }
 
-/** A wireguard-go tunnel a ↔ b over their underlay addresses, at `mtu`. */
+/**
+ * Tunnel number `n` (0–9: its own names, port and 10.127.n.0/24), a ↔ b over their underlay
+ * addresses, at `mtu`; with socketBuffer, its UDP sockets get that much (dist/berth-sockbuf, as
+ * berth does for its own wireguard-go) instead of wireguard-go's default.
+ */
 export async function bareWireguardTunnel(
-  labDir: string, tag: string, ends: [{ host: Host; underlay: string }, { host: Host; underlay: string }], mtu: number,
+  labDir: string, tag: string, ends: [{ host: Host; underlay: string }, { host: Host; underlay: string }], mtu: number, n = 0, socketBuffer?: number,
 ): Promise<BareTunnel> {
-  const ifnames = [`bDwg${tag}a`, `bDwg${tag}b`];
-  const tunnel = ['10.127.0.1', '10.127.0.2'];
+  const WG_PORT = WG_PORT_BASE + n;
+  const ifnames = [`bDwg${tag}${n}a`, `bDwg${tag}${n}b`];
+  const tunnel = [`10.127.${n}.1`, `10.127.${n}.2`];
   const keys: { priv: string; pub: string }[] = [];
   for (const [i, e] of ends.entries()) {
     const priv = (await e.host.execOk(['wg', 'genkey'])).stdout.trim();
@@ -60,6 +67,8 @@ export async function bareWireguardTunnel(
       await e.host.execOk(['ip', 'link', 'set', ifname, 'mtu', String(mtu), 'up']);
     }
     if (!(await ends[0].host.ping(tunnel[1] as string))) throw new Error('bare wireguard tunnel: no ping reply');
+    // its sockets exist once it has seen its link up (the ping above went through them)
+    if (socketBuffer !== undefined) for (const p of processes) execFileSync(BERTH_SOCKBUF, [String(p.pid), String(socketBuffer)]);
   } catch (e) {
     await close();
     throw e;

@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { BERTH_CLIENT, type ExecOptions, type Host, Lab, REPO_ROOT, startEtcdCluster } from '../../test/lab/index.js';
+import { WIREGUARD_GO_SOCKET_BUFFER } from '../../src/kernel/wireguard.js';
 import { bareWireguardTunnel, berthWireguardPids, cpuTicks } from './bare-wireguard.js';
 
 const IPERF = '/usr/bin/iperf3';
@@ -138,19 +139,25 @@ async function main(): Promise<void> {
     // the bare wireguard-go tunnel between the same two hosts, at the MTU berth gives its own
     const berthWg = [...berthWireguardPids(a.runDir), ...berthWireguardPids(b.runDir)];
     const wgMtu = Number(/ mtu (\d+) /.exec((await a.execOk(['ip', '-o', 'link', 'show', 'eth0'])).stdout)?.[1]) - 80;
-    const bare = await bareWireguardTunnel(lab.dir, lab.tag, [{ host: a, underlay: ADDR(0) }, { host: b, underlay: ADDR(1) }], wgMtu);
+    const ends = [{ host: a, underlay: ADDR(0) }, { host: b, underlay: ADDR(1) }] as [{ host: Host; underlay: string }, { host: Host; underlay: string }];
+    const bare = await bareWireguardTunnel(lab.dir, lab.tag, ends, wgMtu, 0);
     const bareWg = bare.processes.map((p) => p.pid);
+    // the same with the socket buffers berth gives its own wireguard-go
+    const bareBuf = await bareWireguardTunnel(lab.dir, lab.tag, ends, wgMtu, 1, WIREGUARD_GO_SOCKET_BUFFER);
+    const bareBufWg = bareBuf.processes.map((p) => p.pid);
     await sleep(500);
     for (let rep = 1; rep <= REPS; rep++) {
       const run = async (path: string, h: Host, ns: string | null, addr: string, wg: readonly number[] = []) => samples.push({ path, rep, ...(await iperf(h, ns, addr, wg)) });
       await run('berth overlay (container → container)', a, clNs, '10.124.0.20');
       await run('berth encrypted overlay (container → container)', a, cleNs, '10.126.0.20', berthWg);
       await run(`bare wireguard-go tunnel, MTU ${wgMtu} (host → host)`, a, null, bare.peerAddress, bareWg);
+      await run(`bare wireguard-go tunnel, MTU ${wgMtu}, ${WIREGUARD_GO_SOCKET_BUFFER >> 20} MiB socket buffers (host → host)`, a, null, bareBuf.peerAddress, bareBufWg);
       await run('hand-made VXLAN (host → host)', a, null, '10.125.0.2');
       await run('bare underlay (host → host)', a, null, ADDR(1));
     }
     await hostServer.kill();
     await bare.close();
+    await bareBuf.close();
 
     // (2) convergence: a prober on b pings X every 2 ms; t0 = just before `berth run` on a
     if (TRIALS > 0) {
@@ -185,7 +192,7 @@ async function main(): Promise<void> {
   const paths = [...new Set(samples.map((s) => s.path))];
   const med = (p: string) => pct(samples.filter((s) => s.path === p).map((s) => s.gbps), 0.5);
   const hand = med('hand-made VXLAN (host → host)');
-  const bareWgPath = paths.find((p) => p.startsWith('bare wireguard-go'));
+  const bareWgPath = paths.find((p) => p.startsWith('bare wireguard-go') && !p.includes('socket buffers'));
   const bareWg = bareWgPath ? med(bareWgPath) : NaN;
   const cpuOf = (p: string) => {
     const ss = samples.filter((s) => s.path === p);
