@@ -26,10 +26,13 @@ export interface BareTunnel {
 /**
  * Tunnel number `n` (0–9: its own names, port and 10.127.n.0/24), a ↔ b over their underlay
  * addresses, at `mtu`; with socketBuffer, its UDP sockets get that much (dist/berth-sockbuf, as
- * berth does for its own wireguard-go) instead of wireguard-go's default.
+ * berth does for its own wireguard-go) instead of wireguard-go's default; with ownSession,
+ * each wireguard-go runs in a session of its own (setsid: what berth did before issue 16), hence
+ * in a scheduling autogroup of its own where the kernel has autogroups on.
  */
 export async function bareWireguardTunnel(
   labDir: string, tag: string, ends: [{ host: Host; underlay: string }, { host: Host; underlay: string }], mtu: number, n = 0, socketBuffer?: number,
+  ownSession = false,
 ): Promise<BareTunnel> {
   const WG_PORT = WG_PORT_BASE + n;
   const ifnames = [`bDwg${tag}${n}a`, `bDwg${tag}${n}b`];
@@ -50,7 +53,8 @@ export async function bareWireguardTunnel(
   try {
     for (const [i, e] of ends.entries()) {
       const ifname = ifnames[i] as string;
-      processes.push(await e.host.spawn(['wireguard-go', '-f', ifname], { env: { LOG_LEVEL: 'error' } }));
+      // (setsid execs without forking: the spawned child leads no process group, so the PID is wireguard-go's)
+      processes.push(await e.host.spawn([...(ownSession ? ['setsid'] : []), 'wireguard-go', '-f', ifname], { env: { LOG_LEVEL: 'error' } }));
       for (let t = 0; !(await e.host.exec(['wg', 'show', ifname, 'listen-port'])).stdout.trim(); t++) {
         if (t > 100) throw new Error(`wireguard-go ${ifname} did not come up`);
         await sleep(50);
