@@ -14,3 +14,5 @@ client=(-DBERTH_NODE="\"$node_bin\"" -DBERTH_PACKAGE="\"$root\"")
 "$cc" "${flags[@]}" "${client[@]}" -o "$root/dist/berth" "$root/native/berth-client.c"
 # the same client as a CNI plugin (CNI_* variables and stdin instead of argv)
 "$cc" "${flags[@]}" "${client[@]}" -DBERTH_CNI -o "$root/dist/berth-cni" "$root/native/berth-client.c"
+# sets the socket buffers of wireguard-go's UDP sockets (see its header)
+"$cc" "${flags[@]}" -o "$root/dist/berth-sockbuf" "$root/native/sockbuf.c"

@@ -19,5 +19,7 @@ export const PACKAGE_ROOT = findPackageRoot();
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 export const BERTH_BIN = join(PACKAGE_ROOT, 'bin', 'berth');
 export const BERTH_INIT = join(PACKAGE_ROOT, 'dist', 'berth-init');
+/** sets wireguard-go's UDP socket buffers (native/sockbuf.c) */
+export const BERTH_SOCKBUF = join(PACKAGE_ROOT, 'dist', 'berth-sockbuf');
 /** The native thin client (native/berth-client.c): the daemon when it answers, else the in-process CLI. */
 export const BERTH_CLIENT = join(PACKAGE_ROOT, 'dist', 'berth');

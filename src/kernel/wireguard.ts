@@ -13,6 +13,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:cry
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SystemError, UserError } from '../common/errors.js';
+import { BERTH_SOCKBUF } from '../common/package.js';
 import { validateIfName } from '../common/ifname.js';
 import { deleteLink, findLink, getLink } from './links.js';
 import type { NetnsTarget } from './netns.js';
@@ -236,8 +237,12 @@ async function startWireguardGo(netns: NetnsTarget | null, spec: WireGuardDevice
   let pid: number | undefined;
   try {
     const [cmd, ...args] = inNetns(netns, [bin, '-f', spec.ifname]) as [string, ...string[]];
-    // detached, stdio to a file: it outlives a crashed daemon (the next start adopts it by PID)
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: 'error' } });
+    // stdio to a file and unref'd: it outlives a crashed daemon (the next start adopts it by
+    // PID). Not detached (no setsid): a session of its own is a scheduling autogroup of its
+    // own, which on a busy host halved its throughput (BENCHMARKS.md, issue 16); in the
+    // daemon's session it is scheduled like the daemon, and a terminal's Ctrl-C, which stops
+    // the daemon and with it the device anyway, stops it too.
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: 'error' } });
     child.on('error', () => undefined);
     child.unref();
     pid = child.pid;
@@ -285,6 +290,33 @@ export async function ensureDevice(netns: NetnsTarget | null, spec: WireGuardDev
   await stopDevice(netns, spec, impl);
   await startWireguardGo(netns, spec);
   return true;
+}
+
+/**
+ * What wireguard-go's UDP sockets get (the kernel doubles it): Debian 12's wireguard-go keeps
+ * the 208 KiB default, which overflows at a few hundred Mbit/s (newer ones set 7 MiB
+ * themselves). 4 MiB measured 1.4–1.6× the throughput of the default (BENCHMARKS.md, issue 16).
+ */
+export const WIREGUARD_GO_SOCKET_BUFFER = 4 << 20;
+
+/**
+ * Set the receive and send buffers of the device's wireguard-go UDP sockets
+ * (dist/berth-sockbuf: SO_RCVBUFFORCE through pidfd_getfd; no sysctl changes). Its sockets are
+ * made again when the device goes up or its port changes: call this after those. Returns how
+ * many sockets were set.
+ */
+export async function raiseSocketBuffers(spec: WireGuardDeviceSpec, bytes = WIREGUARD_GO_SOCKET_BUFFER): Promise<number> {
+  const pid = wireguardGoProcess(spec);
+  if (pid === undefined) throw new SystemError(`no wireguard-go of ours serves ${spec.ifname}`);
+  // a new device binds its sockets when it sees its link go up, a moment after `ip link set up`
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const out = (await runTool([BERTH_SOCKBUF, String(pid), String(bytes)])).trim();
+    if (!/^[0-9]+$/.test(out)) throw new SystemError(`${BERTH_SOCKBUF}: unexpected output ${JSON.stringify(out.slice(0, 80))}`);
+    if (Number(out) > 0) return Number(out);
+    if (Date.now() > deadline) throw new SystemError(`wireguard-go for ${spec.ifname} opened no UDP socket within ${START_TIMEOUT_MS} ms`);
+    await sleep(20);
+  }
 }
 
 /** Remove the device: stop its wireguard-go by PID (SIGTERM, then SIGKILL), delete the link. Idempotent. */

@@ -134,6 +134,13 @@ test('encrypted overlay networks across three hosts', { timeout: 300_000 }, asyn
         assert.equal(statSync(join(dir, 'private.key')).mode & 0o777, 0o600, 'private.key is 0600');
         const pid = Number(readFileSync(join(h.runDir, 'wireguard', `${wgIfname(h)}.pid`), 'utf8').split(' ')[0]);
         assert.ok(pid > 0 && existsSync(`/proc/${pid}`), `wireguard-go of ${h.name} runs (pid ${pid})`);
+        // issue 16: scheduled with its daemon (same session, so the same autogroup), and its UDP
+        // sockets' buffers raised to 4 MiB (the kernel reports twice that) from the 208 KiB default
+        const session = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ')[3];
+        assert.equal(session(pid), session(daemons[hosts.indexOf(h)]?.proc.pid ?? 0), 'wireguard-go is in its daemon\'s session');
+        const udp = await h.execOk(['ss', '-uamn', 'sport = :51820']);
+        const rb = [...udp.stdout.matchAll(/rb(\d+)/g)].map((x) => Number(x[1]));
+        assert.ok(rb.length >= 1 && rb.every((b) => b >= 8 << 20), `wireguard-go's UDP receive buffers: ${udp.stdout}`);
       }
       assert.equal(new Set(Object.values(tunnel)).size, 3, `distinct tunnel addresses: ${JSON.stringify(tunnel)}`);
       const keys = await Promise.all(hosts.map(async (h) => (await wgDump(h)).publicKey));

@@ -2,10 +2,11 @@
 // pairs made in-process (checked against `wg pubkey` when wireguard-tools is installed), device
 // names, the tunnel subnet, Docker's bare `-o encrypted`, and the static fail-closed rule.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { TUNNEL_SUBNET, isTunnelAddress, wireguardIfname } from '../../src/drivers/overlay/overlay-encryption.js';
+import { BERTH_SOCKBUF } from '../../src/common/package.js';
 import { overlayOptions } from '../../src/engine/overlay.js';
 import { keyValues } from '../../src/engine/network-options.js';
 import { checkWireGuardKey, generateKeyPair, publicKeyOf } from '../../src/kernel/wireguard.js';
@@ -52,5 +53,22 @@ void describe('overlay encryption', () => {
     assert.equal(isTunnelAddress('198.19.0.2'), false);
     assert.equal(isTunnelAddress('10.98.0.1'), false);
     assert.equal(isTunnelAddress('not an address'), false);
+  });
+
+  void test('berth-sockbuf (wireguard-go socket buffers): bad arguments named, nothing done; a process without UDP sockets: 0 set', () => {
+    for (const [args, what] of [[['12', 'x'], 'BYTES "x"'], [['0', '4096'], 'PID "0"'], [['12', String(2 ** 31)], 'BYTES'], [['12'], 'usage']] as const) {
+      const r = spawnSync(BERTH_SOCKBUF, args, { encoding: 'utf8' });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(what), r.stderr);
+      assert.equal(r.stdout, '');
+    }
+    const child = spawn('sleep', ['10'], { stdio: 'ignore' });
+    try {
+      const r = spawnSync(BERTH_SOCKBUF, [String(child.pid), '4194304'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), '0');
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -17,7 +17,7 @@ import {
   TUNNEL_SUBNET, WG_PORT, WIREGUARD_OVERHEAD, detectImplementation, ensureMeshDevice, isTunnelAddress, meshDeviceUp, rekeyMeshDevice, removeMeshDevice,
   syncMeshPeers, wireguardIfname, type MeshDeviceSpec, type MeshPeer, type WireGuardImplementation,
 } from './overlay-encryption.js';
-import { generateKeyPair, publicKeyOf, readPrivateKeyFile, writePrivateKeyFile } from '../../kernel/wireguard.js';
+import { generateKeyPair, publicKeyOf, raiseSocketBuffers, readPrivateKeyFile, writePrivateKeyFile } from '../../kernel/wireguard.js';
 import { ClusterUnreachableError, type ClusterHostRecord, type ClusterStore, type WatchChange, type WireGuardInfo } from '../../store/cluster.js';
 
 /** This host's WireGuard state once the mesh is up. */
@@ -137,6 +137,11 @@ export class WireGuardMesh {
     }
     const publicKey = publicKeyOf(privateKey);
     const created = await ensureMeshDevice(null, this.spec(tunnelAddress, publicKey), implementation);
+    // after the device is up on its port (its sockets are final); a throughput matter only, so a
+    // failure (a kernel without pidfd_getfd) is logged and the device used as it is
+    if (implementation === 'wireguard-go') {
+      await raiseSocketBuffers({ ifname: this.ifname, runDir: this.runDir }).catch((err: Error) => this.opts.log(`cluster: WireGuard ${this.ifname}: socket buffers left at the default: ${err.message}`));
+    }
     this.state = { ifname: this.ifname, tunnelAddress, publicKey, implementation };
     this.opts.log(`cluster: WireGuard ${this.ifname} (${implementation}) ${created ? 'up' : 'adopted'}: tunnel address ${tunnelAddress}, port ${this.opts.listenPort ?? WG_PORT}`);
     await this.syncPeers();
