@@ -14,7 +14,7 @@ import {
 export class AnswerThenWork {
   constructor(
     readonly answer: Record<string, unknown>,
-    /** never rejects */
+    /** a rejection is logged: the answer was given */
     readonly work: Promise<void>,
   ) {}
 }
@@ -101,13 +101,13 @@ export const networkDriverCalls: Record<string, Handler> = {
   'NetworkDriver.Join': async (engine, body) => {
     const b = decode(JoinBody, body);
     const j = joinDockerEndpoint(engine, b.NetworkID, b.EndpointID, b.SandboxKey);
-    return {
+    return new AnswerThenWork({
       InterfaceName: { SrcName: j.srcName, DstPrefix: 'eth' },
       ...(j.gateway ? { Gateway: j.gateway } : {}),
       ...(j.gatewayV6 ? { GatewayIPv6: j.gatewayV6 } : {}),
       // with a Gateway, dockerd adds no docker_gwbridge leg: berth's bridge is the way out
       StaticRoutes: [],
-    };
+    }, j.recorded);
   },
   // the veth stays until DeleteEndpoint: dockerd moves it back to the host on leave
   'NetworkDriver.Leave': async (_engine, body) => {

@@ -70,7 +70,10 @@ export function createPluginServer(engine: Engine, opts: PluginServerOptions): S
         trace(`docker plugin: ${method} ${text.slice(0, 2000)}`);
         const run = queue.then(() => handler(engine, body));
         // the next call waits for work an answer left running (an endpoint's plug after CreateEndpoint)
-        queue = run.then((a) => (a instanceof AnswerThenWork ? a.work : undefined)).catch(() => undefined);
+        queue = run.then(
+          (a) => (a instanceof AnswerThenWork ? a.work.catch((err: unknown) => opts.log(`docker plugin: ${method}, after its answer: ${err instanceof Error ? err.message : String(err)}`)) : undefined),
+          () => undefined,
+        );
         return run.then(
           (answer) => {
             trace(`docker plugin: ${method} done`);
