@@ -89,8 +89,10 @@ export function createDockerEndpoint(engine: Engine, req: DockerEndpointRequest)
 
 /** The berth endpoint and its veth (sandbox end left for dockerd). On failure nothing is left. */
 async function plugDockerEndpoint(engine: Engine, net: NetworkRecord, req: DockerEndpointRequest, ip: string | undefined, ip6: string | undefined): Promise<void> {
+  const ips = [ip, ip6].filter((a): a is string => a !== undefined);
+  await releaseStaleHolders(engine, net, ips);
   // addresses berth's IPAM handed to Docker become the endpoint's
-  await releaseIpamHolds(engine, net, [ip, ip6].filter((a): a is string => a !== undefined));
+  await releaseIpamHolds(engine, net, ips);
   trace('docker endpoint: ipam holds released');
   const undo = new Undo();
   try {
@@ -109,6 +111,20 @@ async function plugDockerEndpoint(engine: Engine, net: NetworkRecord, req: Docke
     await undo.run();
     throw err;
   }
+}
+
+/**
+ * Docker gave these addresses to a new endpoint, so an endpoint of Docker's still holding one is
+ * stale: a dockerd killed with -9 starts its containers again without deleting their old
+ * endpoints (its cleanup fails before the driver is called). Docker's IPAM never hands out an
+ * address of a live endpoint, and berth's refuses one held by any endpoint (RequestAddress), so
+ * the holder is released. A holder that is not Docker's (berth's own containers) keeps it.
+ */
+async function releaseStaleHolders(engine: Engine, net: NetworkRecord, ips: readonly string[]): Promise<void> {
+  const holders = engine.store
+    .listEndpoints({ networkId: net.id })
+    .filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && ep.addresses.some((a) => ips.includes(parseAddress(a.split('/')[0] ?? '').text)));
+  for (const ep of holders) await releaseDockerEndpoint(engine, ep);
 }
 
 export interface DockerJoin {
@@ -135,8 +151,12 @@ function gatewaysOf(net: NetworkRecord): Omit<DockerJoin, 'srcName'> {
   return { ...(v4 ? { gateway: v4 } : {}), ...(v6 ? { gatewayV6: v6 } : {}) };
 }
 
-/** NetworkDriver.Join: the plugged endpoint becomes the sandbox's; dockerd moves its interface. */
-export function joinDockerEndpoint(engine: Engine, dockerNetworkId: string, endpointId: string, sandboxKey: string): DockerJoin {
+/**
+ * NetworkDriver.Join: the plugged endpoint becomes the sandbox's; dockerd moves its interface.
+ * Only reads before the answer: the sandbox id is recorded once it is out (recorded), which the
+ * plugin's next call waits for.
+ */
+export function joinDockerEndpoint(engine: Engine, dockerNetworkId: string, endpointId: string, sandboxKey: string): DockerJoin & { recorded: Promise<void> } {
   checkDockerId(endpointId, 'EndpointID');
   const net = getDockerNetwork(engine, dockerNetworkId);
   const containerId = sandboxIdOf(sandboxKey);
@@ -147,11 +167,12 @@ export function joinDockerEndpoint(engine: Engine, dockerNetworkId: string, endp
   }
   const ep = findDockerEndpoint(engine, endpointId);
   if (!ep || ep.networkId !== net.id) throw new NotFoundError(`endpoint ${endpointId.slice(0, 12)} was not created on network ${dockerNetworkId.slice(0, 12)} (CreateEndpoint first)`);
+  let recorded = Promise.resolve();
   if (ep.containerId !== containerId) {
     if (!isUnjoined(ep)) throw new UserError(`endpoint ${endpointId.slice(0, 12)} already joined sandbox ${ep.containerId}`);
-    engine.store.setEndpointContainer(ep.id, containerId);
+    recorded = new Promise<void>((resolve) => setImmediate(resolve)).then(() => engine.store.setEndpointContainer(ep.id, containerId));
   }
-  return { srcName: srcNameOf(endpointId), ...gatewaysOf(net) };
+  return { srcName: srcNameOf(endpointId), ...gatewaysOf(net), recorded };
 }
 
 async function releaseDockerEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
