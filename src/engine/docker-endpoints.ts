@@ -1,27 +1,27 @@
 // Docker's endpoints on berth networks (issue 14): dockerd's remote NetworkDriver endpoint calls as
-// berth use cases. CreateEndpoint only checks and notes what Docker decided (addresses, MAC,
-// ports); Join plugs the endpoint: a veth whose sandbox end stays in the host namespace under the
-// name Join answers (dockerd moves it into its sandbox, renames and addresses it itself). The
-// berth endpoint's container id is Docker's sandbox id; its interface name, SrcName.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+// berth use cases. CreateEndpoint checks what Docker decided (addresses, MAC) and answers at once;
+// the endpoint is plugged right after, while dockerd records it (it idles ~8 ms before Join): a
+// veth whose sandbox end stays in the host namespace under the name Join answers (dockerd moves
+// it into its sandbox, renames and addresses it itself). Until Join the berth endpoint belongs to
+// a placeholder container id; Join hands it to Docker's sandbox id. Its interface name is SrcName.
+// Published ports come later, with ProgramExternalConnectivity (docker-ports.ts).
+import { basename } from 'node:path';
 import { NotFoundError, UserError } from '../common/errors.js';
 import { macForIpv4 } from '../drivers/bridge/bridge.js';
 import { hostIfnameOf } from '../drivers/bridge/spec.js';
 import { driverOf } from '../drivers/registry.js';
 import { parseAddress, parseCidr } from '../ipam/index.js';
-import type { PortBinding } from '../portmap/index.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { checkDockerId, getDockerNetwork, releaseIpamHolds } from './docker-networks.js';
 import { attachNetworkEndpoint, releaseEndpoints, Undo } from './endpoints.js';
 import { deleteLink, findLink, listLinks } from '../kernel/links.js';
 import { withRtnl } from '../kernel/rtnl.js';
-import { publishFileText, startEndpointRelay, stopEndpointRelay } from './port-relay.js';
+import { stopEndpointRelay } from './port-relay.js';
 import { driverContext } from './driver-context.js';
 import { trace } from '../common/trace.js';
 
-/** What CreateEndpoint noted for Join (kept in a file: a berth restart in between loses nothing). */
+/** What CreateEndpoint was given. */
 export interface DockerEndpointRequest {
   dockerNetworkId: string;
   endpointId: string;
@@ -29,29 +29,23 @@ export interface DockerEndpointRequest {
   address: string;
   addressV6: string;
   mac: string;
-  publish: PortBinding[];
 }
 
 const DOCKER_SRC_NAME = /^bth[0-9a-f]{12}$/;
+/** The container id of an endpoint plugged at CreateEndpoint, before Join names Docker's sandbox. */
+const UNJOINED_PREFIX = 'docker-unjoined-';
+const unjoinedIdOf = (endpointId: string) => `${UNJOINED_PREFIX}${endpointId.slice(0, 12)}`;
+export const isUnjoined = (ep: EndpointRecord): boolean => ep.containerId.startsWith(UNJOINED_PREFIX);
+
+/** Why the plug after a CreateEndpoint failed: Join (dockerd's next call for it) answers it. */
+const plugFailures = new Map<string, Error>();
 
 /** The interface Join hands to dockerd: berth's name for it in the host namespace (IFNAMSIZ 15). */
 export function srcNameOf(endpointId: string): string {
   return `bth${endpointId.slice(0, 12)}`;
 }
 
-function pendingDir(engine: Engine): string {
-  return join(engine.paths.run, 'docker-plugin', 'endpoints');
-}
-
-function readPending(engine: Engine, endpointId: string): DockerEndpointRequest | undefined {
-  try {
-    return JSON.parse(readFileSync(join(pendingDir(engine), endpointId), 'utf8')) as DockerEndpointRequest;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The berth endpoint for a Docker endpoint id, once joined. */
+/** The berth endpoint for a Docker endpoint id, once plugged. */
 export function findDockerEndpoint(engine: Engine, endpointId: string): EndpointRecord | undefined {
   const name = srcNameOf(endpointId);
   return engine.store.listEndpoints().find((e) => e.interfaceName === name);
@@ -67,21 +61,70 @@ function checkInSubnet(net: NetworkRecord, cidrText: string, what: string): stri
   return ip.text;
 }
 
-/**
- * NetworkDriver.CreateEndpoint: checks the addresses against the network and notes the request.
- * Returns the MAC when Docker gave none (berth's choice, 02:42 + the IPv4 address, as Docker's bridge).
- */
-export function createDockerEndpoint(engine: Engine, req: DockerEndpointRequest): { mac?: string } {
+export interface DockerEndpointCreated {
+  /** the MAC berth chose when Docker gave none (02:42 + the IPv4 address, as Docker's bridge) */
+  mac?: string;
+  /** the plug, begun once the answer is out; never rejects (a failure is Join's answer) */
+  plugged: Promise<void>;
+}
+
+/** NetworkDriver.CreateEndpoint: checks the addresses against the network, then plugs the endpoint. */
+export function createDockerEndpoint(engine: Engine, req: DockerEndpointRequest): DockerEndpointCreated {
   checkDockerId(req.endpointId, 'EndpointID');
   const net = getDockerNetwork(engine, req.dockerNetworkId);
   if (!req.address && !req.addressV6) throw new UserError(`endpoint ${req.endpointId.slice(0, 12)} has no address: berth networks need Docker's IPAM or berth's (not --ipam-driver null)`);
   const ip = req.address ? checkInSubnet(net, req.address, 'Interface.Address') : undefined;
-  if (req.addressV6) checkInSubnet(net, req.addressV6, 'Interface.AddressIPv6');
+  const ip6 = req.addressV6 ? checkInSubnet(net, req.addressV6, 'Interface.AddressIPv6') : undefined;
   const mac = req.mac || (ip ? macForIpv4(ip) : '');
-  if (findDockerEndpoint(engine, req.endpointId)) return req.mac || !mac ? {} : { mac };
-  mkdirSync(pendingDir(engine), { recursive: true, mode: 0o700 });
-  writeFileSync(join(pendingDir(engine), req.endpointId), JSON.stringify({ ...req, mac }), { mode: 0o600 });
-  return req.mac || !mac ? {} : { mac };
+  const answer = req.mac || !mac ? {} : { mac };
+  // a replayed call: plugged already
+  if (findDockerEndpoint(engine, req.endpointId)) return { ...answer, plugged: Promise.resolve() };
+  plugFailures.delete(req.endpointId);
+  // setImmediate: the answer goes out before the plug's synchronous parts (nft) hold the event loop
+  const plugged = new Promise<void>((resolve) => setImmediate(resolve))
+    .then(() => plugDockerEndpoint(engine, net, req, ip, ip6))
+    .catch((err: unknown) => void plugFailures.set(req.endpointId, err instanceof Error ? err : new Error(String(err))));
+  return { ...answer, plugged };
+}
+
+/** The berth endpoint and its veth (sandbox end left for dockerd). On failure nothing is left. */
+async function plugDockerEndpoint(engine: Engine, net: NetworkRecord, req: DockerEndpointRequest, ip: string | undefined, ip6: string | undefined): Promise<void> {
+  const ips = [ip, ip6].filter((a): a is string => a !== undefined);
+  await releaseStaleHolders(engine, net, ips);
+  // addresses berth's IPAM handed to Docker become the endpoint's
+  await releaseIpamHolds(engine, net, ips);
+  trace('docker endpoint: ipam holds released');
+  const undo = new Undo();
+  try {
+    await attachNetworkEndpoint(engine, net, {
+      containerId: unjoinedIdOf(req.endpointId),
+      netns: '',
+      ifname: srcNameOf(req.endpointId),
+      publish: [],
+      handOver: true,
+      ...(ip ? { ip } : {}),
+      ...(ip6 ? { ip6 } : {}),
+      ...(req.mac ? { mac: req.mac } : {}),
+    }, undo);
+    trace('docker endpoint: plugged');
+  } catch (err) {
+    await undo.run();
+    throw err;
+  }
+}
+
+/**
+ * Docker gave these addresses to a new endpoint, so an endpoint of Docker's still holding one is
+ * stale: a dockerd killed with -9 starts its containers again without deleting their old
+ * endpoints (its cleanup fails before the driver is called). Docker's IPAM never hands out an
+ * address of a live endpoint, and berth's refuses one held by any endpoint (RequestAddress), so
+ * the holder is released. A holder that is not Docker's (berth's own containers) keeps it.
+ */
+async function releaseStaleHolders(engine: Engine, net: NetworkRecord, ips: readonly string[]): Promise<void> {
+  const holders = engine.store
+    .listEndpoints({ networkId: net.id })
+    .filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && ep.addresses.some((a) => ips.includes(parseAddress(a.split('/')[0] ?? '').text)));
+  for (const ep of holders) await releaseDockerEndpoint(engine, ep);
 }
 
 export interface DockerJoin {
@@ -108,51 +151,28 @@ function gatewaysOf(net: NetworkRecord): Omit<DockerJoin, 'srcName'> {
   return { ...(v4 ? { gateway: v4 } : {}), ...(v6 ? { gatewayV6: v6 } : {}) };
 }
 
-/** NetworkDriver.Join: the berth endpoint, its veth (sandbox end left for dockerd) and published ports. On failure nothing is left. */
-export async function joinDockerEndpoint(engine: Engine, dockerNetworkId: string, endpointId: string, sandboxKey: string): Promise<DockerJoin> {
+/**
+ * NetworkDriver.Join: the plugged endpoint becomes the sandbox's; dockerd moves its interface.
+ * Only reads before the answer: the sandbox id is recorded once it is out (recorded), which the
+ * plugin's next call waits for.
+ */
+export function joinDockerEndpoint(engine: Engine, dockerNetworkId: string, endpointId: string, sandboxKey: string): DockerJoin & { recorded: Promise<void> } {
   checkDockerId(endpointId, 'EndpointID');
   const net = getDockerNetwork(engine, dockerNetworkId);
   const containerId = sandboxIdOf(sandboxKey);
-  const srcName = srcNameOf(endpointId);
-  const joined = findDockerEndpoint(engine, endpointId);
-  if (joined) {
-    if (joined.containerId !== containerId) throw new UserError(`endpoint ${endpointId.slice(0, 12)} already joined sandbox ${joined.containerId}`);
-    return { srcName, ...gatewaysOf(net) };
+  const failed = plugFailures.get(endpointId);
+  if (failed) {
+    plugFailures.delete(endpointId);
+    throw failed;
   }
-  const req = readPending(engine, endpointId);
-  if (!req || req.dockerNetworkId !== dockerNetworkId) throw new NotFoundError(`endpoint ${endpointId.slice(0, 12)} was not created on network ${dockerNetworkId.slice(0, 12)} (CreateEndpoint first)`);
-  const ip = req.address ? req.address.split('/')[0] : undefined;
-  const ip6 = req.addressV6 ? req.addressV6.split('/')[0] : undefined;
-  const store = engine.store;
-  // addresses berth's IPAM handed to Docker become the endpoint's
-  await releaseIpamHolds(engine, net, [ip, ip6].flatMap((a) => (a ? [parseAddress(a).text] : [])));
-  trace('docker join: ipam holds released');
-  const undo = new Undo();
-  try {
-    const ep = await attachNetworkEndpoint(engine, net, {
-      containerId,
-      netns: '',
-      ifname: srcName,
-      publish: req.publish,
-      handOver: true,
-      ...(ip ? { ip } : {}),
-      ...(ip6 ? { ip6 } : {}),
-      ...(req.mac ? { mac: req.mac } : {}),
-    }, undo);
-    trace('docker join: endpoint attached');
-    // the host's own connections to the published ports (127.0.0.1): a relay, as for CNI sandboxes;
-    // no relayed port (most connects), no relay and no files
-    const ports = req.publish.length ? store.listPorts({ endpointId: ep.id }) : [];
-    if (publishFileText(ports)) {
-      startEndpointRelay(engine, ep.id, ports);
-      undo.push(() => stopEndpointRelay(engine, ep.id));
-      trace('docker join: relay');
-    }
-  } catch (err) {
-    await undo.run();
-    throw err;
+  const ep = findDockerEndpoint(engine, endpointId);
+  if (!ep || ep.networkId !== net.id) throw new NotFoundError(`endpoint ${endpointId.slice(0, 12)} was not created on network ${dockerNetworkId.slice(0, 12)} (CreateEndpoint first)`);
+  let recorded = Promise.resolve();
+  if (ep.containerId !== containerId) {
+    if (!isUnjoined(ep)) throw new UserError(`endpoint ${endpointId.slice(0, 12)} already joined sandbox ${ep.containerId}`);
+    recorded = new Promise<void>((resolve) => setImmediate(resolve)).then(() => engine.store.setEndpointContainer(ep.id, containerId));
   }
-  return { srcName, ...gatewaysOf(net) };
+  return { srcName: srcNameOf(endpointId), ...gatewaysOf(net), recorded };
 }
 
 async function releaseDockerEndpoint(engine: Engine, ep: EndpointRecord): Promise<void> {
@@ -168,8 +188,8 @@ async function releaseDockerEndpoint(engine: Engine, ep: EndpointRecord): Promis
 export async function deleteDockerEndpoint(engine: Engine, endpointId: string): Promise<void> {
   checkDockerId(endpointId, 'EndpointID');
   const ep = findDockerEndpoint(engine, endpointId);
+  plugFailures.delete(endpointId);
   if (ep) await releaseDockerEndpoint(engine, ep);
-  rmSync(join(pendingDir(engine), endpointId), { force: true });
 }
 
 export interface DockerEndpointProblem {
@@ -187,7 +207,11 @@ export interface DockerEndpointProblem {
  * serves the plugin). A live one: its veth must sit on its network's bridge.
  */
 export async function dockerEndpointProblems(engine: Engine, which: 'leftovers' | 'live'): Promise<DockerEndpointProblem[]> {
-  const docker = engine.store.listEndpoints().filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && engine.store.findContainer(ep.containerId) === undefined);
+  // an endpoint not joined yet has its sandbox end in the host namespace by design (a dockerd that
+  // died before Join deletes it when it starts again: libnetwork cleans its unjoined endpoints)
+  const docker = engine.store
+    .listEndpoints()
+    .filter((ep) => DOCKER_SRC_NAME.test(ep.interfaceName) && !isUnjoined(ep) && engine.store.findContainer(ep.containerId) === undefined);
   if (!docker.length) return [];
   const links = await withRtnl(engine.hostNetns, (nl) => listLinks(nl));
   const byName = new Map(links.map((l) => [l.name, l]));
@@ -215,8 +239,6 @@ export async function dockerEndpointProblems(engine: Engine, which: 'leftovers' 
   }
   return out;
 }
-
-
 
 /** NetworkDriver.EndpointOperInfo: what berth made of it (shown by docker inspect). */
 export function dockerEndpointInfo(engine: Engine, endpointId: string): Record<string, unknown> {

@@ -4,12 +4,12 @@
 // remembered in a file: berth's record is not Docker's to relabel).
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError, UserError } from '../common/errors.js';
-import { DEFAULT_POOLS, firstHostAddress, parseAddress, parseCidr, pickFreeSubnet, pickUlaSubnet } from '../ipam/index.js';
+import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
+import { cidrCovers, DEFAULT_POOLS, firstHostAddress, parseAddress, parseCidr, pickFreeSubnet, pickUlaSubnet } from '../ipam/index.js';
 import type { NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { createNetwork, getNetwork, hostSubnets, networkSubnets, removeNetwork } from './networks.js';
-import { isClusterNetwork } from '../drivers/registry.js';
+import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import { randomBytes } from 'node:crypto';
 import { requireCluster } from './overlay.js';
 
@@ -88,15 +88,41 @@ const cidrOf = (s: DockerSubnet) => parseCidr(s.pool, 'Docker pool');
 const gatewayIp = (s: DockerSubnet) => (s.gateway ? parseAddress(s.gateway.split('/')[0] ?? '', 'Docker gateway').text : undefined);
 
 /** Docker's pools must be the joined network's subnets: Docker hands out the addresses from them. */
-function checkJoin(net: NetworkRecord, req: DockerNetworkRequest): void {
+function checkJoin(net: NetworkRecord, req: DockerNetworkRequest, what = `-o ${PLUGIN_OPTIONS.network}=${net.name}`): void {
   const want = net.subnets.map((s) => s.subnet).sort();
   const given = [...req.v4, ...req.v6].map((s) => cidrOf(s).text).sort();
   if (want.join(',') !== given.join(',')) {
     throw new UserError(
-      `-o ${PLUGIN_OPTIONS.network}=${net.name}: the berth network has subnet(s) ${want.join(', ')}, Docker asked for ${given.join(', ') || 'none'}: ` +
+      `${what}: the berth network has subnet(s) ${want.join(', ')}, Docker asked for ${given.join(', ') || 'none'}: ` +
         `give docker network create --subnet ${want.join(' --subnet ')}`,
     );
   }
+}
+
+/** An overlay of the cluster called name (made through another host's dockerd, or with berth). */
+function clusterOverlayNamed(engine: Engine, name: string): NetworkRecord | undefined {
+  const net = engine.store.listNetworks().find((n) => n.name === name);
+  return net && isClusterNetwork(net) ? net : undefined;
+}
+
+/** A driver option given when joining must be the overlay's own (-o encrypted on one host only would split it). */
+function checkSameOptions(net: NetworkRecord, given: Record<string, string>, name: string): void {
+  if (!Object.keys(given).length) return;
+  const canonical = driverOf(net.driver).canonicalOptions(given);
+  for (const [k, v] of Object.entries(canonical)) {
+    if (net.options[k] !== v) throw new UserError(`-o ${k}: the cluster's overlay "${name}" has ${k in net.options ? `${k}=${net.options[k] ?? ''}` : `no ${k}`}; leave -o ${k} out to join it as it is`);
+  }
+}
+
+function overlayWithSubnets(engine: Engine, subnets: readonly DockerSubnet[]): NetworkRecord | undefined {
+  const given = subnets.map((s) => cidrOf(s).text).sort().join(',');
+  return engine.store.listNetworks().find((n) => isClusterNetwork(n) && n.subnets.map((s) => s.subnet).sort().join(',') === given);
+}
+
+function rememberJoin(engine: Engine, dockerId: string, net: NetworkRecord): NetworkRecord {
+  mkdirSync(joinedDir(engine), { recursive: true, mode: 0o700 });
+  writeFileSync(join(joinedDir(engine), dockerId), `${net.id}\n`, { mode: 0o600 });
+  return net;
 }
 
 /** The berth driver asked for, and for an overlay berth's IPAM (checked before the store is read). */
@@ -122,22 +148,35 @@ export async function createDockerNetwork(engine: Engine, req: DockerNetworkRequ
     if (other.length) throw new UserError(`-o ${PLUGIN_OPTIONS.network}=${joinName} joins an existing berth network: it takes no other -o option (got ${other.join(', ')})`);
     const net = getNetwork(engine, joinName);
     checkJoin(net, req);
-    mkdirSync(joinedDir(engine), { recursive: true, mode: 0o700 });
-    writeFileSync(join(joinedDir(engine), req.dockerId), `${net.id}\n`, { mode: 0o600 });
-    return net;
+    return rememberJoin(engine, req.dockerId, net);
   }
-  return createNetwork(engine, {
+  // another host's dockerd made this overlay in the cluster: this one joins it under the same name
+  const shared = name !== undefined && driverName === 'overlay' ? clusterOverlayNamed(engine, name) : undefined;
+  if (shared) {
+    checkJoin(shared, req, `-o ${PLUGIN_OPTIONS.name}=${name} names the cluster's overlay`);
+    checkSameOptions(shared, driverOptions, name ?? '');
+    return rememberJoin(engine, req.dockerId, shared);
+  }
+  const made = createNetwork(engine, {
     name: name ?? `docker-${req.dockerId.slice(0, 12)}`,
     driver: driverName,
     subnets: subnets.map((s) => cidrOf(s).text),
     gateways: subnets.map(gatewayIp).filter((g): g is string => g !== undefined),
-    ipRanges: [],
+    ipRanges: subnets.flatMap((s) => {
+      const range = isBerthSpace(s.addressSpace) ? noteRangeOf(engine, cidrOf(s).text) : undefined;
+      return range ? [range] : [];
+    }),
     auxAddresses: Object.fromEntries(subnets.flatMap((s) => Object.entries(s.aux))),
     ipv6: req.ipv6,
     internal: req.internal,
     attachable: true,
     options: driverOptions,
     labels: { [DOCKER_NETWORK_LABEL]: req.dockerId },
+  });
+  // the same subnet as a cluster overlay: most likely another host's, to be joined by its name
+  return made.catch((err: unknown) => {
+    const twin = driverName === 'overlay' && err instanceof ConflictError ? overlayWithSubnets(engine, subnets) : undefined;
+    throw twin ? new ConflictError(`${err instanceof Error ? err.message : String(err)}; to join the cluster's overlay "${twin.name}" that has this subnet, add -o ${PLUGIN_OPTIONS.name}=${twin.name}`) : err;
   });
 }
 
@@ -153,7 +192,27 @@ export async function deleteDockerNetwork(engine: Engine, dockerId: string): Pro
   if (net) await removeNetwork(engine, net.id);
 }
 
-// ---- IpamDriver: pools are subnets; the PoolID is the pool's text, so nothing is held between calls
+// ---- IpamDriver: pools are subnets; the PoolID is the pool's text; only a pool's --ip-range is
+// held between RequestPool and CreateNetwork, in a file
+
+function rangesDir(engine: Engine): string {
+  return join(engine.paths.run, 'docker-plugin', 'ip-ranges');
+}
+const rangeFile = (engine: Engine, pool: string) => join(rangesDir(engine), pool.replace('/', '_'));
+
+/** The --ip-range RequestPool noted for a pool of berth's IPAM, if any. */
+function noteRangeOf(engine: Engine, pool: string): string | undefined {
+  try {
+    return parseCidr(readFileSync(rangeFile(engine, pool), 'utf8').trim(), 'ip-range').text;
+  } catch {
+    return undefined;
+  }
+}
+
+/** IpamDriver.ReleasePool: the pool's --ip-range note goes (the network held its subnet). */
+export function releaseDockerPool(engine: Engine, poolId: string): void {
+  rmSync(rangeFile(engine, parseCidr(poolId, 'PoolID').text), { force: true });
+}
 
 export interface PoolRequest {
   pool: string;
@@ -165,13 +224,23 @@ export interface PoolRequest {
 /** IpamDriver.RequestPool: the asked-for subnet, a joined network's, or a free one (as berth picks). */
 export async function requestDockerPool(engine: Engine, req: PoolRequest): Promise<{ poolId: string; pool: string }> {
   if (req.subPool && !req.pool) throw new UserError('SubPool (--ip-range) needs Pool (--subnet)');
-  if (req.subPool) throw new UserError(`--ip-range "${req.subPool}" is not supported by berth's IPAM driver yet: leave it out`);
+  if (req.subPool) {
+    const pool = parseCidr(req.pool, 'Pool (--subnet)');
+    const range = parseCidr(req.subPool, 'SubPool (--ip-range)');
+    if ((pool.family === 6) !== req.v6) throw new UserError(`Pool "${req.pool}" is not an IPv${req.v6 ? 6 : 4} subnet`);
+    if (!cidrCovers(pool, range)) throw new UserError(`SubPool (--ip-range) "${req.subPool}" is not inside Pool (--subnet) ${pool.text}`);
+    // CreateNetwork gets the pool, not its range: noted here for it (ReleasePool drops the note)
+    mkdirSync(rangesDir(engine), { recursive: true, mode: 0o700 });
+    writeFileSync(rangeFile(engine, pool.text), `${range.text}\n`, { mode: 0o600 });
+    return { poolId: pool.text, pool: pool.text };
+  }
   const joinName = req.options[PLUGIN_OPTIONS.network];
   let pool: string;
   if (req.pool) {
     const cidr = parseCidr(req.pool, 'Pool (--subnet)');
     if ((cidr.family === 6) !== req.v6) throw new UserError(`Pool "${req.pool}" is not an IPv${req.v6 ? 6 : 4} subnet`);
     pool = cidr.text;
+    rmSync(rangeFile(engine, pool), { force: true }); // a note a crash left behind
   } else if (joinName !== undefined) {
     // dockerd checks a pool it did not ask for against the host's routes, and asks again while it
     // overlaps one: a berth network's subnet is routed on this host, so it would ask forever

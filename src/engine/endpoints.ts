@@ -8,6 +8,7 @@ import type { PublishedPort } from '../drivers/bridge/firewall.js';
 import type { PortGuard } from '../drivers/bridge/spoof-guard.js';
 import { driverOf, isClusterNetwork } from '../drivers/registry.js';
 import type { PortBinding } from '../portmap/index.js';
+import type { EndpointPlan } from '../drivers/plan.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
@@ -38,7 +39,7 @@ export class Undo {
   }
 }
 
-function toPublished(p: PortRecord): PublishedPort {
+export function toPublished(p: PortRecord): PublishedPort {
   return { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: p.targetIp, targetPort: p.targetPort };
 }
 
@@ -80,13 +81,7 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   if (req.publish.length && !plan.publishes && plan.portsDiscarded) req.warnings?.push(plan.portsDiscarded);
   trace('endpoint: planned');
   const endpointId = newId();
-  // host ports are checked against host processes before anything is reserved
-  const bindings = await Promise.all(
-    (plan.publishes ? req.publish : []).map(async (b) => {
-      const hostIp = b.hostIp ?? plan.defaultHostIp;
-      return { ...b, hostIp, hostPort: await pickPort(engine, { ...b, hostIp }) };
-    }),
-  );
+  const bindings = await pickBindings(engine, plan, req.publish);
   // a swarm-scoped network's addresses are the cluster's (claimed first, recorded here too)
   const claimed = isClusterNetwork(network) ? await claimClusterAddresses(engine, network, endpointId, req, v4, v6, undo) : undefined;
   const ep = store.transaction(() => {
@@ -108,22 +103,7 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
       aliases: req.aliases ?? [],
       gwPriority: req.gwPriority ?? 0,
     });
-    for (const b of bindings) {
-      // a port published on every address goes to the container's IPv4 and IPv6 addresses alike
-      const targets = addresses.filter((a) => (b.hostIp === undefined ? true : isV6(b.hostIp) === isV6(a)));
-      if (!targets.length) throw new UserError(`cannot publish ${b.hostIp}:${b.hostPort}: the container has no address of that IP family on "${network.name}"`);
-      for (const t of targets) {
-        store.reservePort({
-          proto: b.proto,
-          hostIp: b.hostIp ?? (isV6(t) ? '::' : '0.0.0.0'),
-          hostPort: b.hostPort,
-          containerId: req.containerId,
-          endpointId,
-          targetIp: t.split('/')[0] ?? '',
-          targetPort: b.containerPort,
-        });
-      }
-    }
+    reserveBindings(engine, network, rec, bindings);
     return rec;
   });
   trace('endpoint: store transaction');
@@ -137,6 +117,38 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
   if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;
+}
+
+export type HostBinding = PortBinding & { hostPort: number };
+
+/** The bindings with their host ports (picked where none was given), checked against host processes before anything is reserved; none where the plan publishes nothing. */
+export async function pickBindings(engine: Engine, plan: Pick<EndpointPlan, 'publishes' | 'defaultHostIp'>, publish: readonly PortBinding[]): Promise<HostBinding[]> {
+  return Promise.all(
+    (plan.publishes ? publish : []).map(async (b) => {
+      const hostIp = b.hostIp ?? plan.defaultHostIp;
+      return { ...b, hostIp, hostPort: await pickPort(engine, { ...b, hostIp }) };
+    }),
+  );
+}
+
+/** Reserve the bindings' host ports for the endpoint's addresses; call inside a store transaction. */
+export function reserveBindings(engine: Engine, network: NetworkRecord, ep: EndpointRecord, bindings: readonly HostBinding[]): void {
+  for (const b of bindings) {
+    // a port published on every address goes to the container's IPv4 and IPv6 addresses alike
+    const targets = ep.addresses.filter((a) => (b.hostIp === undefined ? true : isV6(b.hostIp) === isV6(a)));
+    if (!targets.length) throw new UserError(`cannot publish ${b.hostIp}:${b.hostPort}: the container has no address of that IP family on "${network.name}"`);
+    for (const t of targets) {
+      engine.store.reservePort({
+        proto: b.proto,
+        hostIp: b.hostIp ?? (isV6(t) ? '::' : '0.0.0.0'),
+        hostPort: b.hostPort,
+        containerId: ep.containerId,
+        endpointId: ep.id,
+        targetIp: t.split('/')[0] ?? '',
+        targetPort: b.containerPort,
+      });
+    }
+  }
 }
 
 export type SubnetOf = NetworkRecord['subnets'][number] | undefined;

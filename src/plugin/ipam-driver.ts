@@ -1,7 +1,7 @@
 // Docker's remote IpamDriver calls (libnetwork ipams/remote) onto berth's IPAM: pools are berth
 // subnets, addresses are reserved in berth's store. Errors become {"Error": …} in server.ts.
 import type { Engine } from '../engine/context.js';
-import { BERTH_ADDRESS_SPACES, releaseDockerAddress, requestDockerAddress, requestDockerPool } from '../engine/docker-networks.js';
+import { BERTH_ADDRESS_SPACES, releaseDockerAddress, releaseDockerPool, requestDockerAddress, requestDockerPool } from '../engine/docker-networks.js';
 import type { Handler } from './network-driver.js';
 import { decode, PoolIdBody, ReleaseAddressBody, RequestAddressBody, RequestPoolBody } from './schemas.js';
 
@@ -15,9 +15,9 @@ export const ipamDriverCalls: Record<string, Handler> = {
     const { poolId, pool } = await requestDockerPool(engine, { pool: b.Pool, subPool: b.SubPool, v6: b.V6, options: b.Options });
     return { PoolID: poolId, Pool: pool, Data: {} };
   },
-  // nothing is held for a pool: the network holds its subnet
-  'IpamDriver.ReleasePool': async (_engine, body) => {
-    decode(PoolIdBody, body);
+  // the network holds its subnet: only a pool's --ip-range note goes
+  'IpamDriver.ReleasePool': async (engine, body) => {
+    releaseDockerPool(engine, decode(PoolIdBody, body).PoolID);
     return {};
   },
   'IpamDriver.RequestAddress': async (engine, body) => {

@@ -4,12 +4,22 @@ import { UserError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
 import { createDockerEndpoint, deleteDockerEndpoint, dockerEndpointInfo, joinDockerEndpoint } from '../engine/docker-endpoints.js';
 import { createDockerNetwork, deleteDockerNetwork, type DockerSubnet } from '../engine/docker-networks.js';
+import { programDockerPorts, revokeDockerPorts } from '../engine/docker-ports.js';
 import type { PortBinding } from '../portmap/index.js';
 import {
   CreateEndpointBody, CreateNetworkBody, decode, DiscoveryBody, EndpointIdBody, ExternalConnectivityBody, GenericOptions, JoinBody, NetworkIdBody, PortMapBody,
 } from './schemas.js';
 
-export type Handler = (engine: Engine, body: unknown) => Promise<Record<string, unknown>>;
+/** An answer sent at once, and work the plugin's next call waits for (the server runs one call at a time). */
+export class AnswerThenWork {
+  constructor(
+    readonly answer: Record<string, unknown>,
+    /** a rejection is logged: the answer was given */
+    readonly work: Promise<void>,
+  ) {}
+}
+
+export type Handler = (engine: Engine, body: unknown) => Promise<Record<string, unknown> | AnswerThenWork>;
 
 const GENERIC = 'com.docker.network.generic';
 const PORTMAP = 'com.docker.network.portmap';
@@ -69,18 +79,18 @@ export const networkDriverCalls: Record<string, Handler> = {
     return {};
   },
 
+  // answered before the endpoint is plugged: dockerd records it meanwhile, Join waits for the plug
   'NetworkDriver.CreateEndpoint': async (engine, body) => {
     const b = decode(CreateEndpointBody, body);
-    const { mac } = createDockerEndpoint(engine, {
+    const { mac, plugged } = createDockerEndpoint(engine, {
       dockerNetworkId: b.NetworkID,
       endpointId: b.EndpointID,
       address: b.Interface?.Address ?? '',
       addressV6: b.Interface?.AddressIPv6 ?? '',
       mac: b.Interface?.MacAddress ?? '',
-      publish: portBindingsOf(b.Options),
     });
     // Docker gave the addresses: berth may only add the MAC it was not given
-    return { Interface: mac ? { MacAddress: mac } : {} };
+    return new AnswerThenWork({ Interface: mac ? { MacAddress: mac } : {} }, plugged);
   },
   'NetworkDriver.DeleteEndpoint': async (engine, body) => {
     await deleteDockerEndpoint(engine, decode(EndpointIdBody, body).EndpointID);
@@ -90,27 +100,29 @@ export const networkDriverCalls: Record<string, Handler> = {
 
   'NetworkDriver.Join': async (engine, body) => {
     const b = decode(JoinBody, body);
-    const j = await joinDockerEndpoint(engine, b.NetworkID, b.EndpointID, b.SandboxKey);
-    return {
+    const j = joinDockerEndpoint(engine, b.NetworkID, b.EndpointID, b.SandboxKey);
+    return new AnswerThenWork({
       InterfaceName: { SrcName: j.srcName, DstPrefix: 'eth' },
       ...(j.gateway ? { Gateway: j.gateway } : {}),
       ...(j.gatewayV6 ? { GatewayIPv6: j.gatewayV6 } : {}),
       // with a Gateway, dockerd adds no docker_gwbridge leg: berth's bridge is the way out
       StaticRoutes: [],
-    };
+    }, j.recorded);
   },
   // the veth stays until DeleteEndpoint: dockerd moves it back to the host on leave
   'NetworkDriver.Leave': async (_engine, body) => {
     decode(EndpointIdBody, body);
     return {};
   },
-  // published ports were programmed with the endpoint (Join), in berth's nft maps
-  'NetworkDriver.ProgramExternalConnectivity': async (_engine, body) => {
-    decode(ExternalConnectivityBody, body);
+  // the sandbox's ports (-p) on the endpoint that is its way out, as Docker's bridge driver
+  'NetworkDriver.ProgramExternalConnectivity': async (engine, body) => {
+    const b = decode(ExternalConnectivityBody, body);
+    await programDockerPorts(engine, b.NetworkID, b.EndpointID, portBindingsOf(b.Options));
     return {};
   },
-  'NetworkDriver.RevokeExternalConnectivity': async (_engine, body) => {
-    decode(EndpointIdBody, body);
+  'NetworkDriver.RevokeExternalConnectivity': async (engine, body) => {
+    const b = decode(EndpointIdBody, body);
+    revokeDockerPorts(engine, b.NetworkID, b.EndpointID);
     return {};
   },
   'NetworkDriver.DiscoverNew': async (_engine, body) => {

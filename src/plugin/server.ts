@@ -6,7 +6,7 @@ import { BerthError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import type { Engine } from '../engine/context.js';
 import { ipamDriverCalls } from './ipam-driver.js';
-import { networkDriverCalls, type Handler } from './network-driver.js';
+import { AnswerThenWork, networkDriverCalls, type Handler } from './network-driver.js';
 
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 /** dockerd's bodies are small; anything bigger is not dockerd */
@@ -69,11 +69,15 @@ export function createPluginServer(engine: Engine, opts: PluginServerOptions): S
         }
         trace(`docker plugin: ${method} ${text.slice(0, 2000)}`);
         const run = queue.then(() => handler(engine, body));
-        queue = run.catch(() => undefined);
+        // the next call waits for work an answer left running (an endpoint's plug after CreateEndpoint)
+        queue = run.then(
+          (a) => (a instanceof AnswerThenWork ? a.work.catch((err: unknown) => opts.log(`docker plugin: ${method}, after its answer: ${err instanceof Error ? err.message : String(err)}`)) : undefined),
+          () => undefined,
+        );
         return run.then(
           (answer) => {
             trace(`docker plugin: ${method} done`);
-            reply(res, 200, answer);
+            reply(res, 200, answer instanceof AnswerThenWork ? answer.answer : answer);
           },
           (err: unknown) => {
             const msg = err instanceof Error ? err.message : String(err);

@@ -77,6 +77,17 @@ export class SqliteEndpoints {
       .map(toEndpoint);
   }
 
+  /** Hand an endpoint and its published ports to another container id (Docker's sandbox, known only at Join). */
+  setContainer(id: string, containerId: string): void {
+    const record = this.get(id);
+    if (!record) throw new NotFoundError(`endpoint ${id} not found`);
+    checkNewEndpoint({ ...record, containerId });
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE endpoints SET container_id = ? WHERE id = ?').run(containerId, id);
+      this.db.prepare('UPDATE ports SET container_id = ? WHERE endpoint_id = ?').run(containerId, id);
+    });
+  }
+
   delete(id: string): boolean {
     const gone = this.db.transaction(() => {
       this.db.prepare('DELETE FROM ports WHERE endpoint_id = ?').run(id);

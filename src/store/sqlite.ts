@@ -152,6 +152,10 @@ export class SqliteStore implements Store {
     return this.endpoints.list(filter);
   }
 
+  setEndpointContainer(id: string, containerId: string): void {
+    this.endpoints.setContainer(id, containerId);
+  }
+
   deleteEndpoint(id: string): boolean {
     return this.endpoints.delete(id);
   }

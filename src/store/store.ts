@@ -110,6 +110,8 @@ export interface Store {
   createEndpoint(endpoint: NewEndpoint): EndpointRecord;
   getEndpoint(id: string): EndpointRecord | undefined;
   listEndpoints(filter?: { networkId?: string; containerId?: string }): EndpointRecord[];
+  /** The endpoint (and its ports) now belongs to containerId; NotFoundError when absent. */
+  setEndpointContainer(id: string, containerId: string): void;
   /** Also releases the endpoint's published ports and the addresses it owns. */
   deleteEndpoint(id: string): boolean;
 

@@ -48,6 +48,60 @@ export interface Dockerd {
   driver: string;
 }
 
+/**
+ * kill -9 dockerd and the containerd it started (a crash of the Docker service); the containers'
+ * shims and processes live on. containerd's pidfile goes too: a containerd killed with its parent
+ * may stay a zombie here (nothing reaps it), which the next dockerd would take for a live one.
+ */
+export async function killDockerd(d: Dockerd): Promise<void> {
+  const kids = descendants(d.proc.pid);
+  process.kill(d.proc.pid, 'SIGKILL');
+  for (const pid of kids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await d.proc.exited;
+  rmSync(join(d.dir, 'exec', 'containerd', 'containerd.pid'), { force: true });
+}
+
+/** Every process of d's: its containers' (in its cgroups) and any whose argv names its directory (shims, a killed dockerd's containerd). */
+function sweepDockerdProcesses(d: Dockerd): void {
+  const pids = new Set<number>();
+  const procs = join('/sys/fs/cgroup/pids', d.cgroupParent);
+  const walk = (dir: string) => {
+    try {
+      for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (/^\d+$/.test(line)) pids.add(Number(line));
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+    } catch {
+      // no such cgroup
+    }
+  };
+  walk(procs);
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').some((a) => a.includes(`${d.dir}/`))) pids.add(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+export interface DockerdOptions {
+  /** --live-restore: containers keep running while dockerd is down */
+  liveRestore?: boolean;
+}
+
 /** The plugin socket and driver name for a lab host: unique per lab, so labs never share one. */
 export function pluginNameFor(h: Host): { driver: string; sock: string } {
   const driver = `berth-${h.lab.tag}-${h.name}`;
@@ -73,7 +127,7 @@ export function cleanPluginDirs(sock: string, existedBefore: readonly string[]):
 }
 
 /** Start dockerd in h; resolves once `docker version` answers. */
-export async function startDockerd(h: Host, name = 'dockerd'): Promise<Dockerd> {
+export async function startDockerd(h: Host, name = 'dockerd', opts: DockerdOptions = {}): Promise<Dockerd> {
   const dir = join(h.lab.dir, `${h.name}-${name}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const sock = join(dir, 'docker.sock');
@@ -97,14 +151,16 @@ export async function startDockerd(h: Host, name = 'dockerd'): Promise<Dockerd> 
     '--iptables=false',
     '--ip-masq=false',
     '--log-level', 'warn',
+    ...(opts.liveRestore ? ['--live-restore'] : []),
   ];
   const proc = await h.spawn(argv);
   const end = Date.now() + 60_000;
   for (;;) {
     if (!proc.running) assert.fail(`dockerd exited:\n${proc.stderr()}`);
     if (existsSync(sock)) {
-      const r = await h.exec([DOCKER_CLI, '-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 });
-      if (r.code === 0) break;
+      // a dockerd restoring after a kill may hold the call: that one times out, the loop goes on
+      const r = await h.exec([DOCKER_CLI, '-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 }).catch(() => undefined);
+      if (r?.code === 0) break;
     }
     if (Date.now() > end) assert.fail(`dockerd did not answer within 60 s:\n${proc.stderr()}`);
     await sleep(100);
@@ -182,6 +238,8 @@ export async function stopDockerd(d: Dockerd | undefined): Promise<void> {
       // gone
     }
   }
+  sweepDockerdProcesses(d);
+  await sleep(200);
   removeCgroups(d.cgroupParent);
 }
 

@@ -65,10 +65,27 @@ test('a berth overlay across two dockerds (3-member etcd, no swarm)', { timeout:
     await until('ov known on b', async () => (await b.berth(['network', 'inspect', 'ov'])).code === 0);
 
     const ips: string[] = [];
+    await t.test('b finds the cluster\'s overlay by name (-o berth.driver=overlay -o berth.name=ov); a conflicting subnet is refused, leaving nothing', async () => {
+      const { driver } = pluginNameFor(b);
+      const netsBefore = await dockerOk(db, ['network', 'ls', '-q']);
+      const wrong = await dockerCmd(db, ['network', 'create', '-d', driver, '--ipam-driver', driver, '-o', 'berth.driver=overlay', '-o', 'berth.name=ov', '--subnet', '10.95.0.0/24', 'dov']);
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /berth\.name=ov names the cluster's overlay: the berth network has subnet\(s\) 10\.97\.0\.0\/24, Docker asked for 10\.95\.0\.0\/24/, wrong.stderr);
+      // the same subnet under another name: the overlap is refused, and the message says how to join
+      const unnamed = await dockerCmd(db, ['network', 'create', '-d', driver, '--ipam-driver', driver, '-o', 'berth.driver=overlay', '--subnet', SUBNET, 'dov']);
+      assert.notEqual(unnamed.code, 0);
+      assert.match(unnamed.stderr, /add -o berth\.name=ov/, unnamed.stderr);
+      assert.equal(await dockerOk(db, ['network', 'ls', '-q']), netsBefore, 'nothing left in Docker');
+      const names = (await b.berthJson<{ Name: string }[]>(['network', 'ls', '--format', 'json'])).map((n) => n.Name);
+      assert.deepEqual(names.filter((n) => n.startsWith('docker-')), [], `nothing left in berth: ${names.join(', ')}`);
+    });
+
     await t.test('each dockerd joins the overlay with berth\'s IPAM; their containers get distinct addresses', async () => {
       for (const [i, d] of [da, db].entries()) {
         const { driver } = pluginNameFor(d.h);
-        await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', SUBNET, '-o', 'berth.network=ov', 'dov']);
+        // a by berth's name for it, b as another dockerd of the cluster: the same overlay
+        const how = d === da ? ['-o', 'berth.network=ov'] : ['-o', 'berth.driver=overlay', '-o', 'berth.name=ov'];
+        await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', SUBNET, ...how, 'dov']);
         await dockerOk(d, ['run', '-d', '--name', `w${i}`, '--network', 'dov', img, 'sleep', '600']);
         ips.push(await dockerOk(d, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', `w${i}`]));
       }
@@ -98,7 +115,8 @@ test('a berth overlay across two dockerds (3-member etcd, no swarm)', { timeout:
       const pids: string[] = [];
       for (const [i, d] of [da, db].entries()) {
         const { driver } = pluginNameFor(d.h);
-        if (d === db) await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', ENC_SUBNET, '-o', 'berth.network=ove', 'dove']);
+        // b: the same command as a's (but its own plugin): the cluster's overlay "ove" is found by name
+        if (d === db) await dockerOk(d, ['network', 'create', '-d', driver, '--ipam-driver', driver, '-o', 'berth.driver=overlay', '-o', 'encrypted', '-o', 'berth.name=ove', '--subnet', ENC_SUBNET, 'dove']);
         await dockerOk(d, ['run', '-d', '--name', `e${i}`, '--network', 'dove', img, 'sleep', '600']);
         eips.push(await dockerOk(d, ['inspect', '-f', '{{(index .NetworkSettings.Networks "dove").IPAddress}}', `e${i}`]));
         pids.push(await dockerOk(d, ['inspect', '-f', '{{.State.Pid}}', `e${i}`]));

@@ -63,8 +63,9 @@ describe('docker plugin edge', () => {
     assert.match(String(net.json.Err), /NetworkID/);
     const generic = await call('/NetworkDriver.CreateNetwork', { NetworkID: 'x', Options: { 'com.docker.network.generic': { a: 1 } } });
     assert.match(String(generic.json.Err), /com\.docker\.network\.generic\.a/);
-    const proto = await call('/NetworkDriver.CreateEndpoint', {
-      NetworkID: 'n', EndpointID: 'e', Interface: { Address: '10.0.0.2/24' }, Options: { 'com.docker.network.portmap': [{ Proto: 99, Port: 80, HostPort: 8080 }] },
+    // ports come with ProgramExternalConnectivity (after Join), as Docker's bridge driver takes them
+    const proto = await call('/NetworkDriver.ProgramExternalConnectivity', {
+      NetworkID: 'n', EndpointID: 'e', Options: { 'com.docker.network.portmap': [{ Proto: 99, Port: 80, HostPort: 8080 }] },
     });
     assert.match(String(proto.json.Err), /portmap\[0\]\.Proto 99/);
     const join = await call('/NetworkDriver.Join', { NetworkID: 'n', EndpointID: 'e' });

@@ -254,6 +254,20 @@ void describe('store', () => {
       assert.deepEqual(store.listAllocations(net.id).map((a) => a.owner), ['gateway']);
     });
 
+    void test('setEndpointContainer hands the endpoint and its ports to another container id; a bad id or endpoint changes nothing', () => {
+      const net = store.createNetwork(network('n', [{ subnet: '172.18.0.0/16' }]));
+      const [placeholder, sandbox] = ['docker-unjoined-0123456789ab', newId().slice(0, 12)];
+      const ep = store.createEndpoint(endpoint(net.id, placeholder));
+      store.reservePort({ ...port('0.0.0.0', 8080, placeholder), endpointId: ep.id });
+      store.setEndpointContainer(ep.id, sandbox);
+      assert.equal(store.getEndpoint(ep.id)?.containerId, sandbox);
+      assert.deepEqual(store.listPorts({ containerId: sandbox }).map((p) => p.endpointId), [ep.id]);
+      assert.deepEqual(store.listEndpoints({ containerId: placeholder }), []);
+      rejects(() => store.setEndpointContainer(ep.id, '-bad'), UserError, 'container id', '"-bad"');
+      rejects(() => store.setEndpointContainer(newId(), sandbox), NotFoundError, 'endpoint');
+      assert.equal(store.getEndpoint(ep.id)?.containerId, sandbox);
+    });
+
     void test('conflicts and bad values change nothing', () => {
       const net = store.createNetwork(network('n', [{ subnet: '172.18.0.0/16' }]));
       const ctr = newId();
