@@ -76,14 +76,15 @@ await build({
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
 });
 
-// berth-cni: one CommonJS file, because a CNI runtime execs the plugin for every call and every
-// call needs all of it (no split), and because Node 20 gives a code cache only to scripts (vm.Script,
-// not ES modules): bin/berth-cni compiles it with dist/berth-cni.cache, made below by one run of
-// the plugin, so V8 neither parses nor compiles ~0.6 MB on each call. import.meta.url (berth's
-// package root, createRequire) becomes the bundle's own file URL.
-await build({
-  entryPoints: ['dist/src/cni-main.js'],
-  outfile: 'dist/berth-cni.cjs',
+// The CLI and berth-cni as CommonJS files, because a CLI command or CNI call is a fresh Node process
+// and Node 20 gives a code cache only to scripts (vm.Script, not ES modules): bin/berth and
+// bin/berth-cni compile them with dist/berth.cache and dist/berth-cni.cache (bin/code-cache.mjs),
+// made below by one run of each, so V8 neither parses nor compiles ~1 MB on each call. Dynamic
+// imports inside stay lazy (esbuild evaluates such a module on first import), so `berth --version`
+// still evaluates no engine code and loads no native addon. import.meta.url (berth's package root,
+// createRequire) becomes the bundle's own file URL. (The split ES module build above stays for the
+// benches that load dist/berth.mjs.)
+const cjs = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -95,12 +96,20 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
-});
+};
+await build({ ...cjs, entryPoints: ['dist/src/main.js'], outfile: 'dist/berth.cjs' });
+await build({ ...cjs, entryPoints: ['dist/src/cni-main.js'], outfile: 'dist/berth-cni.cjs' });
 // (dist/berth-cni.mjs: the ES module bundle of earlier builds)
-await Promise.all(['dist/berth-cni.cache', 'dist/berth-cni.mjs'].map((f) => rm(f, { force: true })));
-// CNI VERSION runs every module's top level: the cache then holds the code of all of them
-const made = spawnSync(process.execPath, ['bin/berth-cni'], { env: { ...process.env, CNI_COMMAND: 'VERSION', BERTH_CNI_WRITE_CODE_CACHE: '1' }, input: '', encoding: 'utf8' });
-if (made.status !== 0 || !existsSync('dist/berth-cni.cache')) throw new Error(`cannot make dist/berth-cni.cache: status ${made.status} ${made.signal ?? ''} ${made.error?.message ?? ''} ${made.stdout} ${made.stderr}`);
+await Promise.all(['dist/berth.cache', 'dist/berth-cni.cache', 'dist/berth-cni.mjs'].map((f) => rm(f, { force: true })));
+// One run of each makes its cache: CNI VERSION runs every module's top level; the CLI's
+// --warm-code-cache (src/main.ts) evaluates the modules its commands load on demand.
+for (const [bin, args, env, cache] of [
+  ['bin/berth-cni', [], { CNI_COMMAND: 'VERSION' }, 'dist/berth-cni.cache'],
+  ['bin/berth', ['--warm-code-cache'], {}, 'dist/berth.cache'],
+]) {
+  const made = spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env, BERTH_WRITE_CODE_CACHE: '1' }, input: '', encoding: 'utf8' });
+  if (made.status !== 0 || !existsSync(cache)) throw new Error(`cannot make ${cache}: status ${made.status} ${made.signal ?? ''} ${made.error?.message ?? ''} ${made.stdout} ${made.stderr}`);
+}
 
 // The topology page's script (src/ui/page/, served by `berth daemon --ui`): one file for the
 // browser, its layout library inside (no CDN: users may be offline).
