@@ -9,14 +9,19 @@ const { createRequire } = require('node:module');
 const { dirname } = require('node:path');
 const { Script } = require('node:vm');
 
-/** Run bundle (a path) with cacheFile; false when the bundle is missing (the caller falls back). */
-function runCachedBundle(bundle, cacheFile) {
-  if (!existsSync(bundle)) return false;
+/** The bundle compiled with its cache when the cache is usable (script.cachedDataRejected says whether V8 took it). */
+function compileBundle(bundle, cacheFile) {
   // V8 checks the cache against the source's length only: a bundle changed after its cache was
   // made (newer than the cache) is compiled without it
   const cacheTime = existsSync(cacheFile) ? statSync(cacheFile).mtimeMs : -1;
   const cachedData = cacheTime >= statSync(bundle).mtimeMs ? readFileSync(cacheFile) : undefined;
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, 'utf8')}\n})`, { filename: bundle, ...(cachedData ? { cachedData } : {}) });
+  return new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, 'utf8')}\n})`, { filename: bundle, ...(cachedData ? { cachedData } : {}) });
+}
+
+/** Run bundle (a path) with cacheFile; false when the bundle is missing (the caller falls back). */
+function runCachedBundle(bundle, cacheFile) {
+  if (!existsSync(bundle)) return false;
+  const script = compileBundle(bundle, cacheFile);
   // the build makes the cache with one run: what that run compiled is in it
   if (process.env.BERTH_WRITE_CODE_CACHE === '1') {
     process.on('exit', () => {
@@ -29,4 +34,4 @@ function runCachedBundle(bundle, cacheFile) {
   return true;
 }
 
-module.exports = { runCachedBundle };
+module.exports = { compileBundle, runCachedBundle };
