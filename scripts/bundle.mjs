@@ -115,6 +115,9 @@ const cjs = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
+  // a vm.Script has no loader for import(): the dynamic imports esbuild leaves (builtins such as
+  // node:os) become require
+  supported: { 'dynamic-import': false },
   external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel', 'netlink/package.json'],
   define: { 'import.meta.url': '__berthBundleUrl' },
   banner: { js: "const __berthBundleUrl = require('node:url').pathToFileURL(__filename).href;" },

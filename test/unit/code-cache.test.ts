@@ -3,7 +3,7 @@
 // call), and `berth --version` loads no native addon (no store, netlink or nftables).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,10 @@ for (const name of ['berth', 'berth-cni']) {
   void test(`dist/${name}.cjs is compiled with its code cache, and V8 accepts it`, () => {
     const script = compileBundle(join(REPO, 'dist', `${name}.cjs`), join(REPO, 'dist', `${name}.cache`));
     assert.equal(script.cachedDataRejected, false, `V8 rejected dist/${name}.cache (or it is missing or older than the bundle): rebuild with npm run build`);
+  });
+  void test(`dist/${name}.cjs has no import() left: a vm.Script has no loader for it`, () => {
+    // e.g. `await import('node:os')`: "A dynamic import callback was not specified" at run time
+    assert.doesNotMatch(readFileSync(join(REPO, 'dist', `${name}.cjs`), 'utf8'), /\bimport\(/);
   });
 }
 
