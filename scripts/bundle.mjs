@@ -51,6 +51,32 @@ const zodEnglishOnly = {
   },
 };
 
+// koffi's package loader reads node's ELF headers to tell glibc from musl, then wraps calls berth
+// never makes (deprecated ones): ~6 ms of CPU on every call that touches the kernel, against
+// ~2.5 ms for its native module alone. berth uses koffi.load, lib.func and koffi.errno only: the
+// bundles load the prebuilt glibc module of this platform directly, and koffi's own loader when
+// that is missing, fails to load (musl) or is another version.
+const koffiVersion = JSON.parse(await readFile('node_modules/koffi/package.json', 'utf8')).version;
+const koffiDirect = {
+  name: 'koffi-direct',
+  setup(b) {
+    b.onResolve({ filter: /^koffi$/ }, (args) => (/[\\/]dist[\\/]src[\\/]/.test(args.importer) ? { path: 'koffi', namespace: 'koffi-direct' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'koffi-direct' }, () => ({
+      contents: `const load = require;
+let native;
+try {
+  native = load(\`@koromix/koffi-\${process.platform}-\${process.arch}/\${process.platform}_\${process.arch}/koffi.node\`);
+} catch {
+  native = undefined;
+}
+module.exports = native && native.version === ${JSON.stringify(koffiVersion)} ? native : load('koffi');
+`,
+      resolveDir: process.cwd(),
+      loader: 'js',
+    }));
+  },
+};
+
 // Split at dynamic imports: a command loads only the code it may run (`berth --version` loads no
 // engine, store or kernel code and none of their native addons; `berth run` none of the daemon's).
 // The two entries share their chunks in dist/chunks/, emptied first so no stale chunk lingers.
@@ -70,37 +96,49 @@ await build({
   // retry library (both loaded on first use: src/store/etcd-lib.ts).
   external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel'],
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
-  plugins: [netlinkRtOnly, zodEnglishOnly, netlinkAddon],
+  plugins: [netlinkRtOnly, zodEnglishOnly, netlinkAddon, koffiDirect],
   logLevel: 'warning',
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
 });
 
-// berth-cni: one CommonJS file, because a CNI runtime execs the plugin for every call and every
-// call needs all of it (no split), and because Node 20 gives a code cache only to scripts (vm.Script,
-// not ES modules): bin/berth-cni compiles it with dist/berth-cni.cache, made below by one run of
-// the plugin, so V8 neither parses nor compiles ~0.6 MB on each call. import.meta.url (berth's
-// package root, createRequire) becomes the bundle's own file URL.
-await build({
-  entryPoints: ['dist/src/cni-main.js'],
-  outfile: 'dist/berth-cni.cjs',
+// The CLI and berth-cni as CommonJS files, because a CLI command or CNI call is a fresh Node process
+// and Node 20 gives a code cache only to scripts (vm.Script, not ES modules): bin/berth and
+// bin/berth-cni compile them with dist/berth.cache and dist/berth-cni.cache (bin/code-cache.mjs),
+// made below by one run of each, so V8 neither parses nor compiles ~1 MB on each call. Dynamic
+// imports inside stay lazy (esbuild evaluates such a module on first import), so `berth --version`
+// still evaluates no engine code and loads no native addon. import.meta.url (berth's package root,
+// createRequire) becomes the bundle's own file URL. (The split ES module build above stays for the
+// benches that load dist/berth.mjs.)
+const cjs = {
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
+  // a vm.Script has no loader for import(): the dynamic imports esbuild leaves (builtins such as
+  // node:os) become require
+  supported: { 'dynamic-import': false },
   external: ['better-sqlite3', 'koffi', 'node-gyp-build', 'etcd3', 'cockatiel', 'netlink/package.json'],
   define: { 'import.meta.url': '__berthBundleUrl' },
   banner: { js: "const __berthBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [netlinkRtOnly, zodEnglishOnly, netlinkAddon],
+  plugins: [netlinkRtOnly, zodEnglishOnly, netlinkAddon, koffiDirect],
   logLevel: 'warning',
   legalComments: 'none',
   minify: process.env.BERTH_BUNDLE_MINIFY !== '0',
-});
+};
+await build({ ...cjs, entryPoints: ['dist/src/main.js'], outfile: 'dist/berth.cjs' });
+await build({ ...cjs, entryPoints: ['dist/src/cni-main.js'], outfile: 'dist/berth-cni.cjs' });
 // (dist/berth-cni.mjs: the ES module bundle of earlier builds)
-await Promise.all(['dist/berth-cni.cache', 'dist/berth-cni.mjs'].map((f) => rm(f, { force: true })));
-// CNI VERSION runs every module's top level: the cache then holds the code of all of them
-const made = spawnSync(process.execPath, ['bin/berth-cni'], { env: { ...process.env, CNI_COMMAND: 'VERSION', BERTH_CNI_WRITE_CODE_CACHE: '1' }, input: '', encoding: 'utf8' });
-if (made.status !== 0 || !existsSync('dist/berth-cni.cache')) throw new Error(`cannot make dist/berth-cni.cache: status ${made.status} ${made.signal ?? ''} ${made.error?.message ?? ''} ${made.stdout} ${made.stderr}`);
+await Promise.all(['dist/berth.cache', 'dist/berth-cni.cache', 'dist/berth-cni.mjs'].map((f) => rm(f, { force: true })));
+// One run of each makes its cache: CNI VERSION runs every module's top level; the CLI's
+// --warm-code-cache (src/main.ts) evaluates the modules its commands load on demand.
+for (const [bin, args, env, cache] of [
+  ['bin/berth-cni', [], { CNI_COMMAND: 'VERSION' }, 'dist/berth-cni.cache'],
+  ['bin/berth', ['--warm-code-cache'], {}, 'dist/berth.cache'],
+]) {
+  const made = spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env, BERTH_WRITE_CODE_CACHE: '1' }, input: '', encoding: 'utf8' });
+  if (made.status !== 0 || !existsSync(cache)) throw new Error(`cannot make ${cache}: status ${made.status} ${made.signal ?? ''} ${made.error?.message ?? ''} ${made.stdout} ${made.stderr}`);
+}
 
 // The topology page's script (src/ui/page/, served by `berth daemon --ui`): one file for the
 // browser, its layout library inside (no CDN: users may be offline).

@@ -1,24 +1,48 @@
-// The berth binary (bin/berth, dist/berth.mjs), part of the composition root: the in-process CLI
+// The berth binary (bin/berth, dist/berth.cjs), part of the composition root: the in-process CLI
 // runs one command line with the engine in this process; `berth daemon` runs the daemon wired
 // in src/daemon-root.ts (loaded only then: a plain command never pays for the daemon's code).
 import { processContext, type DaemonRequest } from './cli/context.js';
 import { needsRoot, PERMISSION_DENIED, runCli } from './cli/program.js';
+import { loadCommands } from './cli/command-groups.js';
 
 async function runDaemon(req: DaemonRequest): Promise<void> {
   const { serveDaemon } = await import('./daemon-root.js');
   await serveDaemon(req);
 }
 
-const args = process.argv.slice(2);
-let status: number;
-if (needsRoot(args)) {
-  process.stderr.write(`berth: ${PERMISSION_DENIED}\n`);
-  status = 1;
-} else {
-  status = await runCli(args, { ...processContext(), runDaemon });
+/**
+ * The build's one run that makes the bundle's code cache (scripts/bundle.mjs, BERTH_WRITE_CODE_CACHE):
+ * it evaluates the modules a command loads on demand (every command group, the engine's run, ps,
+ * rm and network paths, the pre-command checks) so that their compiled code is in the cache, and
+ * runs no command. The daemon's code is left out: it starts once and runs for long.
+ */
+async function warmCodeCache(): Promise<number> {
+  await Promise.all([
+    loadCommands(['--help'], processContext()),
+    import('./engine/context.js'),
+    import('./engine/containers.js'),
+    import('./engine/inspect.js'),
+    import('./engine/networks.js'),
+    import('./engine/firewall-state.js'),
+    import('./engine/reconcile.js'),
+  ]);
+  return 0;
 }
-// Exit as soon as the output is flushed: idle handles (netlink sockets, timers of libraries)
-// would otherwise keep the process around for tens of milliseconds after its work is done.
-// The daemon never gets here while it runs.
-process.exitCode = status;
-process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
+
+async function main(args: string[]): Promise<number> {
+  if (process.env.BERTH_WRITE_CODE_CACHE === '1' && args[0] === '--warm-code-cache') return warmCodeCache();
+  if (needsRoot(args)) {
+    process.stderr.write(`berth: ${PERMISSION_DENIED}\n`);
+    return 1;
+  }
+  return runCli(args, { ...processContext(), runDaemon });
+}
+
+// no top-level await: the bundle is CommonJS, loaded with V8's code cache (bin/berth)
+void main(process.argv.slice(2)).then((status) => {
+  // Exit as soon as the output is flushed: idle handles (netlink sockets, timers of libraries)
+  // would otherwise keep the process around for tens of milliseconds after its work is done.
+  // The daemon never gets here while it runs.
+  process.exitCode = status;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
+});

@@ -16,7 +16,7 @@
 #      `berth --version`, `berth version --format json` (bin/berth: node and the bundle)
 #   2. hyperfine in a lab "host" namespace per build (bs-after, bs-before; own BERTH_ROOT/RUN):
 #      `berth run --rm --network none|bridge -- true`, no daemon, plus `node -e 0` in the same run;
-#      then 10 runs with BERTH_TRACE=1 (where the time goes, ms since process start)
+#      then 10 runs with BERTH_TRACE=cpu (where the time goes: wall and CPU ms since process start)
 #   3. daemonless berth-cni ADD/DEL against netavark: bench/cni/run.js -n 1 -b nodaemon,netavark
 #      (its own lab; this runs the live build of this checkout: the plugin finds its package there)
 # Safety: only the bs-* namespaces are created and deleted; nothing is killed (no daemon here).
@@ -135,8 +135,9 @@ for b in "${BUILDS[@]}"; do
     -n "$b: berth run --rm --network bridge -- true" "$TMP/$b/bin/berth run --rm --network bridge -- true" \
     --export-json "$OUT/run-$b.json" >"$OUT/run-$b.txt" 2>&1 || log "hyperfine failed (see $OUT/run-$b.txt)"
   for i in $(seq 10); do
-    BERTH_TRACE=1 "${IN[@]}" "$TMP/$b/bin/berth" run --rm --network bridge -- true 2>&1 >/dev/null |
-      sed -n 's/^\[trace \([0-9.]*\) ms\] \(.*\)$/\2,\1/p' >"$OUT/trace-$b-$i.csv"
+    # label,wall ms,CPU ms (a build without BERTH_TRACE=cpu leaves the CPU column empty)
+    BERTH_TRACE=cpu "${IN[@]}" "$TMP/$b/bin/berth" run --rm --network bridge -- true 2>&1 >/dev/null |
+      sed -n -e 's/^\[trace \([0-9.]*\) ms\] \(.*\) (cpu \([0-9.]*\) ms)$/\2,\1,\3/p' -e t -e 's/^\[trace \([0-9.]*\) ms\] \(.*\)$/\2,\1,/p' >"$OUT/trace-$b-$i.csv"
   done
   echo "$b: containers left: $("${IN[@]}" "$TMP/$b/bin/berth" ps -a -q | wc -l)" >>"$OUT/leftovers.txt"
   unset BERTH_ROOT BERTH_RUN

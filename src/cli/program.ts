@@ -36,6 +36,7 @@ function buildProgram(ctx: CliContext, commands: readonly Command[]): Command {
   program.hook('preAction', async (_cmd, action) => {
     const top = commandPath(action)[1];
     if (top !== 'version') await ctx.ready?.();
+    trace('cli: engine loaded');
     if (top === undefined || ['version', 'daemon', 'system'].includes(top) || process.geteuid?.() !== 0) return;
     const { restoreFirewallIfMissing } = await import('../engine/firewall-state.js');
     try {
@@ -43,9 +44,11 @@ function buildProgram(ctx: CliContext, commands: readonly Command[]): Command {
     } catch (err) {
       trace(`cli: cannot check berth's nft table: ${(err as Error).message}`);
     }
+    trace("cli: nft table checked");
     if (ctx.remote || ['on-exit', 'finish'].includes(action.name())) return;
     const { reconcileContainers } = await import('../engine/reconcile.js');
     await reconcileContainers(ctx.engine());
+    trace('cli: containers reconciled');
   });
   for (const c of commands) program.addCommand(c, { hidden: c.name() === 'internal' });
   program
