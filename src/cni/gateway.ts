@@ -65,7 +65,7 @@ export async function serveCni(engine: Engine, serial: Serial, body: unknown): P
   const pid = typeof b.pid === 'number' && Number.isInteger(b.pid) && b.pid > 0 ? b.pid : undefined;
   const reach = netnsReach(cniEnv, pid);
   sameLocation(engine, stdin);
-  const { stdout, status } = await serial(() => (trace('cni: serial entered'), runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach, { relayInBackground: true })));
+  const { stdout, status } = await serial(() => (trace('cni: serial entered'), runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach, { hostRelay: true })));
   trace('cni: answered');
   const frames = new Frames();
   frames.add('1', stdout);
