@@ -1,9 +1,10 @@
 // The host relay: ONE long-lived relay process per host for the published ports of every CNI
 // sandbox the daemon plugs in (berth-init --relay-host SOCKET), instead of a process started per
 // endpoint. The daemon adds and removes bindings over a unix socket (0600, peers checked by
-// SO_PEERCRED): a request/response channel, so ADD learns that the port is bound (or which port
-// is taken) before it answers, DEL knows the port is free when it returns, and CHECK and
-// `system check` can ask what is bound. One line a request, one answer each:
+// SO_PEERCRED): a request/response channel, answered in order, so a refused bind names the port,
+// DEL knows the port is free when it returns, and CHECK and `system check` can ask what is
+// bound (a directory plus a signal would need a second channel for all three). One line a
+// request, one answer each:
 //
 //   add OWNER N          then N publish lines ("tcp|udp LISTEN_ADDR PORT TARGET_ADDR PORT"):
 //                        all bound, "ok"; or none (of these), "err WHY" naming the port

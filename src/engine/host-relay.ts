@@ -1,8 +1,9 @@
 // The host relay (native/relay-host.c): one long-lived `berth-init --relay-host` per host that
 // binds the published ports of every CNI sandbox the daemon plugs in and relays the host's own
 // loopback connections to them, instead of a relay process per endpoint. It is steered over a
-// unix socket under $BERTH_RUN/relay (0600): request and answer, so an ADD knows its port is
-// bound, or which one is taken, before it answers, and a DEL that the port is free again.
+// unix socket under $BERTH_RUN/relay (0600): request and answer on one ordered connection, so a
+// DEL or CHECK sees the answer to the ADD before it (bound, or which port was refused), a DEL
+// knows the port is free again, and `system check` can ask what is bound.
 //
 // It keeps no state: what it should bind is each endpoint's relays/<id>/publish (port-relay.ts),
 // and `system check --repair` (the daemon's start too) re-makes it from there. It outlives the

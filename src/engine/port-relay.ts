@@ -103,23 +103,31 @@ export function startEndpointRelay(engine: Engine, endpointId: string, ports: re
 /** The marker of an endpoint whose ports the host relay binds (no process of its own). */
 const HOST_MARK = 'host';
 
+/** Bindings sent to the host relay by this process and not yet answered, by endpoint. */
+const binding = new Map<string, Promise<void>>();
+
 /**
- * The same through the host's one relay, for the daemon: the ports are bound before ADD answers
- * (a taken one fails it, named) without a process start. On failure nothing is left.
+ * The same through the host's one relay, for the daemon: no process start, and ADD does not wait
+ * for the relay's answer either (under load, waking another process costs milliseconds), as the
+ * ports were checked free just before (checkHostPortFree). The answer comes on the same
+ * connection before any later DEL's or CHECK's; a refusal is written to relays/<id>/error, where
+ * CHECK and `system check` find it.
  */
-export async function startEndpointRelayOnHost(engine: Engine, endpointId: string, ports: readonly PortRecord[]): Promise<void> {
+export function startEndpointRelayOnHost(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
   const lines = publishFileText(ports).split('\n').filter(Boolean);
   if (!lines.length) return;
   const dir = relayDir(engine, endpointId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(join(dir, HOST_MARK), '', { mode: 0o600 });
-    writeFileSync(join(dir, 'publish'), lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
-    await bindHostRelay(engine, endpointId, lines);
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  writeFileSync(join(dir, HOST_MARK), '', { mode: 0o600 });
+  writeFileSync(join(dir, 'publish'), lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  const answered = bindHostRelay(engine, endpointId, lines).catch((err: Error) => {
+    try {
+      writeFileSync(join(dir, 'error'), `${err.message}\n`, { mode: 0o600 });
+    } catch {
+      // the endpoint was released meanwhile: nothing to report to
+    }
+  });
+  binding.set(endpointId, answered.finally(() => binding.delete(endpointId)));
 }
 
 function servedByHostRelay(dir: string): boolean {
@@ -132,6 +140,7 @@ function wantedLines(dir: string): string[] {
 
 /** Release a CNI endpoint's relayed ports, whichever relay holds them (idempotent). */
 export async function releaseEndpointRelay(engine: Engine, endpointId: string): Promise<void> {
+  await binding.get(endpointId);
   const dir = relayDir(engine, endpointId);
   if (!servedByHostRelay(dir)) return stopEndpointRelay(engine, endpointId);
   await unbindHostRelay(engine, endpointId);
@@ -142,6 +151,11 @@ const NOT_RUNNING = "the loopback relay of its published ports is not running: t
 
 /** What the host relay lacks of an endpoint's ports (undefined: all bound). */
 function hostRelayGap(dir: string, bound: Map<string, string[]> | undefined, endpointId: string): string | undefined {
+  try {
+    return `the loopback relay of its published ports refused them: ${readFileSync(join(dir, 'error'), 'utf8').trim()}`;
+  } catch {
+    // no refusal recorded
+  }
   if (!bound) return NOT_RUNNING;
   const have = new Set(bound.get(endpointId) ?? []);
   const missing = wantedLines(dir).filter((l) => !have.has(l));
@@ -153,6 +167,7 @@ function hostRelayGap(dir: string, bound: Map<string, string[]> | undefined, end
 export async function endpointRelayProblem(engine: Engine, endpointId: string): Promise<string | undefined> {
   const dir = relayDir(engine, endpointId);
   if (!existsSync(join(dir, 'publish'))) return undefined;
+  await binding.get(endpointId);
   if (servedByHostRelay(dir)) return hostRelayGap(dir, await listHostRelay(engine), endpointId);
   try {
     const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').split('\n')[0]);
@@ -184,6 +199,7 @@ export async function hostRelayDrift(engine: Engine): Promise<HostRelayFinding[]
     // no CNI endpoint relays anything
   }
   const wanted = ids.filter((id) => servedByHostRelay(relayDir(engine, id)) && engine.store.getEndpoint(id) !== undefined);
+  await Promise.all(binding.values());
   const bound = await listHostRelay(engine);
   const findings: HostRelayFinding[] = [];
   for (const owner of bound?.keys() ?? []) {
@@ -194,7 +210,11 @@ export async function hostRelayDrift(engine: Engine): Promise<HostRelayFinding[]
     const dir = relayDir(engine, id);
     const gap = hostRelayGap(dir, bound, id);
     if (!gap) continue;
-    const rebind = async () => (await unbindHostRelay(engine, id), await bindHostRelay(engine, id, wantedLines(dir)));
+    const rebind = async () => {
+      await unbindHostRelay(engine, id);
+      await bindHostRelay(engine, id, wantedLines(dir));
+      rmSync(join(dir, 'error'), { force: true });
+    };
     findings.push({ object: `port relay ${id.slice(0, 12)}`, problem: gap, action: bound ? 'bound them again' : 'started the host relay and bound them', repair: rebind });
   }
   return findings;

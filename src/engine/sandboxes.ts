@@ -44,7 +44,7 @@ export interface SandboxRequest {
   bandwidth?: SandboxBandwidth;
   /** false: the runtime holds the published host ports itself (podman): no relay binds them */
   relay?: boolean;
-  /** a long-lived caller (the daemon): the host's one relay binds the ports, not a process per endpoint */
+  /** a long-lived caller (the daemon): the host's one relay binds the ports (no process per endpoint; ADD does not wait for it) */
   hostRelay?: boolean;
 }
 
@@ -95,7 +95,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
     trace('sandbox: default routes');
     const ports = engine.store.listPorts({ endpointId: endpoint.id });
     // the host's own connections to the published ports (127.0.0.1): a relay process, as for berth's containers
-    if (req.relay !== false && req.hostRelay) await startEndpointRelayOnHost(engine, endpoint.id, ports);
+    if (req.relay !== false && req.hostRelay) startEndpointRelayOnHost(engine, endpoint.id, ports);
     else if (req.relay !== false) startEndpointRelay(engine, endpoint.id, ports);
     trace('sandbox: relay started');
     undo.push(() => releaseEndpointRelay(engine, endpoint.id));
