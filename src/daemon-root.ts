@@ -91,7 +91,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return {
       run: (body) => cli.run(body),
       continue: (body) => cli.continue(body),
-      cni: async (body) => (await import('./cni/gateway.js')).serveCni(engine, serial, body),
+      cni: async (body, callerPid) => (await import('./cni/gateway.js')).serveCni(engine, serial, body, callerPid),
     };
   };
   const servers: Server[] = [];

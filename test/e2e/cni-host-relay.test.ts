@@ -11,7 +11,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type BackgroundProcess, type External, REPO_ROOT } from '../lab/index.js';
-import { sleep, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
+import { api, sleep, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
 import { type BasicLab, basicLab } from './helpers.js';
 
 const T = { timeout: 240_000 };
@@ -135,6 +135,17 @@ void describe('CNI through the daemon: one host relay for every published port',
     await L.h.berthOk(['system', 'check', '--repair']);
     const free = await L.h.exec([process.execPath, '-e', `const s=require('net').createServer().on('error',e=>console.log(e.code)).listen(${orphanPort},'127.0.0.1',()=>{console.log('bound');s.close()})`], { timeoutMs: 10_000 });
     assert.equal(free.stdout.trim(), 'bound', 'the orphan port is free');
+  });
+
+  void test("/berth/v1/cni sees CNI_NETNS through the caller's pid from the socket (SO_PEERCRED), not the body's", T, async () => {
+    const k = SANDBOXES;
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'relay-test-peer', CNI_NETNS: sandboxes[k]!.netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
+    // a pid that is no process: trusted, the daemon would look for /proc/999999999/root/... and refuse (404)
+    const add = await api(daemon!.sock, 'POST', '/berth/v1/cni', { env, stdin: conf(BASE_PORT + 700), pid: 999_999_999 });
+    assert.equal(add.status, 200, add.text);
+    assert.match(add.text, /"ips"/, 'the ADD ran in the daemon and answered a result');
+    const del = await api(daemon!.sock, 'POST', '/berth/v1/cni', { env: { ...env, CNI_COMMAND: 'DEL' }, stdin: conf(BASE_PORT + 700), pid: 1 });
+    assert.equal(del.status, 200, del.text);
   });
 
   void test('DEL releases each port; the daemon stopping ends the idle relay', T, async () => {
