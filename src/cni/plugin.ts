@@ -169,6 +169,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(mac ? { mac } : {}),
         ...(aliases.length ? { aliases } : {}),
         ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
+        ...(conf.dns?.servers?.length ? { dnsServers: conf.dns.servers } : {}),
         relay: conf.hostPortRelay,
         ...(opts.hostRelay ? { hostRelay: true } : {}),
       });

@@ -17,6 +17,7 @@ import type { Engine } from './context.js';
 import { attachNetworkEndpoint, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
 import { endpointRelayProblem, releaseEndpointRelay, startEndpointRelay, startEndpointRelayOnHost } from './port-relay.js';
+import { forgetSandboxDns, recordSandboxDns } from './sandbox-dns.js';
 import { shapeSandbox, unshapeSandbox, type SandboxBandwidth } from './sandbox-bandwidth.js';
 import { trace } from '../common/trace.js';
 
@@ -42,6 +43,8 @@ export interface SandboxRequest {
   aliases?: string[];
   /** the CNI bandwidth capability: shaped on the host end of the veth (bridge networks) */
   bandwidth?: SandboxBandwidth;
+  /** the runtime's DNS servers (the dns capability): upstreams of the embedded DNS for this sandbox */
+  dnsServers?: string[];
   /** false: the runtime holds the published host ports itself (podman): no relay binds them */
   relay?: boolean;
   /** a long-lived caller (the daemon): the host's one relay binds the ports (no process per endpoint; ADD does not wait for it) */
@@ -82,6 +85,11 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   }
   const undo = new Undo();
   try {
+    // before the endpoint's record: the daemon's DNS, seeing the record, finds its upstreams too
+    if (req.dnsServers?.length) {
+      recordSandboxDns(engine, req.containerId, req.dnsServers);
+      undo.push(() => void (engine.store.listEndpoints({ containerId: req.containerId }).length || forgetSandboxDns(engine, req.containerId)));
+    }
     const { ip, ip6, mac, aliases } = req;
     const endpoint = await attachNetworkEndpoint(engine, network, { containerId: req.containerId, netns: req.netns, ifname: req.ifname, publish: req.publish, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(mac ? { mac } : {}), ...(aliases ? { aliases } : {}) }, undo);
     trace('sandbox: endpoint attached');
@@ -121,6 +129,7 @@ export async function detachSandbox(engine: Engine, containerId: string, ifname:
     }
   }
   await releaseEndpoints(engine, containerId, ifname);
+  if (!engine.store.listEndpoints({ containerId }).length) forgetSandboxDns(engine, containerId);
 }
 
 /** The attachment as recorded, and what drifted in the kernel from it (CNI CHECK); empty: all as recorded. */
