@@ -225,7 +225,7 @@ bool relay_host_listen(const char *path, char *why, size_t whylen) {
   memcpy(sa.sun_path, path, strlen(path) + 1);
   unlink(path); // left by a relay that died: the lock says none runs
   listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  mode_t old = umask(077); // born 0600: no moment where others may connect
+  mode_t old = umask(0177); // born 0600: no moment where others may connect
   int err = listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) || listen(listen_fd, 64) ? errno : 0;
   umask(old);
   if (err) return snprintf(why, whylen, "--relay-host \"%s\": %s", path, strerror(err)), false;
