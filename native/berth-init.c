@@ -21,7 +21,8 @@
 // - --publish-file FILE: the shim binds those ports in the host's namespace before the command
 //   starts (a port already taken fails the start) and relays the host's own connections to the
 //   container from a child process that ends before the exit file is written
-//   (native/port-relay.c). --proxy-only runs just that relay (CNI sandboxes).
+//   (native/port-relay.c). --proxy-only runs just that relay (CNI sandboxes, in-process plugin);
+//   --relay-host SOCKET runs the host's one relay for the daemon's CNI sandboxes (relay-host.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -45,12 +46,13 @@
 #include <unistd.h>
 
 #include "port-relay.h"
+#include "relay-host.h"
 
 #define OLDROOT ".berth-oldroot" // where pivot_root parks the host's root, inside --rootfs
 
 struct bind { const char *spec, *src, *dst; };
 static struct {
-  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log, *publishfile;
+  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log, *publishfile, *relayhost;
   bool no_netns_unshare, detach, proxy_only;
   struct bind *binds;
   int nbinds;
@@ -106,6 +108,7 @@ static void parse(int argc, char **argv) {
     else if (!strcmp(a, "--log")) value(argc, argv, &i, &opt.log);
     else if (!strcmp(a, "--publish-file")) value(argc, argv, &i, &opt.publishfile);
     else if (!strcmp(a, "--proxy-only")) opt.proxy_only = true;
+    else if (!strcmp(a, "--relay-host")) value(argc, argv, &i, &opt.relayhost);
     else if (!strcmp(a, "--no-netns-unshare")) opt.no_netns_unshare = true;
     else if (!strcmp(a, "--detach")) opt.detach = true;
     else if (!strcmp(a, "--bind")) {
@@ -127,6 +130,14 @@ static void parse(int argc, char **argv) {
       i = end;
     } else if (a[0] == '-') usage("unknown option \"%s\"", a);
     else usage("unexpected argument \"%s\" (the command goes after \"--\")", a);
+  }
+  if (opt.relayhost) {
+    // the host's relay, steered over its socket: no ports of its own, no command
+    if (i < argc) usage("--relay-host takes no command");
+    if (opt.proxy_only || opt.publishfile || opt.netns || opt.rootfs || opt.exitfile || opt.onexit || opt.nbinds || opt.hostname || opt.workdir || opt.no_netns_unshare)
+      usage("--relay-host takes only --pidfile, --detach and --log");
+    if (opt.detach && !opt.log) usage("--detach needs --log FILE");
+    return;
   }
   if (opt.proxy_only) {
     // only the port relay (CNI sandboxes, whose process is not ours): no command
@@ -301,9 +312,10 @@ static void detach(void) {
 static void open_relay(void) {
   char why[400];
   if (opt.publishfile && !relay_open(opt.publishfile, why, sizeof why)) fail(125, "%s", why);
+  if (opt.relayhost && !relay_host_listen(opt.relayhost, why, sizeof why)) fail(125, "%s", why);
 }
 
-// --proxy-only: the relay alone, as its own process (the pidfile names it on both lines).
+// --proxy-only, --relay-host: the relay alone, as its own process (the pidfile names it on both lines).
 static _Noreturn void proxy_only(void) {
   open_relay();
   if (opt.pidfile) {
@@ -323,7 +335,7 @@ static _Noreturn void proxy_only(void) {
 int main(int argc, char **argv) {
   parse(argc, argv);
   if (opt.detach) detach();
-  if (opt.proxy_only) proxy_only();
+  if (opt.proxy_only || opt.relayhost) proxy_only();
   open_relay();
   int netfd = -1;
   if (opt.netns) {

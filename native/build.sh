@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$root/dist"
 cc="${CC:-cc}"
 flags=(-std=c11 -O2 -Wall -Wextra -Werror)
-"$cc" "${flags[@]}" -o "$root/dist/berth-init" "$root/native/berth-init.c" "$root/native/port-relay.c"
+"$cc" "${flags[@]}" -o "$root/dist/berth-init" "$root/native/berth-init.c" "$root/native/port-relay.c" "$root/native/relay-host.c"
 # the client falls back to the in-process CLI on the node that built berth (PATH's otherwise)
 node_bin="$(command -v node)"
 client=(-DBERTH_NODE="\"$node_bin\"" -DBERTH_PACKAGE="\"$root\"")

@@ -30,13 +30,16 @@
 #define UDP_IDLE_SECONDS 90
 #define BUF_SIZE 65536
 
-enum kind { K_LISTEN, K_TCP, K_UDP };
+enum kind { K_LISTEN, K_TCP, K_UDP, K_HOOK = RELAY_K_HOOK };
 
 struct listener {
   enum kind kind; // K_LISTEN: first member, so an epoll pointer tells what it points to
-  int fd, proto;  // fd -1: unpublished since (SIGHUP)
+  int fd, proto;  // fd -1: unpublished since (SIGHUP, relay_unbind)
   struct sockaddr_storage local, target;
   socklen_t llen, tlen;
+  // bound by relay_bind (the host relay): whose it is, its publish line, the next one
+  char *owner, *spec;
+  struct listener *next;
 };
 
 struct conn;
@@ -74,6 +77,8 @@ static volatile sig_atomic_t reload_wanted;
 static int ep = -1;
 static struct session *sessions;
 static struct conn *dead;
+static struct listener *owned, *dead_owned; // relay_bind's listeners; unbound ones, freed after the round
+static bool round_stale; // listeners or sessions were freed: this round's other events may name them
 
 int relay_count(void) { return nlisteners; }
 
@@ -122,6 +127,31 @@ void relay_restore_limit(void) {
   if (nofile_raised) setrlimit(RLIMIT_NOFILE, &caller_nofile);
 }
 
+// Bind (and listen on) one publish line's port. On failure nothing is open and why says why.
+static bool open_listener(struct listener *l, const char *line, char *why, size_t whylen) {
+  char proto[8], laddr[64], taddr[64];
+  int lport, tport;
+  if (sscanf(line, "%7s %63s %d %63s %d", proto, laddr, &lport, taddr, &tport) != 5 || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
+    return snprintf(why, whylen, "expected \"tcp|udp LISTEN_ADDR PORT TARGET_ADDR PORT\""), false;
+  *l = (struct listener){.kind = K_LISTEN, .proto = proto[0] == 't' ? SOCK_STREAM : SOCK_DGRAM};
+  if (!parse_addr(laddr, lport, &l->local, &l->llen) || !parse_addr(taddr, tport, &l->target, &l->tlen))
+    return snprintf(why, whylen, "bad address or port"), false;
+  l->fd = socket(l->local.ss_family, l->proto | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (l->fd < 0) return snprintf(why, whylen, "socket for %s:%d/%s: %s", laddr, lport, proto, strerror(errno)), false;
+  int one = 1;
+  // TCP only: SO_REUSEADDR on UDP would let a second binder share the port.
+  if (l->proto == SOCK_STREAM) setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (l->local.ss_family == AF_INET6) setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(l->fd, (struct sockaddr *)&l->local, l->llen) || (l->proto == SOCK_STREAM && listen(l->fd, 512))) {
+    int err = errno;
+    close(l->fd);
+    l->fd = -1;
+    return snprintf(why, whylen, "cannot publish %s%s%s:%d/%s: %s%s", strchr(laddr, ':') ? "[" : "", laddr, strchr(laddr, ':') ? "]" : "",
+                    lport, proto, strerror(err), err == EADDRINUSE ? " (a host process holds the port)" : ""), false;
+  }
+  return true;
+}
+
 bool relay_open(const char *path, char *why, size_t whylen) {
   publish_path = path;
   FILE *f = fopen(path, "re");
@@ -130,14 +160,7 @@ bool relay_open(const char *path, char *why, size_t whylen) {
   int cap = 0, lineno = 0;
   while (fgets(line, sizeof line, f)) {
     lineno++;
-    char proto[8], laddr[64], taddr[64];
-    int lport, tport;
     if (line[0] == '\n' || line[0] == '#') continue;
-    if (sscanf(line, "%7s %63s %d %63s %d", proto, laddr, &lport, taddr, &tport) != 5 ||
-        (strcmp(proto, "tcp") && strcmp(proto, "udp"))) {
-      snprintf(why, whylen, "--publish-file \"%s\" line %d: expected \"tcp|udp LISTEN_ADDR PORT TARGET_ADDR PORT\"", path, lineno);
-      goto fail;
-    }
     if (nlisteners == cap) {
       cap = cap ? cap * 2 : 16;
       struct listener *grown = realloc(listeners, (size_t)cap * sizeof *listeners);
@@ -145,23 +168,10 @@ bool relay_open(const char *path, char *why, size_t whylen) {
       listeners = grown;
       want_fds(cap);
     }
-    struct listener *l = &listeners[nlisteners];
-    *l = (struct listener){.kind = K_LISTEN, .proto = proto[0] == 't' ? SOCK_STREAM : SOCK_DGRAM};
-    if (!parse_addr(laddr, lport, &l->local, &l->llen) || !parse_addr(taddr, tport, &l->target, &l->tlen)) {
-      snprintf(why, whylen, "--publish-file \"%s\" line %d: bad address or port", path, lineno);
-      goto fail;
-    }
-    l->fd = socket(l->local.ss_family, l->proto | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (l->fd < 0) { snprintf(why, whylen, "socket for %s:%d/%s: %s", laddr, lport, proto, strerror(errno)); goto fail; }
-    int one = 1;
-    // TCP only: SO_REUSEADDR on UDP would let a second binder share the port.
-    if (l->proto == SOCK_STREAM) setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (l->local.ss_family == AF_INET6) setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(l->fd, (struct sockaddr *)&l->local, l->llen) || (l->proto == SOCK_STREAM && listen(l->fd, 512))) {
-      int err = errno;
-      close(l->fd);
-      snprintf(why, whylen, "cannot publish %s%s%s:%d/%s: %s%s", strchr(laddr, ':') ? "[" : "", laddr, strchr(laddr, ':') ? "]" : "",
-               lport, proto, strerror(err), err == EADDRINUSE ? " (a host process holds the port)" : "");
+    char bad[300];
+    if (!open_listener(&listeners[nlisteners], line, bad, sizeof bad)) {
+      if (strncmp(bad, "cannot publish", 14) && strncmp(bad, "socket for", 10)) snprintf(why, whylen, "--publish-file \"%s\" line %d: %s", path, lineno, bad);
+      else snprintf(why, whylen, "%s", bad);
       goto fail;
     }
     nlisteners++;
@@ -392,6 +402,74 @@ static void reload(void) {
   fclose(f);
 }
 
+static bool ensure_epoll(void) {
+  if (ep < 0) ep = epoll_create1(EPOLL_CLOEXEC);
+  return ep >= 0;
+}
+
+void relay_hook_add(int fd, struct relay_hook *h, uint32_t events) {
+  h->kind = RELAY_K_HOOK;
+  if (ensure_epoll()) watch(fd, h, events, EPOLL_CTL_MOD);
+}
+
+void relay_hook_mod(int fd, struct relay_hook *h, uint32_t events) { watch(fd, h, events, EPOLL_CTL_MOD); }
+
+void relay_round_stale(void) { round_stale = true; }
+
+bool relay_bind(const char *owner, const char *line, char *why, size_t whylen) {
+  struct listener *l = malloc(sizeof *l);
+  if (!l || !ensure_epoll()) return free(l), snprintf(why, whylen, "out of memory"), false;
+  if (!open_listener(l, line, why, whylen)) return free(l), false;
+  l->owner = strdup(owner);
+  l->spec = strndup(line, strcspn(line, "\n"));
+  if (!l->owner || !l->spec) {
+    close(l->fd);
+    free(l->owner);
+    free(l->spec);
+    free(l);
+    return snprintf(why, whylen, "out of memory"), false;
+  }
+  l->next = owned;
+  owned = l;
+  watch(l->fd, l, EPOLLIN, EPOLL_CTL_ADD);
+  return true;
+}
+
+// Close a listener and end its UDP sessions (its TCP connections go on until they end).
+static void drop_listener(struct listener *l) {
+  if (l->fd >= 0) close(l->fd);
+  l->fd = -1;
+  for (struct session **p = &sessions; *p;) {
+    struct session *s = *p;
+    if (s->l != l) { p = &s->next; continue; }
+    *p = s->next;
+    close(s->fd);
+    free(s);
+  }
+  round_stale = true;
+}
+
+int relay_unbind(const char *owner, const void *after) {
+  int n = 0;
+  for (struct listener **p = &owned; *p;) {
+    struct listener *l = *p;
+    if ((const void *)l == after) break; // bound before `after`'s time: older, kept (an undone add)
+    if (strcmp(l->owner, owner)) { p = &l->next; continue; }
+    *p = l->next;
+    drop_listener(l);
+    l->next = dead_owned;
+    dead_owned = l;
+    n++;
+  }
+  return n;
+}
+
+const void *relay_newest(void) { return owned; }
+
+void relay_each(void (*fn)(void *arg, const char *owner, const char *spec), void *arg) {
+  for (struct listener *l = owned; l; l = l->next) fn(arg, l->owner, l->spec);
+}
+
 _Noreturn void relay_loop(void) {
   signal(SIGPIPE, SIG_IGN);
   // SIGHUP is taken only inside epoll_pwait (EINTR), so none is lost between a check and the wait
@@ -403,8 +481,7 @@ _Noreturn void relay_loop(void) {
   sigaddset(&blocked, SIGHUP);
   sigprocmask(SIG_BLOCK, &blocked, &waiting);
   sigdelset(&waiting, SIGHUP);
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) {
+  if (!ensure_epoll()) {
     dprintf(STDERR_FILENO, "berth-init: relay: epoll: %s\n", strerror(errno));
     _exit(125);
   }
@@ -417,14 +494,27 @@ _Noreturn void relay_loop(void) {
       reload();
       continue; // the events may name closed listeners or freed sessions
     }
-    for (int i = 0; i < n; i++) {
+    round_stale = false;
+    // level-triggered: an event skipped once the round is stale comes again on the next wait
+    for (int i = 0; i < n && !round_stale; i++) {
       enum kind k = *(enum kind *)evs[i].data.ptr;
       if (k == K_LISTEN) {
         struct listener *l = evs[i].data.ptr;
+        if (l->fd < 0) continue;
         if (l->proto == SOCK_STREAM) tcp_accept(l);
         else udp_from_client(l);
       } else if (k == K_TCP) conn_event(evs[i].data.ptr, evs[i].events);
-      else udp_from_container(evs[i].data.ptr);
+      else if (k == K_HOOK) {
+        struct relay_hook *h = evs[i].data.ptr;
+        h->on_event(h, evs[i].events);
+      } else udp_from_container(evs[i].data.ptr);
+    }
+    while (dead_owned) {
+      struct listener *l = dead_owned;
+      dead_owned = l->next;
+      free(l->owner);
+      free(l->spec);
+      free(l);
     }
     while (dead) {
       struct conn *c = dead;

@@ -16,6 +16,7 @@ import { CliGateway } from './cli/gateway.js';
 import { events } from './api/events.js';
 import { DaemonDns } from './daemon/dns.js';
 import { watchNftTable } from './engine/nft-watch.js';
+import { stopIdleHostRelay } from './engine/host-relay.js';
 import { tuneHeapForDaemon } from './daemon/heap.js';
 import type { OverlayAgent } from './engine/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
@@ -90,7 +91,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return {
       run: (body) => cli.run(body),
       continue: (body) => cli.continue(body),
-      cni: async (body) => (await import('./cni/gateway.js')).serveCni(engine, serial, body),
+      cni: async (body, callerPid) => (await import('./cni/gateway.js')).serveCni(engine, serial, body, callerPid),
     };
   };
   const servers: Server[] = [];
@@ -199,6 +200,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await dns.close();
       await ui?.close();
       await Promise.all(servers.filter((s) => s !== ui?.server).map((s) => new Promise<void>((r) => s.close(() => r()))));
+      // the host port relay stays while it binds ports (their loopback keeps working until the next daemon)
+      await stopIdleHostRelay(engine).catch(() => undefined);
       engine.close();
     },
   };

@@ -11,8 +11,8 @@ export interface ThinClientGateway {
   run(body: unknown): Promise<Buffer>;
   /** POST /berth/v1/cli/continue: the client's report after a run hand-over {token, status} */
   continue(body: unknown): Promise<Buffer>;
-  /** POST /berth/v1/cni: one CNI plugin call {env, stdin} */
-  cni(body: unknown): Promise<Buffer>;
+  /** POST /berth/v1/cni: one CNI plugin call {env, stdin}; callerPid: the connected process, as the kernel says (SO_PEERCRED) */
+  cni(body: unknown, callerPid: number | undefined): Promise<Buffer>;
 }
 
 /** Called once per server with its queue; the gateway queues its engine calls itself. */

@@ -6,6 +6,7 @@ import { createServer as createTlsServer, type ServerOptions as TlsServerOptions
 import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
+import { peerCredentials } from '../engine/host.js';
 import { events, type BerthEvent } from './events.js';
 import { API_VERSION, HttpError } from './http.js';
 import { containerRoutes } from './routes-containers.js';
@@ -207,7 +208,13 @@ for (const r of [...systemRoutes, ...networkRoutes, ...containerRoutes, ...berth
 const CLI_FRAMES = 'application/vnd.berth.cli-frames';
 route('POST', '/berth/v1/cli', async (_engine, req) => req.gateway.run(decodeBody(CliBody, req.body, 'cli')), 200, true);
 route('POST', '/berth/v1/cli/continue', async (_engine, req) => req.gateway.continue(decodeBody(CliContinueBody, req.body, 'cli continue')), 200, true);
-route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(decodeBody(CniBody, req.body, 'cni')), 200, true);
+// the caller's pid from the kernel (SO_PEERCRED on the unix socket), never from the body; over TCP none
+const socketFd = (raw: IncomingMessage) => (raw.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+const callerPid = (raw: IncomingMessage) => {
+  const fd = socketFd(raw);
+  return typeof fd === 'number' && fd >= 0 ? peerCredentials(fd)?.pid : undefined;
+};
+route('POST', '/berth/v1/cni', async (_engine, req) => req.gateway.cni(decodeBody(CniBody, req.body, 'cni'), callerPid(req.raw)), 200, true);
 
 route('GET', '/events', async (_engine, req) => {
   // server-sent events: one `data:` line of JSON per change, until the client goes away

@@ -41,10 +41,11 @@ function daemonEngine(engine: Engine, loc: StateLocation): Engine {
 
 /**
  * CNI_NETNS is a path in the caller's mount namespace: a runtime with a private /run/netns
- * (podman) names one the daemon cannot see. The native plugin sends its pid: the daemon opens the
- * path through /proc/<pid>/root, the plugin's own view (it waits for the answer, so the pid is
- * its). Without a pid, or not a namespace there either: a 404, on which the native plugin runs
- * the same call in-process, in the caller's namespaces.
+ * (podman) names one the daemon cannot see. The daemon opens the path through /proc/<pid>/root,
+ * the plugin's own view, with the pid the kernel gives for the socket's peer (SO_PEERCRED; the
+ * plugin waits for the answer, so the pid is its own); the body's "pid" is not trusted. Without a
+ * pid (TCP), or not a namespace there either: a 404, on which the native plugin runs the same
+ * call in-process, in the caller's namespaces.
  */
 function netnsReach(env: Record<string, string>, pid: number | undefined): (given: string) => string {
   const netns = env.CNI_NETNS;
@@ -56,16 +57,15 @@ function netnsReach(env: Record<string, string>, pid: number | undefined): (give
   return viaCaller;
 }
 
-export async function serveCni(engine: Engine, serial: Serial, body: unknown): Promise<Buffer> {
+export async function serveCni(engine: Engine, serial: Serial, body: unknown, callerPid: number | undefined): Promise<Buffer> {
   trace('cni: request');
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const env = (typeof b.env === 'object' && b.env !== null ? b.env : {}) as Record<string, unknown>;
   const cniEnv = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('CNI_') && typeof v === 'string')) as Record<string, string>;
   const stdin = typeof b.stdin === 'string' ? b.stdin : '';
-  const pid = typeof b.pid === 'number' && Number.isInteger(b.pid) && b.pid > 0 ? b.pid : undefined;
-  const reach = netnsReach(cniEnv, pid);
+  const reach = netnsReach(cniEnv, callerPid);
   sameLocation(engine, stdin);
-  const { stdout, status } = await serial(() => (trace('cni: serial entered'), runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach, { relayInBackground: true })));
+  const { stdout, status } = await serial(() => (trace('cni: serial entered'), runCni((loc) => daemonEngine(engine, loc), cniEnv, stdin, reach, { hostRelay: true })));
   trace('cni: answered');
   const frames = new Frames();
   frames.add('1', stdout);

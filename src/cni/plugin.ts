@@ -104,8 +104,8 @@ export type NetnsReach = (given: string) => string;
 
 /** How the caller runs the plugin: see runCni. */
 export interface CniHostOptions {
-  /** a long-lived process (the daemon): ADD answers before a published port's loopback relay runs */
-  relayInBackground?: boolean;
+  /** a long-lived process (the daemon): published ports are bound by the host's one relay (engine/host-relay.ts) */
+  hostRelay?: boolean;
 }
 
 async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void, reach: NetnsReach, opts: CniHostOptions): Promise<void> {
@@ -169,8 +169,9 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
         ...(mac ? { mac } : {}),
         ...(aliases.length ? { aliases } : {}),
         ...(conf.bandwidth ? { bandwidth: conf.bandwidth } : {}),
+        ...(conf.dns?.servers?.length ? { dnsServers: conf.dns.servers } : {}),
         relay: conf.hostPortRelay,
-        ...(opts.relayInBackground ? { relayInBackground: true } : {}),
+        ...(opts.hostRelay ? { hostRelay: true } : {}),
       });
       trace('cni: attached');
       // the result names the sandbox as the runtime does

@@ -7,6 +7,7 @@ import { DnsServers, DnsTable, type DnsContainerRecord, type DnsEndpointRecord, 
 import type { Engine } from '../engine/context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from '../engine/containers.js';
 import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
+import { sandboxDnsServers } from '../engine/sandbox-dns.js';
 
 /** nameserver lines of the host's resolv.conf, loopback ones included (we forward from the host). */
 export function hostResolvers(path = '/etc/resolv.conf'): string[] {
@@ -123,7 +124,12 @@ export class DaemonDns {
     // CNI sandboxes (endpoints without a berth container): under the runtime's name for them
     // (K8S_POD_NAME or the first alias, stored first among the aliases), else their CNI id
     const berthIds = new Set(containers.map((r) => r.id));
-    for (const [id, eps] of endpoints) if (!berthIds.has(id)) records.push({ id, name: eps.find((e) => e.aliases?.length)?.aliases?.[0] ?? id, endpoints: eps });
+    // and the runtime's DNS servers as their upstreams
+    for (const [id, eps] of endpoints) {
+      if (berthIds.has(id)) continue;
+      const upstreams = sandboxDnsServers(this.engine, id);
+      records.push({ id, name: eps.find((e) => e.aliases?.length)?.aliases?.[0] ?? id, endpoints: eps, ...(upstreams ? { dns: upstreams } : {}) });
+    }
     for (const r of this.remote) {
       const eps = r.endpoints.filter((e) => ids.has(e.networkId));
       if (eps.length) records.push({ ...r, endpoints: eps });

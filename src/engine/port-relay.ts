@@ -5,8 +5,11 @@
 // bind a published port afterwards and then lose its loopback traffic to the container.
 //
 // berth containers: the shim binds and relays (--publish-file). CNI sandboxes, whose process
-// berth does not start: a detached `berth-init --proxy-only` per endpoint, ended on DEL.
-import { spawn, spawnSync } from 'node:child_process';
+// berth does not start: through the daemon, the host's one relay (host-relay.ts) binds them;
+// the in-process plugin, whose process ends at once, starts a detached `berth-init
+// --proxy-only` per endpoint, ended on DEL. Either way relays/<endpoint id>/publish records
+// what is relayed (and relays/<id>/host that the host relay does it).
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH_INIT } from '../common/package.js';
@@ -14,6 +17,7 @@ import { ConflictError, SystemError } from '../common/errors.js';
 import type { PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { checkHostPortFree } from './host-ports.js';
+import { bindHostRelay, listHostRelay, unbindHostRelay } from './host-relay.js';
 import { isSameProcessAlive, processStartTime, signalProcess, sleep } from './process.js';
 
 /** The publish file's text: one relayed port a line (SCTP is not relayed: no SCTP from Node or the relay). */
@@ -96,65 +100,124 @@ export function startEndpointRelay(engine: Engine, endpointId: string, ports: re
   throw relayFailure(r.status, r.stderr ?? '', r.error);
 }
 
-/** Relays started in the background by this process and not yet known to run (or to have failed). */
-const starting = new Map<string, Promise<void>>();
+/** The marker of an endpoint whose ports the host relay binds (no process of its own). */
+const HOST_MARK = 'host';
+
+/** Bindings sent to the host relay by this process and not yet answered, by endpoint. */
+const binding = new Map<string, Promise<void>>();
 
 /**
- * The same, for a long-lived caller (the daemon) that answers before the relay runs: starting a
- * process costs the most of a CNI ADD, and the ports were checked free just before. A failure is
- * written to the relay's directory (`error`), where CHECK finds it; settleEndpointRelay waits.
+ * The same through the host's one relay, for the daemon: no process start, and ADD does not wait
+ * for the relay's answer either (under load, waking another process costs milliseconds), as the
+ * ports were checked free just before (checkHostPortFree). The answer comes on the same
+ * connection before any later DEL's or CHECK's; a refusal is written to relays/<id>/error, where
+ * CHECK and `system check` find it.
  */
-export function startEndpointRelayInBackground(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
-  const relay = prepareEndpointRelay(engine, endpointId, ports);
-  if (!relay) return;
-  // forking the daemon blocks its thread until berth-init execs: once the answer is written
-  const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => new Promise<void>((resolve) => {
-    let stderr = '';
-    const child = spawn(BERTH_INIT, relay.argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
-    const fail = (status: number | null, error?: Error) => {
-      const message = relayFailure(status, stderr, error).message;
-      try {
-        writeFileSync(join(relay.dir, 'error'), `${message}\n`, { mode: 0o600 });
-      } catch {
-        // the endpoint was released meanwhile: nothing to report to
-      }
-    };
-    child.once('error', (err) => (fail(null, err), resolve()));
-    child.once('close', (status) => {
-      try {
-        if (status === 0) recordRelayStart(relay.dir);
-        else fail(status);
-      } catch (err) {
-        fail(status, err as Error);
-      }
-      resolve();
-    });
-  })).finally(() => starting.delete(endpointId));
-  starting.set(endpointId, done);
+export function startEndpointRelayOnHost(engine: Engine, endpointId: string, ports: readonly PortRecord[]): void {
+  const lines = publishFileText(ports).split('\n').filter(Boolean);
+  if (!lines.length) return;
+  const dir = relayDir(engine, endpointId);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, HOST_MARK), '', { mode: 0o600 });
+  writeFileSync(join(dir, 'publish'), lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  const answered = bindHostRelay(engine, endpointId, lines).catch((err: Error) => {
+    try {
+      writeFileSync(join(dir, 'error'), `${err.message}\n`, { mode: 0o600 });
+    } catch {
+      // the endpoint was released meanwhile: nothing to report to
+    }
+  });
+  binding.set(endpointId, answered.finally(() => binding.delete(endpointId)));
 }
 
-/** Wait for a relay started in the background by this process, if any. */
-export async function settleEndpointRelay(endpointId: string): Promise<void> {
-  await starting.get(endpointId);
+function servedByHostRelay(dir: string): boolean {
+  return existsSync(join(dir, HOST_MARK));
 }
 
-/** What is wrong with a CNI endpoint's relay: it failed to start, or it is gone (undefined: runs, or none was wanted). */
-export function endpointRelayProblem(engine: Engine, endpointId: string): string | undefined {
+function wantedLines(dir: string): string[] {
+  return readFileSync(join(dir, 'publish'), 'utf8').split('\n').filter(Boolean);
+}
+
+/** Release a CNI endpoint's relayed ports, whichever relay holds them (idempotent). */
+export async function releaseEndpointRelay(engine: Engine, endpointId: string): Promise<void> {
+  await binding.get(endpointId);
+  const dir = relayDir(engine, endpointId);
+  if (!servedByHostRelay(dir)) return stopEndpointRelay(engine, endpointId);
+  await unbindHostRelay(engine, endpointId);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const NOT_RUNNING = "the loopback relay of its published ports is not running: the host's own 127.0.0.1 does not reach them";
+
+/** What the host relay lacks of an endpoint's ports (undefined: all bound). */
+function hostRelayGap(dir: string, bound: Map<string, string[]> | undefined, endpointId: string): string | undefined {
+  try {
+    return `the loopback relay of its published ports refused them: ${readFileSync(join(dir, 'error'), 'utf8').trim()}`;
+  } catch {
+    // no refusal recorded
+  }
+  if (!bound) return NOT_RUNNING;
+  const have = new Set(bound.get(endpointId) ?? []);
+  const missing = wantedLines(dir).filter((l) => !have.has(l));
+  if (!missing.length) return undefined;
+  return `the loopback relay does not hold ${missing.map((l) => l.split(' ').slice(0, 3).join(' ')).join(', ')}: the host's own 127.0.0.1 does not reach ${missing.length > 1 ? 'them' : 'it'}`;
+}
+
+/** What is wrong with a CNI endpoint's relay: it is gone, or lacks a port (undefined: runs, or none was wanted). */
+export async function endpointRelayProblem(engine: Engine, endpointId: string): Promise<string | undefined> {
   const dir = relayDir(engine, endpointId);
   if (!existsSync(join(dir, 'publish'))) return undefined;
-  try {
-    return `the loopback relay of its published ports did not start: ${readFileSync(join(dir, 'error'), 'utf8').trim()}`;
-  } catch {
-    // no error recorded
-  }
+  await binding.get(endpointId);
+  if (servedByHostRelay(dir)) return hostRelayGap(dir, await listHostRelay(engine), endpointId);
   try {
     const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').split('\n')[0]);
     if (isSameProcessAlive(pid, relayStartOf(dir, pid))) return undefined;
   } catch {
     // no pid or start recorded
   }
-  return "the loopback relay of its published ports is not running: the host's own 127.0.0.1 does not reach them";
+  return NOT_RUNNING;
+}
+
+/** A finding of hostRelayDrift: what is wrong, and the step that mends it. */
+export interface HostRelayFinding {
+  object: string;
+  problem: string;
+  action: string;
+  repair: () => Promise<void>;
+}
+
+/**
+ * The host relay against what the endpoints want (system check): ports it binds for no live
+ * endpoint, and endpoints whose ports it lacks (or it is not running at all). The endpoints
+ * whose record is gone are orphanedEndpointRelays' business.
+ */
+export async function hostRelayDrift(engine: Engine): Promise<HostRelayFinding[]> {
+  let ids: string[] = [];
+  try {
+    ids = readdirSync(join(engine.paths.run, 'relays'));
+  } catch {
+    // no CNI endpoint relays anything
+  }
+  const wanted = ids.filter((id) => servedByHostRelay(relayDir(engine, id)) && engine.store.getEndpoint(id) !== undefined);
+  await Promise.all(binding.values());
+  const bound = await listHostRelay(engine);
+  const findings: HostRelayFinding[] = [];
+  for (const owner of bound?.keys() ?? []) {
+    if (wanted.includes(owner)) continue;
+    findings.push({ object: `host port relay ${owner.slice(0, 12)}`, problem: `it binds ${bound?.get(owner)?.length ?? 0} port(s) for an endpoint that is gone`, action: 'released them', repair: () => unbindHostRelay(engine, owner) });
+  }
+  for (const id of wanted) {
+    const dir = relayDir(engine, id);
+    const gap = hostRelayGap(dir, bound, id);
+    if (!gap) continue;
+    const rebind = async () => {
+      await unbindHostRelay(engine, id);
+      await bindHostRelay(engine, id, wantedLines(dir));
+      rmSync(join(dir, 'error'), { force: true });
+    };
+    findings.push({ object: `port relay ${id.slice(0, 12)}`, problem: gap, action: bound ? 'bound them again' : 'started the host relay and bound them', repair: rebind });
+  }
+  return findings;
 }
 
 /** CNI relays whose endpoint the store no longer has (its sandbox went away without a DEL). */

@@ -19,7 +19,7 @@ import { reconcileContainer, unrecordedEnd } from './reconcile.js';
 import { driverContext } from './driver-context.js';
 import { portGuardOf } from './endpoints.js';
 import { dockerEndpointProblems } from './docker-endpoints.js';
-import { orphanedEndpointRelays, stopEndpointRelay } from './port-relay.js';
+import { hostRelayDrift, orphanedEndpointRelays, releaseEndpointRelay } from './port-relay.js';
 import { ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
 
 export interface Finding {
@@ -174,7 +174,12 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   // 5b. CNI port relays still holding the host ports of an endpoint that is gone
   for (const id of orphanedEndpointRelays(engine)) {
     note(`port relay ${id.slice(0, 12)}`, 'its endpoint is gone, but it still holds the host ports', 'stopped it');
-    if (opts.repair) stopEndpointRelay(engine, id);
+    if (opts.repair) await releaseEndpointRelay(engine, id);
+  }
+  // 5c. the host's one relay (CNI through the daemon): binding what the live endpoints publish, and no more
+  for (const f of await hostRelayDrift(engine)) {
+    note(f.object, f.problem, f.action);
+    if (opts.repair) await f.repair();
   }
 
   // 6. berth's nft table: present, current, and holding what the store says

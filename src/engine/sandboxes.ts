@@ -16,7 +16,8 @@ import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.j
 import type { Engine } from './context.js';
 import { attachNetworkEndpoint, releaseEndpoints, syncDefaultRoutes, Undo } from './endpoints.js';
 import { DEFAULT_NETWORK, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
-import { endpointRelayProblem, settleEndpointRelay, startEndpointRelay, startEndpointRelayInBackground, stopEndpointRelay } from './port-relay.js';
+import { endpointRelayProblem, releaseEndpointRelay, startEndpointRelay, startEndpointRelayOnHost } from './port-relay.js';
+import { forgetSandboxDns, recordSandboxDns } from './sandbox-dns.js';
 import { shapeSandbox, unshapeSandbox, type SandboxBandwidth } from './sandbox-bandwidth.js';
 import { trace } from '../common/trace.js';
 
@@ -42,10 +43,12 @@ export interface SandboxRequest {
   aliases?: string[];
   /** the CNI bandwidth capability: shaped on the host end of the veth (bridge networks) */
   bandwidth?: SandboxBandwidth;
+  /** the runtime's DNS servers (the dns capability): upstreams of the embedded DNS for this sandbox */
+  dnsServers?: string[];
   /** false: the runtime holds the published host ports itself (podman): no relay binds them */
   relay?: boolean;
-  /** a long-lived caller (the daemon): answer before the relay process runs (see startEndpointRelayInBackground) */
-  relayInBackground?: boolean;
+  /** a long-lived caller (the daemon): the host's one relay binds the ports (no process per endpoint; ADD does not wait for it) */
+  hostRelay?: boolean;
 }
 
 /** A berth network by name or id, its kernel objects ensured; overlay only with the cluster at hand. */
@@ -82,6 +85,11 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
   }
   const undo = new Undo();
   try {
+    // before the endpoint's record: the daemon's DNS, seeing the record, finds its upstreams too
+    if (req.dnsServers?.length) {
+      recordSandboxDns(engine, req.containerId, req.dnsServers);
+      undo.push(() => void (engine.store.listEndpoints({ containerId: req.containerId }).length || forgetSandboxDns(engine, req.containerId)));
+    }
     const { ip, ip6, mac, aliases } = req;
     const endpoint = await attachNetworkEndpoint(engine, network, { containerId: req.containerId, netns: req.netns, ifname: req.ifname, publish: req.publish, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(mac ? { mac } : {}), ...(aliases ? { aliases } : {}) }, undo);
     trace('sandbox: endpoint attached');
@@ -95,9 +103,10 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
     trace('sandbox: default routes');
     const ports = engine.store.listPorts({ endpointId: endpoint.id });
     // the host's own connections to the published ports (127.0.0.1): a relay process, as for berth's containers
-    if (req.relay !== false) (req.relayInBackground ? startEndpointRelayInBackground : startEndpointRelay)(engine, endpoint.id, ports);
+    if (req.relay !== false && req.hostRelay) startEndpointRelayOnHost(engine, endpoint.id, ports);
+    else if (req.relay !== false) startEndpointRelay(engine, endpoint.id, ports);
     trace('sandbox: relay started');
-    undo.push(() => stopEndpointRelay(engine, endpoint.id));
+    undo.push(() => releaseEndpointRelay(engine, endpoint.id));
     return { network, endpoint, hostIfname, ports };
   } catch (err) {
     await undo.run();
@@ -111,8 +120,7 @@ export async function attachSandbox(engine: Engine, req: SandboxRequest): Promis
  */
 export async function detachSandbox(engine: Engine, containerId: string, ifname: string, netns = ''): Promise<void> {
   for (const ep of engine.store.listEndpoints({ containerId }).filter((e) => e.interfaceName === ifname)) {
-    await settleEndpointRelay(ep.id);
-    stopEndpointRelay(engine, ep.id);
+    await releaseEndpointRelay(engine, ep.id);
     const network = engine.store.findNetwork(ep.networkId);
     const hostIfname = network ? hostEndOf(network, ep) : undefined;
     if (hostIfname) await unshapeSandbox(engine, hostIfname);
@@ -121,6 +129,7 @@ export async function detachSandbox(engine: Engine, containerId: string, ifname:
     }
   }
   await releaseEndpoints(engine, containerId, ifname);
+  if (!engine.store.listEndpoints({ containerId }).length) forgetSandboxDns(engine, containerId);
 }
 
 /** The attachment as recorded, and what drifted in the kernel from it (CNI CHECK); empty: all as recorded. */
@@ -130,8 +139,7 @@ export async function checkSandbox(engine: Engine, containerId: string, ifname: 
   const network = engine.store.getNetwork(endpoint.networkId);
   const hostIfname = hostEndOf(network, endpoint);
   const ports = engine.store.listPorts({ endpointId: endpoint.id });
-  await settleEndpointRelay(endpoint.id);
-  const relay = endpointRelayProblem(engine, endpoint.id);
+  const relay = await endpointRelayProblem(engine, endpoint.id);
   const problems = [...(await sandboxDrift(endpoint, network, ifname, netns)), ...(await hostDrift(engine, network, hostIfname)), ...publishedDrift(engine, ports), ...(relay ? [relay] : [])];
   return { network, endpoint, hostIfname, ports, problems };
 }

@@ -78,9 +78,10 @@ void describe('berth as a CNI plugin', () => {
 
       const check = await call('CHECK');
       assert.equal(check.code, 0, check.stdout + check.stderr);
-      // the relay gone (killed): CHECK says so, naming it
+      // the relay gone (killed): CHECK says so, naming it (through the daemon: the host's one relay)
       const [relayDir] = await readdir(join(L.h.runDir, 'relays'));
-      const relayPid = Number((await readFile(join(L.h.runDir, 'relays', relayDir ?? '', 'pid'), 'utf8')).split('\n')[0]);
+      const pidFile = plugin.daemon ? join(L.h.runDir, 'relay', 'pid') : join(L.h.runDir, 'relays', relayDir ?? '', 'pid');
+      const relayPid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
       process.kill(relayPid, 'SIGKILL');
       for (let k = 0; k < 100 && existsSync(`/proc/${relayPid}/stat`) && !/\) Z/.test(await readFile(`/proc/${relayPid}/stat`, 'utf8').catch(() => '')); k++) await sleep(20);
       const drifted = await call('CHECK');

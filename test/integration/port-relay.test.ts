@@ -4,7 +4,7 @@
 // is killed by PID (the lab tracks them), every packet stays inside the lab host.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,5 +198,37 @@ void describe('berth-init port relay', { skip: process.getuid?.() !== 0 && 'need
     const noFile = await h.exec([BIN, '--proxy-only']);
     assert.equal(noFile.code, 125);
     assert.match(noFile.stderr, /--proxy-only needs --publish-file/);
+  });
+
+  it('--relay-host: one relay steered over its 0600 socket (add, list, del); a second start is refused', async () => {
+    const sock = join(dir, 'relay.sock');
+    const pidfile = join(dir, 'r.pid');
+    const r = await h.exec([BIN, '--relay-host', sock, '--pidfile', pidfile, '--detach', '--log', join(dir, 'r.log')]);
+    assert.equal(r.code, 0, r.stderr);
+    const pid = Number((await readFile(pidfile, 'utf8')).split('\n')[0]);
+    const ctl = async (text: string) =>
+      (await h.exec([process.execPath, '-e', "const s=require('net').connect(process.argv[1]);let o='';s.on('data',d=>{o+=d;if(/(^|\\n)(ok[^\\n]*|err [^\\n]*|\\.)\\n$/.test(o)){process.stdout.write(o);process.exit(0)}});s.write(process.argv[2])", sock, text], { timeoutMs: 10_000 })).stdout;
+    try {
+      assert.equal((await stat(sock)).mode & 0o777, 0o600);
+      assert.equal(await ctl('add ep1 1\ntcp 127.0.0.1 8040 127.0.0.2 9000\n'), 'ok\n');
+      assert.equal(await client('tcp', 8040, 'host'), 'got:host from 127.0.0.1');
+      assert.match(await ctl('add ep2 1\ntcp 127.0.0.1 8040 127.0.0.2 9000\n'), /^err cannot publish 127\.0\.0\.1:8040\/tcp: .*in use/);
+      assert.equal(await ctl('list\n'), 'ep1 tcp 127.0.0.1 8040 127.0.0.2 9000\n.\n');
+      const second = await h.exec([BIN, '--relay-host', sock, '--pidfile', join(dir, 'r2.pid'), '--detach', '--log', join(dir, 'r2.log')]);
+      assert.equal(second.code, 125);
+      assert.match(second.stderr, /a host relay already runs/);
+      assert.equal(await ctl('del ep1\n'), 'ok 1\n');
+      assert.equal(await binds('tcp', 8040), 'free');
+      assert.equal(await ctl('quit-if-empty\n'), 'ok\n');
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // it quit
+      }
+    }
+    const bad = await h.exec([BIN, '--relay-host', sock, '--publish-file', join(dir, 'x')]);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /--relay-host takes only --pidfile, --detach and --log/);
   });
 });
