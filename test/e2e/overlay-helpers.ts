@@ -32,10 +32,10 @@ export async function until(what: string, fn: () => Promise<boolean>, timeoutMs 
   return Date.now() - start;
 }
 
-/** `berth daemon` on lab host i, joined to the lab's etcd cluster. */
-export async function startHostDaemon(h: Host, etcd: EtcdCluster, i: number): Promise<Daemon> {
+/** `berth daemon` on lab host i, joined to the lab's etcd cluster (advertising ADDR(i) unless told). */
+export async function startHostDaemon(h: Host, etcd: EtcdCluster, i: number, advertise = ADDR(i)): Promise<Daemon> {
   const d = await startDaemon(h, {
-    args: ['--cluster-store', `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`, '--advertise-addr', ADDR(i), '--cluster-lease-ttl', String(TTL)],
+    args: ['--cluster-store', `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`, '--advertise-addr', advertise, '--cluster-lease-ttl', String(TTL)],
   });
   await until(`daemon on ${h.name} joins the cluster`, async () => /cluster: joined/.test(d.proc.stderr()));
   return d;

@@ -24,6 +24,7 @@ import type { NetnsTarget } from '../../kernel/netns.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { isClusterNetwork } from '../registry.js';
 import { remoteOf, type OverlayCluster } from './cluster.js';
+import { HostLiveness } from './host-liveness.js';
 import { WireGuardMesh, type EncryptionState } from './mesh.js';
 import { isEncrypted } from './options.js';
 import { parseAddress } from '../../ipam/index.js';
@@ -89,6 +90,7 @@ export class OverlayAgent implements OverlayCluster {
   private cs: ClusterStore | undefined;
   private readonly watches: ClusterWatch<unknown>[] = [];
   private readonly networks = new Map<string, ClusterNetworkRecord>();
+  private readonly liveness: HostLiveness;
   /** endpoints of other hosts, by endpoint id */
   private readonly remotes = new Map<string, ClusterEndpointRecord>();
   private queue: Promise<void> = Promise.resolve();
@@ -114,6 +116,7 @@ export class OverlayAgent implements OverlayCluster {
       if (this.mesh.current() && !this.closed) this.enqueue('WireGuard check', () => this.mesh.repairIfDown());
     }, RESYNC_MS);
     this.resyncTimer.unref();
+    this.liveness = new HostLiveness(hostId, () => (this.closed ? undefined : this.cs), opts.log);
     this.mesh = new WireGuardMesh({
       hostId,
       advertiseAddress: vtep,
@@ -222,9 +225,12 @@ export class OverlayAgent implements OverlayCluster {
         this.watches.push((await cs.watchEndpoints('all', (c) => this.onEndpoints(c))) as ClusterWatch<unknown>);
         this.watches.push(
           (await cs.watchHosts((c) => {
+            this.liveness.onHosts(c);
             if (this.mesh.onHosts(c)) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
           })) as ClusterWatch<unknown>,
         );
+        // hosts that died while no daemon watched: their addresses go back to the pool
+        this.liveness.reclaim(undefined);
         this.opts.log(`cluster: joined as ${this.hostId}: ${report.registered} local endpoint(s) registered, ${report.removed.length} stale removed`);
         for (const c of report.conflicts) this.opts.log(`cluster: endpoint ${c.endpointId.slice(0, 12)}: address ${c.address} is held by ${c.holder.owner.slice(0, 12)} on ${c.holder.hostId}`);
         return;
