@@ -1,7 +1,7 @@
 // Reclaiming the addresses of hosts that are gone. IPAM keys are not leased (a restarting daemon
 // keeps its addresses), so a host that dies and never comes back would hold its addresses
 // forever. Once its lease has expired (its host record is gone, and with it its endpoint
-// records) any live host may delete its IPAM keys; each delete is one transaction that checks
+// records) a live host may delete its IPAM keys (the overlay agent waits a grace period first); each delete is one transaction that checks
 // the host record is still absent and the key unchanged, so a host that re-registers meanwhile
 // keeps what it holds. A host that comes back later claims its addresses again on resync, unless
 // another container took them (its endpoint is then reported as a conflict).
@@ -15,6 +15,20 @@ export interface ReclaimReport {
   released: string[];
   /** Hosts whose addresses were released. */
   hosts: string[];
+}
+
+/** Hosts (other than this one) that hold addresses but have no host record: lease expired. */
+export async function hostsWithoutLease(s: ClusterSession): Promise<string[]> {
+  return s.run(async () => {
+    const [{ kvs: ipam }, { kvs: hosts }] = await Promise.all([rangePrefix(s.client, s.keys.ipamRootPrefix()), rangePrefix(s.client, s.keys.hostsPrefix())]);
+    const live = new Set(hosts.map((kv) => kv.key.toString().slice(s.keys.hostsPrefix().length)));
+    const out = new Set<string>();
+    for (const kv of ipam) {
+      const { hostId } = decode<AllocationRecord>(kv);
+      if (hostId !== s.hostId && !live.has(hostId) && HOST_ID_RE.test(hostId)) out.add(hostId);
+    }
+    return [...out].sort();
+  });
 }
 
 /**

@@ -30,7 +30,7 @@ import type {
   NewClusterEndpoint,
   NewClusterNetwork,
 } from './cluster-records.js';
-import { type ReclaimReport, reclaimDeadHosts } from './cluster-reclaim.js';
+import { type ReclaimReport, hostsWithoutLease, reclaimDeadHosts } from './cluster-reclaim.js';
 import { type ResyncReport, resyncEndpoints } from './cluster-resync.js';
 import { type ClusterStoreOptions, ClusterSession } from './cluster-session.js';
 import type { ClusterWatch, WatchChange, WatchOptions } from './cluster-watch.js';
@@ -157,6 +157,11 @@ export class ClusterStore {
    */
   reclaimDeadHosts(hostId?: string): Promise<ReclaimReport> {
     return reclaimDeadHosts(this.session, hostId);
+  }
+
+  /** Hosts that hold addresses but whose lease expired (no host record). */
+  hostsWithoutLease(): Promise<string[]> {
+    return hostsWithoutLease(this.session);
   }
 
   // ---- endpoints --------------------------------------------------------------------------------

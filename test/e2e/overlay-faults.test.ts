@@ -2,10 +2,12 @@
 // on a, b and c, a daemon per host (lease TTL 4 s). Host d carries no etcd member, so it can die,
 // be cut off and change its address without touching the cluster store:
 //   - d's daemon killed for good: its endpoints leave every other host's FDB, neighbour table and
-//     DNS, and its addresses are released (a new container elsewhere gets one); when it does come
-//     back, its container whose address was taken is reported, never duplicated;
-//   - d cut off from the underlay for longer than its lease, then reconnected: it converges back
-//     (its endpoints re-published, what it missed meanwhile programmed) without a restart;
+//     DNS, and once its lease expired RECLAIM_AFTER seconds ago its addresses are released (a new
+//     container elsewhere gets one); when it does come back, its container whose address was
+//     taken is reported, never duplicated;
+//   - d cut off from the underlay for longer than its lease (shorter than the grace period), then
+//     reconnected: it converges back (its endpoints and addresses re-published, what it missed
+//     meanwhile programmed) without a restart;
 //   - d "rebooted" with a new underlay address: the others follow it to the new VTEP;
 //   - the etcd leader killed during 50 attaches: each succeeds or fails cleanly, no address twice
 //     (in the store and in the kernel), none leaked.
@@ -13,10 +15,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ETCDCTL_BIN, type EtcdCluster, type Host, Lab, startEtcdCluster } from '../lab/index.js';
 import type { Daemon } from './daemon-helpers.js';
-import { ADDR, LOOKUP, TTL, cli, cliOk, runDetached, startHostDaemon, until } from './overlay-helpers.js';
+import { ADDR, LOOKUP, RECLAIM_AFTER, TTL, cli, cliOk, runDetached, startHostDaemon, until } from './overlay-helpers.js';
 import { NODE, ctrNet, ipOf, pingFrom } from './helpers.js';
 
 const SUBNET = '10.124.0.0/24';
+
+/** d's underlay address after its "reboot". */
+const D_NEW = '10.98.0.14';
 
 const vxOf = (netId: string) => `vx-${netId.slice(0, 12)}`;
 
@@ -101,7 +106,8 @@ test('overlay networks under faults: dead host, cut-off host, new address, etcd 
         await until(`${from} no longer resolves cd`, async () => (await lookup(h, from, 'cd')).startsWith('error'), 10_000);
       }
       // the address is released in the store: a new container on b gets it, and a reaches it there
-      await until('d holds no address in the store', async () => !(await storeState(a, etcd, netId)).ipam.some((e) => e.address === ip.cd), 10_000);
+      const released = await until('d holds no address in the store', async () => !(await storeState(a, etcd, netId)).ipam.some((e) => e.address === ip.cd), (RECLAIM_AFTER + 10) * 1000);
+      t.diagnostic(`d's address released ${released} ms after its entries were gone (--cluster-reclaim-after ${RECLAIM_AFTER})`);
       await start(b, 'cb-reuse', ['--ip', ip.cd as string]);
       assert.equal(ip['cb-reuse'], ip.cd);
       assert.ok(await pingFrom(ns.ca as string, ip.cd as string, 2), 'ca reaches the address on its new host b');
@@ -118,6 +124,51 @@ test('overlay networks under faults: dead host, cut-off host, new address, etcd 
       await cliOk(d, ['rm', '-f', 'cd']);
       await start(d, 'cd');
       await until('ca reaches the new cd', () => pingFrom(ns.ca as string, ip.cd as string), 10_000);
+    });
+
+    await t.test('a host cut off from the underlay for longer than its lease converges back without a restart', async () => {
+      const pid = daemons[3]?.proc.pid;
+      await d.execOk(['ip', 'link', 'set', 'eth0', 'down']);
+      try {
+        await until('the others drop d\'s entries (its lease expired)', async () => !(await remoteState(a, netId)).vteps.includes(ADDR(3)), (TTL + 10) * 1000);
+        // missed by d while it is away: a new container on b
+        await start(b, 'cb2');
+        assert.notEqual(ip.cb2, ip.cd, 'within the grace period d\'s address is not given to another container');
+      } finally {
+        await d.execOk(['ip', 'link', 'set', 'eth0', 'up']);
+      }
+      const back = await until('ca reaches cd again', () => pingFrom(ns.ca as string, ip.cd as string), 30_000);
+      t.diagnostic(`cd reachable from a ${back} ms after d's link came back`);
+      await until('cd reaches cb2, started while d was cut off', () => pingFrom(ns.cd as string, ip.cb2 as string), 15_000);
+      await until('cd resolves cb2', async () => (await lookup(d, 'cd', 'cb2')) === `addr ${ip.cb2}`, 10_000);
+      assert.equal(daemons[3]?.proc.pid, pid, 'the same daemon process');
+      const st = await storeState(a, etcd, netId);
+      const dHost = st.endpoints.find((e) => e.ipv4 === ip.cd)?.hostId;
+      assert.ok(dHost, `cd's endpoint record is back: ${JSON.stringify(st.endpoints)}`);
+      assert.deepEqual(st.ipam.filter((e) => e.address === ip.cd).map((e) => e.hostId), [dHost], 'cd holds its address again');
+    });
+
+    await t.test('a host "rebooted" with a new underlay address: the others follow it to the new VTEP', async () => {
+      await daemons[3]?.proc.kill();
+      daemons[3] = undefined;
+      await d.execOk(['ip', 'addr', 'del', `${ADDR(3)}/24`, 'dev', 'eth0']);
+      await d.execOk(['ip', 'addr', 'add', `${D_NEW}/24`, 'dev', 'eth0']);
+      daemons[3] = await startHostDaemon(d, etcd, 3, D_NEW);
+      try {
+        for (const h of [a, b, c]) {
+          await until(`${h.name} sends to d at ${D_NEW} only`, async () => {
+            const s = await remoteState(h, netId);
+            return s.vteps.includes(D_NEW) && !s.vteps.includes(ADDR(3));
+          }, 15_000);
+        }
+      } catch (err) {
+        const st = await storeState(a, etcd, netId);
+        t.diagnostic(`d's log:\n${daemons[3]?.proc.stderr()}\na's log:\n${daemons[0]?.proc.stderr().slice(-3000)}\nstore: ${JSON.stringify(st)}\na: ${JSON.stringify(await remoteState(a, netId))}`);
+        throw err;
+      }
+      for (const from of ['ca', 'cb', 'cc']) await until(`${from} reaches cd at d's new address`, () => pingFrom(ns[from] as string, ip.cd as string), 10_000);
+      const vx = await d.execOk(['ip', '-d', 'link', 'show', vxOf(netId)]);
+      assert.match(vx.stdout, new RegExp(`local ${D_NEW.replace(/\./g, '\\.')} `), `d's VXLAN device sends from its new address: ${vx.stdout}`);
     });
   } finally {
     for (const dm of daemons) await dm?.proc.kill();

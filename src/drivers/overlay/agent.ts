@@ -56,6 +56,8 @@ export interface OverlayAgentOptions {
   endpoints: string[];
   advertiseAddress: string;
   leaseTtlSeconds?: number;
+  /** how long after a host's lease expired its addresses are released for reuse (default 300 s) */
+  reclaimAfterSeconds?: number;
   log: (line: string) => void;
   /** remote endpoints changed: the DNS records of other hosts' containers */
   onRemoteRecords?: (records: DnsContainerRecord[]) => void;
@@ -64,6 +66,7 @@ export interface OverlayAgentOptions {
 }
 
 const RETRY_MS = 1000;
+const RECLAIM_AFTER_S = 300;
 const RESYNC_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -116,7 +119,7 @@ export class OverlayAgent implements OverlayCluster {
       if (this.mesh.current() && !this.closed) this.enqueue('WireGuard check', () => this.mesh.repairIfDown());
     }, RESYNC_MS);
     this.resyncTimer.unref();
-    this.liveness = new HostLiveness(hostId, () => (this.closed ? undefined : this.cs), opts.log);
+    this.liveness = new HostLiveness(hostId, () => (this.closed ? undefined : this.cs), (opts.reclaimAfterSeconds ?? RECLAIM_AFTER_S) * 1000, opts.log);
     this.mesh = new WireGuardMesh({
       hostId,
       advertiseAddress: vtep,
@@ -229,8 +232,8 @@ export class OverlayAgent implements OverlayCluster {
             if (this.mesh.onHosts(c)) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
           })) as ClusterWatch<unknown>,
         );
-        // hosts that died while no daemon watched: their addresses go back to the pool
-        this.liveness.reclaim(undefined);
+        // hosts that died while no daemon watched: their addresses go back to the pool in time
+        await this.liveness.armOrphans().catch((err: Error) => this.opts.log(`cluster: hosts gone while no daemon watched: ${err.message}`));
         this.opts.log(`cluster: joined as ${this.hostId}: ${report.registered} local endpoint(s) registered, ${report.removed.length} stale removed`);
         for (const c of report.conflicts) this.opts.log(`cluster: endpoint ${c.endpointId.slice(0, 12)}: address ${c.address} is held by ${c.holder.owner.slice(0, 12)} on ${c.holder.hostId}`);
         return;
@@ -377,6 +380,7 @@ export class OverlayAgent implements OverlayCluster {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.resyncTimer);
+    this.liveness.close();
     for (const w of this.watches.splice(0)) await w.cancel();
     await this.queue;
     // encrypted traffic stops with the daemon (the VXLAN devices stay, unable to send: fail closed)

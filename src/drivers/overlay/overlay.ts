@@ -92,6 +92,12 @@ export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: Overl
   return withRtnl(host, async (nl) => {
     const br = await getLink(nl, names.bridge);
     let vx = await findLink(nl, names.vxlan);
+    // made for another VTEP (the host came back with a new underlay address, or a new tunnel
+    // address): made again, and reported as new so its remote entries are programmed again
+    if (vx?.vxlanLocal !== undefined && vx.vxlanLocal !== spec.local) {
+      await deleteLink(nl, names.vxlan);
+      vx = undefined;
+    }
     const created = !vx;
     if (!vx) {
       await createVxlan(nl, {
