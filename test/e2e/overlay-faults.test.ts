@@ -10,13 +10,15 @@
 //     meanwhile programmed) without a restart;
 //   - d "rebooted" with a new underlay address: the others follow it to the new VTEP;
 //   - the etcd leader killed during 50 attaches: each succeeds or fails cleanly, no address twice
-//     (in the store and in the kernel), none leaked.
+//     (in the store and in the kernel), none leaked;
+//   - all of etcd down: traffic flows, overlay attaches fail within seconds naming the store, local
+//     networks work, and overlay attaches work again once etcd is back (no daemon restart).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ETCDCTL_BIN, type EtcdCluster, type Host, Lab, startEtcdCluster } from '../lab/index.js';
 import type { Daemon } from './daemon-helpers.js';
 import { ADDR, LOOKUP, RECLAIM_AFTER, TTL, cli, cliOk, runDetached, startHostDaemon, until } from './overlay-helpers.js';
-import { NODE, ctrNet, ipOf, pingFrom } from './helpers.js';
+import { NODE, assertFails, ctrNet, ipOf, pingFrom, sleep } from './helpers.js';
 
 const SUBNET = '10.124.0.0/24';
 
@@ -61,6 +63,16 @@ async function storeState(h: Host, etcd: EtcdCluster, netId: string): Promise<{ 
   const ipam = (await get(ipamPrefix)).map((kv) => ({ address: kv.key.slice(ipamPrefix.length), owner: kv.value.owner ?? '', hostId: kv.value.hostId ?? '' }));
   const endpoints = (await get(`/berth/v1/endpoints/${netId}/`)).map((kv) => kv.value as { id: string; hostId: string; ipv4: string; vtep: string });
   return { ipam, endpoints };
+}
+
+/** IPv4 addresses of every container on the overlay, as each host's kernel has them. */
+async function kernelAddresses(hosts: readonly Host[], netId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const h of hosts) {
+    const [info] = JSON.parse((await cliOk(h, ['network', 'inspect', netId])).stdout) as { Containers: Record<string, { Name: string }> }[];
+    for (const ctr of Object.values(info?.Containers ?? {})) out.push(await ipOf(await ctrNet(h, ctr.Name)));
+  }
+  return out;
 }
 
 test('overlay networks under faults: dead host, cut-off host, new address, etcd leader loss', { timeout: 300_000 }, async (t) => {
@@ -169,6 +181,63 @@ test('overlay networks under faults: dead host, cut-off host, new address, etcd 
       for (const from of ['ca', 'cb', 'cc']) await until(`${from} reaches cd at d's new address`, () => pingFrom(ns[from] as string, ip.cd as string), 10_000);
       const vx = await d.execOk(['ip', '-d', 'link', 'show', vxOf(netId)]);
       assert.match(vx.stdout, new RegExp(`local ${D_NEW.replace(/\./g, '\\.')} `), `d's VXLAN device sends from its new address: ${vx.stdout}`);
+    });
+
+    await t.test('the etcd leader killed during 50 attaches: each succeeds or fails cleanly, no address twice, none leaked', async () => {
+      const leader = await etcd.leaderIndex();
+      const outcomes: { host: Host; name: string; code: number | null; out: string }[] = [];
+      const attaches = Array.from({ length: 50 }, async (_, i) => {
+        const h = hosts[i % hosts.length] as Host;
+        const r = await cli(h, ['run', '-d', '--name', `l${i}`, '--network', 'of1', '--', 'sleep', '600'], { timeoutMs: 60_000 });
+        outcomes.push({ host: h, name: `l${i}`, code: r.code, out: `${r.stdout}${r.stderr}`.trim() });
+      });
+      await sleep(300);
+      await etcd.stopMember(leader);
+      t.diagnostic(`killed etcd leader ${etcd.members[leader]?.name} with ${outcomes.length} of 50 attaches done`);
+      await Promise.all(attaches);
+      await etcd.startMember(leader);
+      const failed = outcomes.filter((o) => o.code !== 0);
+      t.diagnostic(`${50 - failed.length} attaches succeeded, ${failed.length} failed: ${[...new Set(failed.map((f) => f.out.split('\n').pop()))].join(' | ')}`);
+      for (const f of failed) assert.match(f.out, /cluster store|try again/, `a failed attach says why: ${f.out}`);
+      // the kernel: every container on the overlay has its own address, and failed attaches left no container
+      const kernel = await kernelAddresses(hosts, netId);
+      assert.equal(new Set(kernel).size, kernel.length, `no address twice in the kernel: ${kernel.sort().join(' ')}`);
+      assert.equal(kernel.length, 50 - failed.length + 6, 'one container per successful attach (plus the 6 from before)');
+      // the store: one endpoint record per container, and an address is held exactly by the endpoints that use it
+      await until('the store matches the kernel', async () => {
+        const st = await storeState(a, etcd, netId);
+        const held = st.ipam.map((e) => e.address).sort();
+        const used = st.endpoints.map((e) => e.ipv4).sort();
+        return JSON.stringify(held) === JSON.stringify(used) && JSON.stringify(used) === JSON.stringify([...kernel].sort());
+      }, 15_000);
+      for (const h of hosts) {
+        const mine = outcomes.filter((o) => o.host === h && o.code === 0).map((o) => o.name);
+        if (mine.length) await cliOk(h, ['rm', '-f', ...mine]);
+      }
+    });
+
+    await t.test('all of etcd down: traffic flows, overlay attaches fail within seconds naming the store, local networks work; back without a restart', async () => {
+      await etcd.stopAll();
+      try {
+        assert.ok(await pingFrom(ns.ca as string, ip.cd as string, 2), 'cross-host traffic keeps flowing');
+        const started = Date.now();
+        const r = await cli(b, ['run', '--rm', '--network', 'of1', '--', 'true'], { timeoutMs: 30_000 });
+        const took = Date.now() - started;
+        t.diagnostic(`overlay attach with etcd down failed after ${took} ms: ${r.stderr.trim()}`);
+        assertFails(r, 3, 'cluster store unreachable (etcd at 10.98.0.1:2379');
+        assert.ok(took < 15_000, `failed within seconds, not at a timeout: ${took} ms`);
+        await cliOk(b, ['network', 'create', 'bI-local']);
+        const loc = await runDetached(b, ['--network', 'bI-local', '--', 'sleep', '600']);
+        assert.ok(await ipOf(await ctrNet(b, loc)));
+        await cliOk(b, ['rm', '-f', loc]);
+        await cliOk(b, ['network', 'rm', 'bI-local']);
+      } finally {
+        await etcd.startMember(0, { wait: false });
+        await etcd.startMember(1, { wait: false });
+        await etcd.startMember(2);
+      }
+      await until('overlay attaches work again', async () => (await cli(b, ['run', '--rm', '--network', 'of1', '--', 'true'], { timeoutMs: 30_000 })).code === 0, 30_000);
+      assert.equal(daemons.every((dm) => dm?.proc.running), true, 'no daemon restarted');
     });
   } finally {
     for (const dm of daemons) await dm?.proc.kill();
