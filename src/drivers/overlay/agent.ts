@@ -13,13 +13,9 @@
 // existing cross-host traffic keeps flowing.
 // `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (drivers/overlay/mesh.ts);
 // their remote endpoints are programmed only with tunnel-address VTEPs (fail closed).
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DnsContainerRecord } from '../../dns/index.js';
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from './overlay.js';
 import { isTunnelAddress } from './overlay-encryption.js';
-import { UserError } from '../../common/errors.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { isClusterNetwork } from '../registry.js';
@@ -32,7 +28,6 @@ import {
   ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
   type WatchChange,
 } from '../../store/cluster.js';
-import { checkHostId } from '../../store/cluster-keys.js';
 import { parseEndpoints } from '../../store/cluster-etcd.js';
 
 /** What the agent needs from the engine, which builds it (engine/overlay-agent.ts). */
@@ -70,24 +65,9 @@ const RECLAIM_AFTER_S = 300;
 const RESYNC_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** `--cluster-store etcd://H:P[,H:P…]` into member endpoints. */
-export function parseClusterStore(spec: string): string[] {
-  const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
-  if (!parts.length) throw new UserError(`invalid --cluster-store "${spec}": expected etcd://HOST:PORT[,HOST:PORT…]`);
-  const first = parts[0] as string;
-  const scheme = /^([a-z]+):\/\//.exec(first)?.[1];
-  if (scheme !== undefined && scheme !== 'etcd') throw new UserError(`invalid --cluster-store "${spec}": only etcd:// is supported`);
-  return parseEndpoints(parts.map((p, i) => (i === 0 ? p.replace(/^etcd:\/\//, '') : p)));
-}
+import { hostIdOf } from './cluster-config.js';
 
-/** This host's id in the cluster: made once, kept in BERTH_ROOT so a restarted daemon is the same host. */
-export function hostIdOf(root: string): string {
-  const file = join(root, 'cluster-host-id');
-  if (existsSync(file)) return checkHostId(readFileSync(file, 'utf8').trim());
-  const id = `h-${randomBytes(6).toString('hex')}`;
-  writeFileSync(file, `${id}\n`, { mode: 0o600 });
-  return id;
-}
+export { hostIdOf, parseClusterStore } from './cluster-config.js';
 
 export class OverlayAgent implements OverlayCluster {
   private cs: ClusterStore | undefined;
@@ -129,7 +109,10 @@ export class OverlayAgent implements OverlayCluster {
       ...(opts.wireguardPort ? { listenPort: opts.wireguardPort } : {}),
       store: () => this.store(),
       publish: async () => {
-        if (this.cs) await this.cs.registerHost(this.registration());
+        if (!this.cs) return;
+        await this.cs.registerHost(this.registration());
+        // endpoints published before the device was up carry the underlay VTEP: again with the tunnel's
+        this.markDirty('WireGuard state changed');
       },
       log: opts.log,
     });
@@ -219,6 +202,7 @@ export class OverlayAgent implements OverlayCluster {
           ...(this.opts.leaseTtlSeconds ? { leaseTtlSeconds: this.opts.leaseTtlSeconds } : {}),
           onSessionEvent: (e) => this.onSession(e),
         });
+        // a new tunnel address reaches the VXLAN devices with the networks' snapshot below
         await this.mesh.reclaim(cs);
         await cs.registerHost(this.registration());
         const report = await cs.resync(this.engine.localEndpoints());
@@ -229,7 +213,9 @@ export class OverlayAgent implements OverlayCluster {
         this.watches.push(
           (await cs.watchHosts((c) => {
             this.liveness.onHosts(c);
-            if (this.mesh.onHosts(c)) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
+            const mesh = this.mesh.onHosts(c);
+            if (mesh === 'contested') this.enqueue('WireGuard tunnel address', () => this.retunnel());
+            if (mesh) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
           })) as ClusterWatch<unknown>,
         );
         // hosts that died while no daemon watched: their addresses go back to the pool in time
@@ -246,6 +232,15 @@ export class OverlayAgent implements OverlayCluster {
         await sleep(RETRY_MS);
       }
     }
+  }
+
+  /** Another host publishes this host's tunnel address: whoever the store says loses it moves. */
+  private async retunnel(): Promise<void> {
+    const cs = this.cs;
+    if (!cs || !(await this.mesh.reclaim(cs))) return;
+    for (const n of this.networks.values()) if (isEncrypted(n)) await this.mirror(n);
+    await cs.registerHost(this.registration());
+    this.markDirty('new tunnel address');
   }
 
   private onSession(e: SessionEvent): void {
