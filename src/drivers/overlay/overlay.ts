@@ -21,6 +21,11 @@ import { ensureBridge, removeBridge, type BridgeSpec } from '../bridge/bridge.js
 
 /** VXLAN over IPv4: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 export const VXLAN_OVERHEAD = 50;
+/** VXLAN over IPv6: outer IPv6 (40) + UDP + VXLAN + inner Ethernet (the kernel's limit too). */
+export const VXLAN6_OVERHEAD = 70;
+
+/** The VXLAN overhead of a VTEP address's family. */
+export const vxlanOverhead = (vtep: string): number => (vtep.includes(':') ? VXLAN6_OVERHEAD : VXLAN_OVERHEAD);
 export const VXLAN_PORT = 4789;
 
 export interface OverlayNames {
