@@ -34,7 +34,7 @@ export interface DaemonOptions {
   /** how often the nft table is checked (ms) */
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
-  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; wireguardPort?: number };
+  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; reclaimAfterSeconds?: number; wireguardPort?: number };
   /** serve Docker's network driver plugin on this unix socket (src/plugin/) */
   dockerPlugin?: string;
   /** IP:PORT of the topology page (src/ui/server.ts) */
@@ -75,6 +75,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         endpoints: overlay.parseClusterStore(opts.cluster.store),
         advertiseAddress: opts.cluster.advertiseAddress,
         ...(opts.cluster.leaseTtlSeconds ? { leaseTtlSeconds: opts.cluster.leaseTtlSeconds } : {}),
+        ...(opts.cluster.reclaimAfterSeconds !== undefined ? { reclaimAfterSeconds: opts.cluster.reclaimAfterSeconds } : {}),
         ...(opts.cluster.wireguardPort ? { wireguardPort: opts.cluster.wireguardPort } : {}),
         log: opts.log,
         onRemoteRecords: (r) => (dnsRemote.set ? dnsRemote.set(r) : void (dnsRemote.early = r)),

@@ -11,7 +11,7 @@ import { ConflictError, NotFoundError, SystemError, UserError } from '../common/
 import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 import { WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
-  VXLAN_OVERHEAD, overlayNames, type OverlaySpec,
+  VXLAN_OVERHEAD, overlayNames, vxlanOverhead, type OverlaySpec,
 } from '../drivers/overlay/overlay.js';
 import { checkAgainstHost, hostUsedSubnets } from './host-subnets.js';
 import { overlaySubnets } from './overlay-subnets.js';
@@ -52,7 +52,8 @@ export function vniOf(net: NetworkRecord): number {
 /** Underlay MTU − VXLAN, and − WireGuard too when encrypted (1370 on a 1500 underlay); -o mtu overrides. */
 export function overlayMtu(net: NetworkRecord, cluster: OverlayCluster): number {
   const o = overlayOptionsOf(net);
-  return o.mtu ?? cluster.underlayMtu - VXLAN_OVERHEAD - (o.encrypted ? WIREGUARD_OVERHEAD : 0);
+  // encrypted VXLAN runs over the IPv4 tunnel addresses whatever the underlay's family
+  return o.mtu ?? cluster.underlayMtu - (o.encrypted ? VXLAN_OVERHEAD + WIREGUARD_OVERHEAD : vxlanOverhead(cluster.vtep));
 }
 
 /** The VTEP address of this host's endpoints on net: the tunnel address when encrypted. */

@@ -2,7 +2,7 @@
 import { FlagsNew } from 'netlink';
 import { NotFoundError, UserError } from '../common/errors.js';
 import { validateIfName } from '../common/ifname.js';
-import { bufferToMac, ipToBuffer, macToBuffer, familyOf, AF_INET } from './addr.js';
+import { bufferToIp, bufferToMac, ipToBuffer, macToBuffer, familyOf, AF_INET } from './addr.js';
 import { ifinfomsg, nla, nlaNested, nlaString, nlaToString, nlaU16be, nlaU32, nlaU8, parseNla } from './nla.js';
 import type { Rtnl } from './rtnl.js';
 
@@ -39,12 +39,18 @@ export interface LinkInfo {
   mac: string | undefined;
   up: boolean;
   master: number | undefined;
+  /** a VXLAN device's source address (IFLA_VXLAN_LOCAL[6]) */
+  vxlanLocal?: string;
 }
 
 function toLinkInfo(msg: { data: { index?: number; flags?: { up?: true } }; attrs: { ifname?: string; ifalias?: string; mtu?: number; address?: Buffer; master?: number; linkinfo?: Buffer } }): LinkInfo {
   const info = msg.attrs.linkinfo ? parseNla(msg.attrs.linkinfo) : undefined;
   const kind = info?.get(IFLA_INFO_KIND);
+  const data = kind && nlaToString(kind) === 'vxlan' ? info?.get(IFLA_INFO_DATA) : undefined;
+  const vxlan = data ? parseNla(data) : undefined;
+  const local = vxlan?.get(IFLA_VXLAN.LOCAL) ?? vxlan?.get(IFLA_VXLAN.LOCAL6);
   return {
+    ...(local ? { vxlanLocal: bufferToIp(local) } : {}),
     index: msg.data.index ?? 0,
     name: msg.attrs.ifname ?? '',
     alias: msg.attrs.ifalias || undefined,

@@ -14,7 +14,7 @@ import { UserError } from '../common/errors.js';
 export const DEFAULT_CLUSTER_PREFIX = '/berth/v1';
 
 const PREFIX_RE = /^(\/[A-Za-z0-9_.-]+)+$/;
-const HOST_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const HOST_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** etcd keys of one network's records use its 64-hex id; names never appear in record paths. */
 const HEX_ID_RE = /^[0-9a-f]{64}$/;
 
@@ -86,6 +86,11 @@ export class ClusterKeys {
 
   vni(vni: number): string {
     return `${this.vnisPrefix()}${vniSegment(vni)}`;
+  }
+
+  /** Every network's IPAM keys. */
+  ipamRootPrefix(): string {
+    return `${this.prefix}/ipam/`;
   }
 
   ipamPrefix(networkId: string): string {

@@ -30,6 +30,7 @@ import type {
   NewClusterEndpoint,
   NewClusterNetwork,
 } from './cluster-records.js';
+import { type ReclaimReport, hostsWithoutLease, reclaimDeadHosts } from './cluster-reclaim.js';
 import { type ResyncReport, resyncEndpoints } from './cluster-resync.js';
 import { type ClusterStoreOptions, ClusterSession } from './cluster-session.js';
 import type { ClusterWatch, WatchChange, WatchOptions } from './cluster-watch.js';
@@ -37,6 +38,7 @@ import type { ClusterWatch, WatchChange, WatchOptions } from './cluster-watch.js
 export { ClusterUnreachableError } from './cluster-etcd.js';
 export type { AddressRequest } from './cluster-alloc.js';
 export type * from './cluster-records.js';
+export type { ReclaimReport } from './cluster-reclaim.js';
 export type { ResyncReport } from './cluster-resync.js';
 export type { ClusterStoreOptions, MissingNetwork, SessionEvent } from './cluster-session.js';
 export type { ClusterWatch, WatchChange, WatchOptions } from './cluster-watch.js';
@@ -147,6 +149,19 @@ export class ClusterStore {
 
   listAllocations(networkId: string): Promise<ClusterAllocation[]> {
     return this.addresses.list(networkId);
+  }
+
+  /**
+   * Release the addresses of hosts whose lease expired (no host record), or of `hostId` only;
+   * safe against a host re-registering meanwhile (see cluster-reclaim.ts).
+   */
+  reclaimDeadHosts(hostId?: string): Promise<ReclaimReport> {
+    return reclaimDeadHosts(this.session, hostId);
+  }
+
+  /** Hosts that hold addresses but whose lease expired (no host record). */
+  hostsWithoutLease(): Promise<string[]> {
+    return hostsWithoutLease(this.session);
   }
 
   // ---- endpoints --------------------------------------------------------------------------------

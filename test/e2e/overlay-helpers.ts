@@ -8,6 +8,8 @@ import { sleep } from './helpers.js';
 
 /** Lease TTL of the test daemons, seconds: short, so that a dead host is dropped quickly. */
 export const TTL = 4;
+/** Seconds after a host's lease expired that its addresses are released (--cluster-reclaim-after). */
+export const RECLAIM_AFTER = 8;
 /** Underlay address of lab host i. */
 export const ADDR = (i: number): string => `10.98.0.${i + 1}`;
 /** A node one-liner that resolves argv[1] (IPv4) and prints "addr A" or "error CODE". */
@@ -32,10 +34,10 @@ export async function until(what: string, fn: () => Promise<boolean>, timeoutMs 
   return Date.now() - start;
 }
 
-/** `berth daemon` on lab host i, joined to the lab's etcd cluster. */
-export async function startHostDaemon(h: Host, etcd: EtcdCluster, i: number): Promise<Daemon> {
+/** `berth daemon` on lab host i, joined to the lab's etcd cluster (advertising ADDR(i) unless told). */
+export async function startHostDaemon(h: Host, etcd: EtcdCluster, i: number, advertise = ADDR(i)): Promise<Daemon> {
   const d = await startDaemon(h, {
-    args: ['--cluster-store', `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`, '--advertise-addr', ADDR(i), '--cluster-lease-ttl', String(TTL)],
+    args: ['--cluster-store', `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`, '--advertise-addr', advertise, '--cluster-lease-ttl', String(TTL), '--cluster-reclaim-after', String(RECLAIM_AFTER)],
   });
   await until(`daemon on ${h.name} joins the cluster`, async () => /cluster: joined/.test(d.proc.stderr()));
   return d;

@@ -277,11 +277,16 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
         // The addresses stay allocated: the containers still exist on c.
         const held = await a.call<{ owner: string }[]>('listAllocations', net.id);
         assert.ok(cEndpoints.every((e) => held.some((h) => h.owner === e.id)));
+        // issue 17: c is known as a host holding addresses without a lease (the agent releases them after a grace period)
+        assert.deepEqual(await a.call('hostsWithoutLease'), ['c']);
 
         const c2 = await Worker.start(hosts[2] as Host, '2');
         workers[2] = c2;
         await c2.op('connect', connectArgs(c2.host));
         await c2.call('registerHost', { advertiseAddress: c2.host.ipv4() });
+        // c is back: releasing its addresses is refused in the transaction (its host record exists)
+        assert.deepEqual(await a.call('reclaimDeadHosts', 'c'), { released: [], hosts: [] });
+        assert.deepEqual(await a.call('hostsWithoutLease'), []);
         const report = await c2.call<{ registered: number; removed: string[]; conflicts: unknown[]; missingNetworks: unknown[] }>('resync', cEndpoints);
         assert.deepEqual(report, { registered: 2, removed: [], conflicts: [], missingNetworks: [] });
         const { ms } = await waitIds(a, 'all', "c's endpoints back after resync", (ids) => cEndpoints.every((e) => ids.has(e.id)));

@@ -13,17 +13,14 @@
 // existing cross-host traffic keeps flowing.
 // `-o encrypted` networks run their VXLAN over this host's WireGuard mesh (drivers/overlay/mesh.ts);
 // their remote endpoints are programmed only with tunnel-address VTEPs (fail closed).
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DnsContainerRecord } from '../../dns/index.js';
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from './overlay.js';
 import { isTunnelAddress } from './overlay-encryption.js';
-import { UserError } from '../../common/errors.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { isClusterNetwork } from '../registry.js';
 import { remoteOf, type OverlayCluster } from './cluster.js';
+import { HostLiveness } from './host-liveness.js';
 import { WireGuardMesh, type EncryptionState } from './mesh.js';
 import { isEncrypted } from './options.js';
 import { parseAddress } from '../../ipam/index.js';
@@ -31,7 +28,6 @@ import {
   ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
   type WatchChange,
 } from '../../store/cluster.js';
-import { checkHostId } from '../../store/cluster-keys.js';
 import { parseEndpoints } from '../../store/cluster-etcd.js';
 
 /** What the agent needs from the engine, which builds it (engine/overlay-agent.ts). */
@@ -55,6 +51,8 @@ export interface OverlayAgentOptions {
   endpoints: string[];
   advertiseAddress: string;
   leaseTtlSeconds?: number;
+  /** how long after a host's lease expired its addresses are released for reuse (default 300 s) */
+  reclaimAfterSeconds?: number;
   log: (line: string) => void;
   /** remote endpoints changed: the DNS records of other hosts' containers */
   onRemoteRecords?: (records: DnsContainerRecord[]) => void;
@@ -63,32 +61,19 @@ export interface OverlayAgentOptions {
 }
 
 const RETRY_MS = 1000;
+const RECLAIM_AFTER_S = 300;
 const RESYNC_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** `--cluster-store etcd://H:P[,H:P…]` into member endpoints. */
-export function parseClusterStore(spec: string): string[] {
-  const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
-  if (!parts.length) throw new UserError(`invalid --cluster-store "${spec}": expected etcd://HOST:PORT[,HOST:PORT…]`);
-  const first = parts[0] as string;
-  const scheme = /^([a-z]+):\/\//.exec(first)?.[1];
-  if (scheme !== undefined && scheme !== 'etcd') throw new UserError(`invalid --cluster-store "${spec}": only etcd:// is supported`);
-  return parseEndpoints(parts.map((p, i) => (i === 0 ? p.replace(/^etcd:\/\//, '') : p)));
-}
+import { hostIdOf } from './cluster-config.js';
 
-/** This host's id in the cluster: made once, kept in BERTH_ROOT so a restarted daemon is the same host. */
-export function hostIdOf(root: string): string {
-  const file = join(root, 'cluster-host-id');
-  if (existsSync(file)) return checkHostId(readFileSync(file, 'utf8').trim());
-  const id = `h-${randomBytes(6).toString('hex')}`;
-  writeFileSync(file, `${id}\n`, { mode: 0o600 });
-  return id;
-}
+export { hostIdOf, parseClusterStore } from './cluster-config.js';
 
 export class OverlayAgent implements OverlayCluster {
   private cs: ClusterStore | undefined;
   private readonly watches: ClusterWatch<unknown>[] = [];
   private readonly networks = new Map<string, ClusterNetworkRecord>();
+  private readonly liveness: HostLiveness;
   /** endpoints of other hosts, by endpoint id */
   private readonly remotes = new Map<string, ClusterEndpointRecord>();
   private queue: Promise<void> = Promise.resolve();
@@ -114,6 +99,7 @@ export class OverlayAgent implements OverlayCluster {
       if (this.mesh.current() && !this.closed) this.enqueue('WireGuard check', () => this.mesh.repairIfDown());
     }, RESYNC_MS);
     this.resyncTimer.unref();
+    this.liveness = new HostLiveness(hostId, () => (this.closed ? undefined : this.cs), (opts.reclaimAfterSeconds ?? RECLAIM_AFTER_S) * 1000, opts.log);
     this.mesh = new WireGuardMesh({
       hostId,
       advertiseAddress: vtep,
@@ -123,7 +109,10 @@ export class OverlayAgent implements OverlayCluster {
       ...(opts.wireguardPort ? { listenPort: opts.wireguardPort } : {}),
       store: () => this.store(),
       publish: async () => {
-        if (this.cs) await this.cs.registerHost(this.registration());
+        if (!this.cs) return;
+        await this.cs.registerHost(this.registration());
+        // endpoints published before the device was up carry the underlay VTEP: again with the tunnel's
+        this.markDirty('WireGuard state changed');
       },
       log: opts.log,
     });
@@ -213,6 +202,7 @@ export class OverlayAgent implements OverlayCluster {
           ...(this.opts.leaseTtlSeconds ? { leaseTtlSeconds: this.opts.leaseTtlSeconds } : {}),
           onSessionEvent: (e) => this.onSession(e),
         });
+        // a new tunnel address reaches the VXLAN devices with the networks' snapshot below
         await this.mesh.reclaim(cs);
         await cs.registerHost(this.registration());
         const report = await cs.resync(this.engine.localEndpoints());
@@ -222,9 +212,14 @@ export class OverlayAgent implements OverlayCluster {
         this.watches.push((await cs.watchEndpoints('all', (c) => this.onEndpoints(c))) as ClusterWatch<unknown>);
         this.watches.push(
           (await cs.watchHosts((c) => {
-            if (this.mesh.onHosts(c)) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
+            this.liveness.onHosts(c);
+            const mesh = this.mesh.onHosts(c);
+            if (mesh === 'contested') this.enqueue('WireGuard tunnel address', () => this.retunnel());
+            if (mesh) this.enqueue('WireGuard peers', () => this.mesh.syncPeers());
           })) as ClusterWatch<unknown>,
         );
+        // hosts that died while no daemon watched: their addresses go back to the pool in time
+        await this.liveness.armOrphans().catch((err: Error) => this.opts.log(`cluster: hosts gone while no daemon watched: ${err.message}`));
         this.opts.log(`cluster: joined as ${this.hostId}: ${report.registered} local endpoint(s) registered, ${report.removed.length} stale removed`);
         for (const c of report.conflicts) this.opts.log(`cluster: endpoint ${c.endpointId.slice(0, 12)}: address ${c.address} is held by ${c.holder.owner.slice(0, 12)} on ${c.holder.hostId}`);
         return;
@@ -237,6 +232,15 @@ export class OverlayAgent implements OverlayCluster {
         await sleep(RETRY_MS);
       }
     }
+  }
+
+  /** Another host publishes this host's tunnel address: whoever the store says loses it moves. */
+  private async retunnel(): Promise<void> {
+    const cs = this.cs;
+    if (!cs || !(await this.mesh.reclaim(cs))) return;
+    for (const n of this.networks.values()) if (isEncrypted(n)) await this.mirror(n);
+    await cs.registerHost(this.registration());
+    this.markDirty('new tunnel address');
   }
 
   private onSession(e: SessionEvent): void {
@@ -371,6 +375,7 @@ export class OverlayAgent implements OverlayCluster {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.resyncTimer);
+    this.liveness.close();
     for (const w of this.watches.splice(0)) await w.cancel();
     await this.queue;
     // encrypted traffic stops with the daemon (the VXLAN devices stay, unable to send: fail closed)

@@ -150,16 +150,28 @@ export class WireGuardMesh {
   }
 
   /**
-   * After joining: the tunnel address a device brought up offline is claimed (again) in the
-   * store, so no other host can take it. A different answer (the store was rebuilt and another
-   * host holds it) is logged: the device keeps its address until the daemon restarts.
+   * After joining, and whenever another host publishes this host's tunnel address: claim the
+   * device's address (again) in the store, so no other host can take it. When another host holds
+   * it (the store was rebuilt, or lost the key, while this host was away) the store gives a free
+   * one and the device moves to it at once; true then: the caller re-makes the encrypted
+   * networks' VXLAN devices on the new address and publishes it.
    */
-  async reclaim(cs: ClusterStore): Promise<void> {
+  async reclaim(cs: ClusterStore): Promise<boolean> {
     const st = this.state;
-    if (!st) return;
+    if (!st) return false;
     const got = await cs.claimTunnelAddress(TUNNEL_SUBNET, st.tunnelAddress);
-    if (got !== st.tunnelAddress) this.opts.log(`cluster: WireGuard: tunnel address ${st.tunnelAddress} is held by another host; the store gave ${got} (used after a daemon restart)`);
-    if (got !== st.tunnelAddress) writeFileSync(this.stateFile, `${JSON.stringify({ tunnelAddress: got, implementation: st.implementation })}\n`, { mode: 0o600 });
+    if (got === st.tunnelAddress) return false;
+    this.opts.log(`cluster: WireGuard: tunnel address ${st.tunnelAddress} is held by another host; moving to ${got}`);
+    writeFileSync(this.stateFile, `${JSON.stringify({ tunnelAddress: got, implementation: st.implementation })}\n`, { mode: 0o600 });
+    await ensureMeshDevice(null, this.spec(got, st.publicKey), st.implementation);
+    this.state = { ...st, tunnelAddress: got };
+    return true;
+  }
+
+  /** True when another host's record claims this host's tunnel address. */
+  private contested(): boolean {
+    const mine = this.state?.tunnelAddress;
+    return mine !== undefined && [...this.hosts.values()].some((h) => h.id !== this.opts.hostId && h.wireguard?.tunnelAddress === mine);
   }
 
   /**
@@ -175,14 +187,18 @@ export class WireGuardMesh {
     await this.ensure();
   }
 
-  /** Follow the cluster's host records; true when the peers should be synced. */
-  onHosts(c: WatchChange<ClusterHostRecord>): boolean {
+  /**
+   * Follow the cluster's host records: 'sync' when the peers should be synced, 'contested' when
+   * another host publishes this host's tunnel address (reclaim() settles who keeps it).
+   */
+  onHosts(c: WatchChange<ClusterHostRecord>): 'sync' | 'contested' | undefined {
     if (c.type === 'snapshot') {
       this.hosts.clear();
       for (const h of c.items) this.hosts.set(h.id, h);
     } else if (c.type === 'put') this.hosts.set(c.item.id, c.item);
     else this.hosts.delete(c.item.id);
-    return this.state !== undefined;
+    if (this.state === undefined) return undefined;
+    return this.contested() ? 'contested' : 'sync';
   }
 
   private wantedPeers(): MeshPeer[] {

@@ -21,6 +21,11 @@ import { ensureBridge, removeBridge, type BridgeSpec } from '../bridge/bridge.js
 
 /** VXLAN over IPv4: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
 export const VXLAN_OVERHEAD = 50;
+/** VXLAN over IPv6: outer IPv6 (40) + UDP + VXLAN + inner Ethernet (the kernel's limit too). */
+export const VXLAN6_OVERHEAD = 70;
+
+/** The VXLAN overhead of a VTEP address's family. */
+export const vxlanOverhead = (vtep: string): number => (vtep.includes(':') ? VXLAN6_OVERHEAD : VXLAN_OVERHEAD);
 export const VXLAN_PORT = 4789;
 
 export interface OverlayNames {
@@ -92,6 +97,12 @@ export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: Overl
   return withRtnl(host, async (nl) => {
     const br = await getLink(nl, names.bridge);
     let vx = await findLink(nl, names.vxlan);
+    // made for another VTEP (the host came back with a new underlay address, or a new tunnel
+    // address): made again, and reported as new so its remote entries are programmed again
+    if (vx?.vxlanLocal !== undefined && vx.vxlanLocal !== spec.local) {
+      await deleteLink(nl, names.vxlan);
+      vx = undefined;
+    }
     const created = !vx;
     if (!vx) {
       await createVxlan(nl, {
