@@ -180,6 +180,8 @@ export async function endpointRelayProblem(engine: Engine, endpointId: string): 
 
 /** A finding of hostRelayDrift: what is wrong, and the step that mends it. */
 export interface HostRelayFinding {
+  /** the endpoint whose ports these are */
+  endpointId: string;
   object: string;
   problem: string;
   action: string;
@@ -204,7 +206,7 @@ export async function hostRelayDrift(engine: Engine): Promise<HostRelayFinding[]
   const findings: HostRelayFinding[] = [];
   for (const owner of bound?.keys() ?? []) {
     if (wanted.includes(owner)) continue;
-    findings.push({ object: `host port relay ${owner.slice(0, 12)}`, problem: `it binds ${bound?.get(owner)?.length ?? 0} port(s) for an endpoint that is gone`, action: 'released them', repair: () => unbindHostRelay(engine, owner) });
+    findings.push({ endpointId: owner, object: `host port relay ${owner.slice(0, 12)}`, problem: `it binds ${bound?.get(owner)?.length ?? 0} port(s) for an endpoint that is gone`, action: 'released them', repair: () => unbindHostRelay(engine, owner) });
   }
   for (const id of wanted) {
     const dir = relayDir(engine, id);
@@ -215,7 +217,7 @@ export async function hostRelayDrift(engine: Engine): Promise<HostRelayFinding[]
       await bindHostRelay(engine, id, wantedLines(dir));
       rmSync(join(dir, 'error'), { force: true });
     };
-    findings.push({ object: `port relay ${id.slice(0, 12)}`, problem: gap, action: bound ? 'bound them again' : 'started the host relay and bound them', repair: rebind });
+    findings.push({ endpointId: id, object: `port relay ${id.slice(0, 12)}`, problem: gap, action: bound ? 'bound them again' : 'started the host relay and bound them', repair: rebind });
   }
   return findings;
 }

@@ -22,8 +22,20 @@ import { dockerEndpointProblems } from './docker-endpoints.js';
 import { hostRelayDrift, orphanedEndpointRelays, releaseEndpointRelay } from './port-relay.js';
 import { ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
 
+/** The object a finding is about, by kind and key (the topology flags the node it is: topology-drift.ts). */
+export type FindingRef =
+  | { kind: 'container'; id: string }
+  | { kind: 'endpoint'; id: string; containerId: string; interfaceName: string }
+  | { kind: 'network'; id: string; name: string }
+  | { kind: 'link'; name: string }
+  | { kind: 'netns'; name: string }
+  | { kind: 'port-relay'; endpointId: string }
+  | { kind: 'nft-table'; family: string; name: string };
+
 export interface Finding {
+  /** the object, named for people */
   object: string;
+  ref: FindingRef;
   problem: string;
   /** what --repair did about it */
   action?: string;
@@ -80,7 +92,7 @@ export function firewallTablesInstalled(engine: Engine): boolean {
 export async function checkSystem(engine: Engine, opts: { repair: boolean; describe?: boolean }): Promise<Finding[]> {
   const store = engine.store;
   const findings: Finding[] = [];
-  const note = (object: string, problem: string, action?: string) => findings.push({ object, problem, ...((opts.repair || opts.describe) && action ? { action } : {}) });
+  const note = (ref: FindingRef, object: string, problem: string, action?: string) => findings.push({ object, ref, problem, ...((opts.repair || opts.describe) && action ? { action } : {}) });
   // looked at first: repairing a network below puts a missing table back (firewall-state.ts)
   const tableMissing = !firewallInstalled(engine.hostNetns);
 
@@ -89,18 +101,18 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   for (const c of containers(engine)) {
     const what = unrecordedEnd(c);
     if (what === 'abandoned') {
-      note(`container ${c.name}`, 'its creation was interrupted (the berth process creating it died)', 'stopped what had started and released its network');
+      note({ kind: 'container', id: c.id }, `container ${c.name}`, 'its creation was interrupted (the berth process creating it died)', 'stopped what had started and released its network');
     } else if (what === 'ended') {
-      note(`container ${c.name}`, 'its process is gone, but it still holds its network', 'released its addresses, ports and namespace');
+      note({ kind: 'container', id: c.id }, `container ${c.name}`, 'its process is gone, but it still holds its network', 'released its addresses, ports and namespace');
     } else if (what === 'orphan') {
-      note(`container ${c.name}`, `its process ${c.state.childPid} outlived its shim and still runs`, 'killed it');
+      note({ kind: 'container', id: c.id }, `container ${c.name}`, `its process ${c.state.childPid} outlived its shim and still runs`, 'killed it');
     }
     if (what && opts.repair) await reconcileContainer(engine, c);
   }
 
   // 1b. Docker's endpoints (plugin) whose sandbox went while berth was not listening
   for (const p of await dockerEndpointProblems(engine, 'leftovers')) {
-    note(`Docker endpoint ${p.ep.interfaceName} (sandbox ${p.ep.containerId})`, p.problem, p.action);
+    note({ kind: 'endpoint', id: p.ep.id, containerId: p.ep.containerId, interfaceName: p.ep.interfaceName }, `Docker endpoint ${p.ep.interfaceName} (sandbox ${p.ep.containerId})`, p.problem, p.action);
     if (opts.repair) await p.repair();
   }
 
@@ -114,13 +126,13 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
     if (driver.scope === 'swarm' && !engine.cluster) continue;
     const found = await driver.networkProblem(ctx, net, { links, addresses });
     if (!found) continue;
-    note(`network ${net.name}`, found.problem, found.action);
+    note({ kind: 'network', id: net.id, name: net.name }, `network ${net.name}`, found.problem, found.action);
     if (opts.repair && found.action) await ensureNetworkKernel(engine, net);
   }
 
   // 2b. Docker's endpoints (plugin): veths off their (maybe re-created) bridge
   for (const p of await dockerEndpointProblems(engine, 'live')) {
-    note(`Docker endpoint ${p.ep.interfaceName} (sandbox ${p.ep.containerId})`, p.problem, p.action || undefined);
+    note({ kind: 'endpoint', id: p.ep.id, containerId: p.ep.containerId, interfaceName: p.ep.interfaceName }, `Docker endpoint ${p.ep.interfaceName} (sandbox ${p.ep.containerId})`, p.problem, p.action || undefined);
     if (opts.repair && p.action) await p.repair();
   }
 
@@ -136,7 +148,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
     // an endpoint whose network is gone from the store: its veth is still looked for
     const found = net ? await driverOf(net.driver).endpointProblem(ctx, net, ep, check) : vethEndpointProblem(ctx, ep, undefined, check);
     if (!found) continue;
-    note(owner, found.problem, found.action);
+    note({ kind: 'endpoint', id: ep.id, containerId: ep.containerId, interfaceName: ep.interfaceName }, owner, found.problem, found.action);
     if (opts.repair && found.repair) await found.repair();
   }
 
@@ -147,7 +159,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
     (l.alias?.startsWith(NETWORK_ALIAS_PREFIX) === true && !networkIds.has(l.alias.slice(NETWORK_ALIAS_PREFIX.length))) ||
     (l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX) === true && !endpointIds.has(l.alias.slice(ENDPOINT_ALIAS_PREFIX.length)));
   for (const l of links.filter(stray)) {
-    note(`link ${l.name}`, `berth made it (${l.alias}), but the store does not know it`, 'deleted it');
+    note({ kind: 'link', name: l.name }, `link ${l.name}`, `berth made it (${l.alias}), but the store does not know it`, 'deleted it');
     if (opts.repair) await withRtnl(engine.hostNetns, (nl) => deleteLink(nl, l.name));
   }
 
@@ -167,18 +179,18 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   for (const name of mounts) {
     const path = join(engine.paths.netnsDir, name);
     if (running.has(path)) continue;
-    note(`netns ${name}`, isNetnsPath(path) ? 'no running container owns it' : 'a stale file, not a namespace', 'deleted it');
+    note({ kind: 'netns', name }, `netns ${name}`, isNetnsPath(path) ? 'no running container owns it' : 'a stale file, not a namespace', 'deleted it');
     if (opts.repair) deleteNetns(path);
   }
 
   // 5b. CNI port relays still holding the host ports of an endpoint that is gone
   for (const id of orphanedEndpointRelays(engine)) {
-    note(`port relay ${id.slice(0, 12)}`, 'its endpoint is gone, but it still holds the host ports', 'stopped it');
+    note({ kind: 'port-relay', endpointId: id }, `port relay ${id.slice(0, 12)}`, 'its endpoint is gone, but it still holds the host ports', 'stopped it');
     if (opts.repair) await releaseEndpointRelay(engine, id);
   }
   // 5c. the host's one relay (CNI through the daemon): binding what the live endpoints publish, and no more
   for (const f of await hostRelayDrift(engine)) {
-    note(f.object, f.problem, f.action);
+    note({ kind: 'port-relay', endpointId: f.endpointId }, f.object, f.problem, f.action);
     if (opts.repair) await f.repair();
   }
 
@@ -194,14 +206,14 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
     if (off.length) fwProblem = `nft elements differ from the store in ${off.map((k) => `${k} (${have[k] ?? 0}, want ${want[k]})`).join(', ')}`;
   }
   if (fwProblem) {
-    note('nft table inet berth', fwProblem, 'reinstalled the rules and refilled every set and map');
+    note({ kind: 'nft-table', family: 'inet', name: 'berth' }, 'nft table inet berth', fwProblem, 'reinstalled the rules and refilled every set and map');
     if (opts.repair) syncFirewall(engine.hostNetns, desired.bridges, desired.ports);
   }
 
   // 7. the anti-spoofing table: present with its rules whenever a bridge port is guarded
   const guards = desiredPortGuards(engine);
   if (guards.length && !spoofGuardInstalled(engine.hostNetns)) {
-    note('nft table bridge berth', 'the anti-spoofing table is missing or outdated', 'reinstalled it with every guarded port');
+    note({ kind: 'nft-table', family: 'bridge', name: 'berth' }, 'nft table bridge berth', 'the anti-spoofing table is missing or outdated', 'reinstalled it with every guarded port');
     if (opts.repair) syncSpoofGuard(engine.hostNetns, guards);
   }
   return findings;

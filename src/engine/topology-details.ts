@@ -1,6 +1,6 @@
 // One topology node in detail, read when a user clicks it: its addresses, routes, MTU, byte and
 // packet counters as the kernel has them now, and the elements of berth's nft tables that concern
-// it (from the store: what repair keeps the tables holding).
+// it, as the kernel has them now too (topology-nft.ts).
 import { listAddresses } from '../kernel/addresses.js';
 import { listLinkCounters } from '../kernel/link-stats.js';
 import { listLinks } from '../kernel/links.js';
@@ -9,11 +9,11 @@ import { AF_INET, AF_INET6, listRoutes } from '../kernel/routes.js';
 import { withRtnl } from '../kernel/rtnl.js';
 import { driverOf } from '../drivers/registry.js';
 import { NotFoundError } from '../common/errors.js';
-import type { EndpointRecord } from '../store/store.js';
+import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
-import { portGuardOf } from './endpoints.js';
 import type { ContainerConfig, ContainerState } from './containers.js';
 import { storedNetworkMode } from './network-mode.js';
+import { liveNftElements } from './topology-nft.js';
 
 export interface InterfaceDetails {
   name: string;
@@ -43,21 +43,20 @@ export async function topologyNodeDetails(engine: Engine, id: string): Promise<N
     const ifname = m[1] as string;
     const ns = await readNamespace(engine.hostNetns, ifname);
     if (!ns.interfaces.length) throw new NotFoundError(`no interface ${ifname} on the host`);
-    const nft: string[] = [];
-    for (const net of store.listNetworks()) {
-      if (driverOf(net.driver).hostInterfaceOf(net) === ifname) nft.push(...networkElements(engine, net.id));
-    }
+    const tokens = [ifname];
+    for (const net of store.listNetworks()) if (driverOf(net.driver).hostInterfaceOf(net) === ifname) tokens.push(...networkTokens(net));
     for (const ep of store.listEndpoints()) {
       const net = store.findNetwork(ep.networkId);
-      if (net && driverOf(net.driver).endpointLinkOf(net, ep).hostIfname === ifname && driverOf(net.driver).endpointLinkOf(net, ep).kind === 'veth') nft.push(...endpointElements(engine, ep));
+      const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : undefined;
+      if (link?.kind === 'veth' && link.hostIfname === ifname) tokens.push(...endpointTokens(engine, ep));
     }
-    return { ...ns, id, namespace: 'host', nft };
+    return { ...ns, id, namespace: 'host', nft: liveNftElements(engine, tokens) };
   }
   if ((m = /^network\/(.+)$/.exec(id))) {
     const net = store.findNetwork(m[1] as string);
     if (!net) throw new NotFoundError(`no network ${m[1] as string}`);
     const ifname = driverOf(net.driver).hostInterfaceOf(net);
-    return { ...(await readNamespace(engine.hostNetns, ifname)), id, namespace: 'host', nft: networkElements(engine, net.id) };
+    return { ...(await readNamespace(engine.hostNetns, ifname)), id, namespace: 'host', nft: liveNftElements(engine, networkTokens(net)) };
   }
   if ((m = /^ns\/([0-9a-f]{64})(?:\/([^/]+))?$/.exec(id))) {
     const c = store.findContainer(m[1] as string);
@@ -74,7 +73,7 @@ export async function topologyNodeDetails(engine: Engine, id: string): Promise<N
     let ns: Omit<NodeDetails, 'id' | 'namespace' | 'nft'> = { interfaces: [], routes: [] };
     // a container that is not running has no namespace to read: its store records still show
     if (state.status === 'running') ns = await readNamespace(netns, only).catch(() => ns);
-    return { ...ns, id, namespace: mode.kind === 'host' ? 'host' : String(netns), nft: chosen.flatMap((ep) => endpointElements(engine, ep)).concat(portsOf(engine, c.id)) };
+    return { ...ns, id, namespace: mode.kind === 'host' ? 'host' : String(netns), nft: liveNftElements(engine, chosen.flatMap((ep) => endpointTokens(engine, ep))) };
   }
   throw new NotFoundError(`no topology node ${id}: expected host, host/IFNAME, network/NAME, ns/ID or ns/ID/IFNAME`);
 }
@@ -103,25 +102,15 @@ async function readNamespace(netns: NetnsTarget | null, only: string | undefined
   });
 }
 
-/** A bridge network's elements in `table inet berth`: its bridge, subnets and NAT decisions. */
-function networkElements(engine: Engine, networkId: string): string[] {
-  const net = engine.store.findNetwork(networkId);
-  const fw = net ? driverOf(net.driver).firewallOf(net) : undefined;
-  if (!fw) return [];
-  return [
-    `inet berth: bridge ${fw.bridge}${fw.internal ? ' (internal)' : ''}, inbound ${fw.inbound}`,
-    ...(fw.subnets ?? []).map((s) => `inet berth: subnet ${s} on ${fw.bridge}`),
-    ...[...(fw.nat4 ?? []), ...(fw.nat6 ?? [])].map((s) => `inet berth: masquerade ${s}`),
-  ];
+/** The tokens of a network's elements: its interface and its subnets' network addresses. */
+function networkTokens(net: NetworkRecord): string[] {
+  const subnets = (net.subnets as unknown[]).map((s) => (typeof s === 'string' ? s : typeof s === 'object' && s !== null && 'subnet' in s ? String(s.subnet) : ''));
+  return [driverOf(net.driver).hostInterfaceOf(net), ...subnets.filter(Boolean)];
 }
 
-/** An endpoint's anti-spoofing elements in `table bridge berth`. */
-function endpointElements(engine: Engine, ep: EndpointRecord): string[] {
+/** The tokens of an endpoint's elements: its addresses, MAC and the host end of its veth. */
+function endpointTokens(engine: Engine, ep: EndpointRecord): string[] {
   const net = engine.store.findNetwork(ep.networkId);
-  const g = net ? portGuardOf(net, ep) : undefined;
-  return g ? [`bridge berth: port ${g.ifname} may send from ${g.mac} ${g.addresses.join(' ')}`] : [];
-}
-
-function portsOf(engine: Engine, containerId: string): string[] {
-  return engine.store.listPorts({ containerId }).map((p) => `inet berth: port ${p.proto} ${p.hostIp}:${p.hostPort} -> ${p.targetIp}:${p.targetPort}`);
+  const link = net ? driverOf(net.driver).endpointLinkOf(net, ep) : undefined;
+  return [...ep.addresses, ...(ep.mac ? [ep.mac] : []), ...(link?.kind === 'veth' ? [link.hostIfname] : [])];
 }

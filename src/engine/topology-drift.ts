@@ -1,10 +1,11 @@
 // Drift on the topology: every difference `berth system check` finds between the store and the
-// kernel (engine/repair.ts, not repeated here), flagged on the node it concerns, with what
-// `--repair` would do. Objects the graph has no node for (a namespace mount nobody owns, berth's
-// nft tables, a port relay) get one, so no finding is lost.
+// kernel (engine/repair.ts, not repeated here), flagged on the node it concerns (found by the
+// kind and key of the finding's object), with what `--repair` would do. Objects the graph has no
+// node for (a namespace mount nobody owns, berth's nft tables, a port relay) get one, so no
+// finding is lost.
 import type { Engine } from './context.js';
 import { checkSystem, type Finding } from './repair.js';
-import type { GraphBuilder } from './topology.js';
+import { type GraphBuilder, hostIfId, nsId } from './topology.js';
 import type { TopologyDrift, TopologyNode } from './topology-types.js';
 
 export async function addDrift(g: GraphBuilder, engine: Engine): Promise<void> {
@@ -32,31 +33,37 @@ function flag(node: TopologyNode, f: Finding): void {
 }
 
 /**
- * The node a finding's object ("network N", "link L", …: repair.ts's names) is about; undefined
- * when that container, network or link is no longer in the graph (a finding older than the graph).
+ * The node a finding is about, by the kind and key of its object (the finding's ref); undefined
+ * when that container, endpoint or network is no longer in the graph (a finding older than the
+ * graph). Objects the graph draws no node for get one.
  */
 function nodeOf(g: GraphBuilder, f: Finding): TopologyNode | undefined {
-  const nsOfName = (name: string) => g.find((n) => n.kind === 'namespace' && n.host === 'local' && n.label === name);
-  let m: RegExpExecArray | null;
-  if ((m = /^endpoint (\S+) of container (.+)$/.exec(f.object))) {
-    const ns = nsOfName(m[2] as string);
-    return (ns ? g.get(`${ns.id}/${m[1] as string}`) : undefined) ?? ns;
-  } else if ((m = /^container (.+)$/.exec(f.object))) {
-    return nsOfName(m[1] as string);
-  } else if ((m = /^network (.+)$/.exec(f.object))) {
-    return g.get(`network/${m[1] as string}`);
-  } else if ((m = /^link (.+)$/.exec(f.object))) {
-    return g.get(`host/${m[1] as string}`);
-  } else if ((m = /^netns (.+)$/.exec(f.object))) {
-    // a namespace mount is named by its container's id
-    const ns = g.get(`ns/${m[1] as string}`);
-    if (ns) return ns;
-    const n = g.node({ id: `netns/${m[1] as string}`, kind: 'namespace', label: `netns ${m[1] as string}`, host: 'local', networks: [], data: { mount: m[1] } });
-    g.edge({ from: n.id, to: 'host', kind: 'in' });
-    return n;
+  const r = f.ref;
+  switch (r.kind) {
+    case 'container':
+      return g.get(nsId(r.id));
+    case 'endpoint':
+      return g.get(`${nsId(r.containerId)}/${r.interfaceName}`) ?? g.get(nsId(r.containerId));
+    case 'network':
+      return g.find((n) => n.kind === 'network' && n.host === 'local' && n.data?.id === r.id);
+    case 'link':
+      return g.get(hostIfId(r.name));
+    case 'netns': {
+      // a namespace mount is named by its container's id
+      const ns = g.get(nsId(r.name));
+      if (ns) return ns;
+      return extraNode(g, { id: `netns/${r.name}`, kind: 'namespace', label: `netns ${r.name}`, host: 'local', networks: [], data: { mount: r.name } });
+    }
+    case 'port-relay':
+      return extraNode(g, { id: `drift/port-relay/${r.endpointId}`, kind: 'firewall', label: f.object, host: 'local', networks: [], data: { endpoint: r.endpointId } });
+    case 'nft-table':
+      return extraNode(g, { id: `drift/nft/${r.family}/${r.name}`, kind: 'firewall', label: `nft table ${r.family} ${r.name}`, host: 'local', networks: [] });
   }
-  // berth's nft tables, a port relay, or anything repair.ts names in a way not known here
-  const n = g.node({ id: `drift/${f.object}`, kind: 'firewall', label: f.object, host: 'local', networks: [] });
-  g.edge({ from: n.id, to: 'host', kind: 'in' });
-  return n;
+}
+
+/** A node for an object the graph has none for, hanging off the host. */
+function extraNode(g: GraphBuilder, n: TopologyNode): TopologyNode {
+  const node = g.node(n);
+  if (node === n) g.edge({ from: n.id, to: 'host', kind: 'in' });
+  return node;
 }

@@ -29,7 +29,7 @@ export function topologyDot(view: TopologyView): string {
     out.push(`  ${dotString(n.id)} [label=${dotString(label)}, shape=${DOT_SHAPE[n.kind] ?? 'box'}${n.drift ? ', color=red, style=dashed' : ''}];`);
   }
   for (const e of view.edges) {
-    const style = e.kind === 'shares' || e.kind === 'publishes' || e.kind === 'remote' ? ', style=dashed' : '';
+    const style = e.kind === 'shares' || e.kind === 'publishes' || e.kind === 'remote' ? ', style=dashed' : e.kind === 'tunnel' ? ', style=bold, color="#00695c"' : '';
     out.push(`  ${dotString(e.from)} -> ${dotString(e.to)} [label=${dotString(e.label ? `${e.kind}: ${e.label}` : e.kind)}${style}];`);
   }
   out.push('}');
@@ -49,7 +49,7 @@ export function topologyMermaid(view: TopologyView): string {
     if (n.drift) out.push(`  style ${ids.get(n.id) as string} stroke:#c62828,stroke-width:2px,stroke-dasharray:5 3`);
   }
   for (const e of view.edges) {
-    const arrow = e.kind === 'shares' || e.kind === 'publishes' || e.kind === 'remote' ? '-.->' : '-->';
+    const arrow = e.kind === 'shares' || e.kind === 'publishes' || e.kind === 'remote' ? '-.->' : e.kind === 'tunnel' ? '==>' : '-->';
     out.push(`  ${ids.get(e.from) as string} ${arrow}|"${text(e.label ? `${e.kind}: ${e.label}` : e.kind)}"| ${ids.get(e.to) as string}`);
   }
   return `${out.join('\n')}\n`;

@@ -172,6 +172,7 @@ svg.berth-topology { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; f
 .edge.e-publishes path { stroke: #0b57d0; stroke-dasharray: 2 3; }
 .edge.e-shares path { stroke: #9a7b18; stroke-width: 2; stroke-dasharray: 8 3; }
 .edge.e-remote path { stroke: #6b3f8a; stroke-dasharray: 6 3; }
+.edge.e-tunnel path { stroke: #00695c; stroke-width: 3; stroke-opacity: .8; }
 .edge-label { fill: #333; font-size: 11px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 `;
 

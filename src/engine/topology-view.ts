@@ -127,6 +127,8 @@ function viewNode(n: TopologyNode, folded: string[]): ViewNode {
     lines.push(`${String(d.driver)} ${subnetsOf(d.subnets).join(' ')}`);
   } else if (n.kind === 'remote-host') {
     tag = 'cluster host';
+    // labelled by its advertise address; its VTEP when another (a WireGuard tunnel address)
+    if (typeof d.vtep === 'string' && d.vtep !== d.advertiseAddress) lines.push(`VTEP ${d.vtep}`);
   }
   if (n.kind === 'bridge' && folded.some((l) => l.includes('NAT-free'))) tag = 'NAT-free bridge';
   lines.push(...folded);

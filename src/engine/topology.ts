@@ -236,9 +236,20 @@ function addContainers(g: GraphBuilder, engine: Engine, networks: NetworkRecord[
 function addRemoteHosts(g: GraphBuilder, engine: Engine, networks: NetworkRecord[]): void {
   const cluster = engine.cluster;
   if (!cluster) return;
+  // a host by the address it advertises (its VTEP may be a WireGuard tunnel address); a host
+  // whose record is gone (its lease ran out) by its id
+  const records = new Map(cluster.hosts().map((h) => [h.id, h]));
   for (const net of networks.filter((n) => n.scope === 'swarm')) {
     for (const r of cluster.remoteEndpoints(net.id)) {
-      const hostNode = g.node({ id: `remote/${r.hostId}`, kind: 'remote-host', label: `host ${r.vtep}`, host: r.hostId, networks: [], data: { hostId: r.hostId, vtep: r.vtep } });
+      const rec = records.get(r.hostId);
+      const hostNode = g.node({
+        id: `remote/${r.hostId}`,
+        kind: 'remote-host',
+        label: `host ${rec?.advertiseAddress ?? r.hostId}`,
+        host: r.hostId,
+        networks: [],
+        data: { hostId: r.hostId, ...(rec ? { advertiseAddress: rec.advertiseAddress } : { record: 'none (the host left the cluster)' }), vtep: r.vtep },
+      });
       if (!hostNode.networks?.includes(net.name)) hostNode.networks = [...(hostNode.networks ?? []), net.name];
       const id = `remote/${r.hostId}/${r.containerId}`;
       if (!g.get(id)) g.edge({ from: id, to: hostNode.id, kind: 'in' });

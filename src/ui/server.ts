@@ -1,13 +1,13 @@
 // `berth daemon --ui IP:PORT`: the topology page. One HTML page and its script (built by esbuild
 // from src/ui/page/, no CDN), the graph (GET /topology), one node's details (GET
-// /topology/node?id=) and a stream that tells the page when to fetch the graph again (GET
-// /events: the daemon's events, plus a change of the store made by a CLI that ran without it).
+// /topology/node?id=) and a stream of the graph's changes (GET /events: `topology` events, each
+// the difference from the last version; live-graph.ts keeps the graph while a page listens).
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BerthError, NotFoundError } from '../common/errors.js';
 import type { Engine } from '../engine/context.js';
-import type { Finding } from '../engine/repair.js';
+import { LiveGraph } from './live-graph.js';
 import { UI_COOKIE, hostHeaderAccepted, newUiToken, parseUiAddress, tokenAccepted, tokenOf } from './access.js';
 
 export interface UiOptions {
@@ -19,54 +19,8 @@ export interface UiOptions {
   log(line: string): void;
   /** how often the store is checked for changes while a page is open (ms) */
   pollMs?: number;
-  /** how old the drift check drawn may be (ms; default 5 s) */
+  /** how old the drift findings drawn may be (ms; default 5 s) */
   driftEveryMs?: number;
-}
-
-/**
- * `system check`'s findings for the page, made at most every everyMs and off the page's path:
- * with hundreds of containers the check reads every sandbox and takes a second, the graph
- * without it a fraction. A graph is drawn with the last findings while a new check runs;
- * when its findings differ, onChange tells the pages to fetch the graph again.
- */
-class DriftCheck {
-  private findings: Finding[] | undefined;
-  private at = 0;
-  private running: Promise<Finding[]> | undefined;
-  constructor(
-    private readonly engine: Engine,
-    private readonly everyMs: number,
-    private readonly onChange: () => void,
-  ) {}
-
-  /** the last findings (none before the first check: the first picture does not wait for it) */
-  current(): Finding[] {
-    return this.findings ?? [];
-  }
-
-  /** after a graph was sent: check again if the findings are old, in the background */
-  refreshIfOld(): void {
-    if (this.findings && Date.now() - this.at <= this.everyMs) return;
-    // a failed check keeps the last findings, and is tried again next time
-    this.run().catch(() => undefined);
-  }
-
-  private run(): Promise<Finding[]> {
-    this.running ??= (async () => {
-      const { driftFindings } = await import('../engine/topology-drift.js');
-      try {
-        const found = await driftFindings(this.engine);
-        const changed = JSON.stringify(found) !== JSON.stringify(this.findings ?? []);
-        this.findings = found;
-        this.at = Date.now();
-        if (changed) this.onChange();
-        return found;
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
 }
 
 export interface UiServer {
@@ -107,14 +61,21 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
   const streams = new Set<ServerResponse>();
   let port = addr.port;
 
-  // the store, checked only while a page listens: a CLI without the daemon changes it too
+  // the graph kept while a page listens, rebuilt on each change: the daemon's events, and a
+  // change of the store by a CLI that ran without the daemon (its version, checked every pollMs)
   let lastVersion = -1;
   let poll: NodeJS.Timeout | undefined;
-  const broadcast = (data: string) => {
-    for (const s of streams) s.write(`data: ${data}\n\n`);
+  const broadcast = (event: string, data: string) => {
+    for (const s of streams) s.write(`event: ${event}\ndata: ${data}\n\n`);
   };
-  const unsubscribe = opts.subscribe((e) => {
-    if (streams.size) broadcast(JSON.stringify(e));
+  const live = new LiveGraph({
+    engine: opts.engine,
+    log: (line) => opts.log(line),
+    driftEveryMs: opts.driftEveryMs ?? 5000,
+    onDiff: (diff, timing) => broadcast('topology', JSON.stringify({ ...diff, timing: { waitedMs: timing.waitedMs, buildMs: Math.round(timing.buildMs) } })),
+  });
+  const unsubscribe = opts.subscribe(() => {
+    if (streams.size) live.changed();
   });
   const watchStore = () => {
     if (poll || !streams.size) return;
@@ -123,15 +84,14 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       if (!streams.size) {
         clearInterval(poll);
         poll = undefined;
+        live.forget();
         return;
       }
       const v = opts.engine.store.dataVersion();
-      if (v !== lastVersion) broadcast(JSON.stringify({ Type: 'store', Action: 'changed' }));
+      if (v !== lastVersion) live.changed();
       lastVersion = v;
     }, opts.pollMs ?? 250);
   };
-
-  const drift = new DriftCheck(opts.engine, opts.driftEveryMs ?? 5000, () => streams.size && broadcast(JSON.stringify({ Type: 'drift', Action: 'changed' })));
 
   const send = (res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}) => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra });
@@ -157,10 +117,12 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       case '/page.js':
         return send(res, 200, 'text/javascript; charset=utf-8', script);
       case '/topology': {
-        const { topology } = await import('../engine/topology.js');
-        json(res, 200, await topology(opts.engine, { findings: drift.current() }));
-        // not while the graph is built: the check reads every sandbox (~1 s with 500 containers)
-        return void setTimeout(() => drift.refreshIfOld(), 200);
+        const t0 = performance.now();
+        const { graph, version } = await live.current();
+        send(res, 200, 'application/json', JSON.stringify(graph), { 'server-timing': `graph;dur=${(performance.now() - t0).toFixed(1)}`, 'x-topology-version': String(version) });
+        // no page listens: nothing tells the kept graph of changes, so none is kept
+        if (!streams.size) live.forget();
+        return;
       }
       case '/topology/node': {
         const id = url.searchParams.get('id') ?? '';
@@ -173,7 +135,10 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
         res.write(': berth topology events\n\n');
         streams.add(res);
         watchStore();
-        req.once('close', () => streams.delete(res));
+        req.once('close', () => {
+          streams.delete(res);
+          if (!streams.size) live.forget();
+        });
         return;
       }
       default:
@@ -209,6 +174,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     ...(token ? { token } : {}),
     async close() {
       unsubscribe();
+      live.close();
       clearInterval(keepalive);
       if (poll) clearInterval(poll);
       for (const s of streams) s.end();

@@ -3,6 +3,8 @@
 // the published port and the NAT-free bridge; every format draws exactly the expected nodes and
 // edges; a berth-marked link the store does not know is flagged with what --repair would do.
 import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TopologyGraph } from '../../src/engine/topology-types.js';
 import { type TopologyLab, expectedView, topologyLab } from './topology-helpers.js';
@@ -69,5 +71,29 @@ void describe('berth topology', () => {
     } finally {
       await L.h.exec(['ip', 'link', 'del', 'vethstray']);
     }
+  });
+
+  void test('drift is flagged on the node of the object it is about: an endpoint without its veth, a stray namespace mount', T, async () => {
+    const g0 = await L.h.berthJson<TopologyGraph>(['topology', '--format', 'json', '--no-drift']);
+    const iface = `ns/${L.ids.plain}/eth0`;
+    const veth = g0.edges.find((e) => e.from === iface && e.kind === 'veth')?.to.slice('host/'.length);
+    assert.ok(veth, `the host end of plain's veth in ${JSON.stringify(g0.edges)}`);
+    const stale = join(L.h.runDir, 'netns', 'bGstale');
+    await L.h.execOk(['ip', 'link', 'del', veth]);
+    await writeFile(stale, '');
+    try {
+      const g = await L.h.berthJson<TopologyGraph>(['topology', '--format', 'json']);
+      const flagged = Object.fromEntries(g.nodes.filter((n) => n.drift).map((n) => [n.id, n.drift]));
+      assert.deepEqual(flagged[iface], { problem: `veth ${veth} is missing (reconnect the container to restore it)` }, `plain's eth0 is flagged: ${JSON.stringify(flagged)}`);
+      assert.deepEqual(flagged['netns/bGstale'], { problem: 'a stale file, not a namespace', repair: 'deleted it' }, `the stale mount has a node of its own: ${JSON.stringify(flagged)}`);
+      assert.deepEqual(Object.keys(flagged).sort(), [iface, 'netns/bGstale'].sort(), 'nothing else is flagged');
+    } finally {
+      await rm(stale, { force: true });
+      // the veth back, as the problem says
+      await L.h.berth(['network', 'disconnect', 'bridge', 'plain']);
+      await L.h.berth(['network', 'connect', 'bridge', 'plain']);
+    }
+    const after = await L.h.berthJson<TopologyGraph>(['topology', '--format', 'json']);
+    assert.deepEqual(after.nodes.filter((n) => n.drift).map((n) => n.id), [], 'no drift left');
   });
 });

@@ -106,7 +106,8 @@ test('topology of a cluster host: overlay, WireGuard, gateway bridge, macvlan sh
       assert.deepEqual(byId(g, 'host/eth0')?.networks?.toSorted(), ['pov', 'sov'], 'the underlay carries the overlays');
       assert.deepEqual(role(`host/${vxP}`), ['vxlan', ['pov']], "a plain overlay's VXLAN device, over the underlay");
       assert.deepEqual((byId(g, `host/${wgA}`)?.data?.addresses as string[]).filter((x) => !x.startsWith('fe80:')), [`${wgAddr}/16`], 'its tunnel address');
-      assert.deepEqual(byId(g, remoteHost)?.data, { hostId: hostB, vtep: wgAddrB }, "b's VTEP is its tunnel address");
+      assert.deepEqual(byId(g, remoteHost)?.data, { hostId: hostB, advertiseAddress: ADDR(1), vtep: wgAddrB }, "b's VTEP is its tunnel address");
+      assert.equal(byId(g, remoteHost)?.label, `host ${ADDR(1)}`, 'b is labelled by the address it advertises, not its VTEP');
       const r = byId(g, remoteCb);
       assert.deepEqual([r?.label, r?.host, r?.networks, r?.data?.addresses, r?.data?.macs], ['cb', hostB, ['sov'], [cbAddr], [cbMac]]);
       assert.deepEqual(byId(g, `ns/${ca}`)?.networks, ['sov', 'berth_gwbridge']);
@@ -127,6 +128,8 @@ test('topology of a cluster host: overlay, WireGuard, gateway bridge, macvlan sh
       `host/${ov} veth ns/${ca}`, `${remoteCb} in ${remoteHost}`, `${remoteCb} remote host/${ov}`,
     ].sort());
     assert.ok(svg.includes(`${cbAddr}`) && svg.includes('[cluster host]') && svg.includes('[wireguard]') && svg.includes('[vxlan]'), 'the SVG labels them');
+    assert.ok(svg.includes(`>host ${ADDR(1)}  [cluster host]<`) && svg.includes(`>VTEP ${wgAddrB}<`), 'b by its advertise address, with its VTEP');
+    assert.ok(svg.includes('.edge.e-tunnel path {'), 'tunnel edges have a style of their own');
   } finally {
     for (const d of daemons) await d.proc.kill(5000);
     await lab.close();

@@ -25,7 +25,7 @@ import { WireGuardMesh, type EncryptionState } from './mesh.js';
 import { isEncrypted } from './options.js';
 import { parseAddress } from '../../ipam/index.js';
 import {
-  ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
+  ClusterStore, ClusterUnreachableError, type ClusterEndpointRecord, type ClusterHostRecord, type ClusterNetworkRecord, type ClusterWatch, type HostRegistration, type SessionEvent,
   type WatchChange,
 } from '../../store/cluster.js';
 import { parseEndpoints } from '../../store/cluster-etcd.js';
@@ -171,6 +171,10 @@ export class OverlayAgent implements OverlayCluster {
 
   remoteEndpoints(networkId: string): ClusterEndpointRecord[] {
     return [...this.remotes.values()].filter((e) => e.networkId === networkId && this.usable(e));
+  }
+
+  hosts(): ClusterHostRecord[] {
+    return this.mesh.hostRecords();
   }
 
   /**

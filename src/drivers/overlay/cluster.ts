@@ -1,6 +1,6 @@
 // The cluster as the overlay driver's agent offers it to the engine (engine.cluster), and the
 // cluster's endpoint records in the kernel's terms.
-import type { ClusterEndpointRecord, ClusterStore } from '../../store/cluster.js';
+import type { ClusterEndpointRecord, ClusterHostRecord, ClusterStore } from '../../store/cluster.js';
 import type { EncryptionState } from './mesh.js';
 import type { RemoteEndpoint } from './overlay.js';
 
@@ -15,6 +15,8 @@ export interface OverlayCluster {
   store(): ClusterStore;
   /** the network's endpoints on other hosts, as last seen by the agent's watch */
   remoteEndpoints(networkId: string): ClusterEndpointRecord[];
+  /** the cluster's hosts (this one too), as last seen by the agent's watch */
+  hosts(): ClusterHostRecord[];
   /** a cluster write for a local change failed (etcd unreachable): resync this host's endpoints later */
   markDirty(reason: string): void;
   /**

@@ -201,6 +201,11 @@ export class WireGuardMesh {
     return this.contested() ? 'contested' : 'sync';
   }
 
+  /** the host records as last seen (the topology labels other hosts by their advertise address) */
+  hostRecords(): ClusterHostRecord[] {
+    return [...this.hosts.values()];
+  }
+
   private wantedPeers(): MeshPeer[] {
     const out: MeshPeer[] = [];
     for (const h of this.hosts.values()) {

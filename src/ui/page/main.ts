@@ -1,6 +1,8 @@
 // The topology page (served by `berth daemon --ui`): draws GET /topology with the same layout and
-// SVG writer as `berth topology --format svg`, redraws on every event of GET /events, shows a
-// clicked node's details, filters by network and host, exports the view as SVG and PNG.
+// SVG writer as `berth topology --format svg`, applies each change the daemon sends on GET /events
+// (the difference from the last version, engine/topology-diff.ts) and redraws, shows a clicked
+// node's details, filters by network and host, exports the view as SVG and PNG.
+import { applyDiff, type TopologyDiff } from '../../engine/topology-diff.js';
 import type { TopologyGraph } from '../../engine/topology-types.js';
 import { topologyView, type ViewFilter } from '../../engine/topology-view.js';
 import { layoutTopology, topologySvg } from '../../engine/topology-svg.js';
@@ -8,8 +10,8 @@ import { detailsHtml, el } from './details.js';
 
 interface PageState {
   graph?: TopologyGraph;
-  /** the graph as last fetched */
-  text?: string;
+  /** the graph's version (the daemon's x-topology-version, then each diff's) */
+  version: number;
   filter: ViewFilter;
   selected?: string;
   svg: string;
@@ -36,7 +38,10 @@ aside td, aside th { text-align: left; padding: 1px 4px; vertical-align: top; bo
 aside .drift { color: #c62828; font-weight: bold; }
 `;
 
-const state: PageState = { filter: {}, svg: '', zoom: 1, loading: false, again: false };
+const state: PageState = { version: 0, filter: {}, svg: '', zoom: 1, loading: false, again: false };
+
+/** Where the last update's time went (ms), for the scale test: body[data-last-update]. */
+let phases: Record<string, number> = {};
 
 const status = el('span', { class: 'status', id: 'status' });
 const networkSelect = el('select', { id: 'filter-network' });
@@ -73,10 +78,15 @@ function draw(): void {
   state.filter = filter;
   const started = performance.now();
   const view = topologyView(g, filter);
-  state.svg = topologySvg(layoutTopology(view));
+  const viewed = performance.now();
+  const layout = layoutTopology(view);
+  const laid = performance.now();
+  state.svg = topologySvg(layout);
+  const written = performance.now();
   // the SVG is berth's own writer's, every text in it escaped (topology-svg.ts)
   canvas.innerHTML = state.svg;
   applyZoom();
+  Object.assign(phases, { viewMs: viewed - started, layoutMs: laid - viewed, svgMs: written - laid, domMs: performance.now() - written });
   if (state.selected) canvas.querySelector(`g.node[data-id="${CSS.escape(state.selected)}"]`)?.classList.add('selected');
   const ms = performance.now() - started;
   const drift = g.nodes.filter((n) => n.drift).length;
@@ -96,6 +106,20 @@ function applyZoom(): void {
   svg.style.height = `${h * state.zoom}px`;
 }
 
+/** Draw the graph now in state, timing it from t0 on (the phases so far in p). */
+function update(p: Record<string, number>, t0: number): void {
+  phases = p;
+  draw();
+  // after the next frame: the picture is on the screen
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      p.paintedMs = performance.now() - t0;
+      document.body.dataset.lastUpdate = JSON.stringify(Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Math.round(v)])));
+    }, 0),
+  );
+}
+
+/** The whole graph, at the start and whenever a diff does not follow the version drawn. */
 async function refresh(): Promise<void> {
   if (state.loading) {
     state.again = true;
@@ -103,14 +127,19 @@ async function refresh(): Promise<void> {
   }
   state.loading = true;
   try {
+    const t0 = performance.now();
+    const had = state.version;
     const r = await fetch('/topology', { cache: 'no-store' });
     if (!r.ok) throw new Error(`GET /topology: ${r.status} ${await r.text()}`);
-    const text = await r.text();
-    // an event that changed nothing drawn (a burst's second fetch): no new layout
-    if (text !== state.text) {
-      state.text = text;
-      state.graph = JSON.parse(text) as TopologyGraph;
-      draw();
+    const graph = (await r.json()) as TopologyGraph;
+    const version = Number(r.headers.get('x-topology-version') ?? '0');
+    // a diff applied meanwhile is newer; the version drawn already: nothing to lay out again
+    const newerApplied = state.version !== had && state.version > version;
+    if (!newerApplied && !(state.graph && version === state.version)) {
+      state.graph = graph;
+      state.version = version;
+      const serverMs = Number(/graph;dur=([\d.]+)/.exec(r.headers.get('server-timing') ?? '')?.[1] ?? 'NaN');
+      update({ fetchMs: performance.now() - t0, serverMs }, t0);
     }
   } catch (err) {
     status.textContent = `cannot load the topology: ${(err as Error).message}`;
@@ -120,6 +149,19 @@ async function refresh(): Promise<void> {
       state.again = false;
       void refresh();
     }
+  }
+}
+
+/** A change from the daemon: applied to the graph drawn if it follows it, else the whole graph is fetched. */
+function onDiff(data: string): void {
+  const t0 = performance.now();
+  const d = JSON.parse(data) as TopologyDiff & { timing?: { waitedMs: number; buildMs: number } };
+  if (state.graph && d.base === state.version) {
+    state.graph = applyDiff(state.graph, d);
+    state.version = d.version;
+    update({ eventEpoch: Date.now(), ...(d.timing ?? {}), applyMs: performance.now() - t0 }, t0);
+  } else if (!state.graph || d.version !== state.version) {
+    void refresh();
   }
 }
 
@@ -194,16 +236,9 @@ function main(): void {
     const id = g?.getAttribute('data-id');
     if (id) void showDetails(id);
   });
-  // every change the daemon tells of: fetch the graph again (one fetch at a time, the last wins)
-  // a change comes as a burst of events (create, connect, start): one fetch after the burst
+  // each change of the graph, as its difference from the last version; on (re)connecting, the whole graph
   const events = new EventSource('/events');
-  let burst: number | undefined;
-  events.onmessage = () => {
-    burst ??= window.setTimeout(() => {
-      burst = undefined;
-      void refresh();
-    }, 60);
-  };
+  events.addEventListener('topology', (e) => onDiff((e as MessageEvent<string>).data));
   events.onopen = () => void refresh();
   void refresh();
 }
