@@ -148,6 +148,9 @@ try {
       result.rounds.push(out);
     }
   } finally {
+    // the daemon's own log, for a run that failed (it said why there)
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(join(OUT, 'daemon.log'), `exit: ${d.proc.running ? 'running' : 'gone'}\n${d.proc.stderr().slice(-200_000)}`);
     await stopDaemon(d).catch(() => undefined);
     await killContainers(h);
   }
