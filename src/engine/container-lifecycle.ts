@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ConflictError, SystemError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
 import { deleteNetns } from '../kernel/netns.js';
+import { batchedRelease, batchJoinedIds } from './batch-release.js';
 import type { Engine } from './context.js';
 import { asContainer, getContainer, liveStatus, type Container, type ContainerState } from './container-types.js';
 import { finishSandboxVeths, releaseEndpoints } from './endpoints.js';
@@ -37,8 +38,14 @@ export async function releaseNetwork(engine: Engine, c: Container): Promise<void
   const store = engine.store;
   // only a namespace berth made for this container is deleted; a joined one belongs to its target
   const own = c.state.netns !== undefined && c.state.netns === engine.netnsPath(c.id);
-  const others = store.listContainers().map(asContainer);
-  const joined = others.filter((o) => joinedContainerId(o.config.networkMode) === c.id);
+  // many released at once (rm -f of many ids): one index of who joined whom, not a read of every record each
+  const batchIds = batchJoinedIds(c.id);
+  const joined = batchIds
+    ? batchIds.flatMap((id) => {
+        const r = store.findContainer(id);
+        return r ? [asContainer(r)] : [];
+      })
+    : store.listContainers().map(asContainer).filter((o) => joinedContainerId(o.config.networkMode) === c.id);
   const joinedRunning = joined.some((o) => liveStatus(o) === 'running');
   // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths),
   // in the kernel's background: deleted first, that overlaps the nft commits of the release
@@ -226,4 +233,41 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   removeRecord(engine, c);
   trace('rm: removed');
   return c;
+}
+
+/** Containers removed at once by removeContainers: ends of processes awaited side by side. */
+const REMOVE_CONCURRENCY = 32;
+
+/**
+ * Remove many containers (`rm [-f] ID...`): every ref resolved and, without force, none running,
+ * before anything changes; then removed side by side (their processes' ends overlap) with their
+ * releases batched (batch-release.ts: one nft commit, the veths awaited together). Every
+ * container is tried; the ones removed are returned in the order asked, with the first error.
+ */
+export async function removeContainers(engine: Engine, refs: readonly string[], force: boolean): Promise<{ removed: string[]; error?: Error }> {
+  const targets = refs.map((ref) => ({ ref, c: getContainer(engine, ref) }));
+  const running = targets.find((t) => liveStatus(t.c) === 'running');
+  if (running && !force) throw new ConflictError(`cannot remove running container "${running.c.name}": stop it first, or use rm -f`);
+  const seen = new Set<string>();
+  const unique = targets.filter((t) => !seen.has(t.c.id) && seen.add(t.c.id));
+  const done = new Set<string>();
+  let error: Error | undefined;
+  const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
+  let next = 0;
+  const worker = async () => {
+    for (let t = unique[next++]; t; t = unique[next++]) {
+      try {
+        await removeContainer(engine, t.c.id, force);
+        done.add(t.c.id);
+      } catch (err) {
+        error ??= asError(err);
+      }
+    }
+  };
+  try {
+    await batchedRelease(engine, () => Promise.all(Array.from({ length: Math.min(REMOVE_CONCURRENCY, unique.length) }, worker)));
+  } catch (err) {
+    error ??= asError(err);
+  }
+  return { removed: targets.filter((t) => done.has(t.c.id)).map((t) => t.ref), ...(error ? { error } : {}) };
 }

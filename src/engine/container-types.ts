@@ -6,7 +6,7 @@ import type { ExposedPort, PortBinding } from '../portmap/index.js';
 import type { ContainerRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import type { NetworkMode } from './network-mode.js';
-import { isSameProcessAlive } from './process.js';
+import { isAliveHinted } from './process.js';
 
 export type { NetworkMode };
 
@@ -94,7 +94,7 @@ export function asContainer(r: ContainerRecord): Container {
 
 /** Live status: a container recorded as running whose shim is gone has exited. */
 export function liveStatus(c: Container): ContainerStatus {
-  if (c.state.status === 'running' && !isSameProcessAlive(c.state.pid, c.state.pidStart)) return 'exited';
+  if (c.state.status === 'running' && !isAliveHinted(c.state.pid, c.state.pidStart)) return 'exited';
   return c.state.status;
 }
 

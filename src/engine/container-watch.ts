@@ -5,13 +5,15 @@
 import { ProcessExitWatcher } from '../kernel/pidfd.js';
 import type { Engine } from './context.js';
 import type { ContainerConfig, ContainerState, Container } from './container-types.js';
-import { isSameProcessAlive } from './process.js';
+import { isSameProcessAlive, setLivenessHint } from './process.js';
 import { reconcileContainer } from './reconcile.js';
 
 export class ContainerWatch {
   private readonly watcher: ProcessExitWatcher;
   private readonly timer: NodeJS.Timeout | undefined;
   private lastVersion = -1;
+  /** pid -> start time of the processes watched, verified when their pidfd was opened */
+  private readonly alive = new Map<number, string>();
 
   constructor(
     private readonly engine: Engine,
@@ -20,6 +22,7 @@ export class ContainerWatch {
     intervalMs = 250,
   ) {
     this.watcher = new ProcessExitWatcher((err) => log(`container watch: ${err.message}`));
+    setLivenessHint((pid, start) => this.knowsAlive(pid, start));
     this.sync();
     this.timer = intervalMs > 0 ? setInterval(() => this.sync(), intervalMs) : undefined;
   }
@@ -39,13 +42,24 @@ export class ContainerWatch {
       if (state.status !== 'running') continue;
       for (const [pid, start] of [[state.pid, state.pidStart], [state.waiterPid, state.waiterStart]] as const) {
         if (!pid || this.watcher.has(pid)) continue;
-        const ended = () => void this.ended(r.id);
+        const ended = () => {
+          this.alive.delete(pid);
+          void this.ended(r.id);
+        };
         // checked after opening the pidfd: it then refers to exactly the process the record names
-        if (this.watcher.watch(pid, ended) && isSameProcessAlive(pid, start)) continue;
+        if (this.watcher.watch(pid, ended) && isSameProcessAlive(pid, start)) {
+          if (start) this.alive.set(pid, start);
+          continue;
+        }
         this.watcher.unwatch(pid);
         ended();
       }
     }
+  }
+
+  /** pid (started at start) is watched and its end not reported yet: alive, no /proc read needed */
+  knowsAlive(pid: number, start: string): boolean {
+    return this.alive.get(pid) === start;
   }
 
   private async ended(id: string): Promise<void> {
@@ -61,6 +75,8 @@ export class ContainerWatch {
   }
 
   close(): void {
+    setLivenessHint(undefined);
+    this.alive.clear();
     clearInterval(this.timer);
     this.watcher.close();
   }

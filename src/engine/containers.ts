@@ -15,6 +15,6 @@ export {
 export { prepareContainer, type Prepared } from './container-prepare.js';
 export { KILLED_WITH_SHIM, killContainerProcess, readPidfile, StartFailed } from './shim.js';
 export { adoptDetachedStart, recordStarted, runContainer, waitForeground, watchClientForeground, type ClientForeground } from './container-run.js';
-export { containerExited, creationAbandoned, detachedExited, discardAbandoned, releaseNetwork, removeContainer, stopContainer } from './container-lifecycle.js';
+export { containerExited, creationAbandoned, detachedExited, discardAbandoned, releaseNetwork, removeContainer, removeContainers, stopContainer } from './container-lifecycle.js';
 export { containerPorts, execArgv, execInContainer, logPath } from './container-exec.js';
 export { connectContainer, disconnectContainer, type ConnectOptions } from './container-connect.js';

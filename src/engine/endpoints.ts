@@ -19,6 +19,7 @@ import { driverContext } from './driver-context.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
 import { attachGatewayLeg, claimClusterAddresses, publishClusterEndpoint, releaseOverlayEndpoint } from './overlay.js';
 import { trace } from '../common/trace.js';
+import { deferVeths } from './batch-release.js';
 
 export { hostIfnameOf };
 
@@ -236,6 +237,8 @@ export async function releaseEndpoints(engine: Engine, containerId: string, ifna
  * still there, so a removal leaves nothing behind when it returns (a gone link costs one lookup).
  */
 export async function finishSandboxVeths(engine: Engine, hostIfnames: string[]): Promise<void> {
+  // many containers released at once: awaited together at the batch's end
+  if (deferVeths(hostIfnames)) return;
   for (const name of hostIfnames) await detachEndpoint(engine.hostNetns, name);
 }
 

@@ -12,14 +12,14 @@ import type { Engine } from './context.js';
 import { containerExited, creationAbandoned, discardAbandoned } from './container-lifecycle.js';
 import type { Container, ContainerConfig, ContainerState } from './container-types.js';
 import { KILLED_WITH_SHIM, killContainerProcess } from './shim.js';
-import { isSameProcessAlive } from './process.js';
+import { isAliveHinted, isSameProcessAlive } from './process.js';
 
 export type UnrecordedEnd = 'abandoned' | 'ended' | 'orphan';
 
 /** What about c's record is untrue, if anything. */
 export function unrecordedEnd(c: Container): UnrecordedEnd | undefined {
   if (creationAbandoned(c)) return 'abandoned';
-  if (c.state.status === 'running' && !isSameProcessAlive(c.state.pid, c.state.pidStart)) {
+  if (c.state.status === 'running' && !isAliveHinted(c.state.pid, c.state.pidStart)) {
     // a foreground run's own berth process waits for it and records the end itself
     return isSameProcessAlive(c.state.waiterPid, c.state.waiterStart) ? undefined : 'ended';
   }

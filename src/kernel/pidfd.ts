@@ -11,6 +11,26 @@ const libc = koffi.load('libc.so.6');
 const pidfdOpenFn = libc.func('int pidfd_open(int pid, unsigned int flags)');
 const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
 const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+const fcntlFn = libc.func('int fcntl(int fd, int cmd, int arg)');
+const closeFn = libc.func('int close(int fd)');
+const F_DUPFD_CLOEXEC = 1030;
+
+/**
+ * Descriptors held for long (one pidfd per watched container) are kept at or above this: code
+ * that uses select(2) — libnftables' netlink batch, in this very process — aborts on a descriptor
+ * >= FD_SETSIZE (1024) ("bit out of range 0 - FD_SETSIZE on fd_set"), and the daemon died at
+ * ~1000 containers when the pidfds had taken every number below it.
+ */
+export const HIGH_FD_FLOOR = 1024;
+
+/** fd moved to the lowest free number >= HIGH_FD_FLOOR (close-on-exec); fd itself if the limit forbids. */
+export function moveFdHigh(fd: number): number {
+  if (fd >= HIGH_FD_FLOOR) return fd;
+  const high = fcntlFn(fd, F_DUPFD_CLOEXEC, HIGH_FD_FLOOR) as number;
+  if (high < 0) return fd; // RLIMIT_NOFILE <= 1024: keep it where it is
+  closeFn(fd);
+  return high;
+}
 
 const EFD_CLOEXEC = 0o2000000;
 const POLLIN = 0x1;
@@ -54,8 +74,9 @@ export class ProcessExitWatcher {
   private closed = false;
 
   constructor(private readonly onError: (err: Error) => void = () => undefined) {
-    this.wake = eventfdFn(0, EFD_CLOEXEC) as number;
-    if (this.wake < 0) throw new LibcError('eventfd', koffi.errno());
+    const wake = eventfdFn(0, EFD_CLOEXEC) as number;
+    if (wake < 0) throw new LibcError('eventfd', koffi.errno());
+    this.wake = moveFdHigh(wake);
   }
 
   /**
@@ -67,7 +88,7 @@ export class ProcessExitWatcher {
     if (this.closed || this.watched.has(pid)) return false;
     let fd: number;
     try {
-      fd = pidfdOpen(pid);
+      fd = moveFdHigh(pidfdOpen(pid));
     } catch {
       return false;
     }

@@ -206,12 +206,10 @@ export function containerCommands(ctx: CliContext): Command[] {
     .argument('<container...>')
     .option('-f, --force', 'kill and remove a running container')
     .action(async (refs: string[], o: { force?: boolean }) => {
-      const { removeContainer } = await import('../../engine/containers.js');
-      const engine = ctx.engine();
-      for (const r of refs) {
-        await removeContainer(engine, r, Boolean(o.force));
-        ctx.out(`${r}\n`);
-      }
+      const { removeContainers } = await import('../../engine/containers.js');
+      const { removed, error } = await removeContainers(ctx.engine(), refs, Boolean(o.force));
+      for (const r of removed) ctx.out(`${r}\n`);
+      if (error) throw error;
     });
 
   // called by a detached container's shim after its process ended; not for people

@@ -5,6 +5,7 @@ import { withNetns } from '../netns.js';
 import type { NftOp } from './model.js';
 import { natMapsOf, needsTextSyntax, renderNftJsonCommands, renderNftTextCommands } from './render.js';
 import { NftError, cleanError, pickEngine, run, type NftEngine, type NftTarget } from './engines.js';
+import { gatheredNftBatch, gatherNftDeletions as gatherWith } from './gather.js';
 
 export { NftError, nftLibraryAvailable, type NftEngine, type NftTarget } from './engines.js';
 export { listNft, listNftChainComments, readNftTable } from './listing.js';
@@ -41,6 +42,7 @@ function describeOp(o: NftOp): string {
  * declared in native syntax (nft < 1.1 JSON cannot); everything else goes as JSON.
  */
 export function applyNft(ops: readonly NftOp[], target: NftTarget = {}): ApplyResult {
+  if (gatheredNftBatch(ops, target)) return { engine: pickEngine(target.engine), syntax: 'json', commands: 0 };
   const syntax: NftSyntax = needsTextSyntax(ops) ? 'text' : 'json';
   // nft 1.0.6 segfaults on some misuses of NAT map lookups: keep those batches out of our process.
   const risky = ops.some((o) => (o.op === 'add' || o.op === 'create') && o.obj.kind === 'rule' && natMapsOf(o.obj.statements).length > 0);
@@ -87,4 +89,9 @@ function failingCommand(error: string, count: number, prefixOk: (n: number) => b
     else hi = mid;
   }
   return prefixOk(lo + 1) ? undefined : lo;
+}
+
+/** Run fn with its idempotent element deletions in target's namespace committed as one batch at its end (gather.ts). */
+export async function gatherNftDeletions<T>(target: NftTarget, fn: () => Promise<T>): Promise<T> {
+  return (await gatherWith(target, fn, (ops, t) => applyNft(ops, t))).value;
 }
