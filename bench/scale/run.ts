@@ -102,7 +102,7 @@ async function firstReplies(pings: ReadonlyMap<number, BackgroundProcess>, timeo
 }
 
 /** One convergence trial on net: berth run on host `from` with --ip addr; ms to the last prober's first reply. */
-async function trial(s: ScaleLab, from: number, probers: ReadonlyMap<number, string>, net: string, addr: string, name: string): Promise<{ all: number; each: number[] }> {
+async function trial(s: ScaleLab, from: number, probers: ReadonlyMap<number, string>, net: string, addr: string, name: string): Promise<{ all: number; each: number[]; phases: Phases }> {
   const pings = await startPings(s, probers, addr);
   await sleep(20);
   const t0 = Date.now() / 1000;
@@ -111,7 +111,31 @@ async function trial(s: ScaleLab, from: number, probers: ReadonlyMap<number, str
   const missing = [...replies].filter(([, t]) => t === undefined).map(([i]) => s.hosts[i]?.name);
   if (missing.length) throw new Error(`${name} (${addr} on ${net}): no reply within 5 s on ${missing.join(', ')}`);
   const each = [...replies.values()].map((t) => ((t as number) - t0) * 1000);
-  return { all: Math.max(...each), each };
+  return { all: Math.max(...each), each, phases: phases(s, from, [...probers.keys()], name, t0 * 1000, Math.max(...each)) };
+}
+
+/** Where a trial's time went, from the daemons' BERTH_TRACE stamps (ms after t0; NaN if a stamp is missing). */
+export interface Phases {
+  /** the sending daemon put the endpoint in etcd */
+  published: number;
+  /** the last receiving daemon got the watch event */
+  received: number;
+  /** the last receiving daemon's kernel queue reached it */
+  dequeued: number;
+  /** the last receiving daemon had programmed FDB + neighbour entries */
+  programmed: number;
+  /** the last prober's first reply */
+  replied: number;
+}
+
+function stamp(text: string, name: string, what: string): number {
+  const m = new RegExp(`cluster: endpoint ${name} ${what} at (\\d+)`).exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+function phases(s: ScaleLab, from: number, to: readonly number[], name: string, t0: number, replied: number): Phases {
+  const last = (what: string) => Math.max(...to.map((i) => stamp(s.daemons[i]?.proc.stderr() ?? '', name, what) - t0));
+  return { published: stamp(s.daemons[from]?.proc.stderr() ?? '', name, 'published') - t0, received: last('received'), dequeued: last('dequeued'), programmed: last('programmed'), replied };
 }
 
 // ---- etcd metrics -------------------------------------------------------------------------------
@@ -178,11 +202,17 @@ async function entries(h: Host): Promise<{ fdb: number; neigh: number }> {
   return { fdb: f.length, neigh: n.length };
 }
 
+function phaseLine(ps: readonly Phases[]): string {
+  const med = (k: keyof Phases) => pct(ps.map((x) => x[k]).filter((x) => !Number.isNaN(x)), 0.5).toFixed(1);
+  return `${med('published')} / ${med('received')} / ${med('dequeued')} / ${med('programmed')} / ${med('replied')}`;
+}
+
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const load0 = load();
   const t00 = Date.now();
-  const s = await buildScaleLab({ hosts: HOSTS, containers: CONTAINERS, label: 'bench scale', log });
+  // BERTH_TRACE: the daemons stamp publish / receive / programmed (wall clock) for the breakdown
+  const s = await buildScaleLab({ hosts: HOSTS, containers: CONTAINERS, label: 'bench scale', log, daemonEnv: { BERTH_TRACE: '1' } });
   const result: Record<string, unknown> = { hosts: HOSTS, containers: CONTAINERS, build: s.timings };
   const lines: string[] = [];
   try {
@@ -205,6 +235,7 @@ async function main(): Promise<void> {
     const runTrials = async (net: string, third: number, probers: Map<number, string>, n: number) => {
       const conv: number[] = [];
       const pairs: number[] = [];
+      const ph: Phases[] = [];
       // counters before/after each window of attaches and of detaches, summed over the windows
       const windows = { attach: [] as [EtcdCounters, EtcdCounters][], detach: [] as [EtcdCounters, EtcdCounters][] };
       let before = await etcdCounters(s);
@@ -215,6 +246,7 @@ async function main(): Promise<void> {
         const r = await trial(s, 0, probers, net, `10.${third}.${8 + Math.floor(t / 250)}.${(t % 250) + 1}`, name);
         conv.push(r.all);
         pairs.push(...r.each);
+        ph.push(r.phases);
         names.push(name);
         // every 20 trials: counters for the 20 attaches, then remove them and count the detaches
         if (names.length === 20 || t === n - 1) {
@@ -228,7 +260,7 @@ async function main(): Promise<void> {
           log(`${net}: ${t + 1}/${n} trials, p50 ${pct(conv, 0.5).toFixed(1)} ms, p99 ${pct(conv, 0.99).toFixed(1)} ms; load ${load()}`);
         }
       }
-      return { conv, pairs, attach: perOp(sum(windows.attach, 0), sum(windows.attach, 1), n), detach: perOp(sum(windows.detach, 0), sum(windows.detach, 1), n) };
+      return { conv, pairs, phases: ph, attach: perOp(sum(windows.attach, 0), sum(windows.attach, 1), n), detach: perOp(sum(windows.detach, 0), sum(windows.detach, 1), n) };
     };
     const third = (subnet: string) => Number(subnet.split('.')[1]);
     const loadTrials0 = load();
@@ -291,6 +323,8 @@ async function main(): Promise<void> {
       `| convergence, plain overlay: \`berth run\` on ${s.hosts[0]?.name} → first reply on all ${HOSTS - 1} other hosts (${p.conv.length} trials) | p50 ${pct(p.conv, 0.5).toFixed(1)} ms, p99 ${pct(p.conv, 0.99).toFixed(1)} ms, max ${Math.max(...p.conv).toFixed(1)} ms | p99 ≤ 100 ms |`,
       `| the same per host pair (${p.pairs.length} samples) | p50 ${pct(p.pairs, 0.5).toFixed(1)} ms, p99 ${pct(p.pairs, 0.99).toFixed(1)} ms | |`,
       ...(e ? [`| convergence, encrypted overlay (${e.conv.length} trials) | p50 ${pct(e.conv, 0.5).toFixed(1)} ms, p99 ${pct(e.conv, 0.99).toFixed(1)} ms, max ${Math.max(...e.conv).toFixed(1)} ms | |`] : []),
+      `| where the time goes (median over trials, ms after \`berth run\` starts): endpoint in etcd / last host got the event / its kernel queue reached it / programmed / last first reply | ${phaseLine(p.phases)} | |`,
+      ...(e ? [`| the same, encrypted | ${phaseLine(e.phases)} | |`] : []),
       `| etcd calls per attach (all members) | ${callsLine(p.attach)} | |`,
       `| etcd calls per detach | ${callsLine(p.detach)} | |`,
       `| etcd at rest, per second | ${restCalls.total} unary calls, ${restCalls.events} watch events; ${keys} keys; member RSS ${etcdMem.map(mb).join(', ')} MB | |`,
@@ -301,6 +335,8 @@ async function main(): Promise<void> {
       `| new host: daemon start → joined / FDB synced / its container answers all ${HOSTS - 1} probers | ${added.joinMs} ms / ${synced} ms / ${reachable} ms (that container's convergence ${reach.all.toFixed(1)} ms) | |`,
     );
   } finally {
+    // the daemons' logs (BERTH_TRACE stamps included) of the trials' sender and one receiver
+    for (const i of [0, 1]) writeFileSync(join(OUT, `daemon-${i}.log`), s.daemons[i]?.proc.stderr() ?? '');
     const tc = Date.now();
     await s.close();
     result.closeMs = Date.now() - tc;

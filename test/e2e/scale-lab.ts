@@ -29,6 +29,8 @@ export interface ScaleLabOptions {
   parallel?: number;
   /** the daemons' --cluster-lease-ttl, seconds (default: berth's own, 15) */
   leaseTtlSeconds?: number;
+  /** extra environment of the daemons (e.g. BERTH_TRACE: '1') */
+  daemonEnv?: Record<string, string>;
   /** recorded in the lab's owner.json */
   label?: string;
   /** progress lines (default: none) */
@@ -101,7 +103,7 @@ export async function inParallel<T>(items: readonly T[], limit: number, fn: (ite
   if (errors.length) throw errors[0];
 }
 
-function check(opts: ScaleLabOptions): Required<Omit<ScaleLabOptions, 'leaseTtlSeconds' | 'label' | 'log'>> {
+function check(opts: ScaleLabOptions): Required<Omit<ScaleLabOptions, 'leaseTtlSeconds' | 'label' | 'log' | 'daemonEnv'>> {
   const networks = opts.networks ?? 5;
   const encrypted = opts.encrypted ?? Math.min(2, networks);
   const parallel = opts.parallel ?? 4;
@@ -175,7 +177,7 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
   const startOn = async (h: Host, i: number): Promise<Daemon> => {
     const args = ['--cluster-store', store, '--advertise-addr', ADDR(i)];
     if (opts.leaseTtlSeconds !== undefined) args.push('--cluster-lease-ttl', String(opts.leaseTtlSeconds));
-    const d = await startDaemon(h, { args, timeoutMs: 60_000 });
+    const d = await startDaemon(h, { args, timeoutMs: 60_000, ...(opts.daemonEnv ? { env: opts.daemonEnv } : {}) });
     await until(`daemon on ${h.name} joins the cluster`, async () => /cluster: joined/.test(d.proc.stderr()), 60_000);
     return d;
   };

@@ -20,6 +20,7 @@ import type { DnsContainerRecord } from '../../dns/index.js';
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from './overlay.js';
 import { isTunnelAddress } from './overlay-encryption.js';
 import { UserError } from '../../common/errors.js';
+import { trace, tracing } from '../../common/trace.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { isClusterNetwork } from '../registry.js';
@@ -332,10 +333,14 @@ export class OverlayAgent implements OverlayCluster {
       if (e.hostId === this.hostId) return;
       const prev = this.remotes.get(e.id);
       this.remotes.set(e.id, e);
+      // wall-clock stamps: bench/scale lines them up with other hosts' and the prober's
+      if (tracing) trace(`cluster: endpoint ${e.containerName} received at ${Date.now()}`);
       this.enqueue(`endpoint ${e.containerName}`, async () => {
+        if (tracing) trace(`cluster: endpoint ${e.containerName} dequeued at ${Date.now()}`);
         if (!this.hasDevice(e.networkId)) return; // programmed when the network is made (ensureOverlayKernel)
         if (prev && (prev.mac !== e.mac || prev.vtep !== e.vtep)) await removeRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(prev));
         if (this.usable(e)) await addRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
+        if (tracing) trace(`cluster: endpoint ${e.containerName} programmed at ${Date.now()}`);
       });
     } else {
       const e = c.item;
