@@ -148,15 +148,22 @@ interface EtcdCounters {
   /** keys, by the first member */
   keys: number;
   revision: number;
+  /** WAL fsync histogram, all members: upper bound (s) → cumulative count */
+  fsync: Map<number, number>;
 }
 
 async function etcdCounters(s: ScaleLab): Promise<EtcdCounters> {
-  const c: EtcdCounters = { calls: new Map(), events: 0, keys: 0, revision: 0 };
+  const c: EtcdCounters = { calls: new Map(), events: 0, keys: 0, revision: 0, fsync: new Map() };
   for (const [k, m] of s.etcd.members.entries()) {
     const r = await m.host.execOk(['curl', '-s', '--max-time', '5', `http://${m.endpoint}/metrics`]);
     for (const line of r.stdout.split('\n')) {
       const call = /^grpc_server_handled_total\{grpc_code="[^"]*",grpc_method="([^"]+)",grpc_service="[^"]+",grpc_type="unary"\} (\S+)$/.exec(line);
       if (call) c.calls.set(call[1] as string, (c.calls.get(call[1] as string) ?? 0) + Number(call[2]));
+      const fs = /^etcd_disk_wal_fsync_duration_seconds_bucket\{le="([^"]+)"\} (\S+)$/.exec(line);
+      if (fs) {
+        const le = fs[1] === '+Inf' ? Infinity : Number(fs[1]);
+        c.fsync.set(le, (c.fsync.get(le) ?? 0) + Number(fs[2]));
+      }
       const ev = /^etcd_debugging_mvcc_events_total (\S+)$/.exec(line);
       if (ev) c.events += Number(ev[1]);
       if (k === 0) {
@@ -172,7 +179,7 @@ async function etcdCounters(s: ScaleLab): Promise<EtcdCounters> {
 
 /** Counters added up over windows (side 0: the starts, 1: the ends). */
 function sum(ws: readonly [EtcdCounters, EtcdCounters][], side: 0 | 1): EtcdCounters {
-  const c: EtcdCounters = { calls: new Map(), events: 0, keys: 0, revision: 0 };
+  const c: EtcdCounters = { calls: new Map(), events: 0, keys: 0, revision: 0, fsync: new Map() };
   for (const w of ws) {
     const x = w[side];
     for (const [m, v] of x.calls) c.calls.set(m, (c.calls.get(m) ?? 0) + v);
@@ -180,6 +187,14 @@ function sum(ws: readonly [EtcdCounters, EtcdCounters][], side: 0 | 1): EtcdCoun
     c.revision += x.revision;
   }
   return c;
+}
+
+/** Upper bound (ms) of the bucket holding quantile q of the fsyncs between a and b. */
+function fsyncQuantile(a: EtcdCounters, b: EtcdCounters, q: number): number {
+  const les = [...b.fsync.keys()].sort((x, y) => x - y);
+  const total = (b.fsync.get(Infinity) ?? 0) - (a.fsync.get(Infinity) ?? 0);
+  for (const le of les) if ((b.fsync.get(le) ?? 0) - (a.fsync.get(le) ?? 0) >= q * total) return le * 1000;
+  return NaN;
 }
 
 function perOp(a: EtcdCounters, b: EtcdCounters, n: number): { calls: Record<string, number>; total: number; events: number; revisions: number } {
@@ -264,10 +279,13 @@ async function main(): Promise<void> {
     };
     const third = (subnet: string) => Number(subnet.split('.')[1]);
     const loadTrials0 = load();
+    const disk0 = await etcdCounters(s);
     const p = await runTrials(plain.name, third(plain.subnet), plainProbers, TRIALS);
+    const disk1 = await etcdCounters(s);
+    const fsync = { p50: fsyncQuantile(disk0, disk1, 0.5), p99: fsyncQuantile(disk0, disk1, 0.99), count: (disk1.fsync.get(Infinity) ?? 0) - (disk0.fsync.get(Infinity) ?? 0) };
     const loadTrials1 = load();
     const e = enc && ENC_TRIALS ? await runTrials(enc.name, third(enc.subnet), encProbers, ENC_TRIALS) : undefined;
-    result.convergence = { plain: p, encrypted: e, load: [loadTrials0, loadTrials1] };
+    result.convergence = { plain: p, encrypted: e, load: [loadTrials0, loadTrials1], etcdWalFsyncMs: fsync };
 
     // 3. at rest: let the removals settle, then every daemon over the same window
     await sleep(5000);
@@ -325,6 +343,7 @@ async function main(): Promise<void> {
       ...(e ? [`| convergence, encrypted overlay (${e.conv.length} trials) | p50 ${pct(e.conv, 0.5).toFixed(1)} ms, p99 ${pct(e.conv, 0.99).toFixed(1)} ms, max ${Math.max(...e.conv).toFixed(1)} ms | |`] : []),
       `| where the time goes (median over trials, ms after \`berth run\` starts): endpoint in etcd / last host got the event / its kernel queue reached it / programmed / last first reply | ${phaseLine(p.phases)} | |`,
       ...(e ? [`| the same, encrypted | ${phaseLine(e.phases)} | |`] : []),
+      `| etcd WAL fsync during the plain trials (bucket bounds, ${fsync.count} fsyncs; lab data dirs on the machine's disk) | p50 ≤ ${fsync.p50} ms, p99 ≤ ${fsync.p99} ms | |`,
       `| etcd calls per attach (all members) | ${callsLine(p.attach)} | |`,
       `| etcd calls per detach | ${callsLine(p.detach)} | |`,
       `| etcd at rest, per second | ${restCalls.total} unary calls, ${restCalls.events} watch events; ${keys} keys; member RSS ${etcdMem.map(mb).join(', ')} MB | |`,
