@@ -204,12 +204,17 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
   }
   // every host mirrors every network before containers start on it
   await inParallel(hosts, 4, async (_h, i) => {
-    await until(`networks on ${scaleHostName(i)}`, async () => {
+    let missing: string[] = [];
+    const start = Date.now();
+    while (Date.now() - start < 120_000) {
       const r = await cli(i, ['network', 'ls', '--format', 'json']);
-      if (r.code !== 0) return false;
-      const names = new Set((JSON.parse(r.stdout) as { Name: string }[]).map((x) => x.Name));
-      return networks.every((n) => names.has(n.name));
-    }, 30_000);
+      const names = new Set(r.code === 0 ? (JSON.parse(r.stdout) as { Name: string }[]).map((x) => x.Name) : []);
+      missing = networks.filter((n) => !names.has(n.name)).map((n) => n.name);
+      if (!missing.length) return;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const tail = daemons[i]?.proc.stderr().split('\n').filter((l) => !l.startsWith('[trace ')).slice(-15).join('\n  ');
+    throw new Error(`${scaleHostName(i)} lacks networks ${missing.join(', ')} after 120 s; its daemon's last lines:\n  ${tail}`);
   });
   timings.networks = t();
 

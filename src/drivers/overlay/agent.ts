@@ -100,6 +100,8 @@ export class OverlayAgent implements OverlayCluster {
   private readonly mesh: WireGuardMesh;
   /** encrypted-network endpoints skipped for a non-tunnel VTEP (logged once each) */
   private readonly refused = new Set<string>();
+  /** networks whose mirror failed (e.g. etcd slow under load): tried again every RESYNC_MS */
+  private readonly unmirrored = new Set<string>();
 
   private constructor(
     private readonly engine: OverlayAgentHost,
@@ -111,6 +113,7 @@ export class OverlayAgent implements OverlayCluster {
   ) {
     this.resyncTimer = setInterval(() => {
       void this.resyncIfDirty();
+      if (this.unmirrored.size && !this.closed) this.enqueue('networks retried', () => this.retryMirrors());
       // a killed wireguard-go comes back within RESYNC_MS (nothing leaks meanwhile: fail closed)
       if (this.mesh.current() && !this.closed) this.enqueue('WireGuard check', () => this.mesh.repairIfDown());
     }, RESYNC_MS);
@@ -309,9 +312,26 @@ export class OverlayAgent implements OverlayCluster {
   private async mirror(n: ClusterNetworkRecord): Promise<void> {
     try {
       await this.engine.mirror(n);
+      if (this.unmirrored.delete(n.id)) await this.programNetwork(n.id);
     } catch (err) {
-      this.opts.log(`cluster: network ${n.name}: ${(err as Error).message}`);
+      if (!this.unmirrored.has(n.id)) this.opts.log(`cluster: network ${n.name}: ${(err as Error).message} (retrying every ${RESYNC_MS} ms)`);
+      this.unmirrored.add(n.id);
     }
+  }
+
+  /** Mirror again the networks whose mirror failed and are still in the cluster. */
+  private async retryMirrors(): Promise<void> {
+    for (const id of [...this.unmirrored]) {
+      const n = this.networks.get(id);
+      if (!n) this.unmirrored.delete(id);
+      else await this.mirror(n);
+    }
+  }
+
+  /** A network's device got made late: its remote endpoints programmed now. */
+  private async programNetwork(networkId: string): Promise<void> {
+    if (!this.hasDevice(networkId)) return;
+    await syncRemoteEndpoints(this.engine.hostNetns, networkId, this.remoteEndpoints(networkId).map(remoteOf));
   }
 
   private hasDevice(networkId: string): boolean {
