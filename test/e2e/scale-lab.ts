@@ -226,13 +226,22 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
   }
   t = mark();
   let done = 0;
+  const retries: string[] = [];
   await inParallel(containers, o.parallel, async (c) => {
-    const r = await cli(c.host, ['run', '-d', '--name', c.name, '--network', c.network, '--', 'sleep', 'infinity'], { timeoutMs: 120_000 });
-    if (r.code !== 0) throw new Error(`berth run ${c.name} on ${scaleHostName(c.host)} (${c.network}): exit ${r.code}: ${r.stderr.trim()}`);
+    // etcd answering late on a loaded machine fails a run cleanly ("cluster store unreachable"):
+    // removed and tried again, up to 3 times, and counted
+    for (let attempt = 1; ; attempt++) {
+      const r = await cli(c.host, ['run', '-d', '--name', c.name, '--network', c.network, '--', 'sleep', 'infinity'], { timeoutMs: 120_000 });
+      if (r.code === 0) break;
+      if (attempt >= 3 || !/cluster store unreachable/.test(r.stderr)) throw new Error(`berth run ${c.name} on ${scaleHostName(c.host)} (${c.network}): exit ${r.code}: ${r.stderr.trim()}`);
+      retries.push(`${c.name}: ${r.stderr.trim()}`);
+      await cli(c.host, ['rm', '-f', c.name]);
+    }
     if (++done % 100 === 0) log(`scale lab ${lab.tag}: ${done}/${containers.length} containers`);
   });
   timings.containers = t();
-  log(`scale lab ${lab.tag}: ${o.networks} networks in ${timings.networks} ms, ${containers.length} containers in ${timings.containers} ms`);
+  log(`scale lab ${lab.tag}: ${o.networks} networks in ${timings.networks} ms, ${containers.length} containers in ${timings.containers} ms (${retries.length} runs retried)`);
+  for (const r of retries) log(`scale lab ${lab.tag}: retried ${r}`);
 
   const addHost = async (): Promise<{ host: Host; daemon: Daemon; index: number; joinMs: number }> => {
     const index = hosts.length;
