@@ -4,6 +4,9 @@
 const enabled = Boolean(process.env.BERTH_TRACE);
 const withCpu = process.env.BERTH_TRACE === 'cpu';
 
+/** True under BERTH_TRACE: callers skip building labels (e.g. wall-clock stamps) otherwise. */
+export const tracing = enabled;
+
 export function trace(label: string): void {
   if (!enabled) return;
   const cpu = withCpu ? ` (cpu ${((u) => (u.user + u.system) / 1000)(process.cpuUsage()).toFixed(1)} ms)` : '';

@@ -112,9 +112,11 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
   const ports = bindings.length ? store.listPorts({ endpointId }).map(toPublished) : [];
   trace('endpoint: host ports checked');
+  // published before the kernel work: other hosts program their entries while this one attaches
+  // (a frame sent meanwhile finds no port yet and is dropped); a failed attach unpublishes
+  if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
   await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   trace('endpoint: driver attached');
-  if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
   // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
   if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;

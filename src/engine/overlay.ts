@@ -8,6 +8,7 @@
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
 import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { trace, tracing } from '../common/trace.js';
 import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 import { WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
 import {
@@ -256,6 +257,7 @@ export async function publishClusterEndpoint(engine: Engine, network: NetworkRec
     aliases: ep.aliases,
     vtep: localVtep(network, cluster),
   });
+  if (tracing) trace(`cluster: endpoint ${containerNameOf(engine, ep.containerId)} published at ${Date.now()}`);
   undo.push(async () => void (await cs.removeEndpoint(network.id, ep.id)));
 }
 

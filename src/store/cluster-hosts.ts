@@ -1,7 +1,8 @@
 // The cluster store's hosts: each host's record (VTEP, WireGuard key and endpoint) under its
 // lease, and its address in the WireGuard tunnel subnet.
+import { createHash } from 'node:crypto';
 import { ConflictError } from '../common/errors.js';
-import { cidrContains, parseAddress, validateSubnetConfig } from '../ipam/index.js';
+import { type Cidr, type IpAddress, addressFromValue, cidrContains, parseAddress, validateSubnetConfig } from '../ipam/index.js';
 import { pickAddress } from './cluster-alloc.js';
 import { op, rangePrefix, txn } from './cluster-etcd.js';
 import { type AllocationRecord, type ClusterHostRecord, type HostRegistration, checkHostRegistration } from './cluster-records.js';
@@ -47,7 +48,10 @@ export class ClusterHosts {
         const mine = held.find((h) => h.hostId === s.hostId && cidrContains(sub.cidr, parseAddress(h.address)));
         if (mine) return mine.address;
         const used = held.map((h) => h.address);
-        const free = wanted && cidrContains(sub.cidr, wanted) && !used.includes(wanted.text) ? wanted.text : undefined;
+        // without a saved address, first try one derived from the host id: hosts joining together
+        // then rarely race for the same (lowest) free address
+        const candidate = wanted ?? spreadCandidate(sub.cidr, s.hostId);
+        const free = candidate && cidrContains(sub.cidr, candidate) && !used.includes(candidate.text) ? candidate.text : undefined;
         const address = pickAddress(sub, used, free);
         const key = s.keys.tunnel(address);
         const r = await txn(s.client, [{ key, target: 'Create', result: 'Equal', value: 0 }], [op.put(key, allocationValue(s.hostId, s.hostId))]);
@@ -57,4 +61,12 @@ export class ClusterHosts {
       throw new ConflictError(`no tunnel address claimed in ${sub.cidr.text} after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
     });
   }
+}
+
+/** An address of cidr picked by hashing the host id (network and last address excluded); undefined for tiny blocks. */
+function spreadCandidate(cidr: Cidr, hostId: string): IpAddress | undefined {
+  const size = cidr.last - cidr.first - 1n;
+  if (size < 2n) return undefined;
+  const hash = BigInt(`0x${createHash('sha256').update(hostId).digest('hex').slice(0, 16)}`);
+  return addressFromValue(cidr.family, cidr.first + 1n + (hash % size));
 }

@@ -16,6 +16,7 @@
 import type { DnsContainerRecord } from '../../dns/index.js';
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from './overlay.js';
 import { isTunnelAddress } from './overlay-encryption.js';
+import { trace, tracing } from '../../common/trace.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import type { NetworkRecord } from '../../store/store.js';
 import { isClusterNetwork } from '../registry.js';
@@ -84,6 +85,8 @@ export class OverlayAgent implements OverlayCluster {
   private readonly mesh: WireGuardMesh;
   /** encrypted-network endpoints skipped for a non-tunnel VTEP (logged once each) */
   private readonly refused = new Set<string>();
+  /** networks whose mirror failed (e.g. etcd slow under load): tried again every RESYNC_MS */
+  private readonly unmirrored = new Set<string>();
 
   private constructor(
     private readonly engine: OverlayAgentHost,
@@ -95,6 +98,7 @@ export class OverlayAgent implements OverlayCluster {
   ) {
     this.resyncTimer = setInterval(() => {
       void this.resyncIfDirty();
+      if (this.unmirrored.size && !this.closed) this.enqueue('networks retried', () => this.retryMirrors());
       // a killed wireguard-go comes back within RESYNC_MS (nothing leaks meanwhile: fail closed)
       if (this.mesh.current() && !this.closed) this.enqueue('WireGuard check', () => this.mesh.repairIfDown());
     }, RESYNC_MS);
@@ -316,9 +320,26 @@ export class OverlayAgent implements OverlayCluster {
   private async mirror(n: ClusterNetworkRecord): Promise<void> {
     try {
       await this.engine.mirror(n);
+      if (this.unmirrored.delete(n.id)) await this.programNetwork(n.id);
     } catch (err) {
-      this.opts.log(`cluster: network ${n.name}: ${(err as Error).message}`);
+      if (!this.unmirrored.has(n.id)) this.opts.log(`cluster: network ${n.name}: ${(err as Error).message} (retrying every ${RESYNC_MS} ms)`);
+      this.unmirrored.add(n.id);
     }
+  }
+
+  /** Mirror again the networks whose mirror failed and are still in the cluster. */
+  private async retryMirrors(): Promise<void> {
+    for (const id of [...this.unmirrored]) {
+      const n = this.networks.get(id);
+      if (!n) this.unmirrored.delete(id);
+      else await this.mirror(n);
+    }
+  }
+
+  /** A network's device got made late: its remote endpoints programmed now. */
+  private async programNetwork(networkId: string): Promise<void> {
+    if (!this.hasDevice(networkId)) return;
+    await syncRemoteEndpoints(this.engine.hostNetns, networkId, this.remoteEndpoints(networkId).map(remoteOf));
   }
 
   private hasDevice(networkId: string): boolean {
@@ -340,10 +361,14 @@ export class OverlayAgent implements OverlayCluster {
       if (e.hostId === this.hostId) return;
       const prev = this.remotes.get(e.id);
       this.remotes.set(e.id, e);
+      // wall-clock stamps: bench/scale lines them up with other hosts' and the prober's
+      if (tracing) trace(`cluster: endpoint ${e.containerName} received at ${Date.now()}`);
       this.enqueue(`endpoint ${e.containerName}`, async () => {
+        if (tracing) trace(`cluster: endpoint ${e.containerName} dequeued at ${Date.now()}`);
         if (!this.hasDevice(e.networkId)) return; // programmed when the network is made (ensureOverlayKernel)
         if (prev && (prev.mac !== e.mac || prev.vtep !== e.vtep)) await removeRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(prev));
         if (this.usable(e)) await addRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
+        if (tracing) trace(`cluster: endpoint ${e.containerName} programmed at ${Date.now()}`);
       });
     } else {
       const e = c.item;

@@ -131,12 +131,30 @@ export async function removeOverlayNetwork(host: NetnsTarget | null, spec: Overl
   await removeBridge(host, bridgeSpecOf(spec));
 }
 
-/** Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address. Idempotent (replaces). */
+/**
+ * Requests in flight at once on one netlink socket: each waits for its ACK, and the ACKs must fit
+ * the socket's receive buffer (~200 kB, under 1 kB each), or the kernel drops them.
+ */
+const NETLINK_WINDOW = 64;
+
+/**
+ * Run the calls with up to NETLINK_WINDOW in flight on one socket: one wake-up of the daemon per
+ * window rather than per entry (a busy host schedules each wake-up late). Rejects with the first
+ * failure once all have settled.
+ */
+async function pipelined(calls: readonly (() => Promise<unknown>)[]): Promise<void> {
+  for (let i = 0; i < calls.length; i += NETLINK_WINDOW) {
+    const settled = await Promise.allSettled(calls.slice(i, i + NETLINK_WINDOW).map((c) => c()));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/** Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address, sent together. Idempotent (replaces). */
 export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: string, ep: RemoteEndpoint): Promise<void> {
   await withRtnl(host, async (nl) => {
     const vx = await getLink(nl, overlayNames(networkId).vxlan);
-    await addFdb(nl, vx.index, ep.mac, { dst: ep.vtep });
-    for (const ip of ep.addresses) await addNeighbour(nl, vx.index, ip, ep.mac);
+    await pipelined([() => addFdb(nl, vx.index, ep.mac, { dst: ep.vtep }), ...ep.addresses.map((ip) => () => addNeighbour(nl, vx.index, ip, ep.mac))]);
   });
 }
 
@@ -159,32 +177,21 @@ export async function syncRemoteEndpoints(host: NetnsTarget | null, networkId: s
     const vx = await getLink(nl, overlayNames(networkId).vxlan);
     const fdbWanted = new Map(wanted.map((e) => [e.mac, e.vtep]));
     const neighWanted = new Map(wanted.flatMap((e) => e.addresses.map((a) => [a, e.mac] as const)));
-    let added = 0;
-    let removed = 0;
+    // deletions first (a stale entry may hold a MAC or address an added one needs), each phase pipelined
     const fdb = (await listFdb(nl, vx.index)).filter((f) => f.self && f.dst !== undefined);
-    for (const f of fdb) {
-      if (fdbWanted.get(f.mac) === f.dst) continue;
-      await deleteFdb(nl, vx.index, f.mac, { ...(f.dst ? { dst: f.dst } : {}) });
-      removed++;
-    }
-    const haveFdb = new Set(fdb.map((f) => `${f.mac} ${f.dst ?? ''}`));
-    for (const [mac, vtep] of fdbWanted) {
-      if (haveFdb.has(`${mac} ${vtep}`)) continue;
-      await addFdb(nl, vx.index, mac, { dst: vtep });
-      added++;
-    }
     const neigh = (await listNeighbours(nl, vx.index)).filter((n) => n.permanent);
-    for (const n of neigh) {
-      if (neighWanted.get(n.ip) === n.mac) continue;
-      await deleteNeighbour(nl, vx.index, n.ip);
-      removed++;
-    }
+    const deletes = [
+      ...fdb.filter((f) => fdbWanted.get(f.mac) !== f.dst).map((f) => () => deleteFdb(nl, vx.index, f.mac, { ...(f.dst ? { dst: f.dst } : {}) })),
+      ...neigh.filter((n) => neighWanted.get(n.ip) !== n.mac).map((n) => () => deleteNeighbour(nl, vx.index, n.ip)),
+    ];
+    const haveFdb = new Set(fdb.map((f) => `${f.mac} ${f.dst ?? ''}`));
     const haveNeigh = new Set(neigh.map((n) => `${n.ip} ${n.mac ?? ''}`));
-    for (const [ip, mac] of neighWanted) {
-      if (haveNeigh.has(`${ip} ${mac}`)) continue;
-      await addNeighbour(nl, vx.index, ip, mac);
-      added++;
-    }
-    return { added, removed };
+    const adds = [
+      ...[...fdbWanted].filter(([mac, vtep]) => !haveFdb.has(`${mac} ${vtep}`)).map(([mac, vtep]) => () => addFdb(nl, vx.index, mac, { dst: vtep })),
+      ...[...neighWanted].filter(([ip, mac]) => !haveNeigh.has(`${ip} ${mac}`)).map(([ip, mac]) => () => addNeighbour(nl, vx.index, ip, mac)),
+    ];
+    await pipelined(deletes);
+    await pipelined(adds);
+    return { added: adds.length, removed: deletes.length };
   });
 }
