@@ -112,11 +112,12 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   for (const b of bindings) await checkHostPortFree(b.proto, b.hostIp, b.hostPort);
   const ports = bindings.length ? store.listPorts({ endpointId }).map(toPublished) : [];
   trace('endpoint: host ports checked');
-  // published before the kernel work: other hosts program their entries while this one attaches
-  // (a frame sent meanwhile finds no port yet and is dropped); a failed attach unpublishes
-  if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
   await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   trace('endpoint: driver attached');
+  // published after the kernel work, not before: a resync of this host's records (WireGuard state
+  // changed, lease regained) that ran between an early publication and the local commit removed
+  // the endpoint from the cluster as stale (scale-lab e2e: one endpoint missing on a peer)
+  if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
   // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
   if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;

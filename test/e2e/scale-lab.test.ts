@@ -52,10 +52,12 @@ void describe(`scale lab: ${SIZE.hosts} hosts, ${SIZE.containers} containers, 5 
     for (const [i, h] of s.hosts.entries()) {
       const remote = s.containers.filter((c) => c.host !== i).map((c) => addrs.get(c.name) as { ip: string; mac: string });
       const want = { fdb: new Set(remote.map((r) => r.mac)), neigh: new Set(remote.map((r) => `${r.ip} ${r.mac}`)) };
+      let gap = '';
       await until(`${h.name} programs ${remote.length} remote endpoints`, async () => {
         const got = await entriesOf(h);
+        gap = `missing FDB ${[...want.fdb].filter((m) => !got.fdb.has(m)).join(' ')}; extra FDB ${[...got.fdb].filter((m) => !want.fdb.has(m)).join(' ')}; missing neighbours ${[...want.neigh].filter((n) => !got.neigh.has(n)).join(', ')}`;
         return got.fdb.size === want.fdb.size && [...want.fdb].every((m) => got.fdb.has(m)) && [...want.neigh].every((n) => got.neigh.has(n));
-      }, 30_000);
+      }, 30_000).catch((err: unknown) => assert.fail(`${String(err)}: ${gap}\n${s.daemons[i]?.proc.stderr().split('\n').filter((l) => !/keepalive/.test(l)).slice(-40).join('\n')}`));
     }
   });
 
