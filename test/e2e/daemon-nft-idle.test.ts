@@ -12,8 +12,10 @@ import { basicLab, runDetached, sleep } from './helpers.js';
 const T = { timeout: 300_000 };
 const PORTS = 5000;
 const FIRST = 20000;
-/** idle CPU allowed, in % of one core (the old watch used ~10 % at 5,000 ports) */
-const MAX_IDLE_PCT = 3;
+/** idle CPU allowed with no ports, in % of one core (0.7-3 % measured, depending on the VM) */
+const MAX_IDLE_PCT = 5;
+/** what 5,000 ports may add to that (the old watch added ~10 %) */
+const MAX_PORTS_PCT = 2;
 
 void describe('daemon: idle cost of the nft watch', () => {
   let lab: Lab;
@@ -29,7 +31,7 @@ void describe('daemon: idle cost of the nft watch', () => {
     await lab?.close();
   });
 
-  void test(`idle daemon CPU stays under ${MAX_IDLE_PCT} % of a core with 0 and with ${PORTS} published ports`, T, async () => {
+  void test(`idle daemon CPU: under ${MAX_IDLE_PCT} % of a core with 0 ports, and ${PORTS} published ports add under ${MAX_PORTS_PCT} %`, T, async () => {
     assert.ok(d);
     await h.berthOk(['network', 'create', '--subnet', '10.44.0.0/24', 'idle']);
     const empty = await idleCpuPercent(d.proc.pid, MAX_IDLE_PCT);
@@ -40,7 +42,7 @@ void describe('daemon: idle cost of the nft watch', () => {
     const loaded = await idleCpuPercent(d.proc.pid, MAX_IDLE_PCT);
     console.log(`# idle daemon CPU: ${empty.toFixed(2)} % with 0 ports, ${loaded.toFixed(2)} % with ${PORTS} published ports`);
     assert.ok(empty < MAX_IDLE_PCT, `idle with 0 ports: ${empty.toFixed(2)} % of a core`);
-    assert.ok(loaded < MAX_IDLE_PCT, `idle with ${PORTS} ports: ${loaded.toFixed(2)} % of a core`);
+    assert.ok(loaded < empty + MAX_PORTS_PCT, `idle with ${PORTS} ports: ${loaded.toFixed(2)} % of a core, ${empty.toFixed(2)} % without`);
 
     // the watch still sees a deleted table and puts it back
     await h.execOk(['nft', 'delete', 'table', 'inet', 'berth']);
