@@ -237,8 +237,13 @@ export class OverlayAgent implements OverlayCluster {
     const reason = this.dirty;
     this.dirty = undefined;
     try {
-      const r = await cs.resync(this.engine.localEndpoints());
+      const local = this.engine.localEndpoints();
+      const r = await cs.resync(local);
       this.opts.log(`cluster: resynced (${reason}): ${r.registered} endpoint(s), ${r.removed.length} stale removed`);
+      // an endpoint attached or removed while the resync ran was put back or dropped from the
+      // cluster by it: resync again with what is here now (next tick)
+      const ids = (l: typeof local) => l.map((e) => e.id).sort().join(' ');
+      if (ids(this.engine.localEndpoints()) !== ids(local)) this.dirty ??= `${reason}; endpoints changed meanwhile`;
     } catch {
       this.dirty ??= reason;
     }
