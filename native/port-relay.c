@@ -382,6 +382,20 @@ static bool still_published(const struct listener *l, FILE *f) {
   return false;
 }
 
+// Close a listener and end its UDP sessions (its TCP connections go on until they end).
+static void drop_listener(struct listener *l) {
+  if (l->fd >= 0) close(l->fd);
+  l->fd = -1;
+  for (struct session **p = &sessions; *p;) {
+    struct session *s = *p;
+    if (s->l != l) { p = &s->next; continue; }
+    *p = s->next;
+    close(s->fd);
+    free(s);
+  }
+  round_stale = true;
+}
+
 static void reload(void) {
   reload_wanted = 0;
   FILE *f = publish_path ? fopen(publish_path, "re") : NULL;
@@ -389,15 +403,7 @@ static void reload(void) {
   for (int i = 0; i < nlisteners; i++) {
     struct listener *l = &listeners[i];
     if (l->fd < 0 || still_published(l, f)) continue;
-    close(l->fd);
-    l->fd = -1;
-    for (struct session **p = &sessions; *p;) {
-      struct session *s = *p;
-      if (s->l != l) { p = &s->next; continue; }
-      *p = s->next;
-      close(s->fd);
-      free(s);
-    }
+    drop_listener(l);
   }
   fclose(f);
 }
@@ -435,19 +441,6 @@ bool relay_bind(const char *owner, const char *line, char *why, size_t whylen) {
   return true;
 }
 
-// Close a listener and end its UDP sessions (its TCP connections go on until they end).
-static void drop_listener(struct listener *l) {
-  if (l->fd >= 0) close(l->fd);
-  l->fd = -1;
-  for (struct session **p = &sessions; *p;) {
-    struct session *s = *p;
-    if (s->l != l) { p = &s->next; continue; }
-    *p = s->next;
-    close(s->fd);
-    free(s);
-  }
-  round_stale = true;
-}
 
 int relay_unbind(const char *owner, const void *after) {
   int n = 0;
