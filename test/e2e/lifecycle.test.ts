@@ -35,10 +35,23 @@ import {
 const T = { timeout: 90_000 };
 
 /** SIGKILL every process whose command line contains marker (container commands this file started). */
-function killMarked(marker: string): void {
+/** The processes whose command line holds marker (processes this test started through berth). */
+function markedPids(marker: string): number[] {
+  const pids: number[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(Number(pid), 'SIGKILL');
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+function killMarked(marker: string): void {
+  for (const pid of markedPids(marker)) {
+    try {
+      process.kill(pid, 'SIGKILL');
     } catch {
       // gone meanwhile
     }
@@ -116,8 +129,14 @@ void describe('container lifecycle and bad input', () => {
         await fg.waitForOutput('ready', { timeoutMs: 15_000 });
         fg.signal('SIGTERM');
         const done = await Promise.race([fg.exited, sleep(5_000).then(() => undefined)]);
-        const state = done ? '' : (/"Status": "(\w+)"/.exec((await h.berth(['inspect', `race${attempt}`])).stdout)?.[1] ?? '?');
-        assert.ok(done, `attempt ${attempt}: berth run did not end within 5 s of SIGTERM; the container is left "${state}", its command still running`);
+        if (!done) {
+          // say what was left: the record, the command's processes, what berth printed (a CI flake
+          // showed only "?" here once)
+          const inspect = await h.berth(['inspect', `race${attempt}`]);
+          const state = /"Status": "(\w+)"/.exec(inspect.stdout)?.[1] ?? `no record (inspect: ${inspect.stderr.trim()})`;
+          const alive = markedPids(marker);
+          assert.fail(`attempt ${attempt}: berth run did not end within 5 s of SIGTERM; the container: ${state}; its command's processes: ${alive.length ? alive.join(' ') : 'none'}; berth's stdout: ${JSON.stringify(fg.stdout())}, stderr: ${JSON.stringify(fg.stderr())}`);
+        }
         assert.match(done.stdout, /got-term/, `attempt ${attempt}: the command got the SIGTERM`);
         assert.equal(done.code, 42, `attempt ${attempt}`);
       } finally {
