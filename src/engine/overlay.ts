@@ -44,6 +44,19 @@ export function requireCluster(engine: Engine): OverlayCluster {
   return engine.cluster;
 }
 
+/**
+ * Docker's rule for swarm-scoped networks: a standalone container (`berth run --network`,
+ * `network connect`, and the same through the API) joins one only if it was created with
+ * --attachable. Docker containers through the plugin and CNI runtimes are the "services" of
+ * berth's overlay: they join any (their paths do not call this).
+ */
+export function checkAttachable(net: NetworkRecord): void {
+  if (!isClusterNetwork(net) || net.attachable) return;
+  throw new UserError(
+    `network "${net.name}" is not attachable: containers started with berth run or added with network connect join an overlay network only if it was created with --attachable (berth network create -d overlay --attachable …)`,
+  );
+}
+
 export function vniOf(net: NetworkRecord): number {
   const vni = Number(net.options[VNI_OPTION]);
   if (!Number.isInteger(vni)) throw new SystemError(`overlay network "${net.name}" has no VNI in its local record`);
