@@ -317,8 +317,10 @@ export async function releaseOverlayEndpoint(engine: Engine, net: NetworkRecord,
     await driverOf(net.driver).detachEndpoint(driverContext(engine), net, ep, { netns: '', sandboxGoing: false, ports: [] });
     store.deleteEndpoint(ep.id);
   };
-  // a resync between the cluster removal and the local one would put the endpoint back
-  await (cluster ? cluster.localChange(unplug) : unplug());
+  // a resync between the cluster removal and the local one would put the endpoint back; one that
+  // hangs on an unreachable etcd (up to 10 s) must not hold up a removal: after 2 s it goes on,
+  // and the resync, seeing the change, runs again
+  await (cluster ? cluster.localChange(unplug, { maxWaitMs: 2000 }) : unplug());
   const left = store.listEndpoints({ containerId: ep.containerId });
   const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));
   if (left.some((e) => overlays.has(e.networkId))) return;

@@ -74,3 +74,21 @@ void test('two resyncs never overlap', async () => {
   await Promise.all([resync(), resync(), gate.shared(tick), resync()]);
   assert.equal(most, 1);
 });
+
+void test('a change with maxWaitMs runs outside the gate once it waited that long; without, it waits', async () => {
+  const gate = new ResyncGate();
+  const r = held();
+  const resync = gate.exclusive(() => r.promise);
+  const log: string[] = [];
+  const patient = gate.shared(async () => void log.push('patient'));
+  const started = Date.now();
+  await gate.shared(async () => void log.push('bypass'), { maxWaitMs: 30 });
+  assert.ok(Date.now() - started >= 25, 'it waited first');
+  assert.deepEqual(log, ['bypass'], 'the resync still runs; the change without a bound still waits');
+  r.release();
+  await resync;
+  await patient;
+  assert.deepEqual(log, ['bypass', 'patient']);
+  // no resync: a bounded change runs at once, inside the gate
+  await gate.shared(async () => assert.equal(gate.inFlight(), 1), { maxWaitMs: 30 });
+});

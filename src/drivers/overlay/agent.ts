@@ -176,8 +176,8 @@ export class OverlayAgent implements OverlayCluster {
     this.dirty = reason;
   }
 
-  localChange<T>(fn: () => Promise<T>): Promise<T> {
-    return this.gate.shared(fn);
+  localChange<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number } = {}): Promise<T> {
+    return this.gate.shared(fn, opts);
   }
 
   private async connectLoop(): Promise<void> {
@@ -251,8 +251,9 @@ export class OverlayAgent implements OverlayCluster {
         const local = this.engine.localEndpoints();
         const r = await cs.resync(local);
         this.opts.log(`cluster: resynced (${reason}): ${r.registered} endpoint(s), ${r.removed.length} stale removed`);
-        // the gate covers attaches and removals, not the undo of a failed attach: one undone
-        // meanwhile was put back by this resync; resync again with what is here now (next tick)
+        // the gate covers attaches and removals, not the undo of a failed attach nor a removal
+        // that stopped waiting for it: one of those meanwhile was put back or dropped by this
+        // resync; resync again with what is here now (next tick)
         const ids = (l: typeof local) => l.map((e) => e.id).sort().join(' ');
         if (ids(this.engine.localEndpoints()) !== ids(local)) this.dirty ??= `${reason}; endpoints changed meanwhile`;
       });

@@ -9,9 +9,17 @@ export class ResyncGate {
   private exclusiveTurn: Promise<void> | undefined;
   private drained: (() => void) | undefined;
 
-  /** Run a local change (claim → publish, or unpublish → local delete); waits while a resync runs. */
-  async shared<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.exclusiveTurn) await this.exclusiveTurn;
+  /**
+   * Run a local change (claim → publish, or unpublish → local delete); waits while a resync runs.
+   * With maxWaitMs, a change that waited that long runs anyway, outside the gate (the resync then
+   * sees the local endpoints changed under it and runs again: overlay agent).
+   */
+  async shared<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number } = {}): Promise<T> {
+    const deadline = opts.maxWaitMs === undefined ? undefined : Date.now() + opts.maxWaitMs;
+    while (this.exclusiveTurn) {
+      if (deadline === undefined) await this.exclusiveTurn;
+      else if (!(await within(this.exclusiveTurn, deadline - Date.now()))) return fn();
+    }
     this.active++;
     try {
       return await fn();
@@ -38,5 +46,17 @@ export class ResyncGate {
   /** Changes in flight (tests, logs). */
   inFlight(): number {
     return this.active;
+  }
+}
+
+/** True when p settles within ms. */
+async function within(p: Promise<void>, ms: number): Promise<boolean> {
+  if (ms <= 0) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
