@@ -116,7 +116,7 @@ async function main(): Promise<void> {
         await sleep(50);
       }
     }
-    await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', SUBNET, 'ov']);
+    await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', SUBNET, '--attachable', 'ov']);
     for (const h of [a, b]) {
       for (let t = 0; !(await h.exec([BERTH_CLIENT, 'network', 'inspect', 'ov'])).stdout.includes('"ov"'); t++) {
         if (t > 100) throw new Error(`ov not on ${h.name}`);
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     await cli(a, ['run', '-d', '--name', 'cl', '--network', 'ov', '--ip', '10.124.0.10', '--', 'sleep', '3600']);
     const clNs = await ctrNs(a, 'cl');
     // the same over an encrypted overlay (VXLAN inside WireGuard between the hosts)
-    await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', ENC_SUBNET, '-o', 'encrypted', 'ove']);
+    await cli(a, ['network', 'create', '-d', 'overlay', '--subnet', ENC_SUBNET, '--attachable', '-o', 'encrypted', 'ove']);
     for (let t = 0; !(await b.exec([BERTH_CLIENT, 'network', 'inspect', 'ove'])).stdout.includes('"ove"'); t++) {
       if (t > 100) throw new Error('ove not on b');
       await sleep(100);

@@ -3,7 +3,8 @@
 // 2 of them encrypted, C containers). Measured there:
 //   1. convergence: from the start of `berth run -d --network ov0 --ip X` on host 1 to the first
 //      ICMP echo reply from X seen by a prober container on EVERY other host (each pings X every
-//      2 ms and retries ARP every 10 ms); p50/p99 over T trials (and the same on an encrypted network);
+//      --ping-ms, default 2, and retries ARP every 10 ms); p50/p99 over T trials (and the same on an
+//      encrypted network), with the kernel's backlog drops over the plain trials;
 //   2. etcd requests (gRPC calls handled, summed over the members' /metrics), revisions and watch
 //      events sent per attach and per detach;
 //   3. each daemon's RSS and CPU at rest (over --rest-seconds, all daemons at once);
@@ -12,11 +13,11 @@
 //      and to a container on it answering probers on every other host.
 //
 //   npm run build && node dist/bench/scale/run.js [--hosts 20] [--containers 1000] [--trials 200]
-//       [--enc-trials 50] [--rest-seconds 10] [--out DIR]
+//       [--enc-trials 50] [--rest-seconds 10] [--ping-ms 2] [--out DIR]
 //
 // Everything happens in one lab (namespaces bt<tag>-bh*, removed at the end). Output: Markdown on
 // stdout; results.json + summary.md under --out (default bench/scale/results/<UTC timestamp>).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type BackgroundProcess, type Host, REPO_ROOT, fdb, neighs } from '../../test/lab/index.js';
@@ -40,6 +41,9 @@ const CONTAINERS = num('--containers', 1000, 0);
 const TRIALS = num('--trials', 200, 1);
 const ENC_TRIALS = num('--enc-trials', 50, 0);
 const REST_S = num('--rest-seconds', 10, 1);
+// each prober's ping interval: 2 ms × 38 probers (20 hosts) overflows the kernel's per-CPU
+// backlog on 2 cores, and a dropped ARP reply costs the new container a 1 s retransmit
+const PING_MS = num('--ping-ms', 2, 1);
 const OUT = arg('--out', join(REPO_ROOT, 'bench', 'scale', 'results', new Date().toISOString().replace(/[:.]/g, '-')));
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -49,6 +53,14 @@ const pct = (xs: readonly number[], p: number): number => {
 };
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const log = (line: string) => console.error(`# ${new Date().toISOString().slice(11, 19)} ${line}`);
+
+/** Packets the kernel dropped for a full per-CPU backlog since boot (machine-wide: other work too). */
+function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8')
+    .trim()
+    .split('\n')
+    .reduce((n, line) => n + parseInt(line.split(/\s+/)[1] ?? '0', 16), 0);
+}
 
 /** The network namespace path of a running container (its PID 1's). */
 async function ctrNs(s: ScaleLab, i: number, name: string): Promise<string> {
@@ -65,12 +77,12 @@ async function startProber(s: ScaleLab, i: number, net: string): Promise<string>
   return ns;
 }
 
-/** Ping addr every 2 ms from each prober; resolves once all run (their header line printed). */
+/** Ping addr every PING_MS from each prober; resolves once all run (their header line printed). */
 async function startPings(s: ScaleLab, probers: ReadonlyMap<number, string>, addr: string): Promise<Map<number, BackgroundProcess>> {
   const pings = new Map<number, BackgroundProcess>();
   await Promise.all(
     [...probers].map(async ([i, ns]) => {
-      const p = await (s.hosts[i] as Host).spawn(['nsenter', `--net=${ns}`, 'ping', '-n', '-D', '-i', '0.002', '-W', '1', addr]);
+      const p = await (s.hosts[i] as Host).spawn(['nsenter', `--net=${ns}`, 'ping', '-n', '-D', '-i', (PING_MS / 1000).toFixed(3), '-W', '1', addr]);
       pings.set(i, p);
     }),
   );
@@ -287,13 +299,15 @@ async function main(): Promise<void> {
     };
     const third = (subnet: string) => Number(subnet.split('.')[1]);
     const loadTrials0 = load();
+    const drops0 = backlogDrops();
     const disk0 = await etcdCounters(s);
     const p = await runTrials(plain.name, third(plain.subnet), plainProbers, TRIALS);
     const disk1 = await etcdCounters(s);
+    const drops = backlogDrops() - drops0;
     const fsync = { p50: fsyncQuantile(disk0, disk1, 0.5), p99: fsyncQuantile(disk0, disk1, 0.99), count: (disk1.fsync.get(Infinity) ?? 0) - (disk0.fsync.get(Infinity) ?? 0) };
     const loadTrials1 = load();
     const e = enc && ENC_TRIALS ? await runTrials(enc.name, third(enc.subnet), encProbers, ENC_TRIALS) : undefined;
-    result.convergence = { plain: p, encrypted: e, load: [loadTrials0, loadTrials1], etcdWalFsyncMs: fsync };
+    result.convergence = { plain: p, encrypted: e, load: [loadTrials0, loadTrials1], etcdWalFsyncMs: fsync, backlogDrops: drops, pingMs: PING_MS };
 
     // 3. at rest: let the removals settle, then every daemon over the same window
     await sleep(5000);
@@ -340,7 +354,7 @@ async function main(): Promise<void> {
     lines.push(
       `### bench/scale — ${HOSTS} hosts, ${CONTAINERS} containers (+ ${2 * (HOSTS - 1)} probers), 5 overlay networks (2 encrypted)`,
       '',
-      `Command (root): \`npm run build && node dist/bench/scale/run.js --hosts ${HOSTS} --containers ${CONTAINERS} --trials ${TRIALS} --enc-trials ${ENC_TRIALS} --rest-seconds ${REST_S}\`;`,
+      `Command (root): \`npm run build && node dist/bench/scale/run.js --hosts ${HOSTS} --containers ${CONTAINERS} --trials ${TRIALS} --enc-trials ${ENC_TRIALS} --rest-seconds ${REST_S} --ping-ms ${PING_MS}\`;`,
       `run ${new Date().toISOString()}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${release()}; load average ${load0} at start, ${loadTrials0} → ${loadTrials1} over the plain trials, ${loadRest} at rest.`,
       `Lab build: hosts ${(s.timings.hosts / 1000).toFixed(1)} s, etcd ${(s.timings.etcd / 1000).toFixed(1)} s, daemons ${(s.timings.daemons / 1000).toFixed(1)} s, networks ${(s.timings.networks / 1000).toFixed(1)} s, containers ${(s.timings.containers / 1000).toFixed(1)} s.`,
       '',
@@ -352,6 +366,7 @@ async function main(): Promise<void> {
       `| where the time goes (median over trials, ms after \`berth run\` starts): endpoint in etcd / last host got the event / its kernel queue reached it / programmed / last first reply | ${phaseLine(p.phases)} | |`,
       ...(e ? [`| the same, encrypted | ${phaseLine(e.phases)} | |`] : []),
       `| etcd WAL fsync during the plain trials (bucket bounds, ${fsync.count} fsyncs; lab data dirs on the machine's disk) | p50 ≤ ${fsync.p50} ms, p99 ≤ ${fsync.p99} ms | |`,
+      `| packets dropped for a full kernel backlog during the plain trials (/proc/net/softnet_stat, whole machine; probers ping every ${PING_MS} ms) | ${drops} | |`,
       `| etcd calls per attach (all members) | ${callsLine(p.attach)} | |`,
       `| etcd calls per detach | ${callsLine(p.detach)} | |`,
       `| etcd at rest, per second | ${restCalls.total} unary calls, ${restCalls.events} watch events; ${keys} keys; member RSS ${etcdMem.map(mb).join(', ')} MB | |`,

@@ -13,6 +13,7 @@ import type { Engine } from './context.js';
 import { checkRunSpec } from './container-spec.js';
 import { getContainer, liveStatus, type ContainerConfig, type ContainerState, type RunSpec } from './container-types.js';
 import { attachNetworkEndpoint, syncDefaultRoutes, Undo } from './endpoints.js';
+import { checkAttachable } from './overlay.js';
 import { generateName } from './names.js';
 import { networkModeText, type NetworkMode } from './network-mode.js';
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
@@ -56,6 +57,8 @@ function resolveJoinTarget(engine: Engine, ref: string, selfName: string | undef
 /** A user-defined network, its kernel objects made sure of (someone may have deleted the bridge). */
 export async function readyNetwork(engine: Engine, ref: string): Promise<NetworkRecord> {
   const net = getNetwork(engine, ref);
+  // run and connect: a standalone container (the CNI and Docker plugin paths do not come here)
+  checkAttachable(net);
   await ensureNetworkKernel(engine, net);
   return net;
 }

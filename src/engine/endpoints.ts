@@ -17,7 +17,7 @@ import { AF_INET, AF_INET6, addRoute, deleteRoute, listRoutes } from '../kernel/
 import { withRtnl } from '../kernel/rtnl.js';
 import { driverContext } from './driver-context.js';
 import { checkHostPortFree, pickPort } from './host-ports.js';
-import { attachGatewayLeg, claimClusterAddresses, publishClusterEndpoint, releaseOverlayEndpoint } from './overlay.js';
+import { attachGatewayLeg, claimAndPublishEndpoint, releaseOverlayEndpoint, requireCluster } from './overlay.js';
 import { trace } from '../common/trace.js';
 import { deferVeths } from './batch-release.js';
 
@@ -74,6 +74,13 @@ const isV6 = (cidr: string): boolean => cidr.includes(':');
  * step fails. The default route is not set here: see syncDefaultRoutes.
  */
 export async function attachNetworkEndpoint(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
+  // a cluster endpoint's claim, publication and local commit never interleave with a resync of
+  // this host's cluster records (overlay agent), which would remove it as stale
+  if (isClusterNetwork(network)) return requireCluster(engine).localChange(() => attachSteps(engine, network, req, undo));
+  return attachSteps(engine, network, req, undo);
+}
+
+async function attachSteps(engine: Engine, network: NetworkRecord, req: AttachRequest, undo: Undo): Promise<EndpointRecord> {
   const store = engine.store;
   const driver = driverOf(network.driver);
   const ctx = driverContext(engine);
@@ -83,8 +90,10 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   trace('endpoint: planned');
   const endpointId = newId();
   const bindings = await pickBindings(engine, plan, req.publish);
-  // a swarm-scoped network's addresses are the cluster's (claimed first, recorded here too)
-  const claimed = isClusterNetwork(network) ? await claimClusterAddresses(engine, network, endpointId, req, v4, v6, undo) : undefined;
+  // a swarm-scoped network's addresses are the cluster's: claimed and published there first, in
+  // one write, so other hosts program their entries while this one attaches (a frame sent before
+  // the veth is up is dropped); recorded here too; a failed attach unpublishes
+  const claimed = isClusterNetwork(network) ? await claimAndPublishEndpoint(engine, network, endpointId, req, v4, v6, plan.macOf, undo) : undefined;
   const ep = store.transaction(() => {
     const holder = plan.exclusive ? store.listEndpoints({ networkId: network.id })[0] : undefined;
     if (plan.exclusive && holder) throw new ConflictError(plan.exclusive(store.findContainer(holder.containerId)?.name ?? holder.containerId.slice(0, 12)));
@@ -114,10 +123,6 @@ export async function attachNetworkEndpoint(engine: Engine, network: NetworkReco
   trace('endpoint: host ports checked');
   await driver.attachEndpoint(ctx, network, ep, { netns: req.netns, ports, ...(req.mac ? { requestedMac: req.mac } : {}), ...(req.handOver ? { handOver: true } : {}) }, undo);
   trace('endpoint: driver attached');
-  // published after the kernel work, not before: a resync of this host's records (WireGuard state
-  // changed, lease regained) that ran between an early publication and the local commit removed
-  // the endpoint from the cluster as stale (scale-lab e2e: one endpoint missing on a peer)
-  if (claimed) await publishClusterEndpoint(engine, network, ep, undo);
   // a runtime that moves the interface itself (Docker) adds its own way out (docker_gwbridge)
   if (plan.gatewayLeg && !req.handOver) await attachGatewayLeg(engine, network, req, undo);
   return ep;

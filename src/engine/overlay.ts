@@ -44,6 +44,19 @@ export function requireCluster(engine: Engine): OverlayCluster {
   return engine.cluster;
 }
 
+/**
+ * Docker's rule for swarm-scoped networks: a standalone container (`berth run --network`,
+ * `network connect`, and the same through the API) joins one only if it was created with
+ * --attachable. Docker containers through the plugin and CNI runtimes are the "services" of
+ * berth's overlay: they join any (their paths do not call this).
+ */
+export function checkAttachable(net: NetworkRecord): void {
+  if (!isClusterNetwork(net) || net.attachable) return;
+  throw new UserError(
+    `network "${net.name}" is not attachable: containers started with berth run or added with network connect join an overlay network only if it was created with --attachable (berth network create -d overlay --attachable …)`,
+  );
+}
+
 export function vniOf(net: NetworkRecord): number {
   const vni = Number(net.options[VNI_OPTION]);
   if (!Number.isInteger(vni)) throw new SystemError(`overlay network "${net.name}" has no VNI in its local record`);
@@ -224,41 +237,41 @@ function containerNameOf(engine: Engine, containerId: string): string {
 }
 
 /**
- * A swarm-scoped network's addresses for a new endpoint: claimed in the cluster store
- * (compare-and-swap), each claim's release pushed to undo. The caller records them locally too.
+ * A swarm-scoped network's endpoint in the cluster: its addresses claimed (compare-and-swap) and
+ * its record published under this host's VTEP, for the other hosts, in one transaction (one
+ * revision; the MAC follows from the addresses through macOf). Undone by removing the record and
+ * releasing the addresses. The caller records the same addresses and MAC locally.
  */
-export async function claimClusterAddresses(
-  engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf, undo: Undo,
+export async function claimAndPublishEndpoint(
+  engine: Engine, network: NetworkRecord, endpointId: string, req: AttachRequest, v4: SubnetOf, v6: SubnetOf,
+  macOf: (addresses: readonly string[]) => string | null, undo: Undo,
 ): Promise<{ subnet: string; address: string }[]> {
-  const cs = requireCluster(engine).store();
-  const claimed: { subnet: string; address: string }[] = [];
-  for (const [subnet, wanted] of [[v4, req.ip], [v6, req.ip6]] as const) {
-    if (!subnet) continue;
-    const address = await cs.allocateAddress(network.id, endpointId, { subnet: subnet.subnet, ...(wanted ? { address: wanted } : {}) });
-    undo.push(async () => void (await cs.releaseAddress(network.id, address, endpointId)));
-    claimed.push({ subnet: subnet.subnet, address });
-  }
-  return claimed;
-}
-
-/** The endpoint of a swarm-scoped network, published in the cluster store under this host's VTEP (for the other hosts). */
-export async function publishClusterEndpoint(engine: Engine, network: NetworkRecord, ep: EndpointRecord, undo: Undo): Promise<void> {
   const cluster = requireCluster(engine);
   const cs = cluster.store();
-  const address = (v6: boolean) => ep.addresses.find((a) => a.includes(':') === v6)?.split('/')[0] ?? null;
-  await cs.putEndpoint({
-    id: ep.id,
-    networkId: network.id,
-    containerId: ep.containerId,
-    containerName: containerNameOf(engine, ep.containerId),
-    mac: ep.mac ?? '',
-    ipv4: address(false),
-    ipv6: address(true),
-    aliases: ep.aliases,
-    vtep: localVtep(network, cluster),
+  const requests: { subnet: string; address?: string }[] = [];
+  for (const [subnet, wanted] of [[v4, req.ip], [v6, req.ip6]] as const) {
+    if (subnet) requests.push({ subnet: subnet.subnet, ...(wanted ? { address: wanted } : {}) });
+  }
+  let claimed: { subnet: string; address: string }[] = [];
+  // pushed first: a write that etcd applied but whose answer timed out is undone too (idempotent)
+  undo.push(async () => void (await cs.removeEndpoint(network.id, endpointId)));
+  await cs.claimAndPutEndpoint(network.id, endpointId, requests, (addresses) => {
+    claimed = requests.map((r, i) => ({ subnet: r.subnet, address: addresses[i] as string }));
+    const address = (v6: boolean) => addresses.find((x) => x.includes(':') === v6) ?? null;
+    return {
+      id: endpointId,
+      networkId: network.id,
+      containerId: req.containerId,
+      containerName: containerNameOf(engine, req.containerId),
+      mac: macOf(claimed.map((c) => `${c.address}/${c.subnet.split('/')[1] ?? ''}`)) ?? '',
+      ipv4: address(false),
+      ipv6: address(true),
+      aliases: req.aliases ?? [],
+      vtep: localVtep(network, cluster),
+    };
   });
-  if (tracing) trace(`cluster: endpoint ${containerNameOf(engine, ep.containerId)} published at ${Date.now()}`);
-  undo.push(async () => void (await cs.removeEndpoint(network.id, ep.id)));
+  if (tracing) trace(`cluster: endpoint ${containerNameOf(engine, req.containerId)} published at ${Date.now()}`);
+  return claimed;
 }
 
 /**
@@ -292,16 +305,22 @@ function hasGwLeg(engine: Engine, containerId: string): boolean {
 export async function releaseOverlayEndpoint(engine: Engine, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   const store = engine.store;
   const cluster = engine.cluster;
-  if (cluster) {
-    try {
-      await cluster.store().removeEndpoint(ep.networkId, ep.id);
-    } catch (err) {
-      if (!(err instanceof ClusterUnreachableError) && !(err instanceof NotFoundError)) throw err;
-      cluster.markDirty(`endpoint ${ep.id.slice(0, 12)} released while the cluster store was unreachable`);
+  const unplug = async () => {
+    if (cluster) {
+      try {
+        await cluster.store().removeEndpoint(ep.networkId, ep.id);
+      } catch (err) {
+        if (!(err instanceof ClusterUnreachableError) && !(err instanceof NotFoundError)) throw err;
+        cluster.markDirty(`endpoint ${ep.id.slice(0, 12)} released while the cluster store was unreachable`);
+      }
     }
-  }
-  await driverOf(net.driver).detachEndpoint(driverContext(engine), net, ep, { netns: '', sandboxGoing: false, ports: [] });
-  store.deleteEndpoint(ep.id);
+    await driverOf(net.driver).detachEndpoint(driverContext(engine), net, ep, { netns: '', sandboxGoing: false, ports: [] });
+    store.deleteEndpoint(ep.id);
+  };
+  // a resync between the cluster removal and the local one would put the endpoint back; one that
+  // hangs on an unreachable etcd (up to 10 s) must not hold up a removal: after 2 s it goes on,
+  // and the resync, seeing the change, runs again
+  await (cluster ? cluster.localChange(unplug, { maxWaitMs: 2000 }) : unplug());
   const left = store.listEndpoints({ containerId: ep.containerId });
   const overlays = new Set(store.listNetworks().filter(isClusterNetwork).map((n) => n.id));
   if (left.some((e) => overlays.has(e.networkId))) return;

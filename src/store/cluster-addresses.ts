@@ -1,6 +1,6 @@
 // The cluster store's IPAM for overlay networks: one key per address, claimed by
 // compare-and-swap, so no address is handed out twice across hosts.
-import type { IKeyValue } from 'etcd3';
+import type { IKeyValue, IRequestOp } from 'etcd3';
 import { ConflictError, NotFoundError } from '../common/errors.js';
 import { cidrContains, parseAddress } from '../ipam/index.js';
 import { type AddressRequest, pickAddress, subnetFor } from './cluster-alloc.js';
@@ -33,40 +33,59 @@ export class ClusterAddresses {
    * one), it is returned again, so retrying after a timeout never leaks an address.
    */
   async allocate(networkId: string, owner: string, request: AddressRequest = {}): Promise<string> {
+    const { addresses } = await this.s.run(() => this.claim(networkId, owner, [request], () => ({ ops: [], result: undefined })));
+    return addresses[0] as string;
+  }
+
+  /**
+   * Claim one address per request for `owner` (as allocate() picks them) and, in the same
+   * transaction, the writes `also` builds from them (an endpoint record): one round trip and one
+   * revision. Retried with fresh picks when another host took one meanwhile; idempotent per owner.
+   * Not bounded by itself: call it inside ClusterSession.run.
+   */
+  async claim<T>(
+    networkId: string,
+    owner: string,
+    requests: readonly AddressRequest[],
+    also: (addresses: string[]) => { ops: IRequestOp[]; result: T },
+  ): Promise<{ addresses: string[]; result: T }> {
     const s = this.s;
     checkOwner(owner);
-    const requested = request.address === undefined ? undefined : parseAddress(request.address, 'requested address').text;
-    return s.run(async () => {
-      const network = await this.networks.byId(networkId);
-      const subnet = subnetFor(network, request);
-      let allocations = await this.read(networkId);
-      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+    const wanted = requests.map((r) => (r.address === undefined ? undefined : parseAddress(r.address, 'requested address').text));
+    const network = await this.networks.byId(networkId);
+    const subnets = requests.map((r) => subnetFor(network, r));
+    let allocations = await this.read(networkId);
+    for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+      const held = new Set<string>();
+      const picked = subnets.map((subnet, i) => {
+        const requested = wanted[i];
         const mine = allocations.find(
           (a) => a.owner === owner && (requested ? a.address === requested : cidrContains(subnet.cidr, parseAddress(a.address))),
         );
-        if (mine) return mine.address;
-        const address = pickAddress(subnet, allocations.map((a) => a.address), requested);
-        const key = s.keys.ipam(networkId, address);
-        const r = await txn(
-          s.client,
-          [
-            { key, target: 'Create', result: 'Equal', value: 0 },
-            { key: s.keys.network(networkId), target: 'Version', result: 'Greater', value: 0 },
-          ],
-          [op.put(key, allocationValue(owner, s.hostId))],
-          [op.getPrefix(s.keys.ipamPrefix(networkId)), op.get(s.keys.network(networkId))],
-        );
-        if (r.succeeded) return address;
-        s.stats.casConflicts++;
-        if (r.kvs(1).length === 0) {
-          this.networks.forget(networkId);
-          throw new NotFoundError(`overlay network ${network.name} was removed`);
-        }
-        // Another host took it: pick again from what the failed transaction read.
-        allocations = this.allocationsOf(networkId, r.kvs(0));
+        if (mine) held.add(mine.address);
+        return mine ? mine.address : pickAddress(subnet, allocations.map((a) => a.address), requested);
+      });
+      const fresh = picked.filter((a) => !held.has(a));
+      const extra = also(picked);
+      const r = await txn(
+        s.client,
+        [
+          ...fresh.map((a) => ({ key: s.keys.ipam(networkId, a), target: 'Create' as const, result: 'Equal' as const, value: 0 })),
+          { key: s.keys.network(networkId), target: 'Version', result: 'Greater', value: 0 },
+        ],
+        [...fresh.map((a) => op.put(s.keys.ipam(networkId, a), allocationValue(owner, s.hostId))), ...extra.ops],
+        [op.getPrefix(s.keys.ipamPrefix(networkId)), op.get(s.keys.network(networkId))],
+      );
+      if (r.succeeded) return { addresses: picked, result: extra.result };
+      s.stats.casConflicts++;
+      if (r.kvs(1).length === 0) {
+        this.networks.forget(networkId);
+        throw new NotFoundError(`overlay network ${network.name} was removed`);
       }
-      throw new ConflictError(`no address claimed in ${subnet.cidr.text} after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
-    });
+      // Another host took one: pick again from what the failed transaction read.
+      allocations = this.allocationsOf(networkId, r.kvs(0));
+    }
+    throw new ConflictError(`no address claimed in ${subnets.map((x) => x.cidr.text).join(', ')} after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
   }
 
   /** Release an address. With owner, only if owner holds it. False when it was not held (by owner). */

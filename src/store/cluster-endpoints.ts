@@ -2,6 +2,7 @@
 // lease, so they vanish from every other host's watch when the host dies.
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { ClusterAddresses } from './cluster-addresses.js';
+import type { AddressRequest } from './cluster-alloc.js';
 import { op, rangePrefix, txn } from './cluster-etcd.js';
 import { type AllocationRecord, type ClusterEndpointRecord, type NewClusterEndpoint, checkEndpointRecord } from './cluster-records.js';
 import { type ClusterSession, allocationValue, decode } from './cluster-session.js';
@@ -24,6 +25,32 @@ export class ClusterEndpoints {
       const problem = await s.withLease((lease) => this.putTxn(record, lease));
       if (problem) throw problem;
     });
+    s.localEndpoints.set(s.keys.endpoint(record.networkId, record.id), record);
+    return record;
+  }
+
+  /**
+   * Claim an endpoint's addresses (one per request) and publish its record, built from them, in
+   * one transaction under the host's lease: one round trip and one revision per attach instead of
+   * two each. Conflicts with other hosts are retried as allocate() does.
+   */
+  async claimAndPut(
+    networkId: string,
+    endpointId: string,
+    requests: readonly AddressRequest[],
+    recordOf: (addresses: string[]) => NewClusterEndpoint,
+  ): Promise<ClusterEndpointRecord> {
+    const s = this.s;
+    const host = s.requireHost('putEndpoint');
+    const { result: record } = await s.run(() =>
+      s.withLease((lease) =>
+        this.addresses.claim(networkId, endpointId, requests, (addresses) => {
+          const rec = checkEndpointRecord(recordOf(addresses), s.hostId, host.vtep);
+          if (rec.id !== endpointId || rec.networkId !== networkId) throw new Error('cluster store: claimAndPut record of another endpoint or network');
+          return { ops: [op.put(s.keys.endpoint(networkId, rec.id), rec, lease)], result: rec };
+        }),
+      ),
+    );
     s.localEndpoints.set(s.keys.endpoint(record.networkId, record.id), record);
     return record;
   }

@@ -174,6 +174,19 @@ export class ClusterStore {
     return this.endpointRecords.put(endpoint);
   }
 
+  /**
+   * Claim an endpoint's addresses (one per request: a subnet, or an address) and publish its
+   * record built from them, in one transaction under the host's lease (one revision per attach).
+   */
+  claimAndPutEndpoint(
+    networkId: string,
+    endpointId: string,
+    requests: readonly AddressRequest[],
+    recordOf: (addresses: string[]) => NewClusterEndpoint,
+  ): Promise<ClusterEndpointRecord> {
+    return this.endpointRecords.claimAndPut(networkId, endpointId, requests, recordOf);
+  }
+
   /** Remove an endpoint record of this host; with release (default) also free its addresses. */
   removeEndpoint(networkId: string, endpointId: string, opts: { release?: boolean } = {}): Promise<boolean> {
     return this.endpointRecords.remove(networkId, endpointId, opts);

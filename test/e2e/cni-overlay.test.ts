@@ -1,13 +1,15 @@
 // End to end, berth-cni on an overlay network: served through the daemon that holds the cluster
 // (dist/berth-cni), refused clearly by the in-process plugin. Two lab hosts, a one-member etcd:
-// a runtime's sandbox on host a reaches a berth container on host b across the overlay.
+// a runtime's sandbox on host a reaches another runtime's sandbox on host b across the overlay, which
+// is not --attachable: CNI runtimes join it as Docker's services do, berth run is refused.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Host, Lab, REPO_ROOT, startEtcdCluster } from '../lab/index.js';
 import type { Daemon } from './daemon-helpers.js';
 import { stopDaemon } from './daemon-helpers.js';
-import { ADDR, cliOk, runDetached, startHostDaemon } from './overlay-helpers.js';
+import { assertFails } from './helpers.js';
+import { ADDR, cli, cliOk, startHostDaemon, until } from './overlay-helpers.js';
 
 interface CniOut {
   ips: { address: string; gateway?: string }[];
@@ -26,21 +28,28 @@ test('berth-cni on an overlay network, through the daemon', { timeout: 180_000 }
     const etcd = await startEtcdCluster(lab, [hosts[0] as Host]);
     for (const [i, h] of hosts.entries()) daemons.push(await startHostDaemon(h, etcd, i));
     const [a, b] = hosts as [Host, Host];
-    await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.97.0.0/24', '--attachable', 'ovc']);
-    const peer = await runDetached(b, ['--network', 'ovc', '--', 'sleep', '600']);
-    const [info] = JSON.parse((await cliOk(b, ['network', 'inspect', 'ovc'])).stdout) as { Containers: Record<string, { IPv4Address: string }> }[];
-    const peerIp = info?.Containers[peer]?.IPv4Address.split('/')[0] ?? '';
+    // not --attachable: CNI runtimes are the overlay's "services" and join it; berth run does not
+    await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.97.0.0/24', 'ovc']);
+    await until('ovc on b', async () => (await cli(b, ['network', 'inspect', 'ovc'])).code === 0);
+    assertFails(await cli(b, ['run', '-d', '--network', 'ovc', '--', 'sleep', '600']), 1, 'network "ovc" is not attachable', '--attachable');
+
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'ovc', type: 'berth', network: 'ovc' });
+    const viaDaemon = [join(REPO_ROOT, 'dist', 'berth-cni')];
+    // the peer on host b: another runtime's sandbox, through b's daemon
+    const peerSb = await lab.createExternal('ovpeer');
+    const peerEnv = { CNI_CONTAINERID: 'cni-ov-peer', CNI_NETNS: peerSb.netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
+    const peerAdd = await b.exec(viaDaemon, { input: conf, env: { ...peerEnv, CNI_COMMAND: 'ADD' } });
+    assert.equal(peerAdd.code, 0, peerAdd.stdout + peerAdd.stderr);
+    const peerIp = (JSON.parse(peerAdd.stdout) as CniOut).ips[0]?.address.split('/')[0] ?? '';
     assert.match(peerIp, /^10\.97\.0\.\d+$/);
 
     const sb = await lab.createExternal('ovsb');
-    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'ovc', type: 'berth', network: 'ovc' });
     const env = { CNI_CONTAINERID: 'cni-ov', CNI_NETNS: sb.netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
     const inProcess = await a.exec([process.execPath, join(REPO_ROOT, 'bin', 'berth-cni')], { input: conf, env: { ...env, CNI_COMMAND: 'ADD' } });
     const refused = JSON.parse(inProcess.stdout) as CniOut;
     assert.equal(refused.code, 7);
     assert.match(refused.msg ?? '', /"ovc" is an overlay network: it is served only through a daemon/);
 
-    const viaDaemon = [join(REPO_ROOT, 'dist', 'berth-cni')];
     const add = await a.exec(viaDaemon, { input: conf, env: { ...env, CNI_COMMAND: 'ADD' } });
     assert.equal(add.code, 0, add.stdout + add.stderr);
     const r = JSON.parse(add.stdout) as CniOut;
@@ -56,7 +65,9 @@ test('berth-cni on an overlay network, through the daemon', { timeout: 180_000 }
     assert.deepEqual(gw?.Containers ?? {}, {}, 'nor its gateway-bridge leg');
     const links = await sb.exec(['ip', '-o', 'link', 'show']);
     assert.doesNotMatch(links.stdout, /eth\d/, 'nor any interface in the sandbox');
-    await cliOk(b, ['rm', '-f', peer]);
+    const peerDel = await b.exec(viaDaemon, { input: conf, env: { ...peerEnv, CNI_COMMAND: 'DEL' } });
+    assert.equal(peerDel.code, 0, peerDel.stdout + peerDel.stderr);
+    await cliOk(a, ['network', 'rm', 'ovc']);
   } finally {
     for (const d of daemons) await stopDaemon(d);
     await lab.close();

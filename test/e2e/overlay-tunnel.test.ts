@@ -39,7 +39,7 @@ test('a tunnel address another host holds is given up for a free one, without a 
     const etcd = await startEtcdCluster(lab, hosts);
     for (const [i, h] of hosts.entries()) daemons[i] = await startHostDaemon(h, etcd, i);
     const a = hosts[0] as Host;
-    const encId = (await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.125.0.0/24', '-o', 'encrypted', 'tun1'])).stdout.trim();
+    const encId = (await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.125.0.0/24', '--attachable', '-o', 'encrypted', 'tun1'])).stdout.trim();
     const ns: Record<string, string> = {};
     const ip: Record<string, string> = {};
     const tunnel: Record<string, string> = {};

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BERTH_BIN, type BackgroundProcess, type External, type Host, Lab, startEtcdCluster } from '../lab/index.js';
-import type { Daemon } from './daemon-helpers.js';
+import { type Daemon, api, assertApiError } from './daemon-helpers.js';
 import { ADDR, LOOKUP, TTL, cli, cliOk, runDetached, startHostDaemon, until } from './overlay-helpers.js';
 import { NODE, TCP_SERVER, assertFails, ctrNet, ipOf, pingFrom, probeFrom, sleep, waitForLog } from './helpers.js';
 
@@ -97,6 +97,23 @@ test('overlay networks across three hosts', { timeout: 240_000 }, async (t) => {
         }
         assert.equal(r.stdout.trim(), `addr ${ip[to]}`, `${from} resolves ${to} on another host: ${r.stdout}${r.stderr}\n${log}`);
       }
+    });
+
+    await t.test('an overlay made without --attachable refuses berth run and network connect, naming the flag (Docker)', async () => {
+      await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.123.9.0/24', 'ovn']);
+      await until('ovn listed on b', async () => (await cli(b, ['network', 'inspect', 'ovn'])).code === 0);
+      const wanted = ['network "ovn" is not attachable', '--attachable'];
+      assertFails(await cli(b, ['run', '-d', '--name', 'nope', '--network', 'ovn', '--', 'sleep', '60']), 1, ...wanted);
+      assertFails(await cli(b, ['network', 'connect', 'ovn', 'cb']), 1, ...wanted);
+      const d = daemons[1] as Daemon;
+      assertApiError(await api(d.sock, 'POST', '/networks/ovn/connect', { Container: 'cb' }), 400, /network "ovn" is not attachable.*--attachable/, 'API connect');
+      const [info] = JSON.parse((await cliOk(b, ['network', 'inspect', 'ovn'])).stdout) as { Attachable: boolean; Containers: Record<string, unknown> }[];
+      assert.equal(info?.Attachable, false);
+      assert.deepEqual(info?.Containers, {}, 'nothing attached');
+      assert.equal((await cli(b, ['inspect', 'nope'])).code, 1, 'no container left behind');
+      const [cbInfo] = JSON.parse((await cliOk(b, ['inspect', 'cb'])).stdout) as { NetworkSettings: { Networks: Record<string, unknown> } }[];
+      assert.ok(!Object.keys(cbInfo?.NetworkSettings.Networks ?? {}).includes('ovn'), 'cb not on ovn');
+      await cliOk(a, ['network', 'rm', 'ovn']);
     });
 
     await t.test('egress and published ports go through berth_gwbridge', async () => {

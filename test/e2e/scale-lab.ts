@@ -199,7 +199,7 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
   const networks: ScaleNetwork[] = [];
   for (let j = 0; j < o.networks; j++) {
     const n: ScaleNetwork = { name: `ov${j}`, subnet: scaleSubnet(j), encrypted: j >= o.networks - o.encrypted };
-    await cli(j % o.hosts, ['network', 'create', '-d', 'overlay', '--subnet', n.subnet, ...(n.encrypted ? ['-o', 'encrypted'] : []), n.name], { check: true });
+    await cli(j % o.hosts, ['network', 'create', '-d', 'overlay', '--subnet', n.subnet, '--attachable', ...(n.encrypted ? ['-o', 'encrypted'] : []), n.name], { check: true });
     networks.push(n);
   }
   // every host mirrors every network before containers start on it

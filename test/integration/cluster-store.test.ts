@@ -199,6 +199,30 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
         await assert.rejects(c.call('allocateAddress', net.id, hex(), { address: '10.50.0.1' }), /requested address 10\.50\.0\.1 is the gateway of 10\.50\.0\.0\/24/);
       });
 
+      await t.test('3 hosts claiming and publishing 15 endpoints each at once, one write each: 45 distinct addresses, each held by its record', async () => {
+        const claims = await a.call<ClusterNetworkRecord>('createNetwork', { name: 'claims', subnets: [{ subnet: '10.51.0.0/24' }] });
+        const startAt = Date.now() + 500;
+        const runs = await Promise.all(
+          workers.map((w) => w.op<{ endpoints: { id: string; address: string }[]; conflicts: number }>('claimAndPutMany', { networkId: claims.id, count: 15, startAt })),
+        );
+        t.diagnostic(`lost CAS per host: ${runs.map((r) => r.conflicts).join(', ')}`);
+        const all = runs.flatMap((r) => r.endpoints);
+        assert.equal(new Set(all.map((e) => e.address)).size, 45, `duplicates: ${all.map((e) => e.address).join(' ')}`);
+        const records = await b.call<ClusterEndpointRecord[]>('listEndpoints', { networkId: claims.id });
+        const allocations = await b.call<{ address: string; owner: string; hostId: string }[]>('listAllocations', claims.id);
+        assert.equal(records.length, 45);
+        assert.equal(allocations.length, 45, 'no address claimed without its record');
+        for (const r of records) {
+          const held = allocations.find((x) => x.address === r.ipv4);
+          assert.equal(held?.owner, r.id, `${r.ipv4} is held by its record's endpoint`);
+          assert.equal(held?.hostId, r.hostId);
+          assert.equal(r.mac, `02:42:${(r.ipv4 ?? '').split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join(':')}`, 'the record was built from the claimed address');
+        }
+        for (const [i, w] of workers.entries()) for (const e of runs[i]?.endpoints ?? []) assert.equal(await w.call('removeEndpoint', claims.id, e.id), true);
+        assert.deepEqual(await b.call('listAllocations', claims.id), [], 'removing the records released the addresses');
+        assert.equal(await a.call('removeNetwork', 'claims'), true);
+      });
+
       // Endpoints: allocate, then publish under the host's lease.
       const endpointOf = async (w: Worker, name: string): Promise<NewClusterEndpoint> => {
         const id = hex();

@@ -20,6 +20,7 @@ import { trace, tracing } from '../../common/trace.js';
 import { isClusterNetwork } from '../registry.js';
 import { remoteOf, type OverlayCluster } from './cluster.js';
 import { HostLiveness } from './host-liveness.js';
+import { ResyncGate } from './resync-gate.js';
 import { WireGuardMesh, type EncryptionState } from './mesh.js';
 import { isEncrypted } from './options.js';
 import { parseAddress } from '../../ipam/index.js';
@@ -58,6 +59,10 @@ export class OverlayAgent implements OverlayCluster {
   private readonly refused = new Set<string>();
   /** networks whose mirror failed (e.g. etcd slow under load): tried again every RESYNC_MS */
   private readonly unmirrored = new Set<string>();
+  /** a DNS publication is queued (scheduleDns) */
+  private dnsPending = false;
+  /** resyncs against local endpoint changes in flight (resync-gate.ts) */
+  private readonly gate = new ResyncGate();
 
   private constructor(
     private readonly engine: OverlayAgentHost,
@@ -171,6 +176,10 @@ export class OverlayAgent implements OverlayCluster {
     this.dirty = reason;
   }
 
+  localChange<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number } = {}): Promise<T> {
+    return this.gate.shared(fn, opts);
+  }
+
   private async connectLoop(): Promise<void> {
     let announced = false;
     while (!this.closed) {
@@ -237,13 +246,17 @@ export class OverlayAgent implements OverlayCluster {
     const reason = this.dirty;
     this.dirty = undefined;
     try {
-      const local = this.engine.localEndpoints();
-      const r = await cs.resync(local);
-      this.opts.log(`cluster: resynced (${reason}): ${r.registered} endpoint(s), ${r.removed.length} stale removed`);
-      // an endpoint attached or removed while the resync ran was put back or dropped from the
-      // cluster by it: resync again with what is here now (next tick)
-      const ids = (l: typeof local) => l.map((e) => e.id).sort().join(' ');
-      if (ids(this.engine.localEndpoints()) !== ids(local)) this.dirty ??= `${reason}; endpoints changed meanwhile`;
+      // no attach or removal is between its cluster write and its local one while this runs
+      await this.gate.exclusive(async () => {
+        const local = this.engine.localEndpoints();
+        const r = await cs.resync(local);
+        this.opts.log(`cluster: resynced (${reason}): ${r.registered} endpoint(s), ${r.removed.length} stale removed`);
+        // the gate covers attaches and removals, not the undo of a failed attach nor a removal
+        // that stopped waiting for it: one of those meanwhile was put back or dropped by this
+        // resync; resync again with what is here now (next tick)
+        const ids = (l: typeof local) => l.map((e) => e.id).sort().join(' ');
+        if (ids(this.engine.localEndpoints()) !== ids(local)) this.dirty ??= `${reason}; endpoints changed meanwhile`;
+      });
     } catch {
       this.dirty ??= reason;
     }
@@ -361,11 +374,26 @@ export class OverlayAgent implements OverlayCluster {
         }
       });
     }
-    this.publishDns();
+    this.scheduleDns();
+  }
+
+  /**
+   * The DNS records follow in the kernel-work queue, after the entries queued so far: a peer's
+   * FDB and neighbour entries are not held up by a rebuild of the DNS table (one per event
+   * before), and a burst of events (a snapshot, many attaches) is one publication.
+   */
+  private scheduleDns(): void {
+    if (!this.opts.onRemoteRecords || this.dnsPending) return;
+    this.dnsPending = true;
+    this.enqueue('DNS records', () => {
+      this.dnsPending = false;
+      this.publishDns();
+      return Promise.resolve();
+    });
   }
 
   private publishDns(): void {
-    if (!this.opts.onRemoteRecords) return;
+    if (!this.opts.onRemoteRecords || this.closed) return;
     const byContainer = new Map<string, DnsContainerRecord & { endpoints: DnsContainerRecord['endpoints'][number][] }>();
     for (const e of this.remotes.values()) {
       const key = `${e.hostId}/${e.containerId}`;

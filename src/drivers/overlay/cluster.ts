@@ -20,6 +20,13 @@ export interface OverlayCluster {
   /** a cluster write for a local change failed (etcd unreachable): resync this host's endpoints later */
   markDirty(reason: string): void;
   /**
+   * Run a change of this host's endpoints that writes both the cluster and the local store
+   * (attach: claim → publish → local commit; removal): never while a resync of this host's
+   * records runs, which would take the half-done change for a stale record or a missing one.
+   * maxWaitMs: run anyway after waiting that long (the resync then runs again).
+   */
+  localChange<T>(fn: () => Promise<T>, opts?: { maxWaitMs?: number }): Promise<T>;
+  /**
    * `-o encrypted`: this host's WireGuard device up, its key published, peers configured from the
    * cluster. Idempotent; fails (UserError) when neither kernel WireGuard nor wireguard-go exists.
    */

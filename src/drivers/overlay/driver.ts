@@ -24,7 +24,8 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
   async ensureNetwork(ctx, net) {
     const cluster = clusterOf(ctx);
     if (isEncrypted(net)) await cluster.ensureEncryption();
-    const created = await ensureOverlayNetwork(ctx.hostNetns, cluster.overlaySpecOf(net));
+    // the engine may have found berth's nft table current just now: not listed again
+    const created = await ensureOverlayNetwork(ctx.hostNetns, cluster.overlaySpecOf(net), { firewallChecked: ctx.firewallChecked === true });
     if (created) await syncRemoteEndpoints(ctx.hostNetns, net.id, cluster.remoteEndpointsOf(net.id));
   },
   async removeNetwork(ctx, net) {

@@ -15,7 +15,7 @@ import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, 
 import { listAddresses } from '../../kernel/addresses.js';
 import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../../kernel/neighbours.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
-import { KernelError, withRtnl } from '../../kernel/rtnl.js';
+import { KernelError, type Rtnl, withRtnl } from '../../kernel/rtnl.js';
 import { UserError } from '../../common/errors.js';
 import { ensureBridge, removeBridge, type BridgeSpec } from '../bridge/bridge.js';
 
@@ -75,25 +75,26 @@ function bridgeSpecOf(spec: OverlaySpec): BridgeSpec {
 
 /** The link holding address on this host and its MTU: the underlay a VTEP sends through. */
 export async function underlayOf(host: NetnsTarget | null, address: string): Promise<{ ifname: string; index: number; mtu: number }> {
-  return withRtnl(host, async (nl) => {
-    const found = (await listAddresses(nl)).find((a) => a.ip === address);
-    if (!found) {
-      const have = (await listAddresses(nl)).filter((a) => !a.ip.startsWith('127.') && a.ip !== '::1' && !a.ip.startsWith('fe80:')).map((a) => a.ip);
-      throw new UserError(`advertise address ${address} is not an address of this host: give one of ${have.join(', ') || '(none configured)'}`);
-    }
-    const link = await getLinkByIndex(nl, found.index);
-    return { ifname: link.name, index: link.index, mtu: link.mtu };
-  });
+  return withRtnl(host, (nl) => underlayOn(nl, address));
+}
+
+async function underlayOn(nl: Rtnl, address: string): Promise<{ ifname: string; index: number; mtu: number }> {
+  const found = (await listAddresses(nl)).find((a) => a.ip === address);
+  if (!found) {
+    const have = (await listAddresses(nl)).filter((a) => !a.ip.startsWith('127.') && a.ip !== '::1' && !a.ip.startsWith('fe80:')).map((a) => a.ip);
+    throw new UserError(`advertise address ${address} is not an address of this host: give one of ${have.join(', ') || '(none configured)'}`);
+  }
+  const link = await getLinkByIndex(nl, found.index);
+  return { ifname: link.name, index: link.index, mtu: link.mtu };
 }
 
 /**
  * Create the network's bridge and VXLAN device if missing; make sure they are up, addressed,
  * enslaved. Idempotent. True when the VXLAN device was made now (it has no remote entries yet).
  */
-export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec): Promise<boolean> {
+export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec, opts: { firewallChecked?: boolean } = {}): Promise<boolean> {
   const names = overlayNames(spec.networkId);
-  await ensureBridge(host, bridgeSpecOf(spec));
-  const dev = spec.encrypted ? undefined : (await underlayOf(host, spec.local)).index;
+  await ensureBridge(host, bridgeSpecOf(spec), opts);
   return withRtnl(host, async (nl) => {
     const br = await getLink(nl, names.bridge);
     let vx = await findLink(nl, names.vxlan);
@@ -105,6 +106,8 @@ export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: Overl
     }
     const created = !vx;
     if (!vx) {
+      // the underlay device is looked up only to make the VXLAN device (one dump less per attach)
+      const dev = spec.encrypted ? undefined : (await underlayOn(nl, spec.local)).index;
       await createVxlan(nl, {
         name: names.vxlan,
         vni: spec.vni,
