@@ -1,7 +1,7 @@
 // berth's own files (package.json, bin/berth, dist/berth-init), found from wherever this code
-// runs: the unbundled dist/src/… tree, a bundle in dist/, or the CLI's V8 startup snapshot
-// (dist/berth.blob, scripts/bundle.mjs), which is built in one place and may run from another
-// (a copied package): there the paths are found again once the snapshot is deserialized.
+// runs: the unbundled dist/src/… tree, a bundle in dist/, or a V8 startup snapshot of one
+// (dist/berth.blob, dist/berth-cni.blob: scripts/bundle.mjs), which is built in one place and may
+// run from another (a copied package): there the paths are found again once it is deserialized.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -13,7 +13,7 @@ function readEnv(): void {
   withCpu = process.env.BERTH_TRACE === 'cpu';
 }
 readEnv();
-// the CLI's V8 startup snapshot (scripts/bundle.mjs) runs with the caller's environment, not the build's
+// a V8 startup snapshot (scripts/bundle.mjs) runs with the caller's environment, not the build's
 if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.addDeserializeCallback(readEnv);
 
 export function trace(label: string): void {

@@ -14,7 +14,7 @@ const RECLAIM_FREE_PAGES = 256;
 /** The WAL file is cut back to this after a checkpoint (it otherwise keeps its largest size). */
 const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
-// Loaded on first use, not at import: the CLI's V8 startup snapshot (scripts/bundle.mjs) holds
+// Loaded on first use, not at import: a V8 startup snapshot (scripts/bundle.mjs) holds
 // this module's state and can hold neither a native addon nor shared memory.
 let sqlite: typeof BetterSqlite3 | undefined;
 const sqliteLib = (): typeof BetterSqlite3 => (sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3);

@@ -69,19 +69,20 @@ void test('the native client and the build give the snapshot the same node flags
   assert.deepEqual([...built.matchAll(/'([^']*)'/g)].map((m) => m[1]), clientSnapshotFlags());
 });
 
-void test('the native client runs the CLI from its snapshot, and `berth daemon` without it', () => {
+void test('the native client runs the CLI and the CNI plugin from their snapshots, and `berth daemon` without one', () => {
   // BERTH_NO_DAEMON: the client execs node at once; the probe prints node's own flags
   const dir = mkdtempSync(join(tmpdir(), 'berth-unit-'));
   try {
     const probe = join(dir, 'probe.cjs');
     writeFileSync(probe, "process.stderr.write('execArgv:' + JSON.stringify(process.execArgv) + '\\n'); if (process.argv.includes('daemon')) process.exit(0);\n");
-    const execArgv = (args: string[]): string[] => {
-      const r = spawnSync(join(REPO, 'dist', 'berth'), args, { encoding: 'utf8', env: { ...process.env, BERTH_NO_DAEMON: '1', NODE_OPTIONS: `--require ${probe}` } });
+    const execArgv = (bin: string, args: string[], env: NodeJS.ProcessEnv = {}): string[] => {
+      const r = spawnSync(join(REPO, 'dist', bin), args, { encoding: 'utf8', input: '{}', env: { ...process.env, ...env, BERTH_NO_DAEMON: '1', NODE_OPTIONS: `--require ${probe}` } });
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(/^execArgv:(.*)$/m.exec(r.stderr)?.[1] ?? 'null') as string[];
     };
-    assert.deepEqual(execArgv(['--version']), [...clientSnapshotFlags(), '--snapshot-blob', join(REPO, 'dist', 'berth.blob')]);
-    assert.deepEqual(execArgv(['daemon', '--help']), []);
+    assert.deepEqual(execArgv('berth', ['--version']), [...clientSnapshotFlags(), '--snapshot-blob', join(REPO, 'dist', 'berth.blob')]);
+    assert.deepEqual(execArgv('berth', ['daemon', '--help']), []);
+    assert.deepEqual(execArgv('berth-cni', [], { CNI_COMMAND: 'VERSION' }), [...clientSnapshotFlags(), '--snapshot-blob', join(REPO, 'dist', 'berth-cni.blob')]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -100,6 +101,14 @@ void test('the snapshot reads the environment and its package where it runs, not
     assert.equal(r.stdout.trim(), '99.0.0-copy');
     // BERTH_TRACE was not set when the snapshot was made
     assert.match(r.stderr, /^\[trace [0-9.]+ ms\] /m);
+    // the plugin answers VERSION from its snapshot
+    const cni = spawnSync(process.execPath, [...clientSnapshotFlags(), '--snapshot-blob', join(REPO, 'dist', 'berth-cni.blob'), join(REPO, 'dist', 'berth-cni.cjs')], {
+      encoding: 'utf8',
+      input: '{"cniVersion":"0.4.0"}',
+      env: { ...process.env, CNI_COMMAND: 'VERSION' },
+    });
+    assert.equal(cni.status, 0, cni.stderr);
+    assert.equal((JSON.parse(cni.stdout) as { cniVersion: string }).cniVersion, '0.4.0');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
