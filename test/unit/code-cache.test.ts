@@ -113,3 +113,23 @@ void test('the snapshot reads the environment and its package where it runs, not
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+void test('processes started from the snapshot do not share Math.random or the random bytes of the build', () => {
+  // a snapshot holds the heap as the build left it: each process must still draw its own numbers
+  const dir = mkdtempSync(join(tmpdir(), 'berth-unit-'));
+  try {
+    const probe = join(dir, 'probe.cjs');
+    writeFileSync(probe, "process.on('exit', () => process.stderr.write('rand:' + Math.random() + ':' + require('node:crypto').randomBytes(8).toString('hex') + '\\n'));\n");
+    const draw = (): string => {
+      const r = spawnSync(process.execPath, ['--require', probe, ...snapshotArgs(REPO), '--version'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return /^rand:(.*)$/m.exec(r.stderr)?.[1] ?? '';
+    };
+    const [a, b] = [draw(), draw()];
+    assert.match(a, /^0\.\d+:[0-9a-f]{16}$/);
+    assert.notEqual(a.split(':')[0], b.split(':')[0]);
+    assert.notEqual(a.split(':')[1], b.split(':')[1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
