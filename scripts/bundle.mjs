@@ -194,7 +194,7 @@ const bundleRequire = (id) => (runtimeRequire ?? require)(id);
 bundleRequire.resolve = (id, options) => runtimeRequire.resolve(id, options);
 let __berthRelocate;
 startupSnapshot.addDeserializeCallback(() => {
-  const bundle = process.argv[1];
+  const bundle = require('node:path').resolve(process.argv[1]);
   runtimeRequire = require('node:module').createRequire(bundle);
   __berthRelocate(bundle);
 });
