@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,16 +100,74 @@ static void package_root(char *out, size_t size) {
   }
 }
 
-// Replace this process with the in-process CLI (or plugin): node <root>/bin/berth[-cni] ARGS...
+// The V8 startup snapshot of the in-process CLI (or plugin), made by scripts/bundle.mjs with these
+// node flags (a snapshot runs only with the flags it was made with; keep both lists equal): the
+// heap after the bundle's code was loaded and evaluated, so a call neither compiles nor runs that
+// code. 16 MiB semi-spaces spare a short command the young-generation collections it would
+// otherwise run.
+static const char *const snapshot_flags[] = {"--min-semi-space-size=16"};
+#define SNAPSHOT_FLAG_COUNT (sizeof snapshot_flags / sizeof *snapshot_flags)
+#ifdef BERTH_CNI
+#define BUNDLE "berth-cni"
+#else
+#define BUNDLE "berth"
+#endif
+
+// Whether dist/BUNDLE.blob may be used: it is there, it was made by the node this client execs
+// (dist/snapshot.node holds that node's device, inode, size and mtime as the build saw them: a
+// snapshot made by another node makes node exit with status 14, so after an upgrade of node berth
+// runs without it), and the command is not `berth daemon`, which runs for long (the flags above
+// suit short calls).
+static bool use_snapshot(const char *root, int argc, char **argv) {
+#ifndef BERTH_CNI
+  if (argc > 1 && !strcmp(argv[1], "daemon")) return false;
+#else
+  (void)argc;
+  (void)argv;
+#endif
+  char path[PATH_MAX + 32], want[128] = "", have[128];
+  struct stat node;
+  snprintf(path, sizeof path, "%s/dist/" BUNDLE ".blob", root);
+  if (access(path, R_OK) != 0 || stat(BERTH_NODE, &node) != 0) return false;
+  snprintf(path, sizeof path, "%s/dist/snapshot.node", root);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, want, sizeof want - 1);
+  close(fd);
+  if (n <= 0) return false;
+  want[n] = '\0';
+  snprintf(have, sizeof have, "%llu %llu %lld %lld.%09ld\n", (unsigned long long)node.st_dev, (unsigned long long)node.st_ino,
+           (long long)node.st_size, (long long)node.st_mtim.tv_sec, node.st_mtim.tv_nsec);
+  return !strcmp(want, have);
+}
+
+// Replace this process with the in-process CLI (or plugin): node <root>/bin/berth[-cni] ARGS...,
+// or, when its snapshot may be used: node FLAGS --snapshot-blob <root>/dist/BUNDLE.blob
+// <root>/dist/BUNDLE.cjs ARGS...
 static _Noreturn void run_local(int argc, char **argv) {
-  char root[PATH_MAX], script[PATH_MAX + 16];
+  char root[PATH_MAX], script[PATH_MAX + 32];
   package_root(root, sizeof root);
-  snprintf(script, sizeof script, "%s/" LOCAL_SCRIPT, root);
-  char **args = calloc((size_t)argc + 2, sizeof *args);
+  char **args = calloc((size_t)argc + 8, sizeof *args);
   if (!args) die(3, "%s", "out of memory");
+  if (use_snapshot(root, argc, argv)) {
+    char blob[PATH_MAX + 32];
+    int k = 0;
+    args[k++] = "node";
+    for (size_t i = 0; i < SNAPSHOT_FLAG_COUNT; i++) args[k++] = (char *)snapshot_flags[i];
+    snprintf(blob, sizeof blob, "%s/dist/" BUNDLE ".blob", root);
+    snprintf(script, sizeof script, "%s/dist/" BUNDLE ".cjs", root);
+    args[k++] = "--snapshot-blob";
+    args[k++] = blob;
+    args[k++] = script;
+    for (int i = 1; i < argc; i++) args[k++] = argv[i];
+    args[k] = NULL;
+    execv(BERTH_NODE, args); // only the node that made the snapshot can run it: else the plain CLI below
+  }
+  snprintf(script, sizeof script, "%s/" LOCAL_SCRIPT, root);
   args[0] = "node";
   args[1] = script;
   for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  args[argc + 1] = NULL;
   execv(BERTH_NODE, args);
   execvp("node", args);
   die(127, "cannot run node for the in-process CLI: %s", strerror(errno));

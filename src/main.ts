@@ -4,6 +4,7 @@
 import { processContext, type DaemonRequest } from './cli/context.js';
 import { needsRoot, PERMISSION_DENIED, runCli } from './cli/program.js';
 import { loadCommands } from './cli/command-groups.js';
+import { startupSnapshot } from 'node:v8';
 
 async function runDaemon(req: DaemonRequest): Promise<void> {
   const { serveDaemon } = await import('./daemon-root.js');
@@ -11,12 +12,13 @@ async function runDaemon(req: DaemonRequest): Promise<void> {
 }
 
 /**
- * The build's one run that makes the bundle's code cache (scripts/bundle.mjs, BERTH_WRITE_CODE_CACHE):
- * it evaluates the modules a command loads on demand (every command group, the engine's run, ps,
- * rm and network paths, the pre-command checks) so that their compiled code is in the cache, and
- * runs no command. The daemon's code is left out: it starts once and runs for long.
+ * The modules a command loads on demand (every command group, the engine's run, ps, rm and
+ * network paths, the pre-command checks), evaluated ahead: by the build's one run that makes the
+ * bundle's code cache (scripts/bundle.mjs, BERTH_WRITE_CODE_CACHE) so that their compiled code is
+ * in the cache, and while the CLI's V8 startup snapshot is built so that the snapshot holds them
+ * evaluated. No command runs. The daemon's code is left out: it starts once and runs for long.
  */
-async function warmCodeCache(): Promise<number> {
+async function preloadCommandModules(): Promise<number> {
   await Promise.all([
     loadCommands(['--help'], processContext()),
     import('./engine/context.js'),
@@ -30,7 +32,7 @@ async function warmCodeCache(): Promise<number> {
 }
 
 async function main(args: string[]): Promise<number> {
-  if (process.env.BERTH_WRITE_CODE_CACHE === '1' && args[0] === '--warm-code-cache') return warmCodeCache();
+  if (process.env.BERTH_WRITE_CODE_CACHE === '1' && args[0] === '--warm-code-cache') return preloadCommandModules();
   if (needsRoot(args)) {
     process.stderr.write(`berth: ${PERMISSION_DENIED}\n`);
     return 1;
@@ -38,11 +40,21 @@ async function main(args: string[]): Promise<number> {
   return runCli(args, { ...processContext(), runDaemon });
 }
 
-// no top-level await: the bundle is CommonJS, loaded with V8's code cache (bin/berth)
-void main(process.argv.slice(2)).then((status) => {
-  // Exit as soon as the output is flushed: idle handles (netlink sockets, timers of libraries)
-  // would otherwise keep the process around for tens of milliseconds after its work is done.
-  // The daemon never gets here while it runs.
-  process.exitCode = status;
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
-});
+function start(): void {
+  void main(process.argv.slice(2)).then((status) => {
+    // Exit as soon as the output is flushed: idle handles (netlink sockets, timers of libraries)
+    // would otherwise keep the process around for tens of milliseconds after its work is done.
+    // The daemon never gets here while it runs.
+    process.exitCode = status;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
+  });
+}
+
+// no top-level await: the bundle is CommonJS, loaded with V8's code cache (bin/berth) or from the
+// startup snapshot (dist/berth.blob, run by the native client), whose build runs no command
+if (startupSnapshot.isBuildingSnapshot()) {
+  void preloadCommandModules();
+  startupSnapshot.setDeserializeMainFunction(start);
+} else {
+  start();
+}

@@ -11,12 +11,16 @@
 #     --no-cni   skip phase 3
 #   bash bench/startup/run.sh --cleanup    # remove leftover lab namespaces / temp dirs after a crash
 #
-# Phases (the code under test is a frozen copy of each build's dist/, bin/, package.json):
+# Phases (the code under test is a frozen copy of each build's dist/, bin/, package.json, with its
+# native client dist/berth compiled again for the copy, as native/build.sh does):
 #   1. hyperfine in the machine's namespace (nothing touches the network): `node -e 0`,
-#      `berth --version`, `berth version --format json` (bin/berth: node and the bundle)
+#      `berth --version`, `berth version --format json` (bin/berth: node and the bundle with its
+#      code cache), and `client: berth --version` (dist/berth, the native client: no daemon answers,
+#      so it execs node, from the CLI's startup snapshot where the build has one)
 #   2. hyperfine in a lab "host" namespace per build (bs-after, bs-before; own BERTH_ROOT/RUN):
-#      `berth run --rm --network none|bridge -- true`, no daemon, plus `node -e 0` in the same run;
-#      then 10 runs with BERTH_TRACE=cpu (where the time goes: wall and CPU ms since process start)
+#      `berth run --rm --network none|bridge -- true` (bin/berth) and `client: berth run --rm
+#      --network bridge -- true` (dist/berth), no daemon, plus `node -e 0` in the same run; then 10
+#      runs of the client with BERTH_TRACE=cpu (where the time goes: wall and CPU ms since process start)
 #   3. daemonless berth-cni ADD/DEL against netavark: bench/cni/run.js -n 1 -b nodaemon,netavark
 #      (its own lab; this runs the live build of this checkout: the plugin finds its package there)
 # Safety: only the bs-* namespaces are created and deleted; nothing is killed (no daemon here).
@@ -80,6 +84,10 @@ freeze() {
   mkdir -p "$TMP/$2"
   cp -a "$1/dist" "$1/bin" "$1/package.json" "$TMP/$2/"
   ln -s "$1/node_modules" "$TMP/$2/node_modules"
+  # the client finds its package where it was compiled for (native/build.sh): compile it for the copy
+  if [[ -f $1/native/berth-client.c ]]; then
+    cc -std=c11 -O2 -DBERTH_NODE="\"$(command -v node)\"" -DBERTH_PACKAGE="\"$TMP/$2\"" -o "$TMP/$2/dist/berth" "$1/native/berth-client.c" || die "cannot compile $1/native/berth-client.c"
+  fi
   "$TMP/$2/bin/berth" --version >/dev/null || die "the build in $1 does not load (a rebuild in progress?): try again"
 }
 freeze "$REPO" after
@@ -115,9 +123,11 @@ echo "phase,busy_pct_before,waited_s,loadavg" >"$OUT/load.csv"
 rows=(-n 'node -e 0' 'node -e 0')
 for b in "${BUILDS[@]}"; do
   rows+=(-n "$b: berth --version" "$TMP/$b/bin/berth --version" -n "$b: berth version --format json" "$TMP/$b/bin/berth version --format json")
+  rows+=(-n "$b: client: berth --version" "$TMP/$b/dist/berth --version")
 done
 quiet_gate version
-hyperfine -N -w 3 -r "$RUNS" --style basic "${rows[@]}" --export-json "$OUT/version.json" >"$OUT/version.txt" 2>&1 || log "hyperfine failed (see $OUT/version.txt)"
+# no daemon answers the client here: an empty BERTH_RUN of our own
+BERTH_RUN=$TMP/no-daemon hyperfine -N -w 3 -r "$RUNS" --style basic "${rows[@]}" --export-json "$OUT/version.json" >"$OUT/version.txt" 2>&1 || log "hyperfine failed (see $OUT/version.txt)"
 
 # ---- 2. berth run --rm without a daemon, one lab host per build ------------------------------
 for b in "${BUILDS[@]}"; do
@@ -133,10 +143,11 @@ for b in "${BUILDS[@]}"; do
     -n 'node -e 0' 'node -e 0' \
     -n "$b: berth run --rm --network none -- true" "$TMP/$b/bin/berth run --rm --network none -- true" \
     -n "$b: berth run --rm --network bridge -- true" "$TMP/$b/bin/berth run --rm --network bridge -- true" \
+    -n "$b: client: berth run --rm --network bridge -- true" "$TMP/$b/dist/berth run --rm --network bridge -- true" \
     --export-json "$OUT/run-$b.json" >"$OUT/run-$b.txt" 2>&1 || log "hyperfine failed (see $OUT/run-$b.txt)"
   for i in $(seq 10); do
     # label,wall ms,CPU ms (a build without BERTH_TRACE=cpu leaves the CPU column empty)
-    BERTH_TRACE=cpu "${IN[@]}" "$TMP/$b/bin/berth" run --rm --network bridge -- true 2>&1 >/dev/null |
+    BERTH_TRACE=cpu "${IN[@]}" "$TMP/$b/dist/berth" run --rm --network bridge -- true 2>&1 >/dev/null |
       sed -n -e 's/^\[trace \([0-9.]*\) ms\] \(.*\) (cpu \([0-9.]*\) ms)$/\2,\1,\3/p' -e t -e 's/^\[trace \([0-9.]*\) ms\] \(.*\)$/\2,\1,/p' >"$OUT/trace-$b-$i.csv"
   done
   echo "$b: containers left: $("${IN[@]}" "$TMP/$b/bin/berth" ps -a -q | wc -l)" >>"$OUT/leftovers.txt"

@@ -1,8 +1,11 @@
 // berth's own files (package.json, bin/berth, dist/berth-init), found from wherever this code
-// runs: the unbundled dist/src/… tree or the one-file bundle dist/berth.mjs.
+// runs: the unbundled dist/src/… tree, a bundle in dist/, or a V8 startup snapshot of one
+// (dist/berth.blob, dist/berth-cni.blob: scripts/bundle.mjs), which is built in one place and may
+// run from another (a copied package): there the paths are found again once it is deserialized.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startupSnapshot } from 'node:v8';
 
 function findPackageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -15,11 +18,24 @@ function findPackageRoot(): string {
   }
 }
 
-export const PACKAGE_ROOT = findPackageRoot();
-export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-export const BERTH_BIN = join(PACKAGE_ROOT, 'bin', 'berth');
-export const BERTH_INIT = join(PACKAGE_ROOT, 'dist', 'berth-init');
+// live bindings: locate() sets them again after a snapshot's deserialization
+export let PACKAGE_ROOT = '';
+export let VERSION = '';
+export let BERTH_BIN = '';
+export let BERTH_INIT = '';
 /** sets wireguard-go's UDP socket buffers (native/sockbuf.c) */
-export const BERTH_SOCKBUF = join(PACKAGE_ROOT, 'dist', 'berth-sockbuf');
+export let BERTH_SOCKBUF = '';
 /** The native thin client (native/berth-client.c): the daemon when it answers, else the in-process CLI. */
-export const BERTH_CLIENT = join(PACKAGE_ROOT, 'dist', 'berth');
+export let BERTH_CLIENT = '';
+
+function locate(): void {
+  PACKAGE_ROOT = findPackageRoot();
+  VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  BERTH_BIN = join(PACKAGE_ROOT, 'bin', 'berth');
+  BERTH_INIT = join(PACKAGE_ROOT, 'dist', 'berth-init');
+  BERTH_SOCKBUF = join(PACKAGE_ROOT, 'dist', 'berth-sockbuf');
+  BERTH_CLIENT = join(PACKAGE_ROOT, 'dist', 'berth');
+}
+
+locate();
+if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.addDeserializeCallback(locate);

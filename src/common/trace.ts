@@ -1,11 +1,20 @@
 // BERTH_TRACE=1 prints the time since process start at named points, to find where time goes.
 // BERTH_TRACE=cpu adds the process's CPU time (user+system) so far: on a loaded machine the wall
 // clock mostly measures waiting for a core.
-const enabled = Boolean(process.env.BERTH_TRACE);
-const withCpu = process.env.BERTH_TRACE === 'cpu';
+import { startupSnapshot } from 'node:v8';
 
+let enabled = false;
+let withCpu = false;
 /** True under BERTH_TRACE: callers skip building labels (e.g. wall-clock stamps) otherwise. */
-export const tracing = enabled;
+export let tracing = false;
+
+function readEnv(): void {
+  enabled = tracing = Boolean(process.env.BERTH_TRACE);
+  withCpu = process.env.BERTH_TRACE === 'cpu';
+}
+readEnv();
+// a V8 startup snapshot (scripts/bundle.mjs) runs with the caller's environment, not the build's
+if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.addDeserializeCallback(readEnv);
 
 export function trace(label: string): void {
   if (!enabled) return;

@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 type Etcd3Lib = typeof import('etcd3');
 type CockatielLib = typeof import('cockatiel');
 
-const load = createRequire(import.meta.url);
+// at first use, not at import: a V8 startup snapshot (scripts/bundle.mjs) runs from where the package is then
+const load = (id: string): unknown => createRequire(import.meta.url)(id);
 let etcd3: Etcd3Lib | undefined;
 let cockatiel: CockatielLib | undefined;
 

@@ -1,8 +1,9 @@
 // The connection to $BERTH_ROOT/berth.db that every SQLite aggregate shares: opening it with the
 // right file modes, WAL and busy handling, the schema migrations, the statement cache,
 // transactions (errors translated into berth's) and giving freed pages back.
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BerthError, ConflictError, SystemError, UserError, quote } from '../common/errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -13,7 +14,11 @@ const RECLAIM_FREE_PAGES = 256;
 /** The WAL file is cut back to this after a checkpoint (it otherwise keeps its largest size). */
 const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
-const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
+// Loaded on first use, not at import: a V8 startup snapshot (scripts/bundle.mjs) holds
+// this module's state and can hold neither a native addon nor shared memory.
+let sqlite: typeof BetterSqlite3 | undefined;
+const sqliteLib = (): typeof BetterSqlite3 => (sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3);
+let sleepBuffer: Int32Array | undefined;
 
 /** Run fn again after short sleeps while SQLite says the database is busy or locked. */
 function retryWhileBusy<T>(fn: () => T): T {
@@ -25,7 +30,7 @@ function retryWhileBusy<T>(fn: () => T): T {
       const code = (err as { code?: string }).code ?? '';
       if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw err;
       if (Date.now() > deadline) throw err;
-      Atomics.wait(sleepBuffer, 0, 0, delay);
+      Atomics.wait((sleepBuffer ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, delay);
     }
   }
 }
@@ -43,12 +48,12 @@ function narrowStoreFiles(db: string): void {
 
 export class SqliteDb {
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly db: BetterSqlite3.Database;
 
   /** Open (creating if needed, mode 0700) the store in directory `root` and bring its schema up to date. */
   constructor(root: string) {
     this.path = join(root, 'berth.db');
-    let db: Database.Database | undefined;
+    let db: BetterSqlite3.Database | undefined;
     try {
       mkdirSync(root, { recursive: true, mode: 0o700 });
       // the store holds every container's configuration: root's only, even in a directory that
@@ -61,7 +66,7 @@ export class SqliteDb {
       chmodSync(root, 0o700);
       const umask = process.umask(0o077);
       try {
-        db = new Database(this.path, { timeout: BUSY_TIMEOUT_MS });
+        db = new (sqliteLib())(this.path, { timeout: BUSY_TIMEOUT_MS });
         const open = db;
         // Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
         // once (no busy handler) when another process is opening the same fresh file: retry.
@@ -100,11 +105,11 @@ export class SqliteDb {
   // Statements are compiled once and kept (the SQL texts are a small fixed set). better-sqlite3
   // frees a statement's native memory only when the JS object is garbage-collected: preparing on
   // every call made the long-running daemon churn and fragment malloc memory (issue 5).
-  private readonly statements = new Map<string, Database.Statement>();
-  prepare<P extends unknown[] | object = unknown[], R = unknown>(sql: string): Database.Statement<P extends unknown[] ? P : [P], R> {
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  prepare<P extends unknown[] | object = unknown[], R = unknown>(sql: string): BetterSqlite3.Statement<P extends unknown[] ? P : [P], R> {
     let s = this.statements.get(sql);
     if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
-    return s as unknown as Database.Statement<P extends unknown[] ? P : [P], R>;
+    return s as unknown as BetterSqlite3.Statement<P extends unknown[] ? P : [P], R>;
   }
 
   schemaVersion(): number {
@@ -158,7 +163,7 @@ export class SqliteDb {
   }
 
   private translate(err: unknown): unknown {
-    if (err instanceof BerthError || !(err instanceof Database.SqliteError)) return err;
+    if (err instanceof BerthError || !(err instanceof sqliteLib().SqliteError)) return err;
     if (err.code.startsWith('SQLITE_CONSTRAINT')) return new ConflictError(`store ${this.path}: ${err.message}`, { cause: err });
     if (err.code.startsWith('SQLITE_BUSY')) {
       return new SystemError(`store ${this.path} stayed locked by another process for ${BUSY_TIMEOUT_MS} ms`, { cause: err });

@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type External, REPO_ROOT, runIn } from '../lab/index.js';
+import { type External, REPO_ROOT, VIA_CLIENT, runIn } from '../lab/index.js';
 import { type BasicLab, EXT_ADDR, basicLab } from './helpers.js';
 
 const T = { timeout: 120_000 };
-const PLUGIN = [process.execPath, join(REPO_ROOT, 'bin', 'berth-cni')];
+// BERTH_E2E_VIA=client: the native plugin with no daemon, i.e. the in-process plugin run from its snapshot
+const PLUGIN = VIA_CLIENT ? [join(REPO_ROOT, 'dist', 'berth-cni')] : [process.execPath, join(REPO_ROOT, 'bin', 'berth-cni')];
 
 interface CniOut {
   cniVersion: string;

@@ -25,6 +25,8 @@ interface CniResult {
 
 const plugins = [
   { name: 'in-process plugin (bin/berth-cni)', argv: [process.execPath, join(REPO_ROOT, 'bin', 'berth-cni')], daemon: false },
+  // no daemon yet: the client runs the in-process plugin from its V8 startup snapshot (dist/berth-cni.blob)
+  { name: 'native plugin without a daemon (dist/berth-cni)', argv: [join(REPO_ROOT, 'dist', 'berth-cni')], daemon: false },
   { name: 'native plugin via the daemon (dist/berth-cni)', argv: [join(REPO_ROOT, 'dist', 'berth-cni')], daemon: true },
 ];
 

@@ -56,7 +56,7 @@ export {
   createSwitch,
   withLab,
 } from './lab.js';
-export { BERTH_BIN, BERTH_CLIENT, VIA_DAEMON, LAB_ENV_MARKER, LAB_NETNS_RE, REPO_ROOT, SUITE_PREFIX, labDir, ownerState } from './names.js';
+export { BERTH_BIN, BERTH_CLIENT, VIA_CLIENT, VIA_DAEMON, LAB_ENV_MARKER, LAB_NETNS_RE, REPO_ROOT, SUITE_PREFIX, labDir, ownerState } from './names.js';
 export {
   type Family,
   type FdbEntry,

@@ -20,6 +20,7 @@ import {
 import {
   BERTH_BIN,
   BERTH_CLIENT,
+  VIA_CLIENT,
   LAB_ENV_MARKER,
   NETNS_DIR,
   NODE_NAME_RE,
@@ -311,10 +312,11 @@ export class Host extends LabNode {
 
   /**
    * argv that runs the berth CLI: bin/berth of this repository with this node's node binary, or,
-   * when the suite runs via the daemon (VIA_DAEMON), the thin client dist/berth.
+   * when the suite runs via the daemon (VIA_DAEMON) or the client without one (VIA_CLIENT), the
+   * thin client dist/berth.
    */
   berthArgv(args: readonly string[]): string[] {
-    return VIA_DAEMON ? [BERTH_CLIENT, ...args] : [process.execPath, BERTH_BIN, ...args];
+    return VIA_DAEMON || VIA_CLIENT ? [BERTH_CLIENT, ...args] : [process.execPath, BERTH_BIN, ...args];
   }
 
   /** Run `berth args…` on this host (its netns, its BERTH_ROOT/BERTH_RUN). */

@@ -55,6 +55,12 @@ export const BERTH_CLIENT = join(REPO_ROOT, 'dist', 'berth');
  * thin client to a daemon on each host (started by the suite's lab helpers), instead of in-process.
  */
 export const VIA_DAEMON = process.env.BERTH_E2E_VIA === 'daemon';
+/**
+ * BERTH_E2E_VIA=client runs berth commands through the thin client with no daemon: the client
+ * execs node with the CLI's V8 startup snapshot (dist/berth.blob), as a user without a daemon
+ * runs `berth`.
+ */
+export const VIA_CLIENT = process.env.BERTH_E2E_VIA === 'client';
 
 export function labTmpRoot(): string {
   return tmpdir();
