@@ -265,7 +265,9 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
     .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
     .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
   await withRtnl(netns, async (nl) => {
-    for (const family of [AF_INET, AF_INET6]) {
+    // the three listings asked at once: one wait instead of four (the links were listed per family)
+    const [links, ...routes] = await Promise.all([listLinks(nl), listRoutes(nl, AF_INET), listRoutes(nl, AF_INET6)]);
+    for (const [i, family] of [AF_INET, AF_INET6].entries()) {
       const v6 = family === AF_INET6;
       let chosen: { gateway: string; ifname: string } | undefined;
       for (const { ep, net } of candidates) {
@@ -275,9 +277,8 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
         chosen = { gateway: subnet.gateway, ifname: ep.interfaceName };
         break;
       }
-      const links = await listLinks(nl);
       const want = chosen ? links.find((l) => l.name === chosen.ifname)?.index : undefined;
-      for (const r of await listRoutes(nl, family)) {
+      for (const r of routes[i] ?? []) {
         if (r.dst !== 'default') continue;
         if (chosen && r.gateway === chosen.gateway && r.oif === want) continue;
         await deleteRoute(nl, { dst: 'default', family, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { oif: r.oif } : {}) });
