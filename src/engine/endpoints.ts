@@ -265,8 +265,10 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
     .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
     .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
   await withRtnl(netns, async (nl) => {
-    // the three listings asked at once: one wait instead of four (the links were listed per family)
-    const [links, ...routes] = await Promise.all([listLinks(nl), listRoutes(nl, AF_INET), listRoutes(nl, AF_INET6)]);
+    // the links once, not once per family (dumps one after the other: the netlink package
+    // follows one multipart answer per socket at a time)
+    const links = await listLinks(nl);
+    const routes = [await listRoutes(nl, AF_INET), await listRoutes(nl, AF_INET6)];
     for (const [i, family] of [AF_INET, AF_INET6].entries()) {
       const v6 = family === AF_INET6;
       let chosen: { gateway: string; ifname: string } | undefined;

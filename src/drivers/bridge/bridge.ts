@@ -38,16 +38,13 @@ function firewallOf(spec: BridgeSpec): BridgeFirewall {
 /** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */
 export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, opts: { firewallChecked?: boolean } = {}): Promise<void> {
   await withRtnl(host, async (nl) => {
-    // both asked at once: the usual answer is "there, addressed", and then this is one wait
-    let [br, addresses] = await Promise.all([findLink(nl, spec.ifname), listAddresses(nl)]);
+    let br = await findLink(nl, spec.ifname);
     if (!br) {
       // another berth process may create it at the same moment: EEXIST means it won the race
       await createBridge(nl, { name: spec.ifname, ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
       br = await getLink(nl, spec.ifname);
-      addresses = await listAddresses(nl, { index: br.index });
     }
-    const index = br.index;
-    const have = new Set(addresses.filter((a) => a.index === index).map((a) => a.cidr));
+    const have = new Set((await listAddresses(nl, { index: br.index })).map((a) => a.cidr));
     for (const gw of spec.gateways) if (!have.has(gw)) await addAddress(nl, br.index, gw).catch(ignoreExists);
     if (!br.up) await setLinkUp(nl, br.index);
   });
@@ -115,6 +112,7 @@ export function macForIpv4(cidrOrIp: string): string {
  * lookup, the pair (peer born in the sandbox with its name and MAC; host end enslaved), the
  * port's flags and up state. Sandbox side: lo up and the peer's lookup sent together, then its
  * addresses, up state and routes sent together: the kernel takes them in the order they are sent.
+ * (No dump among them: the netlink package follows one multipart answer per socket at a time.)
  */
 export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec): Promise<AttachedEndpoint> {
   const hostIfname = ep.hostIfname ?? newVethName();
