@@ -87,7 +87,7 @@ describe('driver: bridge', () => {
     const requests = rtnlRequestCount();
     await driver.attachEndpoint(ctx, net, ep, { netns: ctr.netnsPath, ports: [] }, { push: (step) => void undo.unshift(step) });
     // host: the bridge's lookup, the pair with its master, the port (flags, alias, up); sandbox:
-    // lo up, the peer's lookup, its address, its up state (12 before the pair carried its master)
+    // lo up, the peer's lookup, its address, its up state (11-12 before the pair carried its master)
     assert.equal(rtnlRequestCount() - requests, 7, 'rtnetlink requests for one endpoint with one address');
     assert.equal(undo.length, 3, 'veth, guard and ports each pushed their undo');
     assert.equal((await link(host, 'vethe2e2e2e'))?.ifalias, `${ENDPOINT_ALIAS_PREFIX}${ep.id}`, 'the host end is marked as berth\'s');
@@ -104,6 +104,20 @@ describe('driver: bridge', () => {
     assert.equal(await link(host, 'vethe2e2e2e'), undefined);
     assert.equal(await link(ctr, 'eth0'), undefined);
     await driver.detachEndpoint(ctx, net, ep, { netns: ctr.netnsPath, sandboxGoing: false, ports: [] });
+  });
+
+  it('plugs an endpoint whose sandbox end the runtime moves (Docker) in 3 rtnetlink requests: the end waits in the host namespace, down', async () => {
+    const ctx = contextOf(host);
+    const ep = endpointRecord({ id: idOf('e3e3e3e'), networkId: net.id, interfaceName: 'bthe3e3e3e3e3e3', mac: '02:42:0a:5b:00:06', addresses: ['10.91.0.6/24'] });
+    const requests = rtnlRequestCount();
+    await driver.attachEndpoint(ctx, net, ep, { netns: '', ports: [], handOver: true }, { push: () => undefined });
+    assert.equal(rtnlRequestCount() - requests, 3, 'the bridge, the pair with its master, the port (8 before)');
+    const end = await link(host, 'bthe3e3e3e3e3e3');
+    assert.equal(end?.address, '02:42:0a:5b:00:06');
+    assert.ok(!end?.flags.includes('UP'), 'dockerd brings it up in the sandbox');
+    assert.equal((await link(host, 'vethe3e3e3e'))?.master, 'br-b1d1test');
+    await driver.detachEndpoint(ctx, net, ep, { netns: '', sandboxGoing: false, ports: [] });
+    assert.equal(await link(host, 'bthe3e3e3e3e3e3'), undefined);
   });
 
   it('removes the bridge, idempotently', async () => {
