@@ -270,7 +270,11 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
     .filter((x): x is { ep: EndpointRecord; net: NetworkRecord } => x.net !== undefined && !x.net.internal)
     .sort((a, b) => (b.ep.gwPriority ?? 0) - (a.ep.gwPriority ?? 0) || ifIndex(a.ep.interfaceName) - ifIndex(b.ep.interfaceName));
   await withRtnl(netns, async (nl) => {
-    for (const family of [AF_INET, AF_INET6]) {
+    // the links once, not once per family (dumps one after the other: the netlink package
+    // follows one multipart answer per socket at a time)
+    const links = await listLinks(nl);
+    const routes = [await listRoutes(nl, AF_INET), await listRoutes(nl, AF_INET6)];
+    for (const [i, family] of [AF_INET, AF_INET6].entries()) {
       const v6 = family === AF_INET6;
       let chosen: { gateway: string; ifname: string } | undefined;
       for (const { ep, net } of candidates) {
@@ -280,9 +284,8 @@ export async function syncDefaultRoutes(engine: Engine, containerId: string, net
         chosen = { gateway: subnet.gateway, ifname: ep.interfaceName };
         break;
       }
-      const links = await listLinks(nl);
       const want = chosen ? links.find((l) => l.name === chosen.ifname)?.index : undefined;
-      for (const r of await listRoutes(nl, family)) {
+      for (const r of routes[i] ?? []) {
         if (r.dst !== 'default') continue;
         if (chosen && r.gateway === chosen.gateway && r.oif === want) continue;
         await deleteRoute(nl, { dst: 'default', family, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { oif: r.oif } : {}) });

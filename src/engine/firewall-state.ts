@@ -3,46 +3,44 @@
 // ports. The daemon notices within its watch interval; this check lets every berth command and
 // every network setup notice too, so a host without a daemon is never left without the table,
 // and a bridge set up after a flush never reinstalls a table that holds only its own elements.
-import { driverOf } from '../drivers/registry.js';
-import { NftGeneration } from '../kernel/nft/generation.js';
-import type { Engine } from './context.js';
 import { firewallInstalled } from '../drivers/bridge/firewall.js';
 import { spoofGuardInstalled } from '../drivers/bridge/spoof-guard.js';
+import { driverOf } from '../drivers/registry.js';
+import { observeNftCommits } from '../kernel/nft/apply.js';
+import { NftGeneration } from '../kernel/nft/generation.js';
+import type { Engine } from './context.js';
+import { FirewallCache } from './firewall-cache.js';
 import { desiredPortGuards, restoreFirewall } from './repair.js';
 
-// The kernel bumps the ruleset generation on every nft commit: while it is what it was just before
-// berth's tables were listed, they are still as listed. A `berth run` checks when it starts and
-// again when it sets up the default network; the second check then costs one netlink round trip
-// instead of listing two chains through libnftables. Only what the kernel holds is remembered;
-// whether the store needs the bridge table is asked each time. (Engines act in the namespace
-// berth runs in: one reader per process, opened on first use.)
-let generation: NftGeneration | null | undefined;
-let listed: { at: number; inet: boolean; bridge: boolean } | undefined;
+const caches = new WeakMap<Engine, FirewallCache | null>();
 
-function readGeneration(): number | undefined {
-  if (generation === undefined) {
-    try {
-      generation = NftGeneration.open();
-    } catch {
-      generation = null; // no generation to go by: every check lists the tables
-    }
-  }
+/**
+ * The engine's cache of the tables' state by ruleset generation (firewall-cache.ts), watching
+ * every commit of this process in the engine's namespace; null if the generation cannot be read
+ * here (then every check lists the tables, as before).
+ */
+function cacheOf(engine: Engine): FirewallCache | null {
+  let cache = caches.get(engine);
+  if (cache !== undefined) return cache;
   try {
-    return generation?.read();
+    const gen = NftGeneration.open(engine.hostNetns);
+    const c = new FirewallCache(() => {
+      try {
+        return gen.read();
+      } catch {
+        return undefined;
+      }
+    });
+    observeNftCommits({
+      before: (netns) => void (netns === engine.hostNetns && c.commitStarts()),
+      after: (netns, ops, ok) => void (netns === engine.hostNetns && c.commitEnded(ops, ok)),
+    });
+    cache = c;
   } catch {
-    return undefined;
+    cache = null;
   }
-}
-
-/** firewallTablesInstalled (repair.ts), with the listings skipped while the generation stands still. */
-function tablesInstalled(engine: Engine): boolean {
-  // read before listing: a change after this read moves the generation, and the next check lists again
-  const at = readGeneration();
-  if (at === undefined || listed?.at !== at) {
-    const inet = firewallInstalled(engine.hostNetns);
-    listed = { at: at ?? NaN, inet, bridge: inet && spoofGuardInstalled(engine.hostNetns) };
-  }
-  return listed.inet && (listed.bridge || desiredPortGuards(engine).length === 0);
+  caches.set(engine, cache);
+  return cache;
 }
 
 /** Put berth's tables (inet, and bridge for the anti-spoofing guard) back from the store if one is missing; true if it had to. */
@@ -59,7 +57,20 @@ export function firewallTablesReady(engine: Engine): boolean {
 }
 
 function checkFirewallTables(engine: Engine): 'installed' | 'restored' | 'none' {
-  if (tablesInstalled(engine)) return 'installed';
+  const cache = cacheOf(engine);
+  const at = cache?.generation();
+  // nothing committed since both tables were found current (or only berth's own element batches)
+  if (cache?.currentAt(at)) return 'installed';
+  if (firewallInstalled(engine.hostNetns)) {
+    // both tables listed and current: known until another commit; the bridge table may be
+    // missing only while no port is guarded, and that is looked at again on every check
+    if (spoofGuardInstalled(engine.hostNetns)) {
+      cache?.seen(at);
+      return 'installed';
+    }
+    if (desiredPortGuards(engine).length === 0) return 'installed';
+  }
+  cache?.forget();
   // no bridge-like network: berth needs no table (and makes none)
   if (!engine.store.listNetworks().some((n) => driverOf(n.driver).usesFirewall)) return 'none';
   restoreFirewall(engine);

@@ -91,7 +91,10 @@ export async function getLinkByIndex(nl: Rtnl, index: number): Promise<LinkInfo>
   return toLinkInfo(msg);
 }
 
-async function createLink(nl: Rtnl, name: string, kind: string, extra: { mtu?: number; mac?: string; netnsFd?: number; alias?: string }, linkinfo: Buffer[]): Promise<void> {
+/** The loopback device's index: the same in every namespace (LOOPBACK_IFINDEX), so no lookup is needed. */
+export const LOOPBACK_IFINDEX = 1;
+
+async function createLink(nl: Rtnl, name: string, kind: string, extra: { mtu?: number; mac?: string; netnsFd?: number; alias?: string; master?: number }, linkinfo: Buffer[]): Promise<void> {
   validateIfName(name);
   await nl.call(`create ${kind} ${name}`, (s) =>
     s.newLink(
@@ -101,6 +104,8 @@ async function createLink(nl: Rtnl, name: string, kind: string, extra: { mtu?: n
         ...(extra.mtu ? { mtu: extra.mtu } : {}),
         ...(extra.mac ? { address: macToBuffer(extra.mac) } : {}),
         ...(extra.netnsFd !== undefined ? { netNsFd: extra.netnsFd } : {}),
+        // IFLA_MASTER on creation: the kernel enslaves the new link before answering
+        ...(extra.master !== undefined ? { master: extra.master } : {}),
         linkinfo: Buffer.concat(linkinfo),
       },
       { flags: CREATE },
@@ -126,8 +131,7 @@ export interface VethSpec {
   alias?: string;
 }
 
-/** Create a veth pair; the peer can be born directly inside another namespace. */
-export async function createVeth(nl: Rtnl, spec: VethSpec): Promise<void> {
+function vethInfo(spec: VethSpec): Buffer[] {
   validateIfName(spec.peerName, 'peer interface name');
   const peerAttrs = [
     nlaString(IFLA_IFNAME, spec.peerName),
@@ -135,8 +139,33 @@ export async function createVeth(nl: Rtnl, spec: VethSpec): Promise<void> {
     ...(spec.peerMac ? [nla(IFLA_ADDRESS, macToBuffer(spec.peerMac))] : []),
     ...(spec.peerNetnsFd !== undefined ? [nlaU32(IFLA_NET_NS_FD, spec.peerNetnsFd)] : []),
   ];
+  // not up on creation: the kernel registers the peer first, and a veth cannot open without its peer (ENOTCONN)
   const peer = nla(VETH_INFO_PEER, Buffer.concat([ifinfomsg(), ...peerAttrs]));
-  await createLink(nl, spec.name, 'veth', spec, [nlaString(IFLA_INFO_KIND, 'veth'), nlaNested(IFLA_INFO_DATA, [peer])]);
+  return [nlaString(IFLA_INFO_KIND, 'veth'), nlaNested(IFLA_INFO_DATA, [peer])];
+}
+
+/** Create a veth pair; the peer can be born directly inside another namespace. */
+export async function createVeth(nl: Rtnl, spec: VethSpec): Promise<void> {
+  await createLink(nl, spec.name, 'veth', spec, vethInfo(spec));
+}
+
+/**
+ * A veth pair whose first end is a port of a bridge (master: the bridge's index), in two
+ * requests: the pair (the peer born in its namespace with its name, MAC and MTU; the first end
+ * enslaved), then the port's flags, its alias and its up state in one request, so the port
+ * forwards nothing before its isolation is set. The peer stays down (its owner brings it up).
+ */
+export async function createVethPort(nl: Rtnl, spec: VethSpec & { master: number; port: BridgePortFlags }): Promise<void> {
+  const { alias, ...rest } = spec;
+  await createLink(nl, spec.name, 'veth', rest, vethInfo(spec));
+  try {
+    await nl.call(`set bridge port ${spec.name}`, (s) =>
+      s.newLink({ flags: { up: true }, change: { up: true } }, { ifname: spec.name, ...(alias ? { ifalias: alias } : {}), linkinfo: bridgePortInfo(spec.port) }),
+    );
+  } catch (err) {
+    await deleteLink(nl, spec.name);
+    throw err;
+  }
 }
 
 export async function createBridge(nl: Rtnl, spec: { name: string; mtu?: number; mac?: string; alias?: string }): Promise<void> {
@@ -286,11 +315,15 @@ export interface BridgePortFlags {
 
 /** Set per-port flags on a link enslaved to a bridge (`bridge link set … hairpin/isolated`). */
 export async function setBridgePort(nl: Rtnl, index: number, flags: BridgePortFlags): Promise<void> {
+  const linkinfo = bridgePortInfo(flags);
+  await nl.call(`set bridge port #${index}`, (s) => s.newLink({ index }, { linkinfo }));
+}
+
+function bridgePortInfo(flags: BridgePortFlags): Buffer {
   const data = [
     ...(flags.hairpin !== undefined ? [nlaU8(IFLA_BRPORT_MODE, flags.hairpin ? 1 : 0)] : []),
     ...(flags.isolated !== undefined ? [nlaU8(IFLA_BRPORT_ISOLATED, flags.isolated ? 1 : 0)] : []),
     ...(flags.learning !== undefined ? [nlaU8(IFLA_BRPORT_LEARNING, flags.learning ? 1 : 0)] : []),
   ];
-  const linkinfo = Buffer.concat([nlaString(IFLA_INFO_SLAVE_KIND, 'bridge'), nlaNested(IFLA_INFO_SLAVE_DATA, data)]);
-  await nl.call(`set bridge port #${index}`, (s) => s.newLink({ index }, { linkinfo }));
+  return Buffer.concat([nlaString(IFLA_INFO_SLAVE_KIND, 'bridge'), nlaNested(IFLA_INFO_SLAVE_DATA, data)]);
 }

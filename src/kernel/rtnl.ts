@@ -28,6 +28,13 @@ const ERRNO_TEXT: Record<string, string> = {
   EPERM: 'operation not permitted',
 };
 
+let requests = 0;
+
+/** Requests sent through Rtnl.call in this process so far: tests count the work an operation does with it. */
+export function rtnlRequestCount(): number {
+  return requests;
+}
+
 /** Errno codes meaning "that object is not there": teardown treats them as success. */
 export const GONE = new Set(['ENODEV', 'ENOENT', 'ESRCH', 'EADDRNOTAVAIL']);
 
@@ -49,6 +56,7 @@ export class Rtnl {
 
   /** Run one request, naming the operation in the error if the kernel refuses it. */
   async call<T>(op: string, fn: (s: RtNetlinkSocket) => Promise<T>): Promise<T> {
+    requests++;
     try {
       return await fn(this.sock);
     } catch (err) {

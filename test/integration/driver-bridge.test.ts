@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { driverOf } from '../../src/drivers/registry.js';
-import type { HostView } from '../../src/drivers/driver.js';
+import { ENDPOINT_ALIAS_PREFIX, type HostView } from '../../src/drivers/driver.js';
 import { listAddresses } from '../../src/kernel/addresses.js';
 import { listLinks } from '../../src/kernel/links.js';
-import { withRtnl } from '../../src/kernel/rtnl.js';
+import { rtnlRequestCount, withRtnl } from '../../src/kernel/rtnl.js';
 import { Lab, addressesOf, link, runIn, runOk, type Host } from '../lab/index.js';
 import { ConflictError, UserError } from '../../src/common/errors.js';
 import { contextOf, endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
@@ -84,8 +84,16 @@ describe('driver: bridge', () => {
     const ctx = contextOf(host);
     const ep = endpointRecord({ id: idOf('e2e2e2e'), networkId: net.id, mac: '02:42:0a:5b:00:05', addresses: ['10.91.0.5/24'] });
     const undo: (() => Promise<void> | void)[] = [];
+    const requests = rtnlRequestCount();
     await driver.attachEndpoint(ctx, net, ep, { netns: ctr.netnsPath, ports: [] }, { push: (step) => void undo.unshift(step) });
+    // host: the bridge's lookup, the pair with its master, the port (flags, alias, up); sandbox:
+    // lo up, the peer's lookup, its address, its up state (11-12 before the pair carried its master)
+    assert.equal(rtnlRequestCount() - requests, 7, 'rtnetlink requests for one endpoint with one address');
     assert.equal(undo.length, 3, 'veth, guard and ports each pushed their undo');
+    assert.equal((await link(host, 'vethe2e2e2e'))?.ifalias, `${ENDPOINT_ALIAS_PREFIX}${ep.id}`, 'the host end is marked as berth\'s');
+    assert.ok((await link(host, 'vethe2e2e2e'))?.flags.includes('UP'));
+    assert.ok((await link(ctr, 'eth0'))?.flags.includes('UP'));
+    assert.ok((await link(ctr, 'lo'))?.flags.includes('UP'));
     const veth = await link(host, 'vethe2e2e2e');
     assert.equal(veth?.master, 'br-b1d1test');
     assert.equal(veth?.linkinfo?.info_slave_data?.isolated, true, 'icc=false isolates the port');
@@ -96,6 +104,20 @@ describe('driver: bridge', () => {
     assert.equal(await link(host, 'vethe2e2e2e'), undefined);
     assert.equal(await link(ctr, 'eth0'), undefined);
     await driver.detachEndpoint(ctx, net, ep, { netns: ctr.netnsPath, sandboxGoing: false, ports: [] });
+  });
+
+  it('plugs an endpoint whose sandbox end the runtime moves (Docker) in 3 rtnetlink requests: the end waits in the host namespace, down', async () => {
+    const ctx = contextOf(host);
+    const ep = endpointRecord({ id: idOf('e3e3e3e'), networkId: net.id, interfaceName: 'bthe3e3e3e3e3e3', mac: '02:42:0a:5b:00:06', addresses: ['10.91.0.6/24'] });
+    const requests = rtnlRequestCount();
+    await driver.attachEndpoint(ctx, net, ep, { netns: '', ports: [], handOver: true }, { push: () => undefined });
+    assert.equal(rtnlRequestCount() - requests, 3, 'the bridge, the pair with its master, the port (8 before)');
+    const end = await link(host, 'bthe3e3e3e3e3e3');
+    assert.equal(end?.address, '02:42:0a:5b:00:06');
+    assert.ok(!end?.flags.includes('UP'), 'dockerd brings it up in the sandbox');
+    assert.equal((await link(host, 'vethe3e3e3e'))?.master, 'br-b1d1test');
+    await driver.detachEndpoint(ctx, net, ep, { netns: '', sandboxGoing: false, ports: [] });
+    assert.equal(await link(host, 'bthe3e3e3e3e3e3'), undefined);
   });
 
   it('removes the bridge, idempotently', async () => {

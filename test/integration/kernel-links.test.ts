@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { UserError } from '../../src/common/errors.js';
 import * as L from '../../src/kernel/links.js';
 import { openNetns, type NetnsHandle } from '../../src/kernel/netns.js';
-import { KernelError, Rtnl } from '../../src/kernel/rtnl.js';
+import { KernelError, Rtnl, rtnlRequestCount } from '../../src/kernel/rtnl.js';
 import { Lab, link, links, ping, type Host } from '../lab/index.js';
 
 describe('kernel: links', () => {
@@ -63,6 +63,32 @@ describe('kernel: links', () => {
     assert.equal((await L.getLink(nl, 'vk1')).master, br.index);
     await L.setMaster(nl, port.index, 0);
     assert.equal((await link(host, 'vk1'))?.master, undefined);
+  });
+
+  it('creates a veth as a bridge port in two requests: enslaved, flags, alias, up; the peer in its namespace', async () => {
+    const br = await L.getLink(nl, 'brk0');
+    const before = rtnlRequestCount();
+    await L.createVethPort(nl, { name: 'vkp1', peerName: 'eth7', peerNetnsFd: ctrNs.fd, peerMac: '02:00:00:00:07:07', mtu: 1400, master: br.index, port: { hairpin: true, isolated: true }, alias: 'berth:test:vkp1' });
+    assert.equal(rtnlRequestCount() - before, 2, 'the pair with its master, then the port');
+    const p = await link(host, 'vkp1');
+    assert.equal(p?.master, 'brk0');
+    assert.ok(p?.flags.includes('UP'));
+    assert.equal(p?.ifalias, 'berth:test:vkp1');
+    assert.equal(p?.mtu, 1400);
+    assert.equal(p?.linkinfo?.info_slave_data?.hairpin, true);
+    assert.equal(p?.linkinfo?.info_slave_data?.isolated, true);
+    const peer = await link(ctr, 'eth7');
+    assert.equal(peer?.address, '02:00:00:00:07:07');
+    assert.ok(!peer?.flags.includes('UP'), 'the peer is left down for its owner');
+    // a name already taken: refused, and the link that holds it is not touched
+    await assert.rejects(
+      L.createVethPort(nl, { name: 'vkp1', peerName: 'eth8', peerNetnsFd: ctrNs.fd, master: br.index, port: { hairpin: true } }),
+      (e: Error) => e instanceof KernelError && e.code === 'EEXIST',
+    );
+    assert.equal((await link(host, 'vkp1'))?.master, 'brk0');
+    assert.equal(await link(ctr, 'eth8'), undefined);
+    assert.equal(await L.deleteLink(nl, 'vkp1'), true);
+    assert.equal(await link(ctr, 'eth7'), undefined);
   });
 
   it('sets MTU, MAC, down and name', async () => {

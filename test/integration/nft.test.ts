@@ -19,6 +19,8 @@ import {
   type NftListing,
 } from '../../src/kernel/nft/apply.js';
 import type { Json } from '../../src/kernel/nft/render.js';
+import { NftGeneration } from '../../src/kernel/nft/generation.js';
+import { nextGeneration } from '../../src/engine/firewall-cache.js';
 
 const isRoot = process.getuid?.() === 0;
 const NS = `bt${randomBytes(2).toString('hex')}-nft`;
@@ -267,6 +269,25 @@ void describe('nftables batches in a throwaway namespace', { skip: isRoot ? fals
         applyNft([m.del(el)], target(engine));
       }
       t.diagnostic(`element add via ${engine}: median ${median(times).toFixed(2)} ms, min ${Math.min(...times).toFixed(2)} ms over ${rounds}`);
+    }
+  });
+
+  void it('each batch that changes the ruleset moves its generation by one; no-op batches, listings and refused batches do not (engine/firewall-cache.ts)', () => {
+    const gen = NftGeneration.open(NS_PATH);
+    try {
+      const entry = { key: m.tuple('10.0.0.1', 'tcp', 8555), data: m.tuple('10.0.0.2', 443) };
+      const g0 = gen.read();
+      applyNft([m.add(m.elements(T, 'dnat4', [entry]))], { netns: NS_PATH });
+      assert.equal(gen.read(), nextGeneration(g0), 'one batch, one step');
+      applyNft([m.add(m.elements(T, 'dnat4', [entry]))], { netns: NS_PATH });
+      const g1 = gen.read();
+      assert.equal(g1, nextGeneration(g0), 'a batch that changes nothing (the element is there) commits nothing');
+      listNft({ netns: NS_PATH });
+      assert.throws(() => applyNft([m.del(m.elements(T, 'dnat4', [{ key: m.tuple('10.0.0.1', 'tcp', 8556), data: m.tuple('10.0.0.2', 443) }]))], { netns: NS_PATH }), NftError);
+      assert.equal(gen.read(), g1, 'a listing and a refused batch commit nothing');
+      applyNft([m.del(m.elements(T, 'dnat4', [entry]))], { netns: NS_PATH });
+    } finally {
+      gen.close();
     }
   });
 

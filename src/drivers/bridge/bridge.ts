@@ -3,7 +3,7 @@
 // is a veth pair, host side on the bridge, container side born inside the sandbox as ethN.
 import { randomBytes } from 'node:crypto';
 import { addAddress, listAddresses } from '../../kernel/addresses.js';
-import { createBridge, createVeth, deleteLink, findLink, getLink, setBridgePort, setLinkUp, setMaster } from '../../kernel/links.js';
+import { createBridge, createVethPort, deleteLink, findLink, getLink, LOOPBACK_IFINDEX, setLinkUp } from '../../kernel/links.js';
 import { openNetns, type NetnsTarget } from '../../kernel/netns.js';
 import { addRoute } from '../../kernel/routes.js';
 import { KernelError, withRtnl } from '../../kernel/rtnl.js';
@@ -107,7 +107,13 @@ export function macForIpv4(cidrOrIp: string): string {
   return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
-/** Plug a sandbox into a bridge. On failure nothing is left behind. */
+/**
+ * Plug a sandbox into a bridge. On failure nothing is left behind. Host side: the bridge's
+ * lookup, the pair (peer born in the sandbox with its name and MAC; host end enslaved), the
+ * port's flags and up state. Sandbox side: lo up and the peer's lookup sent together, then its
+ * addresses, up state and routes sent together: the kernel takes them in the order they are sent.
+ * (No dump among them: the netlink package follows one multipart answer per socket at a time.)
+ */
 export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec): Promise<AttachedEndpoint> {
   const hostIfname = ep.hostIfname ?? newVethName();
   const v4 = ep.addresses.find((a) => !a.includes(':'));
@@ -116,28 +122,27 @@ export async function attachEndpoint(host: NetnsTarget | null, ep: EndpointSpec)
   try {
     return await withRtnl(host, async (nl) => {
       const br = await getLink(nl, ep.bridge);
-      await createVeth(nl, {
+      // on failure it leaves nothing (and a name already taken is not ours to delete)
+      await createVethPort(nl, {
         name: hostIfname,
         peerName: ep.ifname,
+        master: br.index,
+        // hairpin: a container may reach its own published port through the host address
+        port: { hairpin: true, isolated: Boolean(ep.isolated) },
         ...(sandbox ? { peerNetnsFd: sandbox.fd } : {}),
         ...(mac ? { peerMac: mac } : {}),
         ...(ep.mtu ? { mtu: ep.mtu } : {}),
         ...(ep.alias ? { alias: ep.alias } : {}),
       });
       try {
-        const veth = await getLink(nl, hostIfname);
-        await setMaster(nl, veth.index, br.index);
-        // hairpin: a container may reach its own published port through the host address
-        await setBridgePort(nl, veth.index, { hairpin: true, isolated: Boolean(ep.isolated) });
-        await setLinkUp(nl, veth.index);
-        if (!sandbox) return { hostIfname, mac: (await getLink(nl, ep.ifname)).mac ?? '' };
+        if (!sandbox) return { hostIfname, mac: mac ?? (await getLink(nl, ep.ifname)).mac ?? '' };
         const peerMac = await withRtnl(ep.netns, async (inner) => {
-          const lo = await getLink(inner, 'lo');
-          if (!lo.up) await setLinkUp(inner, lo.index);
-          const eth = await getLink(inner, ep.ifname);
-          for (const a of ep.addresses) await addAddress(inner, eth.index, a);
-          await setLinkUp(inner, eth.index);
-          for (const gw of ep.defaultGateways) await addRoute(inner, { dst: 'default', gateway: gw, oif: eth.index }, { replace: true });
+          const [, eth] = await Promise.all([setLinkUp(inner, LOOPBACK_IFINDEX), getLink(inner, ep.ifname)]);
+          await Promise.all([
+            ...ep.addresses.map((a) => addAddress(inner, eth.index, a)),
+            setLinkUp(inner, eth.index),
+            ...ep.defaultGateways.map((gw) => addRoute(inner, { dst: 'default', gateway: gw, oif: eth.index }, { replace: true })),
+          ]);
           return eth.mac ?? '';
         });
         return { hostIfname, mac: peerMac };

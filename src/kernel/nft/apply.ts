@@ -1,7 +1,7 @@
 // Applying nft batches in a chosen network namespace: one call = one atomic batch, sent through
 // either engine (engines.ts). Reading rulesets back lives in listing.ts and state.ts; their
 // exports are repeated here for callers that import everything nft from this module.
-import { withNetns } from '../netns.js';
+import { withNetns, type NetnsTarget } from '../netns.js';
 import type { NftOp } from './model.js';
 import { natMapsOf, needsTextSyntax, renderNftJsonCommands, renderNftTextCommands } from './render.js';
 import { NftError, cleanError, pickEngine, run, type NftEngine, type NftTarget } from './engines.js';
@@ -38,6 +38,24 @@ function describeOp(o: NftOp): string {
 }
 
 /**
+ * Told of every batch applyNft sends, around its commit (before: nothing sent yet; after: ok is
+ * whether it committed), in the calling thread: a cache of what the ruleset holds can tell its
+ * own commits from others' by the ruleset generation (engine/firewall-cache.ts).
+ */
+export interface NftCommitObserver {
+  before(netns: NetnsTarget | null): void;
+  after(netns: NetnsTarget | null, ops: readonly NftOp[], ok: boolean): void;
+}
+
+const observers = new Set<NftCommitObserver>();
+
+/** Observe applyNft's commits; returns the function that stops it. */
+export function observeNftCommits(o: NftCommitObserver): () => void {
+  observers.add(o);
+  return () => void observers.delete(o);
+}
+
+/**
  * Apply ops as one atomic batch: all or nothing. Maps with concatenated data and typeof sets are
  * declared in native syntax (nft < 1.1 JSON cannot); everything else goes as JSON.
  */
@@ -57,9 +75,12 @@ export function applyNft(ops: readonly NftOp[], target: NftTarget = {}): ApplyRe
       ? `{"nftables":[{"metainfo":{"json_schema_version":1}},${cmds.slice(0, n).map((c) => c.text).join(',')}]}`
       : cmds.slice(0, n).map((c) => `${c.text}\n`).join('');
 
-  return withNetns(target.netns ?? null, () => {
-    const r = run(engine, input(cmds.length), { json: syntax === 'json', dryRun: false });
-    if (r.ok) return { engine, syntax, commands: cmds.length };
+  const netns = target.netns ?? null;
+  for (const o of observers) o.before(netns);
+  const r = withNetns(netns, () => run(engine, input(cmds.length), { json: syntax === 'json', dryRun: false }));
+  for (const o of observers) o.after(netns, ops, r.ok);
+  if (r.ok) return { engine, syntax, commands: cmds.length };
+  return withNetns(netns, () => {
     const index = failingCommand(r.error, cmds.length, (n) => run(engine, input(n), { json: syntax === 'json', dryRun: true }).ok);
     const text = cleanError(r.error) || 'no error text';
     if (index === undefined) throw new NftError(`nft rejected the batch of ${cmds.length} commands: ${text}`, r.error);
