@@ -2,7 +2,9 @@
 // containers dagre and a redraw of every element cost most of a second). When a change only adds,
 // removes or rewrites containers packed in a bridge's grid (topology-svg.ts's blocks), the new
 // ones take the next free slots, a removed one's slot goes to the grid's last member, and
-// everything else keeps its place: the page then rewrites only the elements named here. Anything
+// everything else keeps its place: the page then rewrites only the elements named here. A
+// container not on a network yet (a change told between its record and its endpoint) waits at
+// the picture's right edge until it joins its grid. Anything
 // else (a new bridge, a node that changes size, a grid that would run into another box) is
 // answered with the reason, and the caller lays the picture out anew. Plain data, no DOM.
 import { GRID_MIN, MARGIN, MAX_LABELLED_EDGES, type LayoutBlock, type PlacedEdge, type PlacedNode, type TopologyLayout, GAP, leafGroups, sizeOf, slotCentre, straight } from './topology-svg.js';
@@ -60,6 +62,17 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
   const viewById = new Map(view.nodes.map((n) => [n.id, n]));
   const added = new Map<string, string[]>(); // parent -> new members, in view order
   const rewritten: ViewNode[] = [];
+  // nodes with no edge: placed alone, their place can be left (a hole) and new ones parked at the right
+  const linked = (v: TopologyView) => new Set(v.edges.flatMap((e) => [e.from, e.to]));
+  const linkedBefore = linked(prev.view);
+  const linkedNow = linked(view);
+  let width = prev.layout.width;
+  const park = (n: ViewNode) => {
+    const size = sizeOf(n);
+    placed.set(n.id, { ...n, x: width + size.width / 2, y: MARGIN + size.height / 2, ...size });
+    write.set(n.id, placed.get(n.id) as PlacedNode);
+    width += size.width + GAP;
+  };
   for (const n of view.nodes) {
     nextIds.add(n.id);
     const text = JSON.stringify(n);
@@ -68,15 +81,21 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
     const parent = nextMemberOf.get(n.id);
     const was = blockOf.get(n.id);
     if (had === undefined) {
-      if (!parent) return fail(`a new node outside a grid: ${n.id}`);
+      if (parent) added.set(parent, [...(added.get(parent) ?? []), n.id]);
+      else if (n.kind === 'namespace' && !linkedNow.has(n.id)) park(n);
+      else return fail(`a new node outside a grid: ${n.id}`);
+      continue;
+    }
+    if (was?.parent !== parent) {
+      // a lone container joining its grid: its place outside is left empty
+      if (was || !parent || linkedBefore.has(n.id)) return fail(`${n.id} moved between grids`);
       added.set(parent, [...(added.get(parent) ?? []), n.id]);
       continue;
     }
-    if (was?.parent !== parent) return fail(`${n.id} moved between grids`);
     if (had !== text) rewritten.push(n);
   }
   const removed = [...prev.nodeText.keys()].filter((id) => !nextIds.has(id));
-  for (const id of removed) if (!blockOf.has(id)) return fail(`a node outside a grid went away: ${id}`);
+  for (const id of removed) if (!blockOf.has(id) && linkedBefore.has(id)) return fail(`a node outside a grid went away: ${id}`);
 
   // a rewritten node keeps its place: outside a grid only at its size, in one only if it fits its cell
   const moved = new Set<string>();
@@ -136,6 +155,7 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
     }
   }
   patch.nodes.push(...write.values());
+  for (const id of removed) if (!blockOf.has(id)) patch.removeNodes.push(id);
 
   // edges: those between nodes outside the grids stay as laid out; a grid member's are straight
   const prevEdges = new Map(prev.layout.edges.map((e) => [viewEdgeKey(e), e]));
@@ -163,6 +183,6 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
   }
 
   const nodes = view.nodes.map((n) => placed.get(n.id) as PlacedNode);
-  const layout: TopologyLayout = { width: prev.layout.width, height: Math.max(prev.layout.height, Math.ceil(bottom + MARGIN)), nodes, edges, blocks, laidOut: 0 };
+  const layout: TopologyLayout = { width: Math.ceil(width), height: Math.max(prev.layout.height, Math.ceil(bottom + MARGIN)), nodes, edges, blocks, laidOut: 0 };
   return { ok: true, next: { view, layout, nodeText }, patch };
 }

@@ -100,15 +100,19 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
   const uplinks = new Set(host.routes.filter((r) => r.dst === 'default' && r.table !== 255).map((r) => r.oif));
   const netById = new Map(networks.map((n) => [n.id, n]));
   const epById = new Map(endpoints.map((e) => [e.id, e]));
+  // by index: with 500 containers the host has ~500 veths, each with an address (a search per link was quadratic)
+  const linkByIndex = new Map(host.links.map((l) => [l.index, l]));
+  const addrsOf = new Map<number, string[]>();
+  for (const a of host.addrs) addrsOf.set(a.index, [...(addrsOf.get(a.index) ?? []), a.cidr]);
   // macvlan parents (a NAT-free bridge's NIC is one of its ports: drawn as such)
   const parents = new Set(networks.filter((n) => !driverOf(n.driver).usesFirewall).map((n) => driverOf(n.driver).parentOf(n)).filter((p): p is string => p !== undefined));
   for (const l of host.links) {
-    const addresses = host.addrs.filter((a) => a.index === l.index).map((a) => a.cidr);
+    const addresses = addrsOf.get(l.index) ?? [];
     const ownerNet = l.alias?.startsWith(NETWORK_ALIAS_PREFIX) ? netById.get(l.alias.slice(NETWORK_ALIAS_PREFIX.length)) : undefined;
     const ownerEp = l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX) ? epById.get(l.alias.slice(ENDPOINT_ALIAS_PREFIX.length)) : undefined;
     const epNet = ownerEp ? netById.get(ownerEp.networkId) : undefined;
     const role = roleOf(l, uplinks, parents, ownerNet);
-    const master = l.master !== undefined ? host.links.find((m) => m.index === l.master) : undefined;
+    const master = l.master !== undefined ? linkByIndex.get(l.master) : undefined;
     // a bridge's port (an overlay's VXLAN device) is on the bridge's network; the WireGuard device carries every encrypted overlay
     const masterNet = master?.alias?.startsWith(NETWORK_ALIAS_PREFIX) ? netById.get(master.alias.slice(NETWORK_ALIAS_PREFIX.length)) : undefined;
     const carried = role === 'wireguard' ? networks.filter((n) => n.driver === 'overlay' && isEncrypted(n)) : [];

@@ -2,8 +2,10 @@
 // on every read (issue 15: with 500 containers the topology page's daemon dumped ~500 links per
 // change). One socket joins the link, address and route groups, dumps once, then applies each
 // notification: a read costs one round trip (which also makes sure every notification sent before
-// it was applied), not a dump. Routes are few (not one per container): they are dumped again only
-// after a route notification. A lost notification (the socket's buffer ran over) makes the next
+// it was applied), not a dump. Only the main table's default routes are kept
+// (what the topology draws: the uplinks; every veth brings an IPv6 route of its own): they are
+// dumped again only after a notification about a default route, or when the link of one goes
+// down or away (the kernel drops a link's IPv4 routes without telling). A lost notification (the socket's buffer ran over) makes the next
 // read dump everything again. An IPv6 address still tentative (DAD not done: on a link with no
 // carrier it waits) is in a dump but announced only when DAD completes: until then the watch
 // does not have it.
@@ -24,8 +26,11 @@ const RCVBUF = 4 << 20;
 export interface HostNetState {
   links: LinkInfo[];
   addrs: AddressInfo[];
+  /** the main table's default routes (IPv4 and IPv6) */
   routes: RouteInfo[];
 }
+
+const RT_TABLE_MAIN = 254;
 
 /** What a watch has done: dumps are the cost that must not come back with every change. */
 export interface HostWatchCounts {
@@ -33,11 +38,16 @@ export interface HostWatchCounts {
   addressDumps: number;
   routeDumps: number;
   notifications: number;
+  /** why the watch had to dump everything again (a socket error: notifications lost) */
+  resyncs: string[];
 }
 
 const addrKey = (a: AddressInfo): string => `${a.index}/${a.cidr}`;
 
 export class HostWatch {
+  /** joined to the groups: notifications, and the barrier's one-message answers */
+  private readonly monitor: Rtnl;
+  /** dumps: a dump's multipart answer on the monitor socket, interleaved with notifications, broke the netlink library's reassembly ("Multipart message not terminated properly") */
   private readonly nl: Rtnl;
   private links = new Map<number, LinkInfo>();
   private addrs = new Map<string, AddressInfo>();
@@ -47,11 +57,13 @@ export class HostWatch {
   /** notifications that came while a dump was running: applied after it, in order */
   private queued: NetlinkMessage[] | undefined;
   private closed = false;
-  readonly counts: HostWatchCounts = { linkDumps: 0, addressDumps: 0, routeDumps: 0, notifications: 0 };
+  readonly counts: HostWatchCounts = { linkDumps: 0, addressDumps: 0, routeDumps: 0, notifications: 0, resyncs: [] };
 
   constructor(netns: NetnsTarget | null) {
+    this.monitor = Rtnl.open(netns);
     this.nl = Rtnl.open(netns);
-    const sock = this.nl.sock;
+    this.nl.sock.socket.unref();
+    const sock = this.monitor.sock;
     sock.socket.setRecvBufferSize(RCVBUF);
     for (const g of GROUPS) sock.addMembership(g);
     // the raw messages (the rtnetlink layer's parsed ones do not say new from deleted)
@@ -60,9 +72,10 @@ export class HostWatch {
       else for (const m of msgs) this.apply(m);
     });
     // ENOBUFS: notifications were lost; read everything anew next time
-    sock.socket.on('error', () => {
+    sock.socket.on('error', (err: Error) => {
       this.linksStale = true;
       this.routesStale = true;
+      this.counts.resyncs.push(err.message);
     });
     // a watch does not keep the process alive
     sock.socket.unref();
@@ -71,6 +84,7 @@ export class HostWatch {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.monitor.close();
     this.nl.close();
   }
 
@@ -83,7 +97,7 @@ export class HostWatch {
       this.routesStale = false;
       this.counts.routeDumps++;
       try {
-        this.routes = [...(await listRoutes(this.nl, AF_INET)), ...(await listRoutes(this.nl, AF_INET6))];
+        this.routes = [...(await listRoutes(this.nl, AF_INET)), ...(await listRoutes(this.nl, AF_INET6))].filter((r) => r.dst === 'default');
       } catch (err) {
         this.routesStale = true;
         throw err;
@@ -102,6 +116,8 @@ export class HostWatch {
       const addrs = await listAddresses(this.nl);
       this.links = new Map(links.map((l) => [l.index, l]));
       this.addrs = new Map(addrs.map((a) => [addrKey(a), a]));
+      // every notification sent before the dump ended is queued now
+      await this.barrier();
     } catch (err) {
       this.linksStale = true;
       throw err;
@@ -114,7 +130,7 @@ export class HostWatch {
 
   /** One request on the socket: its answer comes after every notification queued before it. */
   private async barrier(): Promise<void> {
-    await this.nl.call('get link #1', (s) => s.getLink({ index: 1 }));
+    await this.monitor.call('get link #1', (s) => s.getLink({ index: 1 }));
   }
 
   private apply(m: NetlinkMessage): void {
@@ -127,6 +143,8 @@ export class HostWatch {
         // port leaving its bridge, not a link gone: the link's own notification says it all
         if (msg.kind !== 'link' || msg.data.family === AF_BRIDGE) return;
         const l = toLinkInfo(msg);
+        // a default route's link down or gone: the kernel may have dropped the route silently
+        if ((m.type === RTM.DELLINK || !l.up) && this.routes.some((r) => r.oif === l.index)) this.routesStale = true;
         if (m.type === RTM.DELLINK) {
           this.links.delete(l.index);
           // the kernel removes a gone link's addresses without telling each
@@ -147,9 +165,13 @@ export class HostWatch {
         return;
       }
       case RTM.NEWROUTE:
-      case RTM.DELROUTE:
-        this.routesStale = true;
+      case RTM.DELROUTE: {
+        const msg = rt.parseMessage(m.type, m.data);
+        if (msg.kind !== 'route') return;
+        const table = msg.attrs.table ?? msg.data.table ?? 0;
+        if (table === RT_TABLE_MAIN && !msg.data.dstLen) this.routesStale = true;
         return;
+      }
       default:
         return;
     }

@@ -52,6 +52,8 @@ export class LiveGraph {
   private checking = false;
   private closed = false;
   private watch: TopologyHostWatch | undefined;
+  /** why the last watch was dropped (logged when the next one opens: it costs a dump) */
+  private watchDropped: string | undefined;
 
   constructor(private readonly o: LiveGraphOptions) {}
 
@@ -80,8 +82,14 @@ export class LiveGraph {
     this.dirty = true;
     clearTimeout(this.driftTimer);
     this.driftTimer = undefined;
-    this.watch?.close();
+    this.dropWatch('no page open');
+  }
+
+  private dropWatch(why: string): void {
+    if (!this.watch) return;
+    this.watch.close();
     this.watch = undefined;
+    this.watchDropped = why;
   }
 
   close(): void {
@@ -134,15 +142,17 @@ export class LiveGraph {
         // closed meanwhile (no page open): no socket to keep
         if (this.closed) return { linkDumps: 1, addressDumps: 1 };
         this.watch = watchTopologyHost(this.o.engine);
+        if (this.watchDropped) this.o.log(`ui: topology: watching the host's links again (the last watch ended: ${this.watchDropped})`);
+        this.watchDropped = undefined;
       }
       const w = this.watch;
-      const before = { ...w.counts };
+      const before = { ...w.counts, resyncs: w.counts.resyncs.length };
       const host = await w.read();
+      for (const why of w.counts.resyncs.slice(before.resyncs)) this.o.log(`ui: topology: the host's links were read anew (${why})`);
       return { host, linkDumps: w.counts.linkDumps - before.linkDumps, addressDumps: w.counts.addressDumps - before.addressDumps };
     } catch (err) {
       this.o.log(`ui: topology: the host watch failed, dumping instead: ${(err as Error).message}`);
-      this.watch?.close();
-      this.watch = undefined;
+      this.dropWatch(`it failed: ${(err as Error).message}`);
       return { linkDumps: 1, addressDumps: 1 };
     }
   }

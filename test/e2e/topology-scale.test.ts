@@ -133,6 +133,8 @@ void describe(`topology page with ${N} containers`, { skip }, () => {
     // and cost what one container costs, whatever N: no dump of the host's links or addresses, no
     // layout of the whole picture, its box and its edge written (a few elements, not N)
     const reason = await page.evaluate(() => document.body.dataset.fullReason);
+    const uiLog = d.proc.stderr().split('\n').concat(d.proc.stdout().split('\n')).filter((l) => l.includes('ui: topology'));
+    if (uiLog.length) console.log(`# topology-scale: the daemon said:\n${uiLog.map((l) => `#   ${l}`).join('\n')}`);
     // (each update's work: the page's counters from before the API call to 300 ms after the node was drawn)
     for (const [i, w] of work.entries()) {
       const what = `update ${i}: ${JSON.stringify(w)} (last full draw: ${reason ?? 'none since the first'})`;

@@ -1,6 +1,7 @@
 // The host's links, addresses and routes kept from rtnetlink notifications (src/kernel/host-watch.ts):
 // after any change (veths, bridge ports, aliases, addresses, routes, a link moved away or deleted)
-// a read equals a fresh dump, and only the first read dumps links and addresses.
+// a read equals a fresh dump (of the default routes: the only ones kept), and only the first read
+// dumps links and addresses; routes are dumped again only when a default route may have changed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { addAddress, deleteAddress, listAddresses } from '../../src/kernel/addresses.js';
@@ -28,7 +29,7 @@ describe('kernel: host watch', () => {
   const dump = async (): Promise<HostNetState> => ({
     links: await L.listLinks(nl),
     addrs: await listAddresses(nl),
-    routes: [...(await listRoutes(nl, AF_INET)), ...(await listRoutes(nl, AF_INET6))],
+    routes: [...(await listRoutes(nl, AF_INET)), ...(await listRoutes(nl, AF_INET6))].filter((r) => r.dst === 'default'),
   });
   // the kernel finishes some changes on its own a moment later (an IPv6 link-local address when a
   // link comes up): the dump is taken first, then the watch read, again until the two agree
@@ -90,14 +91,40 @@ describe('kernel: host watch', () => {
     await deleteAddress(nl, br.index, '10.77.0.1/24');
     await addAddress(nl, br.index, '10.78.0.1/24');
     await addRoute(nl, { dst: '10.99.0.0/16', gateway: '10.78.0.254' });
+    const routeDumps = watch.counts.routeDumps;
     await same('an MTU, an address changed, a route added');
+    assert.equal(watch.counts.routeDumps, routeDumps, 'a route that is not a default route is not read again');
+    await addRoute(nl, { dst: 'default', gateway: '10.78.0.254' });
+    await same('a default route added');
+    assert.equal(watch.counts.routeDumps, routeDumps + 1, 'a default route is');
     for (let i = 0; i < 20; i += 2) await L.deleteLink(nl, `vw${i}`);
     const moved = await L.getLink(nl, 'vw1');
     await L.moveLinkToNetns(nl, moved.index, ctrNs.fd);
     await same('links deleted and one moved to another namespace');
     await L.deleteLink(nl, 'brw0');
-    await same('the bridge deleted (its address and routes with it)');
+    await same('the bridge deleted (its address and default route with it)');
     assert.deepEqual([watch.counts.linkDumps, watch.counts.addressDumps], [1, 1], 'no dump after the first read');
     assert.ok(watch.counts.notifications > 40, `${watch.counts.notifications} notifications applied`);
+  });
+
+  it('its first read (a dump) while notifications pour in: no broken multipart answer, nothing lost', async () => {
+    // the dump once shared the socket with the notifications, and the netlink library's reassembly
+    // of its answer failed ("Multipart message not terminated properly")
+    const second = new HostWatch(host.netnsPath);
+    try {
+      const busy = (async () => {
+        for (let i = 0; i < 60; i++) await L.createVeth(nl, { name: `vb${i}`, peerName: `q${i}`, peerNetnsFd: ctrNs.fd });
+      })();
+      for (let i = 0; i < 5; i++) {
+        await second.read();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await busy;
+      const d = norm(await dump());
+      assert.deepEqual(norm(await second.read()), d);
+      assert.equal(second.counts.linkDumps, 1);
+    } finally {
+      second.close();
+    }
   });
 });

@@ -147,6 +147,28 @@ describe('topology layout patch', () => {
     assert.deepEqual([...ids].sort(), topologyView(g).nodes.map((n) => n.id).sort());
   });
 
+  it('a container told before its endpoint waits at the right edge, then joins its grid', () => {
+    const g = scale(200);
+    const prev = first(g);
+    const id = ctrId(500);
+    const lone = structuredClone(g);
+    lone.nodes.push({ id, kind: 'namespace', label: 'c500', host: 'local', networks: [], data: { status: 'created' } });
+    const r1 = ok(patchLayout(prev, topologyView(lone)));
+    assert.deepEqual(r1.patch.nodes.map((n) => n.id), [id]);
+    const parked = r1.patch.nodes[0];
+    assert.ok(parked && parked.x - parked.width / 2 >= prev.layout.width, 'right of the picture');
+    assert.ok(r1.next.layout.width > prev.layout.width);
+    assertNoOverlap(r1.next.layout);
+    addContainer(g, 500, 'host/berth0');
+    const r2 = ok(patchLayout(r1.next, topologyView(g)));
+    assert.deepEqual(r2.patch.nodes.map((n) => n.id), [id]);
+    assert.equal(r2.next.layout.blocks.find((b) => b.parent === 'host/berth0')?.members.at(-1), id);
+    assertNoOverlap(r2.next.layout);
+    // and a lone container removed before it joined: its box goes
+    const r3 = ok(patchLayout(r1.next, topologyView(scale(200))));
+    assert.deepEqual(r3.patch.removeNodes, [id]);
+  });
+
   it('a container rewritten at a size that fits its cell is rewritten in place', () => {
     const g = scale(200);
     const prev = first(g);

@@ -136,7 +136,8 @@ export class Picture {
     const { width, height } = next.layout;
     const w = Math.max(width, 100);
     const h = Math.max(height, 60);
-    if (svg.getAttribute('height') !== String(h)) {
+    if (svg.getAttribute('height') !== String(h) || svg.getAttribute('width') !== String(w)) {
+      svg.setAttribute('width', String(w));
       svg.setAttribute('height', String(h));
       svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
     }
