@@ -32,6 +32,8 @@ export interface LiveGraphOptions {
   quietMs?: number;
 }
 
+const NO_PAGE = 'no page open';
+
 /** Events of one change come in a burst (create, connect, start): one build after it. */
 const BURST_MS = 15;
 
@@ -82,7 +84,7 @@ export class LiveGraph {
     this.dirty = true;
     clearTimeout(this.driftTimer);
     this.driftTimer = undefined;
-    this.dropWatch('no page open');
+    this.dropWatch(NO_PAGE);
   }
 
   private dropWatch(why: string): void {
@@ -142,7 +144,8 @@ export class LiveGraph {
         // closed meanwhile (no page open): no socket to keep
         if (this.closed) return { linkDumps: 1, addressDumps: 1 };
         this.watch = watchTopologyHost(this.o.engine);
-        if (this.watchDropped) this.o.log(`ui: topology: watching the host's links again (the last watch ended: ${this.watchDropped})`);
+        // (a page closed and another opened: nothing to say)
+        if (this.watchDropped && this.watchDropped !== NO_PAGE) this.o.log(`ui: topology: watching the host's links again (the last watch ended: ${this.watchDropped})`);
         this.watchDropped = undefined;
       }
       const w = this.watch;
