@@ -32,7 +32,7 @@ const netlinkRtOnly = {
   setup(b) {
     b.onResolve({ filter: /^netlink$/ }, (args) => (/[\\/]dist[\\/]src[\\/]/.test(args.importer) ? { path: 'netlink', namespace: 'netlink-rt-only' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'netlink-rt-only' }, () => ({
-      contents: "export { FlagsNew } from 'netlink/dist/constants.js';\nexport { createRtNetlink } from 'netlink/dist/rt/rt.js';\n",
+      contents: "export { FlagsNew } from 'netlink/dist/constants.js';\nexport { createRtNetlink } from 'netlink/dist/rt/rt.js';\nexport * as rt from 'netlink/dist/rt/structs.js';\n",
       resolveDir: process.cwd(),
       loader: 'js',
     }));

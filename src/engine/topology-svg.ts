@@ -35,23 +35,42 @@ export interface PlacedEdge extends ViewEdge {
   /** where the layout left room for the label (small pictures only) */
   labelAt?: { x: number; y: number };
 }
+/** Leaf containers packed in a grid under their bridge: where the grid is, for an incremental placement (topology-patch.ts). */
+export interface LayoutBlock {
+  /** the bridge (or parent) the members hang from */
+  parent: string;
+  /** member ids by slot: slot i is at column i % cols, row floor(i / cols) */
+  members: string[];
+  cols: number;
+  cell: { width: number; height: number };
+  left: number;
+  top: number;
+  /** how many members the layout that made the block had */
+  laidFor: number;
+}
 export interface TopologyLayout {
   width: number;
   height: number;
   nodes: PlacedNode[];
   edges: PlacedEdge[];
+  blocks: LayoutBlock[];
+  /** how many nodes dagre laid out (a grid block counts as one) */
+  laidOut: number;
 }
 
-const heading = (n: ViewNode): string => (n.tag ? `${n.title}  [${n.tag}]` : n.title);
+export const heading = (n: ViewNode): string => (n.tag ? `${n.title}  [${n.tag}]` : n.title);
 
 /** Labels on edges only while there are few: at hundreds they would cover the picture. */
-const MAX_LABELLED_EDGES = 150;
+export const MAX_LABELLED_EDGES = 150;
 
 /** More containers than this on one bridge are packed in a grid under it (dagre alone: ~1 s for 500 in one row). */
 export const GRID_MIN = 8;
-const GAP = 16;
+export const GAP = 16;
+const CELL_SLACK = Math.ceil(4 * CHAR_W);
+/** the layout's margin (dagre's marginx, marginy) */
+export const MARGIN = 16;
 
-const sizeOf = (n: ViewNode): { width: number; height: number } => {
+export const sizeOf = (n: ViewNode): { width: number; height: number } => {
   const text = [heading(n), ...n.lines];
   return { width: Math.ceil(Math.max(...text.map((t) => t.length)) * CHAR_W + 2 * PAD), height: text.length * LINE_H + 2 * PAD };
 };
@@ -64,7 +83,7 @@ const isDown = (e: ViewEdge): boolean => e.kind === 'publishes' || e.kind === 'v
  * only its link to that one parent and published ports from the host. Groups of GRID_MIN or
  * more become one block in the layout.
  */
-function leafGroups(view: TopologyView): Map<string, string[]> {
+export function leafGroups(view: TopologyView): Map<string, string[]> {
   // undefined: no parent seen yet; null: not a leaf
   const parentOf = new Map<string, string | null | undefined>();
   for (const n of view.nodes) if (n.kind === 'namespace') parentOf.set(n.id, undefined);
@@ -91,7 +110,10 @@ export function layoutTopology(view: TopologyView): TopologyLayout {
   const blockOf = new Map<string, string>();
   const blocks = new Map<string, { members: string[]; cols: number; cell: { width: number; height: number } }>();
   for (const [parent, members] of groups) {
-    const cell = { width: Math.max(...members.map((m) => sizes.get(m)?.width ?? 0)), height: Math.max(...members.map((m) => sizes.get(m)?.height ?? 0)) };
+    // with room for a few more characters and a line (a container's status while it is not
+    // running): one added later with a longer name or address, or starting, still fits its
+    // cell, and is placed without laying the picture out again (topology-patch.ts)
+    const cell = { width: Math.max(...members.map((m) => sizes.get(m)?.width ?? 0)) + CELL_SLACK, height: Math.max(...members.map((m) => sizes.get(m)?.height ?? 0)) + LINE_H };
     // about twice as wide as high
     const cols = Math.max(1, Math.ceil(Math.sqrt((2 * members.length * (cell.height + GAP)) / (cell.width + GAP))));
     const id = `block/${parent}`;
@@ -101,7 +123,7 @@ export function layoutTopology(view: TopologyView): TopologyLayout {
   const layoutId = (id: string) => blockOf.get(id) ?? id;
 
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 60, edgesep: 8, marginx: 16, marginy: 16 });
+  g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 60, edgesep: 8, marginx: MARGIN, marginy: MARGIN });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of view.nodes) if (!blockOf.has(n.id)) g.setNode(n.id, sizes.get(n.id) as { width: number; height: number });
   for (const [id, b] of blocks) {
@@ -124,16 +146,12 @@ export function layoutTopology(view: TopologyView): TopologyLayout {
 
   const place = new Map<string, { x: number; y: number; width: number; height: number }>();
   for (const n of view.nodes) if (!blockOf.has(n.id)) place.set(n.id, g.node(n.id));
+  const placedBlocks: LayoutBlock[] = [];
   for (const [id, b] of blocks) {
     const p = g.node(id);
-    const left = p.x - p.width / 2;
-    const top = p.y - p.height / 2;
-    b.members.forEach((m, i) => {
-      const size = sizes.get(m) as { width: number; height: number };
-      const col = i % b.cols;
-      const row = Math.floor(i / b.cols);
-      place.set(m, { x: left + col * (b.cell.width + GAP) + b.cell.width / 2, y: top + row * (b.cell.height + GAP) + b.cell.height / 2, ...size });
-    });
+    const block: LayoutBlock = { parent: id.slice('block/'.length), members: b.members, cols: b.cols, cell: b.cell, left: p.x - p.width / 2, top: p.y - p.height / 2, laidFor: b.members.length };
+    placedBlocks.push(block);
+    b.members.forEach((m, i) => place.set(m, { ...slotCentre(block, i), ...(sizes.get(m) as { width: number; height: number }) }));
   }
   const nodes = view.nodes.map((n): PlacedNode => ({ ...n, ...(place.get(n.id) as { x: number; y: number; width: number; height: number }) }));
   const edges = view.edges.map((e, i): PlacedEdge => {
@@ -143,11 +161,23 @@ export function layoutTopology(view: TopologyView): TopologyLayout {
     // an edge of a block's member: straight, between the two boxes' centres (boxes are drawn over edges)
     const pa = place.get(e.from);
     const pb = place.get(e.to);
-    const points = laid ?? (pa && pb ? [{ x: pa.x, y: pa.y }, { x: pb.x, y: pb.y }] : []);
+    const points = laid ?? straight(pa, pb);
     return { ...e, points, ...(de?.x !== undefined && de.y !== undefined && labelled && e.label ? { labelAt: { x: de.x, y: de.y } } : {}) };
   });
   const gl = g.graph();
-  return { width: Math.ceil(gl.width ?? 0), height: Math.ceil(gl.height ?? 0), nodes, edges };
+  return { width: Math.ceil(gl.width ?? 0), height: Math.ceil(gl.height ?? 0), nodes, edges, blocks: placedBlocks, laidOut: view.nodes.length - blockOf.size + blocks.size };
+}
+
+/** The centre of a block's slot i. */
+export function slotCentre(b: LayoutBlock, i: number): { x: number; y: number } {
+  const col = i % b.cols;
+  const row = Math.floor(i / b.cols);
+  return { x: b.left + col * (b.cell.width + GAP) + b.cell.width / 2, y: b.top + row * (b.cell.height + GAP) + b.cell.height / 2 };
+}
+
+/** A grid member's edge: straight between the two boxes' centres (boxes are drawn over edges). */
+export function straight(a: { x: number; y: number } | undefined, b: { x: number; y: number } | undefined): { x: number; y: number }[] {
+  return a && b ? [{ x: a.x, y: a.y }, { x: b.x, y: b.y }] : [];
 }
 
 export function escapeXml(s: string): string {
@@ -187,24 +217,40 @@ export function topologySvg(layout: TopologyLayout): string {
   const labels: string[] = [];
   for (const e of layout.edges) {
     if (!e.points.length) continue;
-    const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
-    const mid = e.points[Math.floor(e.points.length / 2)] as { x: number; y: number };
-    out.push(`<g class="edge e-${e.kind}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><path d="${d}"/></g>`);
+    out.push(edgeSvg(e));
     // labels last, over the boxes, with a white halo: readable where an edge passes a box
-    const at = e.labelAt ? { x: e.labelAt.x - (e.label?.length ?? 0) * 3.3, y: e.labelAt.y + 4 } : { x: mid.x + 4, y: mid.y - 3 };
-    if (labelled && e.label) labels.push(`<text class="edge-label" x="${at.x.toFixed(1)}" y="${at.y.toFixed(1)}">${escapeXml(e.label)}</text>`);
+    const label = labelled ? edgeLabelSvg(e) : undefined;
+    if (label) labels.push(label);
   }
-  for (const n of layout.nodes) {
-    const x = n.x - n.width / 2;
-    const y = n.y - n.height / 2;
-    out.push(`<g class="node k-${n.kind}${n.drift ? ' drift' : ''}" data-id="${escapeXml(n.id)}"><title>${escapeXml(n.id)}</title>`);
-    out.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${n.width}" height="${n.height}"/>`);
-    [heading(n), ...n.lines].forEach((t, i) => {
-      const cls = i === 0 ? 'title' : t.startsWith('⚠') || t.startsWith('--repair') ? 'drift-line' : '';
-      out.push(`<text${cls ? ` class="${cls}"` : ''} x="${(x + PAD).toFixed(1)}" y="${(y + PAD + 11 + i * LINE_H).toFixed(1)}">${escapeXml(t)}</text>`);
-    });
-    out.push('</g>');
-  }
+  for (const n of layout.nodes) out.push(nodeSvg(n));
   out.push(...labels, '</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/** One edge's element (without its label), as the page patches it in. */
+export function edgeSvg(e: PlacedEdge): string {
+  const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
+  return `<g class="edge e-${e.kind}" data-from="${escapeXml(e.from)}" data-to="${escapeXml(e.to)}"><path d="${d}"/></g>`;
+}
+
+/** One edge's label (drawn only while the picture has few edges), if it has one. */
+export function edgeLabelSvg(e: PlacedEdge): string | undefined {
+  if (!e.label || !e.points.length) return undefined;
+  const mid = e.points[Math.floor(e.points.length / 2)] as { x: number; y: number };
+  const at = e.labelAt ? { x: e.labelAt.x - e.label.length * 3.3, y: e.labelAt.y + 4 } : { x: mid.x + 4, y: mid.y - 3 };
+  return `<text class="edge-label" x="${at.x.toFixed(1)}" y="${at.y.toFixed(1)}">${escapeXml(e.label)}</text>`;
+}
+
+/** One node's element. */
+export function nodeSvg(n: PlacedNode): string {
+  const x = n.x - n.width / 2;
+  const y = n.y - n.height / 2;
+  const out = [`<g class="node k-${n.kind}${n.drift ? ' drift' : ''}" data-id="${escapeXml(n.id)}"><title>${escapeXml(n.id)}</title>`];
+  out.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${n.width}" height="${n.height}"/>`);
+  [heading(n), ...n.lines].forEach((t, i) => {
+    const cls = i === 0 ? 'title' : t.startsWith('⚠') || t.startsWith('--repair') ? 'drift-line' : '';
+    out.push(`<text${cls ? ` class="${cls}"` : ''} x="${(x + PAD).toFixed(1)}" y="${(y + PAD + 11 + i * LINE_H).toFixed(1)}">${escapeXml(t)}</text>`);
+  });
+  out.push('</g>');
+  return out.join('\n');
 }

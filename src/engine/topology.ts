@@ -12,7 +12,7 @@ import { isEncrypted } from '../drivers/overlay/options.js';
 import { WG_IFNAME_PREFIX } from '../drivers/overlay/overlay-encryption.js';
 import { overlayNames } from '../drivers/overlay/overlay.js';
 import { driverOf } from '../drivers/registry.js';
-import type { EndpointRecord, NetworkRecord } from '../store/store.js';
+import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { storedNetworkMode } from './network-mode.js';
@@ -28,9 +28,11 @@ export interface TopologyOptions {
   drift?: boolean;
   /** flag these findings (a check made earlier, see src/ui/server.ts) instead of checking now */
   findings?: readonly Finding[];
+  /** the host's links, addresses and routes as read already (a kept watch's, topology-watch.ts), instead of dumping them */
+  host?: HostState;
 }
 
-interface HostState {
+export interface HostState {
   links: LinkInfo[];
   addrs: AddressInfo[];
   routes: RouteInfo[];
@@ -40,7 +42,7 @@ export const hostIfId = (name: string): string => `host/${name}`;
 export const nsId = (containerId: string): string => `ns/${containerId}`;
 
 export async function topology(engine: Engine, opts: TopologyOptions = {}): Promise<TopologyGraph> {
-  const host: HostState = await withRtnl(engine.hostNetns, async (nl) => ({
+  const host: HostState = opts.host ?? await withRtnl(engine.hostNetns, async (nl) => ({
     links: await listLinks(nl),
     addrs: await listAddresses(nl),
     routes: [...(await listRoutes(nl, AF_INET)), ...(await listRoutes(nl, AF_INET6))],
@@ -98,15 +100,19 @@ function addHost(g: GraphBuilder, host: HostState, networks: NetworkRecord[], en
   const uplinks = new Set(host.routes.filter((r) => r.dst === 'default' && r.table !== 255).map((r) => r.oif));
   const netById = new Map(networks.map((n) => [n.id, n]));
   const epById = new Map(endpoints.map((e) => [e.id, e]));
+  // by index: with 500 containers the host has ~500 veths, each with an address (a search per link was quadratic)
+  const linkByIndex = new Map(host.links.map((l) => [l.index, l]));
+  const addrsOf = new Map<number, string[]>();
+  for (const a of host.addrs) addrsOf.set(a.index, [...(addrsOf.get(a.index) ?? []), a.cidr]);
   // macvlan parents (a NAT-free bridge's NIC is one of its ports: drawn as such)
   const parents = new Set(networks.filter((n) => !driverOf(n.driver).usesFirewall).map((n) => driverOf(n.driver).parentOf(n)).filter((p): p is string => p !== undefined));
   for (const l of host.links) {
-    const addresses = host.addrs.filter((a) => a.index === l.index).map((a) => a.cidr);
+    const addresses = addrsOf.get(l.index) ?? [];
     const ownerNet = l.alias?.startsWith(NETWORK_ALIAS_PREFIX) ? netById.get(l.alias.slice(NETWORK_ALIAS_PREFIX.length)) : undefined;
     const ownerEp = l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX) ? epById.get(l.alias.slice(ENDPOINT_ALIAS_PREFIX.length)) : undefined;
     const epNet = ownerEp ? netById.get(ownerEp.networkId) : undefined;
     const role = roleOf(l, uplinks, parents, ownerNet);
-    const master = l.master !== undefined ? host.links.find((m) => m.index === l.master) : undefined;
+    const master = l.master !== undefined ? linkByIndex.get(l.master) : undefined;
     // a bridge's port (an overlay's VXLAN device) is on the bridge's network; the WireGuard device carries every encrypted overlay
     const masterNet = master?.alias?.startsWith(NETWORK_ALIAS_PREFIX) ? netById.get(master.alias.slice(NETWORK_ALIAS_PREFIX.length)) : undefined;
     const carried = role === 'wireguard' ? networks.filter((n) => n.driver === 'overlay' && isEncrypted(n)) : [];
@@ -169,6 +175,9 @@ function addContainers(g: GraphBuilder, engine: Engine, networks: NetworkRecord[
   const netById = new Map(networks.map((n) => [n.id, n]));
   const epsOf = new Map<string, EndpointRecord[]>();
   for (const ep of endpoints) epsOf.set(ep.containerId, [...(epsOf.get(ep.containerId) ?? []), ep]);
+  // every container's published ports in one query (one per container took 500 with 500 containers)
+  const portsOf = new Map<string, PortRecord[]>();
+  for (const p of store.listPorts()) portsOf.set(p.containerId, [...(portsOf.get(p.containerId) ?? []), p]);
   // a namespace's interfaces (each to its veth host end or macvlan parent) and published ports
   const drawEndpoints = (ns: string, containerId: string, mine: readonly EndpointRecord[]) => {
     for (const ep of mine) {
@@ -181,7 +190,7 @@ function addContainers(g: GraphBuilder, engine: Engine, networks: NetworkRecord[
       const link = driverOf(net.driver).endpointLinkOf(net, ep);
       g.edge({ from: epId, to: hostIfId(link.hostIfname), kind: link.kind });
     }
-    for (const p of store.listPorts({ containerId })) {
+    for (const p of portsOf.get(containerId) ?? []) {
       g.edge({ from: 'host', to: ns, kind: 'publishes', label: `${p.hostIp}:${p.hostPort}/${p.proto} -> ${p.targetIp}:${p.targetPort}` });
     }
   };

@@ -38,14 +38,21 @@ export async function listAddresses(nl: Rtnl, filter: { index?: number; family?:
   const msgs = await nl.call('list addresses', (s) => s.getAddresses());
   const out: AddressInfo[] = [];
   for (const m of msgs) {
-    const raw = m.attrs.local ?? m.attrs.address;
-    if (!raw || m.data.index === undefined) continue;
-    const family = m.data.family ?? (raw.length === 4 ? AF_INET : AF_INET6);
-    if (filter.index !== undefined && m.data.index !== filter.index) continue;
-    if (filter.family !== undefined && family !== filter.family) continue;
-    const ip = bufferToIp(raw);
-    const prefixLen = m.data.prefixlen ?? 0;
-    out.push({ index: m.data.index, family, ip, prefixLen, cidr: `${ip}/${prefixLen}` });
+    const a = toAddressInfo(m);
+    if (!a) continue;
+    if (filter.index !== undefined && a.index !== filter.index) continue;
+    if (filter.family !== undefined && a.family !== filter.family) continue;
+    out.push(a);
   }
   return out;
+}
+
+/** An address message (a dump's or a notification's) as AddressInfo; undefined without an address or link. */
+export function toAddressInfo(m: { data: { index?: number; family?: number; prefixlen?: number }; attrs: { local?: Buffer; address?: Buffer } }): AddressInfo | undefined {
+  const raw = m.attrs.local ?? m.attrs.address;
+  if (!raw || m.data.index === undefined) return undefined;
+  const family = m.data.family ?? (raw.length === 4 ? AF_INET : AF_INET6);
+  const ip = bufferToIp(raw);
+  const prefixLen = m.data.prefixlen ?? 0;
+  return { index: m.data.index, family, ip, prefixLen, cidr: `${ip}/${prefixLen}` };
 }

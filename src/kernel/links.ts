@@ -43,7 +43,8 @@ export interface LinkInfo {
   vxlanLocal?: string;
 }
 
-function toLinkInfo(msg: { data: { index?: number; flags?: { up?: true } }; attrs: { ifname?: string; ifalias?: string; mtu?: number; address?: Buffer; master?: number; linkinfo?: Buffer } }): LinkInfo {
+/** A link message (a dump's or a notification's) as LinkInfo. */
+export function toLinkInfo(msg: { data: { index?: number; flags?: { up?: true } }; attrs: { ifname?: string; ifalias?: string; mtu?: number; address?: Buffer; master?: number; linkinfo?: Buffer } }): LinkInfo {
   const info = msg.attrs.linkinfo ? parseNla(msg.attrs.linkinfo) : undefined;
   const kind = info?.get(IFLA_INFO_KIND);
   const data = kind && nlaToString(kind) === 'vxlan' ? info?.get(IFLA_INFO_DATA) : undefined;

@@ -4,22 +4,35 @@
 // goes to the pages as its difference from the last (engine/topology-diff.ts): no page fetches
 // and parses the whole graph again. The drift check (`system check`: it reads every sandbox,
 // about a second with 500 containers) runs in the background only after a quiet spell, so a
-// change's build does not wait behind it; its findings are drawn on the next build.
+// change's build does not wait behind it; its findings are drawn on the next build. The host's
+// links and addresses are kept from rtnetlink notifications while the graph is kept
+// (engine/topology-watch.ts): a change's build reads them without dumping the host's ~500 veths.
 import type { Engine } from '../engine/context.js';
 import type { Finding } from '../engine/repair.js';
 import { type GraphIndex, type TopologyDiff, diffGraphs, indexGraph, isEmptyDiff } from '../engine/topology-diff.js';
 import type { TopologyGraph } from '../engine/topology-types.js';
+import type { TopologyHostWatch } from '../engine/topology-watch.js';
+
+/** Where a build's time went, and the kernel dumps it made (0 once the host is watched). */
+export interface BuildTiming {
+  waitedMs: number;
+  buildMs: number;
+  linkDumps: number;
+  addressDumps: number;
+}
 
 export interface LiveGraphOptions {
   engine: Engine;
   /** a build that changed something: send it to the pages */
-  onDiff(diff: TopologyDiff, timing: { waitedMs: number; buildMs: number }): void;
+  onDiff(diff: TopologyDiff, timing: BuildTiming): void;
   log(line: string): void;
   /** how old the drift findings drawn may be (ms) */
   driftEveryMs: number;
   /** how long without a change before a drift check may start (ms) */
   quietMs?: number;
 }
+
+const NO_PAGE = 'no page open';
 
 /** Events of one change come in a burst (create, connect, start): one build after it. */
 const BURST_MS = 15;
@@ -40,6 +53,9 @@ export class LiveGraph {
   private driftTimer: NodeJS.Timeout | undefined;
   private checking = false;
   private closed = false;
+  private watch: TopologyHostWatch | undefined;
+  /** why the last watch was dropped (logged when the next one opens: it costs a dump) */
+  private watchDropped: string | undefined;
 
   constructor(private readonly o: LiveGraphOptions) {}
 
@@ -68,6 +84,14 @@ export class LiveGraph {
     this.dirty = true;
     clearTimeout(this.driftTimer);
     this.driftTimer = undefined;
+    this.dropWatch(NO_PAGE);
+  }
+
+  private dropWatch(why: string): void {
+    if (!this.watch) return;
+    this.watch.close();
+    this.watch = undefined;
+    this.watchDropped = why;
   }
 
   close(): void {
@@ -85,7 +109,8 @@ export class LiveGraph {
           const waitedMs = this.changedAt === undefined ? 0 : Date.now() - this.changedAt;
           this.changedAt = undefined;
           const t0 = performance.now();
-          const g = await topology(this.o.engine, { findings: this.findings });
+          const { host, linkDumps, addressDumps } = await this.readHost();
+          const g = await topology(this.o.engine, { findings: this.findings, ...(host ? { host } : {}) });
           const buildMs = performance.now() - t0;
           if (!this.index) {
             this.index = indexGraph(g);
@@ -95,7 +120,7 @@ export class LiveGraph {
             this.index = index;
             if (!isEmptyDiff(diff)) {
               this.version = diff.version;
-              this.o.onDiff(diff, { waitedMs, buildMs });
+              this.o.onDiff(diff, { waitedMs, buildMs, linkDumps, addressDumps });
             }
           }
           this.graph = g;
@@ -109,6 +134,30 @@ export class LiveGraph {
       this.driftSoon();
     })();
     return this.building;
+  }
+
+  /** The host's links, addresses and routes from the kept watch, opened on the first build; none (topology() dumps them) if it fails. */
+  private async readHost(): Promise<{ host?: Awaited<ReturnType<TopologyHostWatch['read']>>; linkDumps: number; addressDumps: number }> {
+    try {
+      if (!this.watch) {
+        const { watchTopologyHost } = await import('../engine/topology-watch.js');
+        // closed meanwhile (no page open): no socket to keep
+        if (this.closed) return { linkDumps: 1, addressDumps: 1 };
+        this.watch = watchTopologyHost(this.o.engine);
+        // (a page closed and another opened: nothing to say)
+        if (this.watchDropped && this.watchDropped !== NO_PAGE) this.o.log(`ui: topology: watching the host's links again (the last watch ended: ${this.watchDropped})`);
+        this.watchDropped = undefined;
+      }
+      const w = this.watch;
+      const before = { ...w.counts, resyncs: w.counts.resyncs.length };
+      const host = await w.read();
+      for (const why of w.counts.resyncs.slice(before.resyncs)) this.o.log(`ui: topology: the host's links were read anew (${why})`);
+      return { host, linkDumps: w.counts.linkDumps - before.linkDumps, addressDumps: w.counts.addressDumps - before.addressDumps };
+    } catch (err) {
+      this.o.log(`ui: topology: the host watch failed, dumping instead: ${(err as Error).message}`);
+      this.dropWatch(`it failed: ${(err as Error).message}`);
+      return { linkDumps: 1, addressDumps: 1 };
+    }
   }
 
   /** A drift check once no change came for quietMs, if the findings drawn are older than driftEveryMs. */

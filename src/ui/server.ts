@@ -72,7 +72,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     engine: opts.engine,
     log: (line) => opts.log(line),
     driftEveryMs: opts.driftEveryMs ?? 5000,
-    onDiff: (diff, timing) => broadcast('topology', JSON.stringify({ ...diff, timing: { waitedMs: timing.waitedMs, buildMs: Math.round(timing.buildMs) } })),
+    onDiff: (diff, timing) => broadcast('topology', JSON.stringify({ ...diff, timing: { ...timing, buildMs: Math.round(timing.buildMs) } })),
   });
   const unsubscribe = opts.subscribe(() => {
     if (streams.size) live.changed();

@@ -5,8 +5,8 @@
 import { applyDiff, type TopologyDiff } from '../../engine/topology-diff.js';
 import type { TopologyGraph } from '../../engine/topology-types.js';
 import { topologyView, type ViewFilter } from '../../engine/topology-view.js';
-import { layoutTopology, topologySvg } from '../../engine/topology-svg.js';
 import { detailsHtml, el } from './details.js';
+import { Picture } from './picture.js';
 
 interface PageState {
   graph?: TopologyGraph;
@@ -14,7 +14,6 @@ interface PageState {
   version: number;
   filter: ViewFilter;
   selected?: string;
-  svg: string;
   zoom: number;
   /** a fetch is running / another is wanted after it */
   loading: boolean;
@@ -38,16 +37,19 @@ aside td, aside th { text-align: left; padding: 1px 4px; vertical-align: top; bo
 aside .drift { color: #c62828; font-weight: bold; }
 `;
 
-const state: PageState = { version: 0, filter: {}, svg: '', zoom: 1, loading: false, again: false };
+const state: PageState = { version: 0, filter: {}, zoom: 1, loading: false, again: false };
 
 /** Where the last update's time went (ms), for the scale test: body[data-last-update]. */
 let phases: Record<string, number> = {};
+/** The work of every draw since the page loaded, counted (body[data-work]): what a test can check without timing. */
+const work = { diffs: 0, fullDraws: 0, patches: 0, laidOut: 0, elements: 0, linkDumps: 0, addressDumps: 0 };
 
 const status = el('span', { class: 'status', id: 'status' });
 const networkSelect = el('select', { id: 'filter-network' });
 const hostSelect = el('select', { id: 'filter-host' });
 const canvas = el('div', { id: 'canvas' });
 const panel = el('aside', { id: 'details' }, [el('p', {}, ['Click a node for its details.'])]);
+const picture = new Picture(canvas);
 
 function button(id: string, text: string, onClick: () => void): HTMLButtonElement {
   const b = el('button', { id, type: 'button' }, [text]);
@@ -66,7 +68,8 @@ function filterOfSelects(): ViewFilter {
   return { ...(networkSelect.value ? { network: networkSelect.value } : {}), ...(hostSelect.value ? { host: hostSelect.value } : {}) };
 }
 
-function draw(): void {
+/** Draw the graph in state: a live update patches the picture when it can, anything else draws it whole. */
+function draw(live = false): void {
   const g = state.graph;
   if (!g) return;
   const networks = g.nodes.filter((n) => n.kind === 'network').map((n) => n.label).sort();
@@ -75,18 +78,22 @@ function draw(): void {
   options(hostSelect, 'all hosts', hosts, state.filter.host);
   // a network or host that went away is no longer filtered on
   const filter = filterOfSelects();
+  // a filter that changed (its network or host went away) is a new picture
+  if (JSON.stringify(filter) !== JSON.stringify(state.filter)) live = false;
   state.filter = filter;
   const started = performance.now();
   const view = topologyView(g, filter);
   const viewed = performance.now();
-  const layout = layoutTopology(view);
-  const laid = performance.now();
-  state.svg = topologySvg(layout);
-  const written = performance.now();
-  // the SVG is berth's own writer's, every text in it escaped (topology-svg.ts)
-  canvas.innerHTML = state.svg;
+  const done = picture.draw(view, live);
   applyZoom();
-  Object.assign(phases, { viewMs: viewed - started, layoutMs: laid - viewed, svgMs: written - laid, domMs: performance.now() - written });
+  Object.assign(phases, { viewMs: viewed - started, ...done });
+  if (done.patched) work.patches++;
+  else work.fullDraws++;
+  work.laidOut += done.laidOut;
+  work.elements += done.elements;
+  document.body.dataset.work = JSON.stringify(work);
+  status.title = done.patched ? '' : `drawn whole: ${picture.fullReason}`;
+  if (!done.patched) document.body.dataset.fullReason = picture.fullReason;
   if (state.selected) canvas.querySelector(`g.node[data-id="${CSS.escape(state.selected)}"]`)?.classList.add('selected');
   const ms = performance.now() - started;
   const drift = g.nodes.filter((n) => n.drift).length;
@@ -106,10 +113,10 @@ function applyZoom(): void {
   svg.style.height = `${h * state.zoom}px`;
 }
 
-/** Draw the graph now in state, timing it from t0 on (the phases so far in p). */
-function update(p: Record<string, number>, t0: number): void {
+/** Draw the graph now in state, timing it from t0 on (the phases so far in p); live: a diff applied. */
+function update(p: Record<string, number>, t0: number, live = false): void {
   phases = p;
-  draw();
+  draw(live);
   // after the next frame: the picture is on the screen
   requestAnimationFrame(() =>
     setTimeout(() => {
@@ -155,11 +162,14 @@ async function refresh(): Promise<void> {
 /** A change from the daemon: applied to the graph drawn if it follows it, else the whole graph is fetched. */
 function onDiff(data: string): void {
   const t0 = performance.now();
-  const d = JSON.parse(data) as TopologyDiff & { timing?: { waitedMs: number; buildMs: number } };
+  const d = JSON.parse(data) as TopologyDiff & { timing?: { waitedMs: number; buildMs: number; linkDumps?: number; addressDumps?: number } };
+  work.diffs++;
+  work.linkDumps += d.timing?.linkDumps ?? 0;
+  work.addressDumps += d.timing?.addressDumps ?? 0;
   if (state.graph && d.base === state.version) {
     state.graph = applyDiff(state.graph, d);
     state.version = d.version;
-    update({ eventEpoch: Date.now(), ...(d.timing ?? {}), applyMs: performance.now() - t0 }, t0);
+    update({ eventEpoch: Date.now(), ...(d.timing ?? {}), applyMs: performance.now() - t0 }, t0, true);
   } else if (!state.graph || d.version !== state.version) {
     void refresh();
   }
@@ -188,7 +198,7 @@ function download(name: string, blob: Blob): void {
 }
 
 function exportSvg(): void {
-  download('berth-topology.svg', new Blob([state.svg], { type: 'image/svg+xml' }));
+  download('berth-topology.svg', new Blob([picture.document()], { type: 'image/svg+xml' }));
 }
 
 function exportPng(): void {
@@ -197,7 +207,7 @@ function exportPng(): void {
   const w = Number(svg.getAttribute('width'));
   const h = Number(svg.getAttribute('height'));
   const img = new Image();
-  const src = URL.createObjectURL(new Blob([state.svg], { type: 'image/svg+xml' }));
+  const src = URL.createObjectURL(new Blob([picture.document()], { type: 'image/svg+xml' }));
   img.onload = () => {
     const c = el('canvas', { width: String(w), height: String(h) });
     c.getContext('2d')?.drawImage(img, 0, 0);
