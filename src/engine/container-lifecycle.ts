@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, SystemError } from '../common/errors.js';
 import { trace } from '../common/trace.js';
-import { deleteNetns } from '../kernel/netns.js';
+import { deleteNetns, deleteNetnsAsync } from '../kernel/netns.js';
 import { batchedRelease, batchJoinedIds } from './batch-release.js';
 import type { Engine } from './context.js';
 import { asContainer, getContainer, liveStatus, type Container, type ContainerState } from './container-types.js';
@@ -51,10 +51,13 @@ export async function releaseNetwork(engine: Engine, c: Container): Promise<void
   // with nothing else in it, deleting the namespace takes the links with it (see finishSandboxVeths),
   // in the kernel's background: deleted first, that overlaps the nft commits of the release
   const going = own && !joinedRunning;
-  if (going && c.state.netns) deleteNetns(c.state.netns);
+  // off the event loop (deleteNetnsAsync): many removals at once wait for the kernel side by side
+  const deleting = going && c.state.netns ? deleteNetnsAsync(c.state.netns) : undefined;
+  deleting?.catch(() => undefined); // awaited below; not an unhandled rejection if the release throws first
   const leftToNetns = await releaseEndpoints(engine, c.id, undefined, { sandboxGoing: going });
   trace('release: endpoints released');
-  if (own && c.state.netns) deleteNetns(c.state.netns);
+  await deleting;
+  if (own && !going && c.state.netns) await deleteNetnsAsync(c.state.netns);
   await finishSandboxVeths(engine, leftToNetns);
   trace('release: veths gone');
   // containers that joined this one's namespace have lost their network
