@@ -1,11 +1,11 @@
 // The daemon's embedded DNS: a DnsTable kept equal to the store, and one server on each
 // user-defined network's gateway address (aardvark-dns's shape). The default `bridge` network
 // has no DNS, as in Docker. The store may change under us (CLI processes, the thin client's
-// commands in this process): the table is rebuilt whenever the store's dataVersion changes.
+// commands in this process): the table follows the store's change log whenever its dataVersion changes.
 import { readFileSync } from 'node:fs';
 import { DnsServers, DnsTable, type DnsContainerRecord, type DnsEndpointRecord, type DnsView } from '../dns/index.js';
 import type { Engine } from '../engine/context.js';
-import { liveStatus, type Container, type ContainerConfig, type ContainerState } from '../engine/containers.js';
+import { asContainer, liveStatus, type Container } from '../engine/containers.js';
 import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 import { sandboxDnsServers } from '../engine/sandbox-dns.js';
 
@@ -19,6 +19,15 @@ export function hostResolvers(path = '/etc/resolv.conf'): string[] {
   } catch {
     return [];
   }
+}
+
+function dnsEndpoint(ep: { networkId: string; addresses: readonly string[]; aliases: readonly string[] }): DnsEndpointRecord {
+  return {
+    networkId: ep.networkId,
+    ipv4: ep.addresses.find((a) => !a.includes(':'))?.split('/')[0],
+    ipv6: ep.addresses.find((a) => a.includes(':'))?.split('/')[0],
+    aliases: ep.aliases,
+  };
 }
 
 export class DaemonDns {
@@ -85,50 +94,56 @@ export class DaemonDns {
     await this.servers.sync(networks.flatMap(dnsAddressesOf));
   }
 
-  /** Rebuild the table if the store changed; true if it did. Synchronous: the store is. */
+  /**
+   * Bring the table up to the store if it changed; true if it did. Synchronous: the store is.
+   * Only the containers written since the last look (the store's change log) are read again; a
+   * network written, the remote records replaced, or a log that no longer reaches back that far
+   * rebuild everything (issue 16: the full rebuild after each change read every container).
+   */
   private refreshTable(force = false): boolean {
-    const version = this.engine.store.dataVersion();
+    const store = this.engine.store;
+    const version = store.dataVersion();
     if (!force && version === this.lastVersion && !this.remoteChanged) return false;
     this.lastVersion = version;
+    const changes = this.seq === undefined || this.remoteChanged ? undefined : store.changesSince(this.seq);
+    if (!changes || changes.changes.some((c) => c.kind === 'network')) {
+      this.rebuild();
+      return true;
+    }
+    this.seq = changes.seq;
+    for (const id of new Set(changes.changes.map((c) => c.id))) this.updateContainer(id);
+    return true;
+  }
+
+  /** Read every DNS network, endpoint and container again. */
+  private rebuild(): void {
     this.remoteChanged = false;
     const store = this.engine.store;
+    // the seq first: whatever is written after it shows in the next changesSince
+    this.seq = store.changesSeq();
+    this.rebuilds++;
     const networks = store.listNetworks().filter((n) => n.name !== DEFAULT_NETWORK);
     const ids = new Set(networks.map((n) => n.id));
     for (const n of networks) this.table.setNetwork({ id: n.id, name: n.name, internal: n.internal });
-    // Endpoints on DNS networks, by container: one query, not one per container. This runs after
-    // every change (each create/start); at 500 containers the per-container queries and full
-    // table rewrites were most of the daemon's garbage (issue 5).
+    // Endpoints on DNS networks, by container: one query, not one per container (issue 5).
     const endpoints = new Map<string, DnsEndpointRecord[]>();
     for (const ep of store.listEndpoints()) {
       if (!ids.has(ep.networkId)) continue;
       let list = endpoints.get(ep.containerId);
       if (!list) endpoints.set(ep.containerId, (list = []));
-      list.push({
-        networkId: ep.networkId,
-        ipv4: ep.addresses.find((a) => !a.includes(':'))?.split('/')[0],
-        ipv6: ep.addresses.find((a) => a.includes(':'))?.split('/')[0],
-        aliases: ep.aliases,
-      });
+      list.push(dnsEndpoint(ep));
     }
-    // every container holding such endpoints (one without any has no name to answer): one being
-    // started asks before it is marked running, and one that exited has released its endpoints already
     const records: DnsContainerRecord[] = [];
     const containers = store.listContainers();
+    this.containersRead += containers.length;
     for (const r of containers) {
       const eps = endpoints.get(r.id);
-      if (!eps) continue;
-      const c: Container = { id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState };
-      if (c.state.status !== 'created' && liveStatus(c) !== 'running') continue;
-      records.push({ id: c.id, name: c.name, dns: c.config.dns, endpoints: eps });
+      const rec = eps && this.containerRecord(asContainer(r), eps);
+      if (rec) records.push(rec);
     }
-    // CNI sandboxes (endpoints without a berth container): under the runtime's name for them
-    // (K8S_POD_NAME or the first alias, stored first among the aliases), else their CNI id
     const berthIds = new Set(containers.map((r) => r.id));
-    // and the runtime's DNS servers as their upstreams
     for (const [id, eps] of endpoints) {
-      if (berthIds.has(id)) continue;
-      const upstreams = sandboxDnsServers(this.engine, id);
-      records.push({ id, name: eps.find((e) => e.aliases?.length)?.aliases?.[0] ?? id, endpoints: eps, ...(upstreams ? { dns: upstreams } : {}) });
+      if (!berthIds.has(id)) records.push(this.sandboxRecord(id, eps));
     }
     for (const r of this.remote) {
       const eps = r.endpoints.filter((e) => ids.has(e.networkId));
@@ -147,15 +162,57 @@ export class DaemonDns {
       this.table.removeNetwork(id);
       this.known.clear(); // removeNetwork rewrote containers behind our back: set them all again
     }
-    for (const r of records) {
-      const key = JSON.stringify(r);
-      if (this.known.get(r.id) === key) continue;
-      this.table.setContainer(r);
-      this.known.set(r.id, key);
-    }
+    for (const r of records) this.setRecord(r);
     this.knownNetworks = ids;
-    return true;
   }
+
+  /** Read one container (or CNI sandbox) again: its record and its endpoints on DNS networks. */
+  private updateContainer(id: string): void {
+    const store = this.engine.store;
+    const eps = store.listEndpoints({ containerId: id }).filter((ep) => this.knownNetworks.has(ep.networkId)).map(dnsEndpoint);
+    const r = eps.length ? store.findContainer(id) : undefined;
+    if (r) this.containersRead++;
+    // findContainer also matches names and id prefixes: only the exact id is this container
+    const rec = !eps.length ? undefined : r?.id === id ? this.containerRecord(asContainer(r), eps) : this.sandboxRecord(id, eps);
+    // a remote record of the same id (an overlay endpoint seen from the cluster) stays as it is
+    if (rec) this.setRecord(rec);
+    else if (this.known.has(id) && !this.remote.some((x) => x.id === id)) {
+      this.table.removeContainer(id);
+      this.known.delete(id);
+    }
+  }
+
+  /**
+   * A berth container's record, if it has a name to answer: one being started asks before it is
+   * marked running, and one that exited has released its endpoints already (or is about to).
+   */
+  private containerRecord(c: Container, eps: DnsEndpointRecord[]): DnsContainerRecord | undefined {
+    if (c.state.status !== 'created' && liveStatus(c) !== 'running') return undefined;
+    return { id: c.id, name: c.name, dns: c.config.dns, endpoints: eps };
+  }
+
+  /**
+   * A CNI sandbox (endpoints without a berth container): under the runtime's name for it
+   * (K8S_POD_NAME or the first alias, stored first among the aliases), else its CNI id, with the
+   * runtime's DNS servers as its upstreams.
+   */
+  private sandboxRecord(id: string, eps: DnsEndpointRecord[]): DnsContainerRecord {
+    const upstreams = sandboxDnsServers(this.engine, id);
+    return { id, name: eps.find((e) => e.aliases?.length)?.aliases?.[0] ?? id, endpoints: eps, ...(upstreams ? { dns: upstreams } : {}) };
+  }
+
+  private setRecord(r: DnsContainerRecord): void {
+    const key = JSON.stringify(r);
+    if (this.known.get(r.id) === key) return;
+    this.table.setContainer(r);
+    this.known.set(r.id, key);
+  }
+
+  /** the change log's seq the table is up to; undefined: never built */
+  private seq: number | undefined;
+  /** full rebuilds and container records read so far (counts for tests: per change, they must not grow with the containers) */
+  rebuilds = 0;
+  containersRead = 0;
 
   /** what the table holds for each container, as JSON (to skip unchanged ones) */
   private readonly known = new Map<string, string>();

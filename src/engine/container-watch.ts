@@ -4,6 +4,7 @@
 // costs one `data_version` read per interval to notice new containers, nothing per container.
 import { ProcessExitWatcher } from '../kernel/pidfd.js';
 import type { Engine } from './context.js';
+import type { ContainerRecord } from '../store/store.js';
 import type { ContainerConfig, ContainerState, Container } from './container-types.js';
 import { isSameProcessAlive, setLivenessHint } from './process.js';
 import { reconcileContainer } from './reconcile.js';
@@ -12,6 +13,8 @@ export class ContainerWatch {
   private readonly watcher: ProcessExitWatcher;
   private readonly timer: NodeJS.Timeout | undefined;
   private lastVersion = -1;
+  /** the change log's seq the watch is up to; undefined: not looked yet */
+  private seq: number | undefined;
   /** pid -> start time of the processes watched, verified when their pidfd was opened */
   private readonly alive = new Map<number, string>();
 
@@ -27,7 +30,11 @@ export class ContainerWatch {
     this.timer = intervalMs > 0 ? setInterval(() => this.sync(), intervalMs) : undefined;
   }
 
-  /** After a store change: watch the processes of every running container not watched yet. */
+  /**
+   * After a store change: watch the processes of every running container not watched yet. Only
+   * the containers written since the last look are read (the store's change log), unless the log
+   * no longer reaches back that far.
+   */
   sync(): void {
     let version: number;
     try {
@@ -37,23 +44,36 @@ export class ContainerWatch {
     }
     if (version === this.lastVersion) return;
     this.lastVersion = version;
-    for (const r of this.engine.store.listContainers()) {
-      const state = r.state as ContainerState;
-      if (state.status !== 'running') continue;
-      for (const [pid, start] of [[state.pid, state.pidStart], [state.waiterPid, state.waiterStart]] as const) {
-        if (!pid || this.watcher.has(pid)) continue;
-        const ended = () => {
-          this.alive.delete(pid);
-          void this.ended(r.id);
-        };
-        // checked after opening the pidfd: it then refers to exactly the process the record names
-        if (this.watcher.watch(pid, ended) && isSameProcessAlive(pid, start)) {
-          if (start) this.alive.set(pid, start);
-          continue;
-        }
-        this.watcher.unwatch(pid);
-        ended();
+    const store = this.engine.store;
+    const changes = this.seq === undefined ? undefined : store.changesSince(this.seq);
+    if (!changes) {
+      this.seq = store.changesSeq();
+      for (const r of store.listContainers()) this.watchRecord(r);
+      return;
+    }
+    this.seq = changes.seq;
+    for (const id of new Set(changes.changes.filter((c) => c.kind === 'container').map((c) => c.id))) {
+      const r = store.findContainer(id);
+      if (r?.id === id) this.watchRecord(r);
+    }
+  }
+
+  private watchRecord(r: ContainerRecord): void {
+    const state = r.state as ContainerState;
+    if (state.status !== 'running') return;
+    for (const [pid, start] of [[state.pid, state.pidStart], [state.waiterPid, state.waiterStart]] as const) {
+      if (!pid || this.watcher.has(pid)) continue;
+      const ended = () => {
+        this.alive.delete(pid);
+        void this.ended(r.id);
+      };
+      // checked after opening the pidfd: it then refers to exactly the process the record names
+      if (this.watcher.watch(pid, ended) && isSameProcessAlive(pid, start)) {
+        if (start) this.alive.set(pid, start);
+        continue;
       }
+      this.watcher.unwatch(pid);
+      ended();
     }
   }
 

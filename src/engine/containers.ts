@@ -9,7 +9,7 @@
 // - container-lifecycle.ts: exit, stop, remove; container-exec.ts: exec, ports, logs
 // - container-connect.ts: network connect and disconnect
 export {
-  getContainer, listContainers, liveStatus,
+  asContainer, getContainer, listContainers, liveStatus,
   type Container, type ContainerConfig, type ContainerState, type ContainerStatus, type NetworkMode, type RunSpec, type Started,
 } from './container-types.js';
 export { prepareContainer, type Prepared } from './container-prepare.js';

@@ -10,7 +10,8 @@
 //   PDEATHSIG): killed.
 import type { Engine } from './context.js';
 import { containerExited, creationAbandoned, discardAbandoned } from './container-lifecycle.js';
-import type { Container, ContainerConfig, ContainerState } from './container-types.js';
+import { containerCache } from './container-cache.js';
+import type { Container } from './container-types.js';
 import { KILLED_WITH_SHIM, killContainerProcess } from './shim.js';
 import { isAliveHinted, isSameProcessAlive } from './process.js';
 
@@ -36,20 +37,34 @@ export async function reconcileContainer(engine: Engine, c: Container): Promise<
   return what;
 }
 
-function allContainers(engine: Engine): Container[] {
-  return engine.store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
-}
+/**
+ * Containers whose record was found true and cannot turn untrue by itself: exited, with their
+ * process gone (a PID and start time never come back). Keyed by the decoded record, which the
+ * cache replaces when the record is written.
+ */
+const settled = new WeakSet<Container>();
 
 /**
  * Reconcile every container. Best effort: another berth process may be doing the same at the
  * same moment (every step is idempotent), and one container's failure does not stop the rest
  * nor the command that asked; `berth system check` reports what is still wrong. skip: containers
- * someone else is finishing right now (the daemon's pending thin-client runs).
+ * someone else is finishing right now (the daemon's pending thin-client runs). The records come
+ * from the store's change log (container-cache.ts), and a running container's liveness from the
+ * daemon's pidfds when it has them: in the daemon a sweep reads no record nor /proc file per
+ * container that did not change.
  */
 export async function reconcileContainers(engine: Engine, skip: (id: string) => boolean = () => false): Promise<{ container: Container; what: UnrecordedEnd }[]> {
+  const cache = containerCache(engine.store);
+  cache.refresh();
+  const todo: { c: Container; what: UnrecordedEnd }[] = [];
+  for (const c of cache.values()) {
+    if (settled.has(c) || skip(c.id)) continue;
+    const what = unrecordedEnd(c);
+    if (what) todo.push({ c, what });
+    else if (c.state.status === 'exited') settled.add(c);
+  }
   const done: { container: Container; what: UnrecordedEnd }[] = [];
-  for (const c of allContainers(engine)) {
-    if (skip(c.id) || !unrecordedEnd(c)) continue;
+  for (const { c } of todo) {
     try {
       const what = await reconcileContainer(engine, c);
       if (what) done.push({ container: c, what });

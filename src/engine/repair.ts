@@ -13,6 +13,7 @@ import {
 import { vethEndpointProblem } from '../drivers/bridge/driver.js';
 import { driverOf } from '../drivers/registry.js';
 import { spoofGuardInstalled, syncSpoofGuard, type PortGuard } from '../drivers/bridge/spoof-guard.js';
+import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { Engine } from './context.js';
 import { creationAbandoned, liveStatus, type Container, type ContainerConfig, type ContainerState } from './containers.js';
 import { reconcileContainer, unrecordedEnd } from './reconcile.js';
@@ -45,17 +46,34 @@ function containers(engine: Engine): Container[] {
   return engine.store.listContainers().map((r) => ({ id: r.id, name: r.name, created: r.created, config: r.config as ContainerConfig, state: r.state as ContainerState }));
 }
 
-/** What berth's nft table should hold, from the store. */
-export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; ports: PortPublication[] } {
+/**
+ * The store's networks and endpoints, each read once, by id: the sweeps below look a network up
+ * per endpoint and an endpoint per port, and reading those one by one decoded the same networks
+ * once per container (issue 16).
+ */
+interface StoreSnapshot {
+  networks: Map<string, NetworkRecord>;
+  endpoints: Map<string, EndpointRecord>;
+}
+
+function snapshot(engine: Engine): StoreSnapshot {
   const store = engine.store;
+  return {
+    networks: new Map(store.listNetworks().map((n) => [n.id, n])),
+    endpoints: new Map(store.listEndpoints().map((e) => [e.id, e])),
+  };
+}
+
+/** What berth's nft table should hold, from the store. */
+export function desiredFirewall(engine: Engine, snap: StoreSnapshot = snapshot(engine)): { bridges: BridgeFirewall[]; ports: PortPublication[] } {
   // a driver without a bridge (macvlan) has no firewall elements
-  const bridges = store.listNetworks().flatMap((n) => {
+  const bridges = [...snap.networks.values()].flatMap((n) => {
     const b = driverOf(n.driver).firewallOf(n);
     return b ? [b] : [];
   });
-  const ports = store.listPorts().map((p) => {
-    const ep = p.endpointId ? store.getEndpoint(p.endpointId) : undefined;
-    const net = ep ? store.findNetwork(ep.networkId) : undefined;
+  const ports = engine.store.listPorts().map((p) => {
+    const ep = p.endpointId ? snap.endpoints.get(p.endpointId) : undefined;
+    const net = ep ? snap.networks.get(ep.networkId) : undefined;
     return {
       port: { proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: p.targetIp, targetPort: p.targetPort },
       routed: net ? driverOf(net.driver).routedPorts(net) : false,
@@ -65,10 +83,9 @@ export function desiredFirewall(engine: Engine): { bridges: BridgeFirewall[]; po
 }
 
 /** The bridge ports berth's `table bridge berth` guards against spoofing, from the store. */
-export function desiredPortGuards(engine: Engine): PortGuard[] {
-  const store = engine.store;
-  return store.listEndpoints().flatMap((ep) => {
-    const net = store.findNetwork(ep.networkId);
+export function desiredPortGuards(engine: Engine, snap: StoreSnapshot = snapshot(engine)): PortGuard[] {
+  return [...snap.endpoints.values()].flatMap((ep) => {
+    const net = snap.networks.get(ep.networkId);
     if (!net) return [];
     const g = portGuardOf(net, ep);
     return g ? [g] : [];
@@ -98,7 +115,8 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
 
   // 1. containers whose process is gone still hold addresses, ports and a namespace; a creation
   //    abandoned halfway (its berth process died) is undone; an orphan outliving its shim is killed
-  for (const c of containers(engine)) {
+  const before = containers(engine);
+  for (const c of before) {
     const what = unrecordedEnd(c);
     if (what === 'abandoned') {
       note({ kind: 'container', id: c.id }, `container ${c.name}`, 'its creation was interrupted (the berth process creating it died)', 'stopped what had started and released its network');
@@ -137,13 +155,17 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   }
 
   // 3. endpoints: the host side must exist and sit on its network's bridge (a re-created bridge has no ports)
-  const live = containers(engine).filter((c) => liveStatus(c) === 'running');
+  // (read again: step 1 may have repaired some; one read of each serves every step below)
+  const after = opts.repair ? containers(engine) : before;
+  const snap = snapshot(engine);
+  const live = new Map(after.filter((c) => liveStatus(c) === 'running').map((c) => [c.id, c]));
   const now = opts.repair ? await withRtnl(engine.hostNetns, (nl) => listLinks(nl)) : links;
   const nowByName = new Map(now.map((l) => [l.name, l]));
-  for (const ep of store.listEndpoints()) {
-    if (!live.some((c) => c.id === ep.containerId)) continue;
-    const owner = `endpoint ${ep.interfaceName} of container ${store.findContainer(ep.containerId)?.name ?? ep.containerId}`;
-    const net = store.findNetwork(ep.networkId);
+  for (const ep of snap.endpoints.values()) {
+    const c = live.get(ep.containerId);
+    if (!c) continue;
+    const owner = `endpoint ${ep.interfaceName} of container ${c.name}`;
+    const net = snap.networks.get(ep.networkId);
     const check = { sandboxNetns: engine.netnsPath(ep.containerId), links: nowByName };
     // an endpoint whose network is gone from the store: its veth is still looked for
     const found = net ? await driverOf(net.driver).endpointProblem(ctx, net, ep, check) : vethEndpointProblem(ctx, ep, undefined, check);
@@ -153,8 +175,8 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   }
 
   // 4. links berth made that the store does not know
-  const networkIds = new Set(store.listNetworks().map((n) => n.id));
-  const endpointIds = new Set(store.listEndpoints().map((e) => e.id));
+  const networkIds = new Set(snap.networks.keys());
+  const endpointIds = new Set(snap.endpoints.keys());
   const stray = (l: LinkInfo): boolean =>
     (l.alias?.startsWith(NETWORK_ALIAS_PREFIX) === true && !networkIds.has(l.alias.slice(NETWORK_ALIAS_PREFIX.length))) ||
     (l.alias?.startsWith(ENDPOINT_ALIAS_PREFIX) === true && !endpointIds.has(l.alias.slice(ENDPOINT_ALIAS_PREFIX.length)));
@@ -166,7 +188,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   // 5. namespace mounts of containers that are gone or not running
   // a namespace of a container being created right now (by a live berth process) is spared too
   const running = new Set(
-    containers(engine)
+    after
       .filter((c) => c.state.status === 'running' || (c.state.status === 'created' && !creationAbandoned(c)))
       .map((c) => c.state.netns ?? engine.netnsPath(c.id)),
   );
@@ -195,7 +217,9 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   }
 
   // 6. berth's nft table: present, current, and holding what the store says
-  const desired = desiredFirewall(engine);
+  // (read again after a repair: releasing a relay may have changed what the store holds)
+  const final = opts.repair ? snapshot(engine) : snap;
+  const desired = desiredFirewall(engine, final);
   let fwProblem = '';
   if (tableMissing || !firewallInstalled(engine.hostNetns)) {
     fwProblem = store.listNetworks().length ? "berth's nft table is missing or outdated" : '';
@@ -211,7 +235,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   }
 
   // 7. the anti-spoofing table: present with its rules whenever a bridge port is guarded
-  const guards = desiredPortGuards(engine);
+  const guards = desiredPortGuards(engine, final);
   if (guards.length && !spoofGuardInstalled(engine.hostNetns)) {
     note({ kind: 'nft-table', family: 'bridge', name: 'berth' }, 'nft table bridge berth', 'the anti-spoofing table is missing or outdated', 'reinstalled it with every guarded port');
     if (opts.repair) syncSpoofGuard(engine.hostNetns, guards);

@@ -65,3 +65,14 @@ export function mount(source: string | null, target: string, fstype: string | nu
 export function umount2(target: string, flags: number): void {
   check(`umount ${target}`, umount2Fn(target, flags) as number);
 }
+
+/**
+ * umount2 on one of koffi's worker threads (they share the process's mounts): an unmount waits
+ * for the kernel (an RCU grace period), and many side by side share their waits. Resolves to the
+ * return code only: errno is the worker thread's, so on -1 ask umount2 again for the reason.
+ */
+export function umount2Async(target: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    umount2Fn.async(target, flags, (err: unknown, rc: unknown) => (err ? reject(err instanceof Error ? err : new Error(`umount : the worker thread's call failed`)) : resolve(rc as number)));
+  });
+}

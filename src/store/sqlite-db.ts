@@ -180,6 +180,15 @@ export class SqliteDb {
     }
   }
 
+  /** Run fn in one read snapshot (a deferred transaction; a savepoint when nested); fn must be synchronous. */
+  read<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).deferred();
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
   /** Docker's last resort: a unique prefix of the hex id. */
   byIdPrefix<Row>(table: 'networks' | 'containers', what: string, ref: string): Row | undefined {
     if (!/^[0-9a-f]{1,63}$/.test(ref)) return undefined;

@@ -67,13 +67,17 @@ export class SqliteEndpoints {
   }
 
   list(filter: { networkId?: string; containerId?: string } = {}): EndpointRecord[] {
+    // one statement per filter: with `@x IS NULL OR column = @x` SQLite cannot use the column's
+    // index and scanned every endpoint for each container's lookup (issue 16)
+    const where = [
+      ...(filter.networkId !== undefined ? ['network_id = @networkId'] : []),
+      ...(filter.containerId !== undefined ? ['container_id = @containerId'] : []),
+    ];
     return this.db
-      .prepare<{ networkId: string | null; containerId: string | null }, EndpointRow>(
-        `SELECT * FROM endpoints
-         WHERE (@networkId IS NULL OR network_id = @networkId) AND (@containerId IS NULL OR container_id = @containerId)
-         ORDER BY container_id, interface`,
+      .prepare<{ networkId?: string; containerId?: string }, EndpointRow>(
+        `SELECT * FROM endpoints${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY container_id, interface`,
       )
-      .all({ networkId: filter.networkId ?? null, containerId: filter.containerId ?? null })
+      .all({ ...(filter.networkId !== undefined ? { networkId: filter.networkId } : {}), ...(filter.containerId !== undefined ? { containerId: filter.containerId } : {}) })
       .map(toEndpoint);
   }
 

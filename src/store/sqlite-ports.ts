@@ -89,13 +89,17 @@ export class SqlitePorts {
   }
 
   list(filter: { containerId?: string; endpointId?: string } = {}): PortRecord[] {
+    // one statement per filter: with `@x IS NULL OR column = @x` SQLite cannot use the column's
+    // index and scanned every port for each container's lookup (issue 16)
+    const where = [
+      ...(filter.containerId !== undefined ? ['container_id = @containerId'] : []),
+      ...(filter.endpointId !== undefined ? ['endpoint_id = @endpointId'] : []),
+    ];
     return this.db
-      .prepare<{ containerId: string | null; endpointId: string | null }, PortRow>(
-        `SELECT * FROM ports
-         WHERE (@containerId IS NULL OR container_id = @containerId) AND (@endpointId IS NULL OR endpoint_id = @endpointId)
-         ORDER BY proto, host_port, host_ip`,
+      .prepare<{ containerId?: string; endpointId?: string }, PortRow>(
+        `SELECT * FROM ports${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY proto, host_port, host_ip`,
       )
-      .all({ containerId: filter.containerId ?? null, endpointId: filter.endpointId ?? null })
+      .all({ ...(filter.containerId !== undefined ? { containerId: filter.containerId } : {}), ...(filter.endpointId !== undefined ? { endpointId: filter.endpointId } : {}) })
       .map(toPort);
   }
 }

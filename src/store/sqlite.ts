@@ -7,6 +7,7 @@
 // (sqlite-networks.ts), addresses (sqlite-addresses.ts), containers (sqlite-containers.ts),
 // endpoints (sqlite-endpoints.ts) and published ports (sqlite-ports.ts).
 import { SqliteAddresses } from './sqlite-addresses.js';
+import { SqliteChanges } from './sqlite-changes.js';
 import { SqliteContainers } from './sqlite-containers.js';
 import { SqliteDb } from './sqlite-db.js';
 import { SqliteEndpoints } from './sqlite-endpoints.js';
@@ -22,6 +23,7 @@ import type {
   PortProto,
   PortRecord,
   Store,
+  StoreChanges,
 } from './store.js';
 
 export class SqliteStore implements Store {
@@ -32,6 +34,7 @@ export class SqliteStore implements Store {
   private readonly containers: SqliteContainers;
   private readonly endpoints: SqliteEndpoints;
   private readonly ports: SqlitePorts;
+  private readonly changes: SqliteChanges;
 
   /** Open (creating if needed, mode 0700) the store in directory `root` and bring its schema up to date. */
   constructor(root: string) {
@@ -42,6 +45,7 @@ export class SqliteStore implements Store {
     this.containers = new SqliteContainers(this.db);
     this.endpoints = new SqliteEndpoints(this.db, this.networks);
     this.ports = new SqlitePorts(this.db, this.endpoints);
+    this.changes = new SqliteChanges(this.db);
   }
 
   close(): void {
@@ -54,6 +58,14 @@ export class SqliteStore implements Store {
 
   schemaVersion(): number {
     return this.db.schemaVersion();
+  }
+
+  changesSeq(): number {
+    return this.changes.seq();
+  }
+
+  changesSince(seq: number): StoreChanges | undefined {
+    return this.changes.since(seq);
   }
 
   transaction<T>(fn: () => T): T {

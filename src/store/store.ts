@@ -71,6 +71,19 @@ export interface PortRecord {
   targetPort: number;
 }
 
+/** A row written (migration 3's change log): a container, an endpoint (by its container's id), a network. */
+export interface StoreChange {
+  kind: 'container' | 'endpoint' | 'network';
+  id: string;
+}
+
+export interface StoreChanges {
+  /** pass this to the next changesSince */
+  seq: number;
+  /** in order, repeats included */
+  changes: StoreChange[];
+}
+
 export interface Store {
   /** Run fn in one BEGIN IMMEDIATE transaction (a savepoint when nested); fn must be synchronous. */
   transaction<T>(fn: () => T): T;
@@ -78,6 +91,10 @@ export interface Store {
   /** Changes whenever another connection commits: cheap change detection for the daemon. */
   dataVersion(): number;
   close(): void;
+  /** The change log's newest seq: read it before reading everything, then follow with changesSince. */
+  changesSeq(): number;
+  /** What was written after seq; undefined when the log no longer holds all of it (read everything again). */
+  changesSince(seq: number): StoreChanges | undefined;
 
   /** Fails with ConflictError on a taken name or a subnet overlapping another network's. Reserves gateway and aux addresses. */
   createNetwork(network: NewNetwork): NetworkRecord;

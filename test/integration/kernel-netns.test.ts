@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { UserError } from '../../src/common/errors.js';
 import { addAddress } from '../../src/kernel/addresses.js';
 import { getLink, setLinkUp } from '../../src/kernel/links.js';
-import { createNetns, deleteNetns, hostNetnsId, isNetnsPath, listNetns, netnsId, openNetns, openNetnsOfPid, withNetns } from '../../src/kernel/netns.js';
+import { createNetns, deleteNetns, deleteNetnsAsync, hostNetnsId, isNetnsPath, listNetns, netnsId, openNetns, openNetnsOfPid, withNetns } from '../../src/kernel/netns.js';
 import { withRtnl } from '../../src/kernel/rtnl.js';
 import { bindUdpInNetns } from '../../src/kernel/sockets.js';
 import { readSysctl, sysctls, writeSysctl } from '../../src/kernel/sysctl.js';
@@ -41,6 +41,15 @@ describe('kernel: network namespaces and sysctls', () => {
     assert.equal(existsSync(path), false);
     assert.deepEqual(listNetns(dir), []);
     assert.deepEqual(listNetns(join(dir, 'nope')), []);
+  });
+
+  it('deletes many namespaces side by side off the event loop, idempotently', async () => {
+    const paths = Array.from({ length: 16 }, (_, i) => createNetns(dir, `many${i}`));
+    assert.equal(listNetns(dir).length, 16);
+    await Promise.all(paths.map((p) => deleteNetnsAsync(p)));
+    await Promise.all(paths.map((p) => deleteNetnsAsync(p))); // already gone: success
+    assert.deepEqual(listNetns(dir), []);
+    for (const p of paths) assert.equal(existsSync(p), false);
   });
 
   it('rejects bad names and paths that are not namespaces, naming them', () => {

@@ -12,6 +12,8 @@ import {
   applyNft,
   findTable,
   listNft,
+  listNftChainComments,
+  listNftChainCommentsByNft,
   nftLibraryAvailable,
   readNftState,
   readNftTable,
@@ -21,6 +23,8 @@ import {
 import type { Json } from '../../src/kernel/nft/render.js';
 import { NftGeneration } from '../../src/kernel/nft/generation.js';
 import { nextGeneration } from '../../src/engine/firewall-cache.js';
+
+import { readChainComments } from '../../src/kernel/nft/chain-comments.js';
 
 const isRoot = process.getuid?.() === 0;
 const NS = `bt${randomBytes(2).toString('hex')}-nft`;
@@ -289,6 +293,24 @@ void describe('nftables batches in a throwaway namespace', { skip: isRoot ? fals
     } finally {
       gen.close();
     }
+  });
+
+  void it('reads a chain\'s rule comments over nfnetlink as nft lists them, whatever the maps hold', () => {
+    applyNft([m.del(T, { ifExists: true }), ...setup], { netns: NS_PATH });
+    // 2000 more DNAT elements: nft's listing reads them all, the nfnetlink reader none
+    const many = Array.from({ length: 2000 }, (_, i) => ({ key: m.tuple('10.0.0.1', 'tcp', 20000 + i), data: m.tuple('10.0.0.2', 80) }));
+    applyNft([m.add(m.elements(T, 'dnat4', many))], { netns: NS_PATH });
+    for (const c of Object.keys(chains)) {
+      const raw = readChainComments(T, c, NS_PATH);
+      assert.ok(raw?.length, `chain ${c} has rules`);
+      assert.deepEqual(raw, listNftChainCommentsByNft(T, c, { netns: NS_PATH }), `chain ${c}`);
+      assert.deepEqual(listNftChainComments(T, c, { netns: NS_PATH }), raw);
+    }
+    assert.equal(readChainComments(T, 'nochain', NS_PATH), undefined, 'a missing chain');
+    assert.equal(readChainComments(m.table('inet', 'nosuchtable'), 'forward', NS_PATH), undefined, 'a missing table');
+    assert.equal(readChainComments(m.table('bridge', 'berth'), 'forward', NS_PATH), undefined, 'the same name in another family');
+    applyNft([m.del(T)], { netns: NS_PATH });
+    assert.equal(readChainComments(T, 'forward', NS_PATH), undefined, 'gone with its table');
   });
 
   void it('removes its table', () => {

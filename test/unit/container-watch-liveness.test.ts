@@ -16,7 +16,7 @@ void describe('ContainerWatch liveness', () => {
     assert.ok(start);
     const record = { id: 'x'.repeat(64), name: 'x', created: '', config: { networkMode: 'none' }, state: { status: 'running', pid, pidStart: start } };
     let ended = false;
-    const store = { dataVersion: () => 1, listContainers: () => [record], findContainer: () => ((ended = true), undefined) };
+    const store = { dataVersion: () => 1, changesSeq: () => 0, changesSince: () => undefined, listContainers: () => [record], findContainer: () => ((ended = true), undefined) };
     const w = new ContainerWatch({ store } as unknown as Engine, () => undefined, 0);
     try {
       assert.equal(w.knowsAlive(pid, start), true);

@@ -3,10 +3,16 @@
 // a dead one is a child that has exited and been reaped.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { containerCache } from '../../src/engine/container-cache.js';
+import type { Engine } from '../../src/engine/context.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Container, ContainerState } from '../../src/engine/containers.js';
 import { processStartTime } from '../../src/engine/process.js';
-import { unrecordedEnd } from '../../src/engine/reconcile.js';
+import { reconcileContainers, unrecordedEnd } from '../../src/engine/reconcile.js';
 
 const me = { pid: process.pid, start: processStartTime(process.pid) ?? '' };
 const dead = { pid: spawnSync('true').pid ?? 0, start: '1' }; // reaped: no such process (or a later one)
@@ -34,4 +40,34 @@ void describe('unrecordedEnd', () => {
     assert.equal(unrecordedEnd(container({ status: 'exited', childPid: me.pid, childStart: `${me.start}0` })), undefined);
     assert.equal(unrecordedEnd(container({ status: 'exited', childPid: me.pid })), undefined, 'no start time (older records): never guessed');
   });
+});
+
+void describe('reconcileContainers reads only what changed', () => {
+  for (const n of [10, 300]) {
+    void test(`with ${n} exited containers: the first sweep decodes every record, the next ones only those written since`, async () => {
+      const root = mkdtempSync(join(tmpdir(), 'berth-reconcile-'));
+      const store = new SqliteStore(root);
+      try {
+        const engine = { store } as unknown as Engine;
+        const exited = (name: string) => store.createContainer({ name, config: container({ status: 'exited' }).config, state: { status: 'exited', childPid: dead.pid, childStart: dead.start } });
+        for (let i = 0; i < n; i++) exited(`c${i}`);
+        const cache = containerCache(store);
+        assert.deepEqual(await reconcileContainers(engine), []);
+        assert.equal(cache.decoded, n);
+        assert.deepEqual(await reconcileContainers(engine), []);
+        assert.equal(cache.decoded, n, 'nothing written: nothing decoded');
+        const late = exited('late');
+        store.updateContainerState(late.id, { status: 'exited', childPid: dead.pid, childStart: dead.start, exitCode: 0 });
+        assert.deepEqual(await reconcileContainers(engine), []);
+        assert.equal(cache.decoded, n + 1, 'one container written (twice): one record decoded');
+        store.deleteContainer(late.id);
+        assert.deepEqual(await reconcileContainers(engine), []);
+        assert.equal(cache.decoded, n + 1, 'a removed one needs no decoding');
+        assert.equal([...cache.values()].length, n);
+      } finally {
+        store.close();
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  }
 });

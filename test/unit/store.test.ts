@@ -56,7 +56,7 @@ void describe('opening', () => {
     const raw = new Database(join(root, 'berth.db'), { readonly: true });
     assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
     const tables = raw.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-    assert.deepEqual(tables.map((t) => t.name), ['allocations', 'containers', 'endpoints', 'networks', 'ports']);
+    assert.deepEqual(tables.map((t) => t.name), ['allocations', 'changes', 'containers', 'endpoints', 'networks', 'ports', 'sqlite_sequence']);
     raw.close();
   });
 

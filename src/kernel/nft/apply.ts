@@ -8,7 +8,7 @@ import { NftError, cleanError, pickEngine, run, type NftEngine, type NftTarget }
 import { gatheredNftBatch, gatherNftDeletions as gatherWith } from './gather.js';
 
 export { NftError, nftLibraryAvailable, type NftEngine, type NftTarget } from './engines.js';
-export { listNft, listNftChainComments, readNftTable } from './listing.js';
+export { listNft, listNftChainComments, listNftChainCommentsByNft, readNftTable } from './listing.js';
 export {
   findTable,
   readNftState,

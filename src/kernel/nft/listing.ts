@@ -1,6 +1,7 @@
 // Listing what nft holds in a chosen network namespace: the ruleset or one table (as JSON), or
 // only the rule comments of one chain.
 import { withNetns } from '../netns.js';
+import { readChainComments } from './chain-comments.js';
 import type { TableRef } from './model.js';
 import type { Json } from './render-json.js';
 import { NftError, cleanError, pickEngine, run, type NftTarget } from './engines.js';
@@ -20,9 +21,22 @@ export function listNft(target: NftTarget & { readonly table?: TableRef } = {}):
 
 /**
  * The comments of the rules of one chain, in order, or undefined if the table or chain is
- * missing. Cheap enough for every call: it does not list sets and maps.
+ * missing. Cheap enough for every call: read over nfnetlink (chain-comments.ts), it costs the
+ * chain's rules whatever the table's sets and maps hold; nft's listing only if that fails.
  */
 export function listNftChainComments(ref: TableRef, chainName: string, target: NftTarget = {}): (string | undefined)[] | undefined {
+  if (target.engine === undefined) {
+    try {
+      return readChainComments(ref, chainName, target.netns ?? null);
+    } catch {
+      // an answer this reader did not expect: nft's own listing below says what is there
+    }
+  }
+  return listNftChainCommentsByNft(ref, chainName, target);
+}
+
+/** listNftChainComments through nft's listing (its cache holds every set and map of the table: slower). */
+export function listNftChainCommentsByNft(ref: TableRef, chainName: string, target: NftTarget = {}): (string | undefined)[] | undefined {
   const engine = pickEngine(target.engine);
   const cmd = { list: { chain: { family: ref.family, table: ref.name, name: chainName } } };
   const r = withNetns(target.netns ?? null, () => run(engine, JSON.stringify({ nftables: [cmd] }), { json: true, dryRun: false }));
