@@ -82,7 +82,7 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
     const was = blockOf.get(n.id);
     if (had === undefined) {
       if (parent) added.set(parent, [...(added.get(parent) ?? []), n.id]);
-      else if (n.kind === 'namespace' && !linkedNow.has(n.id)) park(n);
+      else if ((n.kind === 'namespace' && !linkedNow.has(n.id)) || n.kind === 'interface') park(n);
       else return fail(`a new node outside a grid: ${n.id}`);
       continue;
     }
@@ -95,7 +95,11 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
     if (had !== text) rewritten.push(n);
   }
   const removed = [...prev.nodeText.keys()].filter((id) => !nextIds.has(id));
-  for (const id of removed) if (!blockOf.has(id) && linkedBefore.has(id)) return fail(`a node outside a grid went away: ${id}`);
+  // a host port outside the grids may go (a veth whose sandbox was deleted before it: the kernel
+  // removes it a moment later): its place is left empty, its edges go with it
+  const prevKind = new Map(prev.view.nodes.map((n) => [n.id, n.kind]));
+  for (const id of removed) if (!blockOf.has(id) && linkedBefore.has(id) && prevKind.get(id) !== 'interface') return fail(`a node outside a grid went away: ${id}`);
+  const gone = new Set(removed);
 
   // a rewritten node keeps its place: outside a grid only at its size, in one only if it fits its cell
   const moved = new Set<string>();
@@ -166,7 +170,9 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
     keys.add(k);
     const old = prevEdges.get(k);
     const ofMember = nextMemberOf.has(e.from) || nextMemberOf.has(e.to);
-    if (!ofMember && !old) return fail(`a new edge outside the grids: ${e.from} -> ${e.to}`);
+    // a parked node's edges are drawn straight; other new edges outside the grids need a layout
+    const ofParked = (write.has(e.from) && !blockOf.has(e.from) && !nextMemberOf.has(e.from)) || (write.has(e.to) && !blockOf.has(e.to) && !nextMemberOf.has(e.to));
+    if (!ofMember && !old && !ofParked) return fail(`a new edge outside the grids: ${e.from} -> ${e.to}`);
     if (old && !moved.has(e.from) && !moved.has(e.to)) {
       edges.push(old);
       continue;
@@ -178,7 +184,7 @@ export function patchLayout(prev: LaidOut, view: TopologyView): PatchResult {
   }
   for (const [k, e] of prevEdges) {
     if (keys.has(k)) continue;
-    if (!nextMemberOf.has(e.from) && !nextMemberOf.has(e.to) && !blockOf.has(e.from) && !blockOf.has(e.to)) return fail(`an edge outside the grids went away: ${e.from} -> ${e.to}`);
+    if (!nextMemberOf.has(e.from) && !nextMemberOf.has(e.to) && !blockOf.has(e.from) && !blockOf.has(e.to) && !gone.has(e.from) && !gone.has(e.to)) return fail(`an edge outside the grids went away: ${e.from} -> ${e.to}`);
     patch.removeEdges.push(k);
   }
 

@@ -180,6 +180,28 @@ describe('topology layout patch', () => {
     assert.deepEqual([r.patch.edges, r.patch.removeEdges, r.patch.removeNodes], [[], [], []]);
   });
 
+  it('a removed container whose veth outlives it (the kernel deletes it after the namespace): patched in both steps', () => {
+    // seen at 500 containers: `rm` removed the record, the daemon built the graph while the host
+    // end was still there (a port of the bridge with no peer), then once it was gone: two full
+    // redraws of a 500-container picture for one removal
+    const g = scale(400);
+    const prev = first(g);
+    const victim = 10;
+    const veth = `host/veth${hex(victim, 7)}`;
+    const lingering = removeContainer(g, victim);
+    lingering.nodes.push({ id: veth, kind: 'interface', label: `veth${hex(victim, 7)}`, host: 'local', data: { role: 'veth' } });
+    lingering.edges.push({ from: veth, to: 'host/berth0', kind: 'port-of' });
+    const step1 = ok(patchLayout(prev, topologyView(lingering)));
+    assert.ok(step1.patch.removeNodes.includes(ctrId(victim)));
+    assert.ok(step1.patch.nodes.some((n) => n.id === veth), 'the lingering port is drawn (parked at the right edge)');
+    assert.ok(step1.patch.edges.some((e) => e.from === veth || e.to === veth), 'with its edge to the bridge');
+    assertNoOverlap(step1.next.layout);
+    const step2 = ok(patchLayout(step1.next, topologyView(removeContainer(g, victim))));
+    assert.deepEqual(step2.patch.removeNodes, [veth]);
+    assert.deepEqual(step2.patch.nodes, []);
+    assert.ok(step2.patch.removeEdges.length >= 1 && step2.patch.removeEdges.every((k) => k.includes(veth)), 'only its edge goes');
+  });
+
   it('anything else is laid out anew, saying why', () => {
     const g = scale(200);
     const prev = first(g);
