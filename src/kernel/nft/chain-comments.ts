@@ -3,28 +3,19 @@
 // every set and map of the table first: with berth's table holding one map element per published
 // port that cost grew with the containers (8 ms at 10 elements, ~100 ms at 3000), and it ran on
 // every command and every ruleset change (issue 16). This costs the chain's rules, nothing more.
-import koffi from 'koffi';
 import { LibcError } from '../libc.js';
 import { nlaString, parseNla, nlaToString } from '../nla.js';
-import { withNetns, type NetnsTarget } from '../netns.js';
+import type { NetnsTarget } from '../netns.js';
+import { NFNL_SUBSYS_NFTABLES, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, closeNfnetlink, openNfnetlink, receiveNow, sendRequest } from './nfnetlink.js';
 import type { TableRef } from './model.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_NETFILTER = 12;
-const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const ENOENT = 2;
 
-const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_DUMP = 0x300;
-const NLMSG_ERROR = 0x2;
 const NLMSG_DONE = 0x3;
-const NLMSG_HDRLEN = 16;
 const NFGENMSG_LEN = 4;
-const NFNL_SUBSYS_NFTABLES = 10;
 const NFT_MSG_NEWRULE = 6;
 const NFT_MSG_GETRULE = 7;
 const NFT_MSG_NEWCHAIN = 3;
@@ -39,11 +30,6 @@ const UDATA_RULE_COMMENT = 0;
 
 const FAMILIES: Record<string, number> = { ip: 2, ip6: 10, inet: 1, arp: 3, bridge: 7, netdev: 5 };
 
-const libc = koffi.load('libc.so.6');
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const sendFn = libc.func('long send(int fd, const void *buf, size_t len, int flags)');
-const recvFn = libc.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
-const closeFn = libc.func('int close(int fd)');
 
 function message(type: number, flags: number, family: number, seq: number, attrs: Buffer[]): Buffer {
   const body = Buffer.concat(attrs);
@@ -126,18 +112,15 @@ let seqCounter = 0;
  * Throws a LibcError when the kernel cannot answer (the caller may fall back to nft's listing).
  */
 export function readChainComments(ref: TableRef, chain: string, netns: NetnsTarget | null): (string | undefined)[] | undefined {
-  const fd = withNetns(netns, () => socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number);
-  if (fd < 0) throw new LibcError('socket(AF_NETLINK, NETLINK_NETFILTER)', koffi.errno());
+  const fd = openNfnetlink(netns);
   const buf = Buffer.alloc(64 * 1024);
-  const ask = (req: Buffer, what: string): void => {
-    if ((sendFn(fd, req, req.length, 0) as number) < 0) throw new LibcError(`send ${what}`, koffi.errno());
-  };
+  const ask = (req: Buffer, what: string): void => sendRequest(fd, req, what);
   // The kernel answers within send() and fills each next part of a dump within the recv() that
   // empties the previous one, so recv never has to wait: MSG_DONTWAIT turns a surprise into an error.
   const answers = function* (seq: number, what: string): Generator<Answer> {
     for (;;) {
-      const n = Number(recvFn(fd, buf, buf.length, MSG_DONTWAIT));
-      if (n < 0) throw new LibcError(`recv ${what}`, koffi.errno() || EAGAIN);
+      const { n, errno } = receiveNow(fd, buf);
+      if (n < 0) throw new LibcError(`recv ${what}`, errno || EAGAIN);
       for (const a of parseAnswers(buf.subarray(0, n))) if (a.seq === seq) yield a.answer;
     }
   };
@@ -161,6 +144,6 @@ export function readChainComments(ref: TableRef, chain: string, netns: NetnsTarg
     }
     return comments;
   } finally {
-    closeFn(fd);
+    closeNfnetlink(fd);
   }
 }

@@ -2,29 +2,15 @@
 // committed nft transaction (NFT_MSG_GETGEN over nfnetlink). Reading it costs one small netlink
 // round trip whatever the ruleset holds, so a watcher can poll it and look at the ruleset only
 // when it changed (listing berth's table costs time in proportion to its elements).
-import koffi from 'koffi';
 import { LibcError } from '../libc.js';
-import { withNetns, type NetnsTarget } from '../netns.js';
+import type { NetnsTarget } from '../netns.js';
+import { NFNL_SUBSYS_NFTABLES, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, closeNfnetlink, openNfnetlink, receiveNow, sendRequest } from './nfnetlink.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_NETFILTER = 12;
-const MSG_DONTWAIT = 0x40;
 
-const NLM_F_REQUEST = 0x1;
-const NLMSG_ERROR = 0x2;
-const NLMSG_HDRLEN = 16;
-const NFNL_SUBSYS_NFTABLES = 10;
 const NFT_MSG_NEWGEN = 15;
 const NFT_MSG_GETGEN = 16;
 const NFTA_GEN_ID = 1;
 
-const libc = koffi.load('libc.so.6');
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const sendFn = libc.func('long send(int fd, const void *buf, size_t len, int flags)');
-const recvFn = libc.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
-const closeFn = libc.func('int close(int fd)');
 
 /** The GETGEN request: nlmsghdr + nfgenmsg (family AF_UNSPEC, version 0, res_id 0). */
 export function getGenRequest(seq: number): Buffer {
@@ -61,27 +47,25 @@ export class NftGeneration {
 
   /** Open the socket inside netns (null: the namespace berth runs in). */
   static open(netns: NetnsTarget | null = null): NftGeneration {
-    const fd = withNetns(netns, () => socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number);
-    if (fd < 0) throw new LibcError('socket(AF_NETLINK, NETLINK_NETFILTER)', koffi.errno());
-    return new NftGeneration(fd);
+    return new NftGeneration(openNfnetlink(netns));
   }
 
   /** The current ruleset generation. The kernel answers within send(), so recv never waits. */
   read(): number {
     if (this.fd < 0) throw new Error('nft generation: socket closed');
     const req = getGenRequest(++this.seq);
-    if ((sendFn(this.fd, req, req.length, 0) as number) < 0) throw new LibcError('send NFT_MSG_GETGEN', koffi.errno());
+    sendRequest(this.fd, req, 'NFT_MSG_GETGEN');
     // an answer to an earlier request that timed out may still be queued: skip to ours
     for (;;) {
-      const n = Number(recvFn(this.fd, this.buf, this.buf.length, MSG_DONTWAIT));
-      if (n < 0) throw new LibcError('recv NFT_MSG_GETGEN', koffi.errno());
+      const { n, errno } = receiveNow(this.fd, this.buf);
+      if (n < 0) throw new LibcError('recv NFT_MSG_GETGEN', errno);
       if (n >= NLMSG_HDRLEN && this.buf.readUInt32LE(8) !== this.seq) continue;
       return parseGenReply(this.buf.subarray(0, n));
     }
   }
 
   close(): void {
-    if (this.fd >= 0) closeFn(this.fd);
+    if (this.fd >= 0) closeNfnetlink(this.fd);
     this.fd = -1;
   }
 }
