@@ -12,7 +12,7 @@ import { newId } from '../store/store.js';
 import type { Engine } from './context.js';
 import { checkRunSpec } from './container-spec.js';
 import { getContainer, liveStatus, type ContainerConfig, type ContainerState, type RunSpec } from './container-types.js';
-import { attachNetworkEndpoint, syncDefaultRoutes, Undo } from './endpoints.js';
+import { attachNetworkEndpoint, checkRequestedAddresses, syncDefaultRoutes, Undo } from './endpoints.js';
 import { checkAttachable } from './overlay.js';
 import { generateName } from './names.js';
 import { networkModeText, type NetworkMode } from './network-mode.js';
@@ -74,6 +74,8 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
       : spec.network.kind === 'network'
         ? await readyNetwork(engine, spec.network.ref)
         : undefined;
+  // a refused --ip/--ip6 changes nothing: checked before the record
+  if (network) checkRequestedAddresses(engine, network, spec);
   trace('run: network ready');
   engine.ensureRunDirs();
 

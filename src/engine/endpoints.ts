@@ -7,6 +7,7 @@ import { hostIfnameOf } from '../drivers/bridge/spec.js';
 import type { PublishedPort } from '../drivers/bridge/firewall.js';
 import type { PortGuard } from '../drivers/bridge/spoof-guard.js';
 import { driverOf, isClusterNetwork } from '../drivers/registry.js';
+import { allocateAddress, validateSubnetConfig } from '../ipam/index.js';
 import type { PortBinding } from '../portmap/index.js';
 import type { EndpointPlan } from '../drivers/plan.js';
 import type { EndpointRecord, NetworkRecord, PortRecord } from '../store/store.js';
@@ -171,13 +172,30 @@ export function portGuardOf(network: NetworkRecord, ep: EndpointRecord): PortGua
 }
 
 /** The network's first subnet of each family; --ip/--ip6 need the family on the network. */
-export function endpointSubnets(network: NetworkRecord, req: AttachRequest): { v4: SubnetOf; v6: SubnetOf } {
+export function endpointSubnets(network: NetworkRecord, req: Pick<AttachRequest, 'ip' | 'ip6'>): { v4: SubnetOf; v6: SubnetOf } {
   const v4 = network.subnets.find((s) => !isV6(s.subnet));
   const v6 = network.subnets.find((s) => isV6(s.subnet));
   if (!v4 && !v6) throw new SystemError(`network "${network.name}" has no subnet`);
   if (req.ip6 && !v6) throw new UserError(`--ip6 "${req.ip6}" given, but network "${network.name}" has no IPv6 subnet (create it with --ipv6)`);
   if (req.ip && !v4) throw new UserError(`--ip "${req.ip}" given, but network "${network.name}" has no IPv4 subnet`);
   return { v4, v6 };
+}
+
+/**
+ * Refuse an --ip/--ip6 the network cannot give (wrong family, outside the subnet, reserved, in use)
+ * before anything is written; reserveAddresses checks again inside its transaction (a race).
+ * A cluster network's addresses are claimed in the cluster store: checked there, at the claim.
+ */
+export function checkRequestedAddresses(engine: Engine, network: NetworkRecord, req: Pick<AttachRequest, 'ip' | 'ip6'>): void {
+  if (!req.ip && !req.ip6) return;
+  const { v4, v6 } = endpointSubnets(network, req);
+  if (isClusterNetwork(network)) return;
+  const allocations = engine.store.listAllocations(network.id);
+  for (const [subnet, wanted] of [[v4, req.ip], [v6, req.ip6]] as const) {
+    if (!subnet || !wanted) continue;
+    const used = allocations.filter((a) => a.subnet === subnet.subnet).map((a) => a.address);
+    allocateAddress(validateSubnetConfig(subnet), used, wanted);
+  }
 }
 
 /** Reserve the endpoint's addresses (`ip/prefix`); call inside a store transaction. */

@@ -317,15 +317,19 @@ function linksAndAddrs(as: IpAddrLink[]): { links: string[]; addrs: string[] } {
  * It holds all berth knows (networks and their IPAM, address reservations, containers, their
  * endpoints, published ports), so a leaked reservation shows as well as a new network.
  */
-export function storeDump(h: Host): Record<string, string[]> {
+/** berth's store, table by table; with writes, also the change log's head (how many writes). */
+export function storeDump(h: Host, opts: { writes?: boolean } = {}): Record<string, string[]> {
   const db = new Database(join(h.rootDir, 'berth.db'), { readonly: true, fileMustExist: true });
   try {
     const out: Record<string, string[]> = {};
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[];
     for (const { name } of tables) {
-      // the change log (migration 3) records writes, not state: a refused command's record made
-      // and undone is two rows there and nothing anywhere else
-      if (name === 'changes') continue;
+      // the change log (migration 3) records writes, not state: only its head, and only when
+      // asked (a refused command must write nothing, not even a record it undoes at once)
+      if (name === 'changes') {
+        if (opts.writes) out[name] = [JSON.stringify(db.prepare('SELECT max(seq) AS head FROM changes').get())];
+        continue;
+      }
       out[name] = db.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).all().map((r) => JSON.stringify(r)).sort();
     }
     return out;
@@ -340,7 +344,7 @@ export function storeDump(h: Host): Record<string, string[]> {
  * inside the named containers (those the command was about). With cli, also berth's own views
  * (network ls + inspect, ps -a + inspect): slower, as each is a berth process.
  */
-export async function snapshot(h: Host, opts: { sandboxes?: readonly string[]; cli?: boolean } = {}): Promise<Snapshot> {
+export async function snapshot(h: Host, opts: { sandboxes?: readonly string[]; cli?: boolean; writes?: boolean } = {}): Promise<Snapshot> {
   const sandboxes: Record<string, unknown> = {};
   for (const name of opts.sandboxes ?? []) {
     const key = await ctrNs(h, name);
@@ -362,7 +366,7 @@ export async function snapshot(h: Host, opts: { sandboxes?: readonly string[]; c
   const [as, r4, r6, table] = await Promise.all([addrs(h), routes(h, 4), routes(h, 6), berthTable(h)]);
   const host = linksAndAddrs(as);
   return {
-    store: storeDump(h),
+    store: storeDump(h, { writes: opts.writes === true }),
     ...(cli ? { cli: { networks: cli[0], containers: cli[1] } } : {}),
     sandboxes,
     hostLinks: host.links,
