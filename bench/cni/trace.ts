@@ -3,7 +3,7 @@
 // and without a published port, and prints, per step between two trace points, the median and
 // p95 of its duration over the calls (the daemon's trace lines are "[trace T ms] label").
 //
-// Usage (root): npm run build && node dist/bench/cni/trace.js [-n 30]
+// Usage (root): npm run build && node dist/bench/cni/trace.js [-n 30] [--alternate]
 import { join } from 'node:path';
 import { type External, Lab } from '../../test/lab/index.js';
 import { startDaemon, stopDaemon } from '../../test/e2e/daemon-helpers.js';
@@ -13,6 +13,8 @@ const args = process.argv.slice(2);
 const nIndex = args.indexOf('-n');
 const N = nIndex >= 0 ? Number(args[nIndex + 1]) : 30;
 if (!Number.isInteger(N) || N < 1 || N > 250) throw new Error(`-n: expected 1-250 sandboxes, got ${args[nIndex + 1]}`);
+/** --alternate: N cycles of ADD then DEL of one sandbox (bench/cni's N = 1) instead of N ADDs then N DELs */
+const ALTERNATE = args.includes('--alternate');
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)] ?? NaN;
 
@@ -62,7 +64,16 @@ async function main(): Promise<void> {
     // warm: the first ADD creates the bridge and the nft table
     await cni('add', 'berth', sandboxes.slice(0, 1));
     await cni('del', 'berth', sandboxes.slice(0, 1));
-    for (const network of ['berth-noport', 'berth']) {
+    if (ALTERNATE) {
+      // as bench/cni at N = 1: each ADD right after the DEL of the same sandbox, one cnitool per call
+      const before = daemon.proc.stderr().length;
+      const times: Record<'add' | 'del', number[]> = { add: [], del: [] };
+      for (let c = 0; c < N; c++) for (const op of ['add', 'del'] as const) times[op].push(...(await cni(op, 'berth', sandboxes.slice(0, 1))));
+      const traced = steps(daemon.proc.stderr().slice(before));
+      console.log(`\nberth ADD then DEL, alternating: libcni ADD p50 ${pct(times.add, 50).toFixed(1)} ms, DEL p50 ${pct(times.del, 50).toFixed(1)} (${N} cycles)`);
+      for (const [key, xs] of traced) console.log(`  ${pct(xs, 50).toFixed(2).padStart(7)} ${pct(xs, 95).toFixed(2).padStart(7)}  ${key} (${xs.length})`);
+    }
+    for (const network of ALTERNATE ? [] : ['berth-noport', 'berth']) {
       for (const op of ['add', 'del'] as const) {
         const before = daemon.proc.stderr().length;
         const times = await cni(op, network, sandboxes);

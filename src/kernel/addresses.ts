@@ -35,7 +35,8 @@ export async function deleteAddress(nl: Rtnl, index: number, cidr: string): Prom
 }
 
 export async function listAddresses(nl: Rtnl, filter: { index?: number; family?: number } = {}): Promise<AddressInfo[]> {
-  const msgs = await nl.call('list addresses', (s) => s.getAddresses());
+  // the kernel dumps one family when asked (not one link: that needs NETLINK_GET_STRICT_CHK)
+  const msgs = await nl.call('list addresses', (s) => s.getAddresses(filter.family !== undefined ? { family: filter.family } : {}));
   const out: AddressInfo[] = [];
   for (const m of msgs) {
     const a = toAddressInfo(m);

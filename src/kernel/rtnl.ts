@@ -29,10 +29,16 @@ const ERRNO_TEXT: Record<string, string> = {
 };
 
 let requests = 0;
+let answers = 0;
 
 /** Requests sent through Rtnl.call in this process so far: tests count the work an operation does with it. */
 export function rtnlRequestCount(): number {
   return requests;
+}
+
+/** Messages the kernel answered with through Rtnl.call (a dump's every entry): tests count what a read costs. */
+export function rtnlAnswerCount(): number {
+  return answers;
 }
 
 /** Errno codes meaning "that object is not there": teardown treats them as success. */
@@ -58,7 +64,9 @@ export class Rtnl {
   async call<T>(op: string, fn: (s: RtNetlinkSocket) => Promise<T>): Promise<T> {
     requests++;
     try {
-      return await fn(this.sock);
+      const answer = await fn(this.sock);
+      answers += Array.isArray(answer) ? answer.length : 1;
+      return answer;
     } catch (err) {
       const m = /Request rejected: (\w+)/.exec((err as Error).message);
       if (m?.[1]) throw new KernelError(op, m[1]);

@@ -6,7 +6,7 @@ import { driverOf } from '../../src/drivers/registry.js';
 import { ENDPOINT_ALIAS_PREFIX, type HostView } from '../../src/drivers/driver.js';
 import { listAddresses } from '../../src/kernel/addresses.js';
 import { listLinks } from '../../src/kernel/links.js';
-import { rtnlRequestCount, withRtnl } from '../../src/kernel/rtnl.js';
+import { rtnlAnswerCount, rtnlRequestCount, withRtnl } from '../../src/kernel/rtnl.js';
 import { Lab, addressesOf, link, runIn, runOk, type Host } from '../lab/index.js';
 import { ConflictError, UserError } from '../../src/common/errors.js';
 import { contextOf, endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
@@ -68,6 +68,25 @@ describe('driver: bridge', () => {
     assert.ok(br?.flags.includes('UP'));
     assert.deepEqual(await addressesOf(host, 'br-b1d1test', 4), ['10.91.0.1/24']);
     assert.equal(await driver.networkProblem(ctx, net, await hostView(host)), undefined);
+  });
+
+  it('re-ensures an existing bridge without reading the host\'s other links or addresses', async () => {
+    // a host full of addresses (each container's veth brings one): the check must not dump them
+    for (let i = 0; i < 20; i++) {
+      await runIn(host, ['ip', 'link', 'add', `vb${i}`, 'type', 'veth', 'peer', 'name', `vp${i}`]);
+      await runIn(host, ['ip', 'addr', 'add', `10.92.${i}.1/24`, 'dev', `vb${i}`]);
+    }
+    try {
+      const ctx = contextOf(host);
+      const [requests, answers] = [rtnlRequestCount(), rtnlAnswerCount()];
+      await driver.ensureNetwork(ctx, net);
+      // the bridge's lookup and one add of its gateway (EEXIST): a dump read 20+ addresses
+      assert.equal(rtnlRequestCount() - requests, 2, 'rtnetlink requests');
+      assert.ok(rtnlAnswerCount() - answers <= 2, `rtnetlink answers read: ${rtnlAnswerCount() - answers}`);
+      assert.deepEqual(await addressesOf(host, 'br-b1d1test', 4), ['10.91.0.1/24']);
+    } finally {
+      for (let i = 0; i < 20; i++) await runIn(host, ['ip', 'link', 'del', `vb${i}`]);
+    }
   });
 
   it('reports a missing gateway address and a deleted bridge, and re-ensuring repairs both', async () => {

@@ -2,13 +2,14 @@
 // a Linux bridge holding the gateway address, plus elements in berth's nft table; an endpoint
 // is a veth pair, host side on the bridge, container side born inside the sandbox as ethN.
 import { randomBytes } from 'node:crypto';
-import { addAddress, listAddresses } from '../../kernel/addresses.js';
+import { addAddress } from '../../kernel/addresses.js';
 import { createBridge, createVethPort, deleteLink, findLink, getLink, LOOPBACK_IFINDEX, setLinkUp } from '../../kernel/links.js';
 import { openNetns, type NetnsTarget } from '../../kernel/netns.js';
 import { addRoute } from '../../kernel/routes.js';
 import { KernelError, withRtnl } from '../../kernel/rtnl.js';
 import { sysctls, writeSysctl } from '../../kernel/sysctl.js';
 import { addBridgeRules, ensureFirewall, removeBridgeRules, type BridgeFirewall } from './firewall.js';
+import { trace } from '../../common/trace.js';
 
 export interface BridgeSpec {
   /** the bridge's interface name (berth0, br-<12 hex>) */
@@ -44,10 +45,12 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, o
       await createBridge(nl, { name: spec.ifname, ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
       br = await getLink(nl, spec.ifname);
     }
-    const have = new Set((await listAddresses(nl, { index: br.index })).map((a) => a.cidr));
-    for (const gw of spec.gateways) if (!have.has(gw)) await addAddress(nl, br.index, gw).catch(ignoreExists);
+    // an add that finds the address there answers EEXIST: one round trip per gateway, where a
+    // listing dumped every address of the host (a link-local one per veth: it grew with containers)
+    for (const gw of spec.gateways) await addAddress(nl, br.index, gw).catch(ignoreExists);
     if (!br.up) await setLinkUp(nl, br.index);
   });
+  trace('bridge: link and addresses');
   if (!spec.internal) {
     if (spec.gateways.some((g) => !g.includes(':'))) writeSysctl(host, sysctls.ipForward, '1');
     if (spec.gateways.some((g) => g.includes(':'))) writeSysctl(host, sysctls.ipv6Forwarding, '1');
@@ -56,6 +59,7 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, o
   // table let a container's forged packet reach the host's 127.0.0.1 services (issue 11); the
   // host's own connections to published ports go through berth-init's relay instead.
   writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '0');
+  trace('bridge: sysctls');
   // the caller may have just found berth's table current (engine/networks.ts ensureNetworkKernel)
   if (!opts.firewallChecked) ensureFirewall(host);
   addBridgeRules(host, firewallOf(spec));
