@@ -3,8 +3,11 @@
 // 2 of them encrypted, C containers). Measured there:
 //   1. convergence: from the start of `berth run -d --network ov0 --ip X` on host 1 to the first
 //      ICMP echo reply from X seen by a prober container on EVERY other host (each pings X every
-//      --ping-ms, default 2, and retries ARP every 10 ms); p50/p99 over T trials (and the same on an
-//      encrypted network), with the kernel's backlog drops over the plain trials;
+//      --ping-ms, default 2, and retries ARP every 10 ms; its entry for X is deleted after the
+//      trial); p50/p99 over T trials (and the same on an encrypted network), with the kernel's
+//      backlog drops over the plain trials, and per trial the new container's ARP requests per
+//      prober and the machine's ARP table overflows (a trial over 1 s leaves its neighbour tables
+//      and the slowest prober's ping in slow-<trial>.txt);
 //   2. etcd requests (gRPC calls handled, summed over the members' /metrics), revisions and watch
 //      events sent per attach and per detach;
 //   3. each daemon's RSS and CPU at rest (over --rest-seconds, all daemons at once);
@@ -113,17 +116,78 @@ async function firstReplies(pings: ReadonlyMap<number, BackgroundProcess>, timeo
   return out;
 }
 
+/** The kernel's ARP table counters (one table for every netns on the machine: other work too). */
+interface ArpStat {
+  /** allocations refused: gc_thresh3 non-permanent entries and nothing the forced GC could free */
+  tableFulls: number;
+  forcedGc: number;
+  /** resolutions that failed (an entry went INCOMPLETE → FAILED) */
+  resFailed: number;
+}
+function arpStat(): ArpStat {
+  const rows = readFileSync('/proc/net/stat/arp_cache', 'utf8').trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+  const col = (i: number) => rows.reduce((n, r) => n + parseInt(r[i] ?? '0', 16), 0);
+  return { tableFulls: col(12), forcedGc: col(10), resFailed: col(6) };
+}
+
+/**
+ * ARP requests per neighbour entry from `ip -s neigh` (the kernel's probes count starts at
+ * ucast_solicit, 3, for an INCOMPLETE entry): a count over 1 is a retransmit.
+ */
+function arpRequests(text: string): number[] {
+  return [...text.matchAll(/probes (\d+)/g)].map((m) => Number(m[1]) - 3);
+}
+
+/** What the data path did in one trial, for the tail (issue 17). */
+export interface TrialDiag {
+  /** ARP requests the new container sent per prober address (1 = answered at once) */
+  ctrArp: number[];
+  /** deltas of the machine's ARP table counters over the trial */
+  arp: ArpStat;
+  /** where the raw dumps of a slow trial went */
+  dump?: string;
+}
+
 /** One convergence trial on net: berth run on host `from` with --ip addr; ms to the last prober's first reply. */
-async function trial(s: ScaleLab, from: number, probers: ReadonlyMap<number, string>, net: string, addr: string, name: string): Promise<{ all: number; each: number[]; phases: Phases }> {
+async function trial(s: ScaleLab, from: number, probers: ReadonlyMap<number, string>, net: string, addr: string, name: string): Promise<{ all: number; each: number[]; phases: Phases; diag: TrialDiag }> {
   const pings = await startPings(s, probers, addr);
   await sleep(20);
+  const arp0 = arpStat();
   const t0 = Date.now() / 1000;
   await s.cli(from, ['run', '-d', '--name', name, '--network', net, '--ip', addr, '--', 'sleep', 'infinity'], { check: true });
   const replies = await firstReplies(pings, 5000);
+  const arp1 = arpStat();
+  const host = s.hosts[from] as Host;
+  const ctrNeigh = (await host.execOk(['nsenter', `--net=${await ctrNs(s, from, name)}`, 'ip', '-s', '-4', 'neigh'])).stdout;
+  const diag: TrialDiag = { ctrArp: arpRequests(ctrNeigh), arp: { tableFulls: arp1.tableFulls - arp0.tableFulls, forcedGc: arp1.forcedGc - arp0.forcedGc, resFailed: arp1.resFailed - arp0.resFailed } };
   const missing = [...replies].filter(([, t]) => t === undefined).map(([i]) => s.hosts[i]?.name);
-  if (missing.length) throw new Error(`${name} (${addr} on ${net}): no reply within 5 s on ${missing.join(', ')}`);
-  const each = [...replies.values()].map((t) => ((t as number) - t0) * 1000);
-  return { all: Math.max(...each), each, phases: phases(s, from, [...probers.keys()], name, t0 * 1000, Math.max(...each)) };
+  const each = [...replies.values()].map((t) => (t === undefined ? Infinity : (t - t0) * 1000));
+  if (Math.max(...each) > 1000) {
+    // a slow trial: the neighbour tables on both ends and the slowest prober's ping, for the tail
+    const [slow] = [...replies].sort((a, b) => (b[1] ?? Infinity) - (a[1] ?? Infinity));
+    const [si] = slow as [number, number | undefined];
+    const sh = s.hosts[si] as Host;
+    const neigh = async (h: Host, ns: string | undefined) => (await h.exec([...(ns ? ['nsenter', `--net=${ns}`] : []), 'ip', '-s', '-4', 'neigh'])).stdout;
+    const lines = (pings.get(si)?.stdout() ?? '').split('\n').filter((l) => !/bytes from/.test(l)).slice(0, 60);
+    diag.dump = join(OUT, `slow-${name}.txt`);
+    writeFileSync(
+      diag.dump,
+      [
+        `${name} ${addr}: t0 ${t0.toFixed(6)}; first replies (ms) ${[...replies].map(([i, t]) => `${s.hosts[i]?.name} ${t === undefined ? 'none' : ((t - t0) * 1000).toFixed(0)}`).join(', ')}`,
+        `arp table deltas ${JSON.stringify(diag.arp)}`,
+        `## new container on ${host.name}: ip -s -4 neigh\n${ctrNeigh}`,
+        `## ${host.name} host netns: ip -s -4 neigh\n${await neigh(host, undefined)}`,
+        `## slowest prober on ${sh.name}: ip -s -4 neigh\n${await neigh(sh, probers.get(si))}`,
+        `## ${sh.name} host netns: ip -s -4 neigh\n${await neigh(sh, undefined)}`,
+        `## slowest prober's ping (replies left out)\n${lines.join('\n')}`,
+      ].join('\n\n'),
+    );
+  }
+  // each prober's entry for this address goes with the trial: 19 probers × 200 addresses would sit
+  // in the machine's one ARP table, whose cap all lab hosts share (scale-lab.ts, pinUnderlay)
+  await Promise.all([...probers].map(([i, ns]) => (s.hosts[i] as Host).exec(['nsenter', `--net=${ns}`, 'ip', 'neigh', 'del', addr, 'dev', 'eth0'])));
+  if (missing.length) throw new Error(`${name} (${addr} on ${net}): no reply within 5 s on ${missing.join(', ')}${diag.dump ? ` (dump ${diag.dump})` : ''}`);
+  return { all: Math.max(...each), each, phases: phases(s, from, [...probers.keys()], name, t0 * 1000, Math.max(...each)), diag };
 }
 
 /** Where a trial's time went, from the daemons' BERTH_TRACE stamps (ms after t0; NaN if a stamp is missing). */
@@ -229,6 +293,15 @@ async function entries(h: Host): Promise<{ fdb: number; neigh: number }> {
   return { fdb: f.length, neigh: n.length };
 }
 
+/** Slow trials (over 1 s) against what their data path did. */
+function tailLine(ds: readonly (TrialDiag & { all: number })[]): string {
+  const retx = (d: TrialDiag) => d.ctrArp.some((n) => n > 1);
+  const full = (d: TrialDiag) => d.arp.tableFulls > 0;
+  const slow = ds.filter((d) => d.all > 1000);
+  const fast = ds.filter((d) => d.all <= 1000);
+  return `${slow.length} / ${slow.filter(retx).length} / ${slow.filter(full).length}; ${fast.filter(retx).length} / ${fast.filter(full).length} (of ${fast.length})`;
+}
+
 function phaseLine(ps: readonly Phases[]): string {
   const med = (k: keyof Phases) => pct(ps.map((x) => x[k]).filter((x) => !Number.isNaN(x)), 0.5).toFixed(1);
   return `${med('published')} / ${med('received')} / ${med('dequeued')} / ${med('programmed')} / ${med('replied')}`;
@@ -263,6 +336,7 @@ async function main(): Promise<void> {
       const conv: number[] = [];
       const pairs: number[] = [];
       const ph: Phases[] = [];
+      const diags: (TrialDiag & { all: number })[] = [];
       const failures: string[] = [];
       // counters before/after each window of attaches and of detaches, summed over the windows
       const windows = { attach: [] as [EtcdCounters, EtcdCounters][], detach: [] as [EtcdCounters, EtcdCounters][] };
@@ -282,12 +356,17 @@ async function main(): Promise<void> {
           conv.push(r.all);
           pairs.push(...r.each);
           ph.push(r.phases);
+          diags.push({ all: r.all, ...r.diag });
         }
         // every 20 trials: counters for the 20 attaches, then remove them and count the detaches
         if (names.length === 20 || t === n - 1) {
           const mid = await etcdCounters(s);
           windows.attach.push([before, mid]);
-          for (const x of names) await s.cli(0, ['rm', '-f', x], { check: true });
+          for (const x of names) {
+            // a trial whose `berth run` failed left no container
+            const r = await s.cli(0, ['rm', '-f', x]);
+            if (r.code !== 0 && !/no such container/.test(r.stderr)) throw new Error(`berth rm -f ${x}: exit ${r.code}: ${r.stderr.trim()}`);
+          }
           await sleep(300);
           windows.detach.push([mid, await etcdCounters(s)]);
           names = [];
@@ -295,7 +374,7 @@ async function main(): Promise<void> {
           log(`${net}: ${t + 1}/${n} trials, p50 ${pct(conv, 0.5).toFixed(1)} ms, p99 ${pct(conv, 0.99).toFixed(1)} ms; load ${load()}`);
         }
       }
-      return { conv, pairs, phases: ph, failures, attach: perOp(sum(windows.attach, 0), sum(windows.attach, 1), n), detach: perOp(sum(windows.detach, 0), sum(windows.detach, 1), n) };
+      return { conv, pairs, phases: ph, diags, failures, attach: perOp(sum(windows.attach, 0), sum(windows.attach, 1), n), detach: perOp(sum(windows.detach, 0), sum(windows.detach, 1), n) };
     };
     const third = (subnet: string) => Number(subnet.split('.')[1]);
     const loadTrials0 = load();
@@ -365,6 +444,8 @@ async function main(): Promise<void> {
       ...(e ? [`| convergence, encrypted overlay (${e.conv.length} trials) | p50 ${pct(e.conv, 0.5).toFixed(1)} ms, p99 ${pct(e.conv, 0.99).toFixed(1)} ms, max ${Math.max(...e.conv).toFixed(1)} ms | |`] : []),
       `| where the time goes (median over trials, ms after \`berth run\` starts): endpoint in etcd / last host got the event / its kernel queue reached it / programmed / last first reply | ${phaseLine(p.phases)} | |`,
       ...(e ? [`| the same, encrypted | ${phaseLine(e.phases)} | |`] : []),
+      `| the data path in the plain trials: over 1 s / of them with a container ARP retransmit / with an ARP table overflow; trials ≤ 1 s with a retransmit / an overflow | ${tailLine(p.diags)} | |`,
+      `| the same, encrypted | ${e ? tailLine(e.diags) : '-'} | |`,
       `| etcd WAL fsync during the plain trials (bucket bounds, ${fsync.count} fsyncs; lab data dirs on the machine's disk) | p50 ≤ ${fsync.p50} ms, p99 ≤ ${fsync.p99} ms | |`,
       `| packets dropped for a full kernel backlog during the plain trials (/proc/net/softnet_stat, whole machine; probers ping every ${PING_MS} ms) | ${drops} | |`,
       `| etcd calls per attach (all members) | ${callsLine(p.attach)} | |`,

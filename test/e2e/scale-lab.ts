@@ -133,6 +133,25 @@ export async function sweepScaleLabs(log: (line: string) => void = () => undefin
   return tags;
 }
 
+/**
+ * Permanent underlay neighbours between `fresh` and every host (both ways). Every lab host's
+ * neighbour entries live in the one kernel ARP table of this machine, whose non-permanent entries
+ * are capped machine-wide (gc_thresh3, 1024; the machine's sysctl, not the lab's to raise): 20
+ * hosts' underlay entries (380) plus the probers' took it over the cap, and the kernel then
+ * refused new entries and evicted live ones ("neighbor table overflow", bench/scale's 1–5 s
+ * tail). Separate machines each have their own table; permanent entries are outside the cap.
+ */
+async function pinUnderlay(all: readonly Host[], fresh: readonly Host[]): Promise<void> {
+  const macOf = async (h: Host) => ((JSON.parse((await h.execOk(['ip', '-j', 'link', 'show', 'eth0'])).stdout) as { address: string }[])[0]?.address ?? '');
+  const macs = new Map<Host, string>();
+  await inParallel(all, 8, async (h) => void macs.set(h, await macOf(h)));
+  const line = (peer: Host) => `neigh replace ${ADDR(all.indexOf(peer))} lladdr ${macs.get(peer)} dev eth0 nud permanent`;
+  await inParallel(all, 8, async (h) => {
+    const peers = fresh.includes(h) ? all.filter((p) => p !== h) : fresh.filter((p) => p !== h);
+    if (peers.length) await h.execOk(['ip', '-batch', '-'], { input: `${peers.map(line).join('\n')}\n` });
+  });
+}
+
 /** Build the lab (see the file comment). On any failure the lab is closed before the error is thrown. */
 export async function buildScaleLab(opts: ScaleLabOptions): Promise<ScaleLab> {
   const o = check(opts);
@@ -166,6 +185,7 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
     made[i] = await makeHost(i);
   });
   hosts.push(...made);
+  await pinUnderlay(hosts, hosts);
   const timings = { hosts: t(), etcd: 0, daemons: 0, networks: 0, containers: 0 };
   log(`scale lab ${lab.tag}: ${o.hosts} hosts in ${timings.hosts} ms`);
 
@@ -247,6 +267,7 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
     const index = hosts.length;
     const host = await makeHost(index);
     hosts.push(host);
+    await pinUnderlay(hosts, [host]);
     const t0 = Date.now();
     const daemon = await startOn(host, index);
     const joinMs = Date.now() - t0;

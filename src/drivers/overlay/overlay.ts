@@ -11,8 +11,10 @@
 // (observed on this kernel: ARP answered locally, VXLAN TX = the ICMP packets only).
 // The bridge is in berth's firewall as an internal network: traffic stays within it (egress and
 // published ports go through the per-host gateway bridge, a separate bridge network).
+import { isIPv4 } from 'node:net';
 import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, setMaster, setMtu } from '../../kernel/links.js';
 import { listAddresses } from '../../kernel/addresses.js';
+import { announceArp } from '../../kernel/arp-announce.js';
 import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../../kernel/neighbours.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import { KernelError, type Rtnl, withRtnl } from '../../kernel/rtnl.js';
@@ -153,12 +155,23 @@ async function pipelined(calls: readonly (() => Promise<unknown>)[]): Promise<vo
   }
 }
 
-/** Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address, sent together. Idempotent (replaces). */
+/**
+ * Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address, sent together. Idempotent (replaces).
+ * Then its IPv4 addresses are announced (gratuitous ARP) on the network's bridge: a local
+ * container that asked for one before it existed holds an INCOMPLETE or FAILED entry and would
+ * otherwise wait for its next ARP retransmit (1 s by default) although the VXLAN device now
+ * answers; one with a stale MAC for a reused address is corrected. The VXLAN device consumes the
+ * announcement (ARP proxy), so nothing crosses the underlay.
+ */
 export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: string, ep: RemoteEndpoint): Promise<void> {
-  await withRtnl(host, async (nl) => {
-    const vx = await getLink(nl, overlayNames(networkId).vxlan);
+  const names = overlayNames(networkId);
+  const bridgeIndex = await withRtnl(host, async (nl) => {
+    const vx = await getLink(nl, names.vxlan);
     await pipelined([() => addFdb(nl, vx.index, ep.mac, { dst: ep.vtep }), ...ep.addresses.map((ip) => () => addNeighbour(nl, vx.index, ip, ep.mac))]);
+    return vx.master;
   });
+  const v4 = ep.addresses.filter((a) => isIPv4(a));
+  if (bridgeIndex !== undefined && v4.length) announceArp(host, bridgeIndex, v4.map((ip) => ({ ip, mac: ep.mac })));
 }
 
 /** Remove a remote endpoint's entries. Idempotent: missing entries (or device) are fine. */
