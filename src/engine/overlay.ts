@@ -7,7 +7,7 @@
 // --cluster-store sets (drivers/overlay/agent.ts, started through engine/overlay-agent.ts). A daemonless CLI has none: overlay
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
-import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, SystemError, UserError, quote } from '../common/errors.js';
 import { trace, tracing } from '../common/trace.js';
 import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 import { WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
@@ -52,8 +52,9 @@ export function requireCluster(engine: Engine): OverlayCluster {
  */
 export function checkAttachable(net: NetworkRecord): void {
   if (!isClusterNetwork(net) || net.attachable) return;
-  throw new UserError(
-    `network "${net.name}" is not attachable: containers started with berth run or added with network connect join an overlay network only if it was created with --attachable (berth network create -d overlay --attachable …)`,
+  // Docker's words (swarmkit's PermissionDenied, wrapped by the daemon), then what to do
+  throw new ForbiddenError(
+    `Could not attach to network ${quote(net.name)}: network ${quote(net.name)} not manually attachable: containers started with berth run or added with network connect join an overlay network only if it was created with --attachable (berth network create -d overlay --attachable …)`,
   );
 }
 
