@@ -354,6 +354,11 @@ export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['
     }));
 }
 
+/** `berth system tunnel-subnet CIDR`: needs the daemon joined to the cluster. */
+export async function changeTunnelSubnet(engine: Engine, subnet: string): Promise<{ subnet: string; previous: string }> {
+  return requireCluster(engine).changeTunnelSubnet(subnet);
+}
+
 /** `berth system rotate-keys`: needs the daemon joined to the cluster. */
 export async function rotateKeys(engine: Engine): Promise<{ publicKey: string; previous: string }> {
   return requireCluster(engine).rotateKeys();

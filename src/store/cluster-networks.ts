@@ -20,6 +20,37 @@ export class ClusterNetworks {
   }
 
   /**
+   * Change the cluster's tunnel subnet from `from` to `to`, only while `refuse` finds nothing in
+   * the networks against it (it throws): the write compares that no network changed since the
+   * read and that the value is still `from`. The tunnel address claims of the old block go with it.
+   */
+  async changeTunnelSubnet(from: string, to: string, refuse: (networks: readonly ClusterNetworkRecord[]) => void): Promise<void> {
+    const s = this.s;
+    const key = s.keys.tunnelSubnet();
+    await s.run(async () => {
+      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+        const { networks, revision } = await this.read();
+        refuse(networks);
+        const r = await txn(
+          s.client,
+          [
+            { key: s.keys.networksPrefix(), prefix: true, target: 'Mod', result: 'Less', value: revision + 1 },
+            { key, target: 'Value', result: 'Equal', value: JSON.stringify(from) },
+          ],
+          [op.put(key, to), op.delPrefix(s.keys.tunnelPrefix())],
+          [op.get(key)],
+        );
+        if (r.succeeded) return;
+        const kv = r.kvs(0)[0];
+        const now = kv ? decode<unknown>(kv) : undefined;
+        if (now !== from) throw new ConflictError(`the cluster's tunnel subnet is ${JSON.stringify(now ?? null)} now, not ${from}: changed meanwhile; look again and retry`);
+        s.stats.casConflicts++;
+      }
+      throw new ConflictError(`tunnel subnet: gave up after ${CONFLICT_RETRIES} concurrent changes to the cluster's networks; try again`);
+    });
+  }
+
+  /**
    * Create an overlay network for the whole cluster. ConflictError when the name or the requested
    * VNI is taken, or a subnet overlaps another overlay network's. Safe against concurrent creates
    * on other hosts: the write only succeeds if no network changed since the read.
