@@ -62,6 +62,20 @@ test('a configurable tunnel subnet for encrypted overlays', { timeout: 300_000 }
     const store = `etcd://${etcd.members.map((m) => m.endpoint).join(',')}`;
     const clusterArgs = (i: number) => ['--cluster-store', store, '--advertise-addr', ADDR(i), '--cluster-lease-ttl', String(TTL)];
     const storedSubnet = async () => (await a.execOk([ETCDCTL_BIN, `--endpoints=${etcd.endpoints.join(',')}`, 'get', '--print-value-only', '/berth/v1/config/tunnel-subnet'])).stdout.trim();
+    // unary KV requests (Range, Txn, Put, DeleteRange…) the etcd member handled, from its /metrics
+    const kvCalls = async (): Promise<Map<string, number>> => {
+      const m = new Map<string, number>();
+      for (const member of etcd.members) {
+        const r = await member.host.execOk(['curl', '-s', '--max-time', '5', `http://${member.endpoint}/metrics`]);
+        for (const line of r.stdout.split('\n')) {
+          const call = /^grpc_server_handled_total\{grpc_code="[^"]*",grpc_method="([^"]+)",grpc_service="etcdserverpb\.KV",grpc_type="unary"\} (\S+)$/.exec(line);
+          if (call) m.set(call[1] as string, (m.get(call[1] as string) ?? 0) + Number(call[2]));
+        }
+      }
+      return m;
+    };
+    const diff = (before: Map<string, number>, after: Map<string, number>): Record<string, number> =>
+      Object.fromEntries([...after].map(([k, v]): [string, number] => [k, v - (before.get(k) ?? 0)]).filter(([, v]) => v !== 0));
     const daemonOnce = (h: Host, i: number, extra: string[]): Promise<ExecResult> =>
       h.exec([NODE, BERTH_BIN, 'daemon', '--api', `unix://${join(h.runDir, 'once.sock')}`, ...clusterArgs(i), ...extra], { timeoutMs: 20_000 });
 
@@ -175,6 +189,12 @@ test('a configurable tunnel subnet for encrypted overlays', { timeout: 300_000 }
       });
       assert.equal(cap.lines.filter((l) => /\.4789: VXLAN|\.4789: UDP/.test(l)).length, 0, 'no VXLAN on the underlay');
       assert.equal(cap.hits, 0);
+      // a detach through the daemon is one etcd request: the record and its address claim in one transaction
+      const before = await kvCalls();
+      await cliOk(a, ['network', 'disconnect', 'tsn2', 'ua']);
+      const calls = diff(before, await kvCalls());
+      t.diagnostic(`etcd KV requests for one network disconnect: ${JSON.stringify(calls)}`);
+      assert.deepEqual(calls, { Txn: 1 });
     });
 
     await t.test('a daemon given another --tunnel-subnet refuses to join, naming both values', async () => {
