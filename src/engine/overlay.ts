@@ -19,6 +19,7 @@ import { overlaySubnets } from './overlay-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr } from '../ipam/index.js';
 import type { ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
+import { tunnelSubnetOf } from './tunnel-subnet.js';
 import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptionsOf } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
 import { newId } from '../store/store.js';
@@ -181,7 +182,7 @@ export async function createClusterNetwork(engine: Engine, driver: NetworkDriver
     internal: plan.internal,
     options: plan.options,
     labels: spec.labels,
-  });
+  }, isEncrypted({ options: plan.options, internal: plan.internal }) ? { tunnelSubnet: tunnelSubnetOf(engine) } : {});
   return mirrorOverlayNetwork(engine, record);
 }
 

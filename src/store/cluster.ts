@@ -126,8 +126,8 @@ export class ClusterStore {
    * Create an overlay network for the whole cluster. ConflictError when the name or the requested
    * VNI is taken, or a subnet overlaps another overlay network's; safe against concurrent creates.
    */
-  createNetwork(network: NewClusterNetwork): Promise<ClusterNetworkRecord> {
-    return this.networks.create(network);
+  createNetwork(network: NewClusterNetwork, opts: { tunnelSubnet?: string } = {}): Promise<ClusterNetworkRecord> {
+    return this.networks.create(network, opts);
   }
 
   listNetworks(): Promise<ClusterNetworkRecord[]> {

@@ -183,6 +183,21 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
         assert.deepEqual(again, got);
       });
 
+      await t.test("the cluster's tunnel subnet: written once by the first host to ask, the same for every later one; an encrypted create checks it", async () => {
+        const got = await Promise.all([a.call<string>('tunnelSubnet', '100.80.0.0/16'), b.call<string>('tunnelSubnet', '100.81.0.0/16'), c.call<string>('tunnelSubnet', '100.82.0.0/16')]);
+        assert.equal(new Set(got).size, 1, `one value for all: ${got.join(' ')}`);
+        const value = got[0] ?? '';
+        assert.equal(await c.call<string>('tunnelSubnet', '100.99.0.0/16'), value, 'never overwritten');
+        const other = value === '100.80.0.0/16' ? '100.81.0.0/16' : '100.80.0.0/16';
+        await assert.rejects(
+          b.call('createNetwork', { name: 'tsx', subnets: [{ subnet: '10.61.0.0/24' }], options: { encrypted: '' } }, { tunnelSubnet: other }),
+          new RegExp(`ConflictError: network tsx: the cluster's tunnel subnet is "${value.replace(/\./g, '\\.')}", not ${other.replace(/\./g, '\\.')}`),
+        );
+        assert.equal((await c.call<ClusterNetworkRecord[]>('listNetworks')).some((n) => n.name === 'tsx'), false, 'nothing created');
+        const made = await b.call<ClusterNetworkRecord>('createNetwork', { name: 'tsx', subnets: [{ subnet: '10.61.0.0/24' }], options: { encrypted: '' } }, { tunnelSubnet: value });
+        assert.equal(await a.call('removeNetwork', made.id), true);
+      });
+
       const net = await a.call<ClusterNetworkRecord>('createNetwork', { name: 'ov', subnets: [{ subnet: '10.50.0.0/24' }] });
 
       await t.test('3 processes allocating 30 addresses each at once: 90 distinct, no gateway', async () => {
