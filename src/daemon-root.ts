@@ -34,7 +34,7 @@ export interface DaemonOptions {
   /** how often the nft table is checked (ms) */
   watchInterval?: number;
   /** join a cluster: overlay networks (src/daemon/overlay-agent.ts) */
-  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; reclaimAfterSeconds?: number; wireguardPort?: number };
+  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds?: number; reclaimAfterSeconds?: number; wireguardPort?: number; tunnelSubnet?: string };
   /** serve Docker's network driver plugin on this unix socket (src/plugin/) */
   dockerPlugin?: string;
   /** IP:PORT of the topology page (src/ui/server.ts) */
@@ -77,6 +77,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ...(opts.cluster.leaseTtlSeconds ? { leaseTtlSeconds: opts.cluster.leaseTtlSeconds } : {}),
         ...(opts.cluster.reclaimAfterSeconds !== undefined ? { reclaimAfterSeconds: opts.cluster.reclaimAfterSeconds } : {}),
         ...(opts.cluster.wireguardPort ? { wireguardPort: opts.cluster.wireguardPort } : {}),
+        ...(opts.cluster.tunnelSubnet ? { tunnelSubnet: opts.cluster.tunnelSubnet } : {}),
         log: opts.log,
         onRemoteRecords: (r) => (dnsRemote.set ? dnsRemote.set(r) : void (dnsRemote.early = r)),
       })

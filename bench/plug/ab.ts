@@ -62,7 +62,7 @@ async function inner(): Promise<void> {
   try {
     const builds = [await load(values.base, 'base', join(dir, 'a')), await load(REPO_ROOT, 'this build', join(dir, 'b'))];
     const spec = { ifname: 'br-plugab', gateways: ['10.9.0.1/16'], nat4: [], nat6: [], internal: false, inbound: 'nat' as const, subnets: ['10.9.0.0/16'] };
-    await builds[0]!.bridge.ensureBridge(null, spec);
+    await builds[0]!.bridge.ensureBridge(null, spec, { tunnelSubnet: '198.18.0.0/16' });
     // the bridge table of the anti-spoofing guard, as on any host with a guarded port: the
     // default network's check looks for both of berth's tables
     (await import(join(REPO_ROOT, 'dist', 'src', 'drivers', 'bridge', 'spoof-guard.js')) as typeof SpoofMod).syncSpoofGuard(null, []);

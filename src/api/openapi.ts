@@ -56,7 +56,7 @@ export const OPENAPI = {
         summary: 'Connect a container: {Container, EndpointConfig:{IPAMConfig:{IPv4Address,IPv6Address}, Aliases, MacAddress, GwPriority}}',
         parameters: [idParam('id', 'network')],
         requestBody: requestBody('NetworkConnect'),
-        responses: { 200: ok('connected', false), 400: error, 404: error, 409: error },
+        responses: { 200: ok('connected', false), 400: error, 403: error, 404: error, 409: error },
       },
     },
     '/networks/{id}/disconnect': {
@@ -86,7 +86,7 @@ export const OPENAPI = {
         summary: 'Create and start a detached container: {Cmd, Entrypoint, Hostname, ExposedPorts, MacAddress, HostConfig:{NetworkMode, PortBindings, PublishAllPorts, AutoRemove, Dns (IP addresses)}, NetworkingConfig:{EndpointsConfig}}; ?name=. berth has no images: Image is refused, as are Env, User, WorkingDir, Labels, Volumes, Binds and the other fields it cannot honour',
         parameters: [{ name: 'name', in: 'query', schema: { type: 'string' } }],
         requestBody: requestBody('ContainerCreate'),
-        responses: { 201: ok('{Id, Warnings}'), 400: error, 404: error, 409: error, 413: error },
+        responses: { 201: ok('{Id, Warnings}'), 400: error, 403: error, 404: error, 409: error, 413: error },
       },
     },
     '/containers/{id}/json': { get: { summary: 'Inspect a container (Docker shape)', parameters: [idParam('id', 'container')], responses: { 200: ok('container'), 404: error } } },

@@ -3,7 +3,7 @@
 // calls the engine and formats answers; it holds no logic of its own.
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from 'node:https';
-import { BerthError, ConflictError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
+import { BerthError, ConflictError, ForbiddenError, NotFoundError, UserError, escapeControls } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { Engine } from '../engine/context.js';
 import { peerCredentials } from '../engine/host.js';
@@ -55,6 +55,7 @@ function statusOf(err: unknown): number {
   if (err instanceof HttpError) return err.status;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
+  if (err instanceof ForbiddenError) return 403;
   if (err instanceof UserError) return 400;
   return 500;
 }

@@ -27,7 +27,7 @@ export interface DaemonRequest {
   /** unix:///path or tcp://IP:PORT */
   api: string[];
   tls: { verify: boolean; ca?: string; cert?: string; key?: string };
-  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds: number; reclaimAfterSeconds: number; wireguardPort: number };
+  cluster?: { store: string; advertiseAddress: string; leaseTtlSeconds: number; reclaimAfterSeconds: number; wireguardPort: number; tunnelSubnet?: string };
   /** the unix socket of Docker's network driver plugin, when served */
   dockerPlugin?: string;
   /** --ui IP:PORT: the topology page */

@@ -63,10 +63,11 @@ function buildProgram(ctx: CliContext, commands: readonly Command[]): Command {
     .option('--advertise-addr <ip>', "this host's address on the underlay: its VTEP (needed with --cluster-store)")
     .option('--cluster-lease-ttl <seconds>', "how long this host's cluster records outlive a dead daemon", '15')
     .option('--cluster-reclaim-after <seconds>', "how long after a host's lease expired its overlay addresses are released for reuse (a host back sooner keeps them)", '300')
+    .option('--tunnel-subnet <cidr>', "the cluster's WireGuard tunnel subnet (encrypted overlay networks), written by the first daemon to join; a daemon given another refuses to join (default 198.18.0.0/16)")
     .option('--wireguard-port <port>', 'UDP port of this host\'s WireGuard device (encrypted overlay networks)', '51820')
     .option('--docker-plugin [socket]', "serve Docker's network and IPAM driver plugin (docker network create -d berth) on this socket (default /run/docker/plugins/berth.sock; its file name is the driver's name)")
     .option('--ui <ip:port>', 'serve the topology page here (loopback; any other address needs the token the daemon prints)')
-    .action(async (o: { dockerPlugin?: string | true; ui?: string; api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; clusterReclaimAfter: string; wireguardPort: string }) => {
+    .action(async (o: { dockerPlugin?: string | true; ui?: string; api: string[]; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string; clusterStore?: string; advertiseAddr?: string; clusterLeaseTtl: string; clusterReclaimAfter: string; wireguardPort: string; tunnelSubnet?: string }) => {
       // a daemon runs in its own process, never inside another daemon
       if (ctx.remote) return void (ctx.remote.handoff = { kind: 'local' });
       const { berthPaths } = await import('../common/config.js');
@@ -80,7 +81,11 @@ function buildProgram(ctx: CliContext, commands: readonly Command[]): Command {
       if (!/^[0-9]+$/.test(o.clusterReclaimAfter) || reclaim > 604_800) throw new UserError(`invalid --cluster-reclaim-after ${quote(o.clusterReclaimAfter)}: expected whole seconds from 0 to 604800 (a week)`);
       const wgPort = Number(o.wireguardPort);
       if (!/^[0-9]+$/.test(o.wireguardPort) || wgPort < 1 || wgPort > 65535) throw new UserError(`invalid --wireguard-port ${quote(o.wireguardPort)}: expected a UDP port from 1 to 65535`);
-      const cluster = o.clusterStore && o.advertiseAddr ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, reclaimAfterSeconds: reclaim, wireguardPort: wgPort } : undefined;
+      if (o.tunnelSubnet !== undefined && !o.clusterStore) throw new UserError('--tunnel-subnet is a cluster setting: give it with --cluster-store and --advertise-addr');
+      const tunnelSubnet = o.tunnelSubnet === undefined ? undefined : (await import('../engine/tunnel-subnet.js')).parseTunnelSubnet(o.tunnelSubnet);
+      const cluster = o.clusterStore && o.advertiseAddr
+        ? { store: o.clusterStore, advertiseAddress: o.advertiseAddr, leaseTtlSeconds: ttl, reclaimAfterSeconds: reclaim, wireguardPort: wgPort, ...(tunnelSubnet ? { tunnelSubnet } : {}) }
+        : undefined;
       const tls = { verify: Boolean(o.tlsverify), ...(o.tlscacert ? { ca: o.tlscacert } : {}), ...(o.tlscert ? { cert: o.tlscert } : {}), ...(o.tlskey ? { key: o.tlskey } : {}) };
       // the daemon is wired by the composition root, which hands its runner in (a CLI never imports it)
       if (!ctx.runDaemon) throw new Error('this berth cannot run a daemon');

@@ -39,6 +39,9 @@ export class NotFoundError extends UserError {}
 /** The value is well-formed but clashes with existing state (name taken, address in use…). */
 export class ConflictError extends UserError {}
 
+/** The value is well-formed but the named thing's policy refuses it (Docker's 403 Forbidden). */
+export class ForbiddenError extends UserError {}
+
 /**
  * A user's value as it appears in a message: in double quotes, with control characters
  * (C0, DEL, C1), line and paragraph separators and bidi overrides escaped, so that an error

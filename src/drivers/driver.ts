@@ -23,6 +23,8 @@ export const ENDPOINT_ALIAS_PREFIX = 'berth:endpoint:';
  */
 export interface DriverContext {
   readonly hostNetns: NetnsTarget | null;
+  /** the cluster's WireGuard tunnel subnet as this host's store holds it: berth's firewall guards it */
+  readonly tunnelSubnet: string;
   /** berth's nft tables were found current (or put back) by the engine just before this call: ensureNetwork need not list them again */
   readonly firewallChecked?: boolean;
   /** set when the daemon is joined to a cluster: what overlay networks need from it */

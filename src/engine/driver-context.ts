@@ -3,12 +3,15 @@
 import type { DriverContext } from '../drivers/driver.js';
 import type { Engine } from './context.js';
 import { overlayMtu, overlaySpecOf, remoteOf } from './overlay.js';
+import { tunnelSubnetOf } from './tunnel-subnet.js';
 
 export function driverContext(engine: Engine): DriverContext {
   const cluster = engine.cluster;
-  if (!cluster) return { hostNetns: engine.hostNetns };
+  const tunnelSubnet = tunnelSubnetOf(engine);
+  if (!cluster) return { hostNetns: engine.hostNetns, tunnelSubnet };
   return {
     hostNetns: engine.hostNetns,
+    tunnelSubnet,
     cluster: {
       overlaySpecOf: (net) => overlaySpecOf(net, cluster),
       overlayMtuOf: (net) => overlayMtu(net, cluster),

@@ -11,6 +11,7 @@ import { NftGeneration } from '../kernel/nft/generation.js';
 import type { Engine } from './context.js';
 import { FirewallCache } from './firewall-cache.js';
 import { desiredPortGuards, restoreFirewall } from './repair.js';
+import { tunnelSubnetOf } from './tunnel-subnet.js';
 
 const caches = new WeakMap<Engine, FirewallCache | null>();
 
@@ -61,7 +62,7 @@ function checkFirewallTables(engine: Engine): 'installed' | 'restored' | 'none' 
   const at = cache?.generation();
   // nothing committed since both tables were found current (or only berth's own element batches)
   if (cache?.currentAt(at)) return 'installed';
-  if (firewallInstalled(engine.hostNetns)) {
+  if (firewallInstalled(engine.hostNetns, tunnelSubnetOf(engine))) {
     // both tables listed and current: known until another commit; the bridge table may be
     // missing only while no port is guarded, and that is looked at again on every check
     if (spoofGuardInstalled(engine.hostNetns)) {

@@ -3,6 +3,8 @@
 import { OverlayAgent as DriverAgent, type OverlayAgentHost, type OverlayAgentOptions } from '../drivers/overlay/agent.js';
 import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 import type { Engine } from './context.js';
+import { ensureFirewall, firewallInstalledAny } from '../drivers/bridge/firewall.js';
+import { TUNNEL_SUBNET_SETTING } from '../drivers/overlay/tunnel-subnet.js';
 import { forgetOverlayNetwork, localOverlayEndpoints, mirrorOverlayNetwork } from './overlay.js';
 
 export { hostIdOf, parseClusterStore, type OverlayAgentOptions } from '../drivers/overlay/agent.js';
@@ -23,6 +25,12 @@ function agentHostOf(engine: Engine): OverlayAgentHost {
     mirror: (n) => mirrorOverlayNetwork(engine, n),
     forget: (networkId) => forgetOverlayNetwork(engine, networkId),
     localEndpoints: () => localOverlayEndpoints(engine),
+    tunnelSubnet: () => engine.store.getSetting(TUNNEL_SUBNET_SETTING),
+    setTunnelSubnet: (subnet) => {
+      engine.store.setSetting(TUNNEL_SUBNET_SETTING, subnet);
+      // re-rendered now (one atomic batch) when berth's table exists; a later install reads the setting
+      if (firewallInstalledAny(engine.hostNetns)) ensureFirewall(engine.hostNetns, subnet);
+    },
   };
 }
 

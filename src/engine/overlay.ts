@@ -7,7 +7,7 @@
 // --cluster-store sets (drivers/overlay/agent.ts, started through engine/overlay-agent.ts). A daemonless CLI has none: overlay
 // operations fail with a message saying what is needed. The mirror record carries the VNI in
 // Docker's option key, so the kernel side can be rebuilt from the local record alone.
-import { ConflictError, NotFoundError, SystemError, UserError } from '../common/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, SystemError, UserError, quote } from '../common/errors.js';
 import { trace, tracing } from '../common/trace.js';
 import type { OverlayCluster } from '../drivers/overlay/cluster.js';
 import { WIREGUARD_OVERHEAD } from '../drivers/overlay/overlay-encryption.js';
@@ -19,6 +19,7 @@ import { overlaySubnets } from './overlay-subnets.js';
 import { cidrsOverlap, firstHostAddress, parseCidr } from '../ipam/index.js';
 import type { ClusterNetworkRecord, ClusterStore } from '../store/cluster.js';
 import { ClusterUnreachableError } from '../store/cluster-errors.js';
+import { tunnelSubnetOf } from './tunnel-subnet.js';
 import { NEEDS_CLUSTER, VNI_OPTION, isEncrypted, overlayOptionsOf } from '../drivers/overlay/options.js';
 import type { EndpointRecord, NetworkRecord, NewNetwork } from '../store/store.js';
 import { newId } from '../store/store.js';
@@ -52,8 +53,9 @@ export function requireCluster(engine: Engine): OverlayCluster {
  */
 export function checkAttachable(net: NetworkRecord): void {
   if (!isClusterNetwork(net) || net.attachable) return;
-  throw new UserError(
-    `network "${net.name}" is not attachable: containers started with berth run or added with network connect join an overlay network only if it was created with --attachable (berth network create -d overlay --attachable …)`,
+  // Docker's words (swarmkit's PermissionDenied, wrapped by the daemon), then what to do
+  throw new ForbiddenError(
+    `Could not attach to network ${quote(net.name)}: network ${quote(net.name)} not manually attachable: containers started with berth run or added with network connect join an overlay network only if it was created with --attachable (berth network create -d overlay --attachable …)`,
   );
 }
 
@@ -180,7 +182,7 @@ export async function createClusterNetwork(engine: Engine, driver: NetworkDriver
     internal: plan.internal,
     options: plan.options,
     labels: spec.labels,
-  });
+  }, isEncrypted({ options: plan.options, internal: plan.internal }) ? { tunnelSubnet: tunnelSubnetOf(engine) } : {});
   return mirrorOverlayNetwork(engine, record);
 }
 
@@ -351,6 +353,11 @@ export function localOverlayEndpoints(engine: Engine): Parameters<ClusterStore['
       // such records for an encrypted network (fail closed), so nothing is sent in plaintext
       ...(encrypted.has(e.networkId) && tunnel ? { vtep: tunnel } : {}),
     }));
+}
+
+/** `berth system tunnel-subnet CIDR`: needs the daemon joined to the cluster. */
+export async function changeTunnelSubnet(engine: Engine, subnet: string): Promise<{ subnet: string; previous: string }> {
+  return requireCluster(engine).changeTunnelSubnet(subnet);
 }
 
 /** `berth system rotate-keys`: needs the daemon joined to the cluster. */

@@ -22,6 +22,7 @@ import { portGuardOf } from './endpoints.js';
 import { dockerEndpointProblems } from './docker-endpoints.js';
 import { hostRelayDrift, orphanedEndpointRelays, releaseEndpointRelay } from './port-relay.js';
 import { ensureNetworkKernel, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX } from './networks.js';
+import { tunnelSubnetOf } from './tunnel-subnet.js';
 
 /** The object a finding is about, by kind and key (the topology flags the node it is: topology-drift.ts). */
 export type FindingRef =
@@ -95,13 +96,13 @@ export function desiredPortGuards(engine: Engine, snap: StoreSnapshot = snapshot
 /** Put berth's nft tables back as the store says (after a flush or a firewall reload). */
 export function restoreFirewall(engine: Engine): void {
   const { bridges, ports } = desiredFirewall(engine);
-  syncFirewall(engine.hostNetns, bridges, ports);
+  syncFirewall(engine.hostNetns, tunnelSubnetOf(engine), bridges, ports);
   syncSpoofGuard(engine.hostNetns, desiredPortGuards(engine));
 }
 
 /** True if berth's nft tables are there with their current rules (the bridge one once a port is guarded). */
 export function firewallTablesInstalled(engine: Engine): boolean {
-  if (!firewallInstalled(engine.hostNetns)) return false;
+  if (!firewallInstalled(engine.hostNetns, tunnelSubnetOf(engine))) return false;
   return spoofGuardInstalled(engine.hostNetns) || desiredPortGuards(engine).length === 0;
 }
 
@@ -111,7 +112,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   const findings: Finding[] = [];
   const note = (ref: FindingRef, object: string, problem: string, action?: string) => findings.push({ object, ref, problem, ...((opts.repair || opts.describe) && action ? { action } : {}) });
   // looked at first: repairing a network below puts a missing table back (firewall-state.ts)
-  const tableMissing = !firewallInstalled(engine.hostNetns);
+  const tableMissing = !firewallInstalled(engine.hostNetns, tunnelSubnetOf(engine));
 
   // 1. containers whose process is gone still hold addresses, ports and a namespace; a creation
   //    abandoned halfway (its berth process died) is undone; an orphan outliving its shim is killed
@@ -221,7 +222,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   const final = opts.repair ? snapshot(engine) : snap;
   const desired = desiredFirewall(engine, final);
   let fwProblem = '';
-  if (tableMissing || !firewallInstalled(engine.hostNetns)) {
+  if (tableMissing || !firewallInstalled(engine.hostNetns, tunnelSubnetOf(engine))) {
     fwProblem = store.listNetworks().length ? "berth's nft table is missing or outdated" : '';
   } else {
     const have = firewallElementCounts(engine.hostNetns) ?? {};
@@ -231,7 +232,7 @@ export async function checkSystem(engine: Engine, opts: { repair: boolean; descr
   }
   if (fwProblem) {
     note({ kind: 'nft-table', family: 'inet', name: 'berth' }, 'nft table inet berth', fwProblem, 'reinstalled the rules and refilled every set and map');
-    if (opts.repair) syncFirewall(engine.hostNetns, desired.bridges, desired.ports);
+    if (opts.repair) syncFirewall(engine.hostNetns, tunnelSubnetOf(engine), desired.bridges, desired.ports);
   }
 
   // 7. the anti-spoofing table: present with its rules whenever a bridge port is guarded

@@ -1,11 +1,12 @@
 // The cluster store's endpoint records: each host's endpoints (endpoint → VTEP) under the host's
 // lease, so they vanish from every other host's watch when the host dies.
+import type { IKeyValue } from 'etcd3';
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 import type { ClusterAddresses } from './cluster-addresses.js';
 import type { AddressRequest } from './cluster-alloc.js';
 import { op, rangePrefix, txn } from './cluster-etcd.js';
 import { type AllocationRecord, type ClusterEndpointRecord, type NewClusterEndpoint, checkEndpointRecord } from './cluster-records.js';
-import { type ClusterSession, allocationValue, decode } from './cluster-session.js';
+import { CONFLICT_RETRIES, type ClusterSession, allocationValue, decode } from './cluster-session.js';
 
 export class ClusterEndpoints {
   constructor(
@@ -82,27 +83,50 @@ export class ClusterEndpoints {
     return new Error(`cluster store: endpoint ${record.id} write failed a compare that no longer fails`);
   }
 
-  /** Remove an endpoint record of this host; with release (default) also free its addresses. */
+  /**
+   * Remove an endpoint record of this host and, with release (default), free its addresses: one
+   * transaction deletes the record and the address keys, each key guarded by its value (held by
+   * this endpoint), so a removal never frees an address another endpoint holds. The addresses
+   * are those of the record this host published; without one (a restart before the resync) they
+   * are read first. A failed guard (an address reclaimed meanwhile and claimed by another
+   * endpoint) answers with the network's allocations, and the removal is retried with the
+   * addresses the endpoint still holds.
+   */
   async remove(networkId: string, endpointId: string, opts: { release?: boolean } = {}): Promise<boolean> {
     const s = this.s;
     const key = s.keys.endpoint(networkId, endpointId);
+    const ipamPrefix = s.keys.ipamPrefix(networkId);
+    const local = s.localEndpoints.get(key);
     const removed = await s.run(async () => {
-      const r = await txn(s.client, [], [{ request_delete_range: { key: Buffer.from(key), prev_kv: true } }]);
-      const prev = r.response.responses[0]?.response_delete_range?.prev_kvs?.[0];
-      const record = prev ? decode<ClusterEndpointRecord>(prev) : s.localEndpoints.get(key);
-      if (opts.release ?? true) {
-        const held = (await this.addresses.read(networkId).catch((e: unknown) => {
-          if (e instanceof NotFoundError) return [];
-          throw e;
-        })).filter((a) => a.owner === endpointId);
-        for (const a of held) {
-          await txn(s.client, [{ key: s.keys.ipam(networkId, a.address), target: 'Value', result: 'Equal', value: JSON.stringify(allocationValue(a.owner, a.hostId)) }], [op.del(s.keys.ipam(networkId, a.address))]);
-        }
+      let held: { address: string; value: string }[] | undefined;
+      if (!(opts.release ?? true)) held = [];
+      else if (local) {
+        const value = JSON.stringify(allocationValue(endpointId, s.hostId));
+        held = [local.ipv4, local.ipv6].filter((a): a is string => a !== null).map((address) => ({ address, value }));
+      } else held = this.heldBy(networkId, endpointId, (await txn(s.client, [], [op.getPrefix(ipamPrefix)])).kvs(0));
+      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+        const r = await txn(
+          s.client,
+          held.map((h) => ({ key: s.keys.ipam(networkId, h.address), target: 'Value' as const, result: 'Equal' as const, value: h.value })),
+          [{ request_delete_range: { key: Buffer.from(key), prev_kv: true } }, ...held.map((h) => op.del(s.keys.ipam(networkId, h.address)))],
+          [op.getPrefix(ipamPrefix)],
+        );
+        if (r.succeeded) return r.response.responses[0]?.response_delete_range?.prev_kvs?.[0] !== undefined || local !== undefined;
+        s.stats.casConflicts++;
+        held = this.heldBy(networkId, endpointId, r.kvs(0));
       }
-      return prev !== undefined || record !== undefined;
+      throw new ConflictError(`endpoint ${endpointId.slice(0, 12)} not removed after ${CONFLICT_RETRIES} conflicts with other hosts; try again`);
     });
     s.localEndpoints.delete(key);
     return removed;
+  }
+
+  /** The addresses an endpoint holds among a network's allocation keys, with their exact values (the guards). */
+  private heldBy(networkId: string, endpointId: string, kvs: readonly IKeyValue[]): { address: string; value: string }[] {
+    const prefix = this.s.keys.ipamPrefix(networkId);
+    return kvs
+      .filter((kv) => decode<AllocationRecord>(kv).owner === endpointId)
+      .map((kv) => ({ address: kv.key.toString().slice(prefix.length), value: kv.value.toString() }));
   }
 
   async list(filter: { networkId?: string; hostId?: string } = {}): Promise<ClusterEndpointRecord[]> {

@@ -1,7 +1,7 @@
 // The cluster store's hosts: each host's record (VTEP, WireGuard key and endpoint) under its
 // lease, and its address in the WireGuard tunnel subnet.
 import { createHash } from 'node:crypto';
-import { ConflictError } from '../common/errors.js';
+import { ConflictError, SystemError } from '../common/errors.js';
 import { type Cidr, type IpAddress, addressFromValue, cidrContains, parseAddress, validateSubnetConfig } from '../ipam/index.js';
 import { pickAddress } from './cluster-alloc.js';
 import { op, rangePrefix, txn } from './cluster-etcd.js';
@@ -30,6 +30,21 @@ export class ClusterHosts {
     const r = await this.s.run(() => txn(this.s.client, [], [op.get(key)]));
     const kv = r.kvs(0)[0];
     return kv ? decode<ClusterHostRecord>(kv) : undefined;
+  }
+
+  /**
+   * The cluster's WireGuard tunnel subnet: `wanted` when no host has written one yet (this host
+   * initialises the cluster), else the one written first. One transaction; the caller compares.
+   */
+  async tunnelSubnet(wanted: string): Promise<string> {
+    const s = this.s;
+    const key = s.keys.tunnelSubnet();
+    const r = await s.run(() => txn(s.client, [{ key, target: 'Create', result: 'Equal', value: 0 }], [op.put(key, wanted)], [op.get(key)]));
+    if (r.succeeded) return wanted;
+    const kv = r.kvs(0)[0];
+    const stored = kv ? decode<unknown>(kv) : undefined;
+    if (typeof stored !== 'string') throw new SystemError(`cluster store: ${key} holds ${kv?.value.toString() ?? 'nothing'}, not a CIDR`);
+    return stored;
   }
 
   /**

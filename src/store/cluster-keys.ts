@@ -7,6 +7,7 @@
 //   <prefix>/endpoints/<network id>/<ep id>    endpoint record, under its host's lease
 //   <prefix>/hosts/<host id>                   host record, under its own lease
 //   <prefix>/wireguard/tunnel/<address>        {owner, hostId}: a host's WireGuard tunnel address (not leased)
+//   <prefix>/config/tunnel-subnet              "CIDR": the cluster's WireGuard tunnel subnet, written once
 //
 // The default prefix carries a layout version, so a later layout can live beside this one.
 import { UserError } from '../common/errors.js';
@@ -125,6 +126,16 @@ export class ClusterKeys {
   /** `address` must be canonical text. */
   tunnel(address: string): string {
     return `${this.tunnelPrefix()}${address}`;
+  }
+
+  /** The cluster's WireGuard tunnel subnet (written once, by the first daemon to join). */
+  tunnelSubnet(): string {
+    return `${this.configPrefix()}tunnel-subnet`;
+  }
+
+  /** Cluster-wide settings. */
+  configPrefix(): string {
+    return `${this.prefix}/config/`;
   }
 
   /** The last path segment of a key under `prefix`, undefined for keys elsewhere. */

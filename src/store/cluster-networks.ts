@@ -20,11 +20,45 @@ export class ClusterNetworks {
   }
 
   /**
+   * Change the cluster's tunnel subnet from `from` to `to`, only while `refuse` finds nothing in
+   * the networks against it (it throws): the write compares that no network changed since the
+   * read and that the value is still `from`. The tunnel address claims of the old block go with it.
+   */
+  async changeTunnelSubnet(from: string, to: string, refuse: (networks: readonly ClusterNetworkRecord[]) => void): Promise<void> {
+    const s = this.s;
+    const key = s.keys.tunnelSubnet();
+    await s.run(async () => {
+      for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+        const { networks, revision } = await this.read();
+        refuse(networks);
+        const r = await txn(
+          s.client,
+          [
+            { key: s.keys.networksPrefix(), prefix: true, target: 'Mod', result: 'Less', value: revision + 1 },
+            { key, target: 'Value', result: 'Equal', value: JSON.stringify(from) },
+          ],
+          [op.put(key, to), op.delPrefix(s.keys.tunnelPrefix())],
+          [op.get(key)],
+        );
+        if (r.succeeded) return;
+        const kv = r.kvs(0)[0];
+        const now = kv ? decode<unknown>(kv) : undefined;
+        if (now !== from) throw new ConflictError(`the cluster's tunnel subnet is ${JSON.stringify(now ?? null)} now, not ${from}: changed meanwhile; look again and retry`);
+        s.stats.casConflicts++;
+      }
+      throw new ConflictError(`tunnel subnet: gave up after ${CONFLICT_RETRIES} concurrent changes to the cluster's networks; try again`);
+    });
+  }
+
+  /**
    * Create an overlay network for the whole cluster. ConflictError when the name or the requested
    * VNI is taken, or a subnet overlaps another overlay network's. Safe against concurrent creates
-   * on other hosts: the write only succeeds if no network changed since the read.
+   * on other hosts: the write only succeeds if no network changed since the read. With
+   * tunnelSubnet (an encrypted network, whose creator's WireGuard is up in that block) also only
+   * while the cluster's tunnel subnet is still that one (a change is refused while encrypted
+   * networks exist; this closes the race with one in flight).
    */
-  async create(network: NewClusterNetwork): Promise<ClusterNetworkRecord> {
+  async create(network: NewClusterNetwork, opts: { tunnelSubnet?: string } = {}): Promise<ClusterNetworkRecord> {
     const s = this.s;
     // Check the input before any I/O: bad input fails the same with etcd up or down.
     // The id is fixed up front so that a retry after a write whose answer was lost recognises it.
@@ -52,14 +86,21 @@ export class ClusterNetworks {
             { key: s.keys.networksPrefix(), prefix: true, target: 'Mod', result: 'Less', value: revision + 1 },
             { key: s.keys.networkName(record.name), target: 'Create', result: 'Equal', value: 0 },
             { key: s.keys.vni(vni), target: 'Create', result: 'Equal', value: 0 },
+            ...(opts.tunnelSubnet !== undefined ? [{ key: s.keys.tunnelSubnet(), target: 'Value' as const, result: 'Equal' as const, value: JSON.stringify(opts.tunnelSubnet) }] : []),
           ],
           [
             op.put(s.keys.network(record.id), record),
             op.put(s.keys.networkName(record.name), record.id),
             op.put(s.keys.vni(vni), record.id),
           ],
+          [op.get(s.keys.tunnelSubnet())],
         );
         if (r.succeeded) return record;
+        const kv = r.kvs(0)[0];
+        const tunnel = kv ? decode<unknown>(kv) : undefined;
+        if (opts.tunnelSubnet !== undefined && tunnel !== opts.tunnelSubnet) {
+          throw new ConflictError(`network ${network.name}: the cluster's tunnel subnet is ${JSON.stringify(tunnel ?? null)}, not ${opts.tunnelSubnet} as this host has it (changed meanwhile); try again once this host has taken the new one`);
+        }
         s.stats.casConflicts++;
       }
       throw new ConflictError(`network ${network.name}: gave up after ${CONFLICT_RETRIES} concurrent changes to the cluster's networks; try again`);

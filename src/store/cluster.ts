@@ -92,6 +92,27 @@ export class ClusterStore {
   }
 
   /**
+   * The cluster's WireGuard tunnel subnet: written as `wanted` by the first host to ask, returned
+   * as written to every later one (which refuses to join on a mismatch it was told explicitly).
+   */
+  tunnelSubnet(wanted: string): Promise<string> {
+    return this.hosts.tunnelSubnet(wanted);
+  }
+
+  /**
+   * Change the cluster's tunnel subnet, refused (refuse throws) while a network is against it,
+   * e.g. an encrypted overlay; safe against concurrent network creates (cluster-networks.ts).
+   */
+  changeTunnelSubnet(from: string, to: string, refuse: (networks: readonly ClusterNetworkRecord[]) => void): Promise<void> {
+    return this.networks.changeTunnelSubnet(from, to, refuse);
+  }
+
+  /** The cluster's tunnel subnet as written, undefined before the first daemon joined; follows changes. */
+  watchTunnelSubnet(onChange: (c: WatchChange<string>) => void, opts: WatchOptions = {}): Promise<ClusterWatch<string>> {
+    return this.session.watch(this.keys.configPrefix(), onChange, opts);
+  }
+
+  /**
    * This host's address in the WireGuard tunnel subnet: the one it holds already, else
    * `preferred` if free, else the lowest free one. Not leased (see cluster-hosts.ts).
    */
@@ -105,8 +126,8 @@ export class ClusterStore {
    * Create an overlay network for the whole cluster. ConflictError when the name or the requested
    * VNI is taken, or a subnet overlaps another overlay network's; safe against concurrent creates.
    */
-  createNetwork(network: NewClusterNetwork): Promise<ClusterNetworkRecord> {
-    return this.networks.create(network);
+  createNetwork(network: NewClusterNetwork, opts: { tunnelSubnet?: string } = {}): Promise<ClusterNetworkRecord> {
+    return this.networks.create(network, opts);
   }
 
   listNetworks(): Promise<ClusterNetworkRecord[]> {

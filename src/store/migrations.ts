@@ -104,4 +104,12 @@ export const MIGRATIONS: readonly string[] = [
   -- an endpoint's ports: its release and the foreign key's cascade no longer scan every port
   CREATE INDEX ports_by_endpoint ON ports (endpoint_id);
   `,
+  // 4: host settings kept across runs, e.g. the local copy of the cluster's WireGuard tunnel
+  //    subnet, which every render of the firewall's guard rule reads (daemon or not).
+  `
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -189,4 +189,14 @@ export class SqliteStore implements Store {
   listPorts(filter: { containerId?: string; endpointId?: string } = {}): PortRecord[] {
     return this.ports.list(filter);
   }
+
+  // ---- settings ----
+
+  getSetting(key: string): string | undefined {
+    return this.db.prepare<[string], string>('SELECT value FROM settings WHERE key = ?').pluck().get(key);
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare<[string, string]>('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
 }

@@ -137,6 +137,10 @@ export interface Store {
   releasePort(proto: PortProto, hostIp: string, hostPort: number): boolean;
   releasePorts(owner: { containerId: string } | { endpointId: string }): number;
   listPorts(filter?: { containerId?: string; endpointId?: string }): PortRecord[];
+
+  /** A host setting (settings table), undefined when never set. */
+  getSetting(key: string): string | undefined;
+  setSetting(key: string, value: string): void;
 }
 
 /** A new random 64-hex id, like Docker's network, container and endpoint ids. */

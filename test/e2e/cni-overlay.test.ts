@@ -31,7 +31,7 @@ test('berth-cni on an overlay network, through the daemon', { timeout: 180_000 }
     // not --attachable: CNI runtimes are the overlay's "services" and join it; berth run does not
     await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.97.0.0/24', 'ovc']);
     await until('ovc on b', async () => (await cli(b, ['network', 'inspect', 'ovc'])).code === 0);
-    assertFails(await cli(b, ['run', '-d', '--network', 'ovc', '--', 'sleep', '600']), 1, 'network "ovc" is not attachable', '--attachable');
+    assertFails(await cli(b, ['run', '-d', '--network', 'ovc', '--', 'sleep', '600']), 1, 'Could not attach to network "ovc": network "ovc" not manually attachable', '--attachable');
 
     const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'ovc', type: 'berth', network: 'ovc' });
     const viaDaemon = [join(REPO_ROOT, 'dist', 'berth-cni')];

@@ -102,15 +102,21 @@ test('overlay networks across three hosts', { timeout: 240_000 }, async (t) => {
     await t.test('an overlay made without --attachable refuses berth run and network connect, naming the flag (Docker)', async () => {
       await cliOk(a, ['network', 'create', '-d', 'overlay', '--subnet', '10.123.9.0/24', 'ovn']);
       await until('ovn listed on b', async () => (await cli(b, ['network', 'inspect', 'ovn'])).code === 0);
-      const wanted = ['network "ovn" is not attachable', '--attachable'];
+      const wanted = ['Could not attach to network "ovn": network "ovn" not manually attachable', '--attachable'];
       assertFails(await cli(b, ['run', '-d', '--name', 'nope', '--network', 'ovn', '--', 'sleep', '60']), 1, ...wanted);
       assertFails(await cli(b, ['network', 'connect', 'ovn', 'cb']), 1, ...wanted);
       const d = daemons[1] as Daemon;
-      assertApiError(await api(d.sock, 'POST', '/networks/ovn/connect', { Container: 'cb' }), 400, /network "ovn" is not attachable.*--attachable/, 'API connect');
+      // Docker's Engine API: 403 Forbidden with {"message": "Could not attach to network …: … not manually attachable"}
+      assertApiError(await api(d.sock, 'POST', '/networks/ovn/connect', { Container: 'cb' }), 403, /^Could not attach to network "ovn": network "ovn" not manually attachable: .*--attachable/, 'API connect');
+      assertApiError(
+        await api(d.sock, 'POST', '/containers/create?name=nope2', { Cmd: ['sleep', '60'], HostConfig: { NetworkMode: 'ovn' } }),
+        403, /^Could not attach to network "ovn": network "ovn" not manually attachable/, 'API container create',
+      );
       const [info] = JSON.parse((await cliOk(b, ['network', 'inspect', 'ovn'])).stdout) as { Attachable: boolean; Containers: Record<string, unknown> }[];
       assert.equal(info?.Attachable, false);
       assert.deepEqual(info?.Containers, {}, 'nothing attached');
       assert.equal((await cli(b, ['inspect', 'nope'])).code, 1, 'no container left behind');
+      assert.equal((await cli(b, ['inspect', 'nope2'])).code, 1, 'no container left behind by the API');
       const [cbInfo] = JSON.parse((await cliOk(b, ['inspect', 'cb'])).stdout) as { NetworkSettings: { Networks: Record<string, unknown> } }[];
       assert.ok(!Object.keys(cbInfo?.NetworkSettings.Networks ?? {}).includes('ovn'), 'cb not on ovn');
       await cliOk(a, ['network', 'rm', 'ovn']);

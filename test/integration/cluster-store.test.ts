@@ -123,6 +123,20 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
       const etcd: EtcdCluster = await startEtcdCluster(lab, hosts);
       t.diagnostic(`etcd cluster up in ${Date.now() - t0} ms: ${etcd.endpoints.join(', ')}`);
 
+      // unary KV requests (Range, Txn, Put, DeleteRange…) handled by all members, from their /metrics
+      const kvCalls = async (): Promise<Map<string, number>> => {
+        const m = new Map<string, number>();
+        for (const member of etcd.members) {
+          const r = await member.host.execOk(['curl', '-s', '--max-time', '5', `http://${member.endpoint}/metrics`]);
+          for (const line of r.stdout.split('\n')) {
+            const call = /^grpc_server_handled_total\{grpc_code="[^"]*",grpc_method="([^"]+)",grpc_service="etcdserverpb\.KV",grpc_type="unary"\} (\S+)$/.exec(line);
+            if (call) m.set(call[1] as string, (m.get(call[1] as string) ?? 0) + Number(call[2]));
+          }
+        }
+        return m;
+      };
+      const diff = (before: Map<string, number>, after: Map<string, number>): Record<string, number> =>
+        Object.fromEntries([...after].map(([k, v]): [string, number] => [k, v - (before.get(k) ?? 0)]).filter(([, v]) => v !== 0));
       const connectArgs = (h: Host) => ({ endpoints: etcd.endpoints, hostId: h.name, leaseTtlSeconds: TTL });
       const workers = await Promise.all(hosts.map((h) => Worker.start(h, '1')));
       const [a, b, c] = workers as [Worker, Worker, Worker];
@@ -167,6 +181,21 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
         assert.equal(await a.call<string>('claimTunnelAddress', '198.18.0.0/16', '198.18.9.9'), got[0], 'a host keeps the address it holds');
         const again = await Promise.all(workers.map((w) => w.call<string>('claimTunnelAddress', '198.18.0.0/16')));
         assert.deepEqual(again, got);
+      });
+
+      await t.test("the cluster's tunnel subnet: written once by the first host to ask, the same for every later one; an encrypted create checks it", async () => {
+        const got = await Promise.all([a.call<string>('tunnelSubnet', '100.80.0.0/16'), b.call<string>('tunnelSubnet', '100.81.0.0/16'), c.call<string>('tunnelSubnet', '100.82.0.0/16')]);
+        assert.equal(new Set(got).size, 1, `one value for all: ${got.join(' ')}`);
+        const value = got[0] ?? '';
+        assert.equal(await c.call<string>('tunnelSubnet', '100.99.0.0/16'), value, 'never overwritten');
+        const other = value === '100.80.0.0/16' ? '100.81.0.0/16' : '100.80.0.0/16';
+        await assert.rejects(
+          b.call('createNetwork', { name: 'tsx', subnets: [{ subnet: '10.61.0.0/24' }], options: { encrypted: '' } }, { tunnelSubnet: other }),
+          new RegExp(`ConflictError: network tsx: the cluster's tunnel subnet is "${value.replace(/\./g, '\\.')}", not ${other.replace(/\./g, '\\.')}`),
+        );
+        assert.equal((await c.call<ClusterNetworkRecord[]>('listNetworks')).some((n) => n.name === 'tsx'), false, 'nothing created');
+        const made = await b.call<ClusterNetworkRecord>('createNetwork', { name: 'tsx', subnets: [{ subnet: '10.61.0.0/24' }], options: { encrypted: '' } }, { tunnelSubnet: value });
+        assert.equal(await a.call('removeNetwork', made.id), true);
       });
 
       const net = await a.call<ClusterNetworkRecord>('createNetwork', { name: 'ov', subnets: [{ subnet: '10.50.0.0/24' }] });
@@ -218,9 +247,42 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
           assert.equal(held?.hostId, r.hostId);
           assert.equal(r.mac, `02:42:${(r.ipv4 ?? '').split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join(':')}`, 'the record was built from the claimed address');
         }
-        for (const [i, w] of workers.entries()) for (const e of runs[i]?.endpoints ?? []) assert.equal(await w.call('removeEndpoint', claims.id, e.id), true);
+        // a detach is one etcd request: the record and its address claim go in one transaction
+        const [first, ...rest] = runs[0]?.endpoints ?? [];
+        assert.ok(first);
+        const before = await kvCalls();
+        assert.equal(await a.call('removeEndpoint', claims.id, first.id), true);
+        const calls = diff(before, await kvCalls());
+        t.diagnostic(`etcd KV requests for one removeEndpoint: ${JSON.stringify(calls)}`);
+        assert.deepEqual(calls, { Txn: 1 }, 'one transaction, nothing else');
+        const left = await b.call<{ address: string }[]>('listAllocations', claims.id);
+        assert.ok(!left.some((x) => x.address === first.address), `${first.address} released with its record`);
+        assert.ok(!(await b.call<ClusterEndpointRecord[]>('listEndpoints', { networkId: claims.id })).some((r) => r.id === first.id), 'record gone');
+        for (const e of rest) assert.equal(await a.call('removeEndpoint', claims.id, e.id), true);
+        for (const [i, w] of workers.entries()) if (i > 0) for (const e of runs[i]?.endpoints ?? []) assert.equal(await w.call('removeEndpoint', claims.id, e.id), true);
         assert.deepEqual(await b.call('listAllocations', claims.id), [], 'removing the records released the addresses');
         assert.equal(await a.call('removeNetwork', 'claims'), true);
+      });
+
+      await t.test("removing an endpoint whose address was freed and claimed again by another endpoint leaves that claim alone", async () => {
+        const steal = await a.call<ClusterNetworkRecord>('createNetwork', { name: 'steal', subnets: [{ subnet: '10.52.0.0/24' }] });
+        const x = hex();
+        const address = await c.call<string>('allocateAddress', steal.id, x);
+        await c.call('putEndpoint', { id: x, networkId: steal.id, containerId: hex(), containerName: 'x', mac: '02:42:0a:34:00:02', ipv4: address, ipv6: null });
+        // the address is freed behind the endpoint's back (a reclaim) and claimed by y on host b
+        assert.equal(await c.call('releaseAddress', steal.id, address, x), true);
+        const y = hex();
+        assert.equal(await b.call<string>('allocateAddress', steal.id, y, { address }), address);
+        const before = await kvCalls();
+        assert.equal(await c.call('removeEndpoint', steal.id, x), true);
+        const calls = diff(before, await kvCalls());
+        t.diagnostic(`etcd KV requests for a removal whose guard failed: ${JSON.stringify(calls)}`);
+        assert.deepEqual(calls, { Txn: 2 }, 'the guarded transaction, then the removal of what x still holds');
+        const held = await b.call<{ address: string; owner: string }[]>('listAllocations', steal.id);
+        assert.deepEqual(held.map((h) => [h.address, h.owner]), [[address, y]], "y's claim survives");
+        assert.deepEqual(await b.call('listEndpoints', { networkId: steal.id }), [], "x's record is gone");
+        assert.equal(await b.call('releaseAddress', steal.id, address, y), true);
+        assert.equal(await a.call('removeNetwork', 'steal'), true);
       });
 
       // Endpoints: allocate, then publish under the host's lease.

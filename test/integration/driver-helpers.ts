@@ -1,4 +1,5 @@
 // Records for the driver tests: drivers take a network record and a context, nothing else.
+import { DEFAULT_TUNNEL_SUBNET } from '../../src/drivers/overlay/tunnel-subnet.js';
 import type { DriverContext, NetworkPlanRequest } from '../../src/drivers/driver.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/store.js';
 import type { Host } from '../lab/index.js';
@@ -24,7 +25,7 @@ export function endpointRecord(over: Partial<EndpointRecord> & Pick<EndpointReco
 }
 
 export function contextOf(host: Host): DriverContext {
-  return { hostNetns: host.netnsPath };
+  return { hostNetns: host.netnsPath, tunnelSubnet: DEFAULT_TUNNEL_SUBNET };
 }
 
 /** A 64-hex id whose 12-hex prefix names the test's links. */

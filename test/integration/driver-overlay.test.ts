@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { UserError } from '../../src/common/errors.js';
 import type { ClusterHandle, DriverContext } from '../../src/drivers/driver.js';
 import { driverOf } from '../../src/drivers/registry.js';
+import { DEFAULT_TUNNEL_SUBNET } from '../../src/drivers/overlay/tunnel-subnet.js';
 import { Lab, addressesOf, fdb, link, runOk, type Host } from '../lab/index.js';
 import { endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
 
@@ -39,7 +40,7 @@ describe('driver: overlay', () => {
     await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'link', 'add', 'under0', 'type', 'veth', 'peer', 'name', 'under1']);
     await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'addr', 'add', '192.0.2.10/24', 'dev', 'under0']);
     await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'link', 'set', 'under0', 'up']);
-    ctx = { hostNetns: host.netnsPath, cluster };
+    ctx = { hostNetns: host.netnsPath, tunnelSubnet: DEFAULT_TUNNEL_SUBNET, cluster };
   });
   after(async () => {
     await lab?.close();
@@ -53,7 +54,7 @@ describe('driver: overlay', () => {
   });
 
   it('needs the cluster in its context', async () => {
-    await assert.rejects(driver.ensureNetwork({ hostNetns: host.netnsPath }, net), UserError);
+    await assert.rejects(driver.ensureNetwork({ hostNetns: host.netnsPath, tunnelSubnet: DEFAULT_TUNNEL_SUBNET }, net), UserError);
   });
 
   it('ensures bridge and VXLAN device, programming the remote endpoints on a new device', async () => {
@@ -86,11 +87,13 @@ describe('driver: overlay', () => {
   });
 
   it('plans a network for the cluster store: the VNI asked for, subnets clear of the tunnel block, WireGuard only once every check passed', async () => {
-    await assert.rejects(driver.planNetwork({ hostNetns: host.netnsPath }, planRequestOf({ id: idOf('c6c6') })), (err: unknown) => err instanceof UserError && /need a daemon joined to a cluster/.test(err.message));
+    await assert.rejects(driver.planNetwork({ hostNetns: host.netnsPath, tunnelSubnet: DEFAULT_TUNNEL_SUBNET }, planRequestOf({ id: idOf('c6c6') })), (err: unknown) => err instanceof UserError && /need a daemon joined to a cluster/.test(err.message));
     await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id: idOf('c6c6'), options: { nope: '1' } })), /unknown overlay option "nope"/);
     await assert.rejects(driver.planNetwork(ctx, planRequestOf({ id: idOf('c6c6'), subnets: [{ subnet: '198.18.4.0/24' }] })), /overlaps 198.18.0.0\/16, which berth reserves for WireGuard/);
+    // the cluster's tunnel subnet, whichever it is
+    await assert.rejects(driver.planNetwork({ ...ctx, tunnelSubnet: '100.80.0.0/16' }, planRequestOf({ id: idOf('c6c6'), subnets: [{ subnet: '100.80.9.0/24' }] })), /overlaps 100.80.0.0\/16, which berth reserves for WireGuard/);
     let encryptions = 0;
-    const counting: DriverContext = { hostNetns: host.netnsPath, cluster: { ...cluster, ensureEncryption: () => Promise.resolve(void encryptions++) } };
+    const counting: DriverContext = { hostNetns: host.netnsPath, tunnelSubnet: DEFAULT_TUNNEL_SUBNET, cluster: { ...cluster, ensureEncryption: () => Promise.resolve(void encryptions++) } };
     const plan = await driver.planNetwork(counting, planRequestOf({ id: idOf('c6c6'), options: { vni: '5000', encrypted: '' } }));
     assert.equal(plan.vni, 5000);
     assert.deepEqual(plan.typed, { vni: 5000, encrypted: true });

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { TUNNEL_SUBNET, isTunnelAddress, wireguardIfname } from '../../src/drivers/overlay/overlay-encryption.js';
+import { UserError } from '../../src/common/errors.js';
+import { isTunnelAddress, wireguardIfname } from '../../src/drivers/overlay/overlay-encryption.js';
+import { DEFAULT_TUNNEL_SUBNET, checkTunnelSubnetFree, parseTunnelSubnet } from '../../src/drivers/overlay/tunnel-subnet.js';
 import { BERTH_SOCKBUF } from '../../src/common/package.js';
 import { overlayOptions } from '../../src/engine/overlay.js';
 import { keyValues } from '../../src/engine/network-options.js';
@@ -47,12 +49,35 @@ void describe('overlay encryption', () => {
     assert.notEqual(wireguardIfname('h-0123456789ac'), x);
   });
 
-  void test('tunnel addresses: inside the reserved subnet only', () => {
-    assert.equal(TUNNEL_SUBNET, '198.18.0.0/16');
-    assert.equal(isTunnelAddress('198.18.0.2'), true);
-    assert.equal(isTunnelAddress('198.19.0.2'), false);
-    assert.equal(isTunnelAddress('10.98.0.1'), false);
-    assert.equal(isTunnelAddress('not an address'), false);
+  void test('tunnel addresses: inside the cluster tunnel subnet only', () => {
+    assert.equal(DEFAULT_TUNNEL_SUBNET, '198.18.0.0/16');
+    assert.equal(isTunnelAddress('198.18.0.2', DEFAULT_TUNNEL_SUBNET), true);
+    assert.equal(isTunnelAddress('198.19.0.2', DEFAULT_TUNNEL_SUBNET), false);
+    assert.equal(isTunnelAddress('10.98.0.1', DEFAULT_TUNNEL_SUBNET), false);
+    assert.equal(isTunnelAddress('not an address', DEFAULT_TUNNEL_SUBNET), false);
+    assert.equal(isTunnelAddress('100.80.3.4', '100.80.0.0/16'), true);
+    assert.equal(isTunnelAddress('198.18.0.2', '100.80.0.0/16'), false);
+  });
+
+  void test('--tunnel-subnet: an IPv4 block with room for the hosts, clear of networks, the overlay pool and the advertise address', () => {
+    assert.equal(parseTunnelSubnet('100.80.0.0/16'), '100.80.0.0/16');
+    assert.equal(parseTunnelSubnet('192.0.2.0/24'), '192.0.2.0/24');
+    const refused: [string, RegExp][] = [
+      ['nope', /invalid --tunnel-subnet "nope": expected CIDR notation/],
+      ['100.80.0.1/16', /invalid --tunnel-subnet "100.80.0.1\/16": host bits are set; it should be 100.80.0.0\/16/],
+      ['fd00::/64', /it is not IPv4/],
+      ['100.80.0.0/25', /prefix length \/25 leaves room for too few hosts/],
+      ['100.0.0.0/7', /prefix length \/7 is too wide/],
+      ['100.80.0.0/33', /prefix length \/33 is too long/],
+    ];
+    for (const [raw, why] of refused) {
+      assert.throws(() => parseTunnelSubnet(raw), (e: unknown) => e instanceof UserError && why.test(e.message) && /accepted: an IPv4 block in CIDR notation with a prefix length from \/8 to \/24/.test(e.message), raw);
+    }
+    const clash = { networks: [{ name: 'ov1', subnets: ['100.81.4.0/24', 'fd00::/64'] }], advertiseAddress: '100.82.0.7' };
+    checkTunnelSubnetFree('100.80.0.0/16', clash);
+    assert.throws(() => checkTunnelSubnetFree('100.81.0.0/16', clash), /invalid --tunnel-subnet "100.81.0.0\/16": it overlaps subnet 100.81.4.0\/24 of network "ov1"/);
+    assert.throws(() => checkTunnelSubnetFree('100.82.0.0/24', clash), /it holds the advertise address 100.82.0.7/);
+    assert.throws(() => checkTunnelSubnetFree('10.200.0.0/16', clash), /it overlaps the overlay address pool 10.0.0.0\/8/);
   });
 
   void test('berth-sockbuf (wireguard-go socket buffers): bad arguments named, nothing done; a process without UDP sockets: 0 set', () => {

@@ -56,8 +56,20 @@ void describe('opening', () => {
     const raw = new Database(join(root, 'berth.db'), { readonly: true });
     assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
     const tables = raw.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-    assert.deepEqual(tables.map((t) => t.name), ['allocations', 'changes', 'containers', 'endpoints', 'networks', 'ports', 'sqlite_sequence']);
+    assert.deepEqual(tables.map((t) => t.name), ['allocations', 'changes', 'containers', 'endpoints', 'networks', 'ports', 'settings', 'sqlite_sequence']);
     raw.close();
+  });
+
+  void test('settings: absent until set, replaced by a later set, kept across opens', () => {
+    const root = freshRoot();
+    const first = new SqliteStore(root);
+    assert.equal(first.getSetting('tunnel-subnet'), undefined);
+    first.setSetting('tunnel-subnet', '100.80.0.0/16');
+    first.setSetting('tunnel-subnet', '100.81.0.0/16');
+    first.close();
+    const again = new SqliteStore(root);
+    assert.equal(again.getSetting('tunnel-subnet'), '100.81.0.0/16');
+    again.close();
   });
 
   void test('re-opening keeps the data and applies nothing twice', () => {

@@ -54,5 +54,22 @@ export function systemCommand(ctx: CliContext): Command {
       if (opts.format === 'json') return ctx.out(formatJson({ PublicKey: r.publicKey, PreviousPublicKey: r.previous }));
       ctx.out(`new public key ${r.publicKey} (was ${r.previous})\n`);
     });
+  system
+    .command('tunnel-subnet')
+    .description("show this host's copy of the cluster's WireGuard tunnel subnet (encrypted overlay networks), or change the cluster's (refused while encrypted networks exist)")
+    .argument('[cidr]', 'the new tunnel subnet, e.g. 100.80.0.0/16')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (cidr: string | undefined, opts: { format: string }) => {
+      const { parseTunnelSubnet, tunnelSubnetOf } = await import('../../engine/tunnel-subnet.js');
+      if (cidr === undefined) {
+        const subnet = tunnelSubnetOf(ctx.engine());
+        return ctx.out(opts.format === 'json' ? formatJson({ TunnelSubnet: subnet }) : `${subnet}\n`);
+      }
+      const wanted = parseTunnelSubnet(cidr, 'tunnel subnet');
+      const { changeTunnelSubnet } = await import('../../engine/overlay.js');
+      const r = await changeTunnelSubnet(ctx.engine(), wanted);
+      if (opts.format === 'json') return ctx.out(formatJson({ TunnelSubnet: r.subnet, Previous: r.previous }));
+      ctx.out(r.subnet === r.previous ? `tunnel subnet ${r.subnet} (unchanged)\n` : `tunnel subnet ${r.subnet} (was ${r.previous})\n`);
+    });
   return system;
 }

@@ -37,7 +37,7 @@ function firewallOf(spec: BridgeSpec): BridgeFirewall {
 }
 
 /** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */
-export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, opts: { firewallChecked?: boolean } = {}): Promise<void> {
+export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, opts: { tunnelSubnet: string; firewallChecked?: boolean }): Promise<void> {
   await withRtnl(host, async (nl) => {
     let br = await findLink(nl, spec.ifname);
     if (!br) {
@@ -61,7 +61,7 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, o
   writeSysctl(host, sysctls.routeLocalnet(spec.ifname), '0');
   trace('bridge: sysctls');
   // the caller may have just found berth's table current (engine/networks.ts ensureNetworkKernel)
-  if (!opts.firewallChecked) ensureFirewall(host);
+  if (!opts.firewallChecked) ensureFirewall(host, opts.tunnelSubnet);
   addBridgeRules(host, firewallOf(spec));
 }
 

@@ -94,7 +94,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
   planEndpoint: (_ctx, net, req) => planBridgeEndpoint(net, req),
 
   async ensureNetwork(ctx, net) {
-    await ensureBridge(ctx.hostNetns, bridgeSpecOf(net), { firewallChecked: ctx.firewallChecked === true });
+    await ensureBridge(ctx.hostNetns, bridgeSpecOf(net), { tunnelSubnet: ctx.tunnelSubnet, firewallChecked: ctx.firewallChecked === true });
   },
   async removeNetwork(ctx, net) {
     const parent = parentStateOf(net);

@@ -8,12 +8,21 @@ import {
 } from '../../kernel/nft/model.js';
 import { applyNft, listNftChainComments, readNftTable } from '../../kernel/nft/apply.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
-import { TUNNEL_SUBNET, WG_IFNAME_PREFIX } from '../overlay/overlay-encryption.js';
+import { WG_IFNAME_PREFIX } from '../overlay/overlay-encryption.js';
 
 export const BERTH_TABLE = table('inet', 'berth');
 const T = BERTH_TABLE;
 /** Bumped whenever the rules below change; `ensureFirewall` reinstalls on a mismatch. */
-const RULESET_VERSION = 'berth:ruleset:6';
+const RULESET_VERSION = 'berth:ruleset:7';
+
+/**
+ * The marker comment of the installed rules: their version and the tunnel subnet the guard rule
+ * holds, so a host whose cluster tunnel subnet changed reinstalls the rules (one atomic batch:
+ * the guard is never missing, nor guarding a mix of both blocks).
+ */
+function marker(tunnelSubnet: string): string {
+  return `${RULESET_VERSION} tunnel=${tunnelSubnet}`;
+}
 /** VXLAN's UDP port (drivers/overlay.ts; not imported from there: overlay.ts imports this module). */
 const VXLAN_PORT = 4789;
 
@@ -52,7 +61,7 @@ const SETS = {
 const L4 = anonSet('tcp', 'udp', 'sctp');
 const inSet = (key: 'iifname' | 'oifname', set: string) => match(meta(key), setRef(set));
 
-function tableDefinition(): NftOp[] {
+function tableDefinition(tunnelSubnet: string): NftOp[] {
   const publish: Statement[][] = [
     [dnat('ip', lookup(concat(ip.daddr, meta('l4proto'), th.dport), SETS.pub4))],
     [match(meta('nfproto'), 'ipv4'), dnat('ip', lookup(concat(meta('l4proto'), th.dport), SETS.pub4any))],
@@ -73,7 +82,7 @@ function tableDefinition(): NftOp[] {
   const guard: Statement[][] = [ip.saddr, ip.daddr].map((addr) => [
     match(meta('l4proto'), 'udp'),
     match(th.dport, VXLAN_PORT),
-    match(addr, cidr(TUNNEL_SUBNET)),
+    match(addr, cidr(tunnelSubnet)),
     notMatch(meta('oifname'), `${WG_IFNAME_PREFIX}*`),
     counter,
     drop,
@@ -127,7 +136,7 @@ function tableDefinition(): NftOp[] {
     add(rule(T, 'output', [match(ip6.daddr, '::1'), accept])),
     add(rule(T, 'output', [fibDaddrLocal, match(meta('l4proto'), L4), jump('publish')])),
     ...publish.map((st) => add(rule(T, 'publish', st))),
-    ...forward.map((st, i) => add(rule(T, 'forward', st, i === 0 ? RULESET_VERSION : undefined))),
+    ...forward.map((st, i) => add(rule(T, 'forward', st, i === 0 ? marker(tunnelSubnet) : undefined))),
     add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(ip.saddr, meta('oifname')), setRef(SETS.hairpin4)), masquerade])),
     add(rule(T, 'postrouting', [match(ct('status'), 'dnat'), match(concat(ip6.saddr, meta('oifname')), setRef(SETS.hairpin6)), masquerade])),
     add(rule(T, 'postrouting', [match(ip.saddr, setRef(SETS.nat4)), notMatch(meta('oifname'), setRef(SETS.bridges)), masquerade])),
@@ -136,10 +145,13 @@ function tableDefinition(): NftOp[] {
   ];
 }
 
-/** Install berth's table in netns unless the current version is already there. */
-export function ensureFirewall(netns: NetnsTarget | null): void {
-  if (listNftChainComments(T, 'forward', { netns })?.includes(RULESET_VERSION)) return;
-  applyNft(tableDefinition(), { netns });
+/**
+ * Install berth's table in netns unless the current version, guarding this tunnel subnet (the
+ * host's copy of the cluster's), is already there.
+ */
+export function ensureFirewall(netns: NetnsTarget | null, tunnelSubnet: string): void {
+  if (listNftChainComments(T, 'forward', { netns })?.includes(marker(tunnelSubnet))) return;
+  applyNft(tableDefinition(tunnelSubnet), { netns });
 }
 
 /** Remove berth's table entirely (idempotent). */
@@ -248,8 +260,8 @@ export interface PortPublication {
  * missing, then empty every set and map and refill them, all in one atomic batch (no window
  * where a published port is missing). Used by self-repair.
  */
-export function syncFirewall(netns: NetnsTarget | null, bridges: readonly BridgeFirewall[], ports: readonly PortPublication[]): void {
-  ensureFirewall(netns);
+export function syncFirewall(netns: NetnsTarget | null, tunnelSubnet: string, bridges: readonly BridgeFirewall[], ports: readonly PortPublication[]): void {
+  ensureFirewall(netns, tunnelSubnet);
   const emptied: NftOp[] = Object.values(SETS).map((name) =>
     flush(name.startsWith('pub') ? { kind: 'map', table: T, name, type: 'ifname', data: 'ifname' } : { kind: 'set', table: T, name, type: 'ifname' }),
   );
@@ -271,7 +283,12 @@ export function expectedElementCounts(bridges: readonly BridgeFirewall[], ports:
   return counts;
 }
 
-/** True if berth's table is there with the current rules. */
-export function firewallInstalled(netns: NetnsTarget | null): boolean {
-  return Boolean(listNftChainComments(T, 'forward', { netns })?.includes(RULESET_VERSION));
+/** True if berth's table is there, whatever its version and tunnel subnet. */
+export function firewallInstalledAny(netns: NetnsTarget | null): boolean {
+  return listNftChainComments(T, 'forward', { netns }) !== undefined;
+}
+
+/** True if berth's table is there with the current rules, guarding this tunnel subnet. */
+export function firewallInstalled(netns: NetnsTarget | null, tunnelSubnet: string): boolean {
+  return Boolean(listNftChainComments(T, 'forward', { netns })?.includes(marker(tunnelSubnet)));
 }

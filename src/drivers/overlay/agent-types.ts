@@ -19,6 +19,10 @@ export interface OverlayAgentHost {
   forget(networkId: string): Promise<boolean>;
   /** this host's endpoints on cluster networks, as resync() takes them */
   localEndpoints(): Parameters<ClusterStore['resync']>[0];
+  /** the local copy of the cluster's tunnel subnet, undefined before the first join */
+  tunnelSubnet(): string | undefined;
+  /** keep the cluster's tunnel subnet locally and re-render the firewall's guard for it (one atomic batch) */
+  setTunnelSubnet(subnet: string): void;
 }
 
 export interface OverlayAgentOptions {
@@ -33,4 +37,6 @@ export interface OverlayAgentOptions {
   onRemoteRecords?: (records: DnsContainerRecord[]) => void;
   /** WireGuard listen port of encrypted overlays (default 51820) */
   wireguardPort?: number;
+  /** --tunnel-subnet, checked (parseTunnelSubnet): the cluster's must be this one (written by the first daemon to join) */
+  tunnelSubnet?: string;
 }

@@ -16,6 +16,8 @@
 import type { DnsContainerRecord } from '../../dns/index.js';
 import { addRemoteEndpoint, removeRemoteEndpoint, syncRemoteEndpoints, underlayOf } from './overlay.js';
 import { isTunnelAddress } from './overlay-encryption.js';
+import { DEFAULT_TUNNEL_SUBNET, checkTunnelSubnetFree } from './tunnel-subnet.js';
+import { ConflictError, UserError } from '../../common/errors.js';
 import { trace, tracing } from '../../common/trace.js';
 import { isClusterNetwork } from '../registry.js';
 import { remoteOf, type OverlayCluster } from './cluster.js';
@@ -63,6 +65,10 @@ export class OverlayAgent implements OverlayCluster {
   private dnsPending = false;
   /** resyncs against local endpoint changes in flight (resync-gate.ts) */
   private readonly gate = new ResyncGate();
+  /** the cluster's tunnel subnet as this host knows it (local copy, else the flag, else the default) */
+  private tunnel: string;
+  /** why this daemon refused to join (tunnel subnet mismatch): every cluster operation answers it */
+  private refusal: UserError | undefined;
 
   private constructor(
     private readonly engine: OverlayAgentHost,
@@ -72,6 +78,7 @@ export class OverlayAgent implements OverlayCluster {
     readonly vtep: string,
     readonly underlayMtu: number,
   ) {
+    this.tunnel = engine.tunnelSubnet() ?? opts.tunnelSubnet ?? DEFAULT_TUNNEL_SUBNET;
     this.resyncTimer = setInterval(() => {
       void this.resyncIfDirty();
       if (this.unmirrored.size && !this.closed) this.enqueue('networks retried', () => this.retryMirrors());
@@ -88,6 +95,7 @@ export class OverlayAgent implements OverlayCluster {
       run: engine.paths.run,
       ...(opts.wireguardPort ? { listenPort: opts.wireguardPort } : {}),
       store: () => this.store(),
+      tunnelSubnet: () => this.tunnel,
       publish: async () => {
         if (!this.cs) return;
         await this.cs.registerHost(this.registration());
@@ -112,6 +120,16 @@ export class OverlayAgent implements OverlayCluster {
     const members = parseEndpoints(opts.endpoints);
     const vtep = parseAddress(opts.advertiseAddress, '--advertise-addr').text;
     const underlay = await underlayOf(engine.hostNetns, vtep);
+    const local = engine.tunnelSubnet();
+    if (opts.tunnelSubnet !== undefined) {
+      // this host joined a cluster before: its value is that cluster's, and changes with it only
+      if (local !== undefined && local !== opts.tunnelSubnet) {
+        throw new UserError(
+          `--tunnel-subnet ${opts.tunnelSubnet} differs from the cluster's tunnel subnet ${local} that this host joined with; start the daemon with --tunnel-subnet ${local}, or without the flag`,
+        );
+      }
+      checkTunnelSubnetFree(opts.tunnelSubnet, { networks: networksOf(engine), advertiseAddress: vtep });
+    }
     const agent = new OverlayAgent(engine, opts, members, hostIdOf(engine.paths.root), vtep, underlay.mtu);
     engine.cluster = agent;
     opts.log(`cluster: host ${agent.hostId}, VTEP ${vtep} on ${underlay.ifname} (MTU ${underlay.mtu}); joining etcd at ${members.join(', ')}`);
@@ -145,6 +163,7 @@ export class OverlayAgent implements OverlayCluster {
   }
 
   store(): ClusterStore {
+    if (this.refusal) throw this.refusal;
     if (!this.cs) throw new ClusterUnreachableError(this.members, 'not connected yet (the daemon keeps trying)');
     return this.cs;
   }
@@ -164,7 +183,7 @@ export class OverlayAgent implements OverlayCluster {
    */
   private usable(e: ClusterEndpointRecord): boolean {
     const n = this.networks.get(e.networkId);
-    if (!n || !isEncrypted(n) || isTunnelAddress(e.vtep)) return true;
+    if (!n || !isEncrypted(n) || isTunnelAddress(e.vtep, this.tunnel)) return true;
     if (!this.refused.has(e.id)) {
       this.refused.add(e.id);
       this.opts.log(`cluster: endpoint ${e.containerName} on encrypted network ${n.name}: VTEP ${e.vtep} of host ${e.hostId} is not a WireGuard tunnel address; not programmed`);
@@ -190,6 +209,12 @@ export class OverlayAgent implements OverlayCluster {
           ...(this.opts.leaseTtlSeconds ? { leaseTtlSeconds: this.opts.leaseTtlSeconds } : {}),
           onSessionEvent: (e) => this.onSession(e),
         });
+        const refusal = await this.agreeTunnelSubnet(cs);
+        if (refusal) {
+          this.refusal = refusal;
+          this.opts.log(`cluster: refused to join: ${refusal.message}`);
+          return void (await cs.close().catch(() => undefined));
+        }
         // a new tunnel address reaches the VXLAN devices with the networks' snapshot below
         await this.mesh.reclaim(cs);
         await cs.registerHost(this.registration());
@@ -198,6 +223,7 @@ export class OverlayAgent implements OverlayCluster {
         this.cs = cs;
         this.watches.push((await cs.watchNetworks((c) => this.onNetworks(c))) as ClusterWatch<unknown>);
         this.watches.push((await cs.watchEndpoints('all', (c) => this.onEndpoints(c))) as ClusterWatch<unknown>);
+        this.watches.push((await cs.watchTunnelSubnet((c) => this.onTunnelSubnet(c))) as ClusterWatch<unknown>);
         this.watches.push(
           (await cs.watchHosts((c) => {
             this.liveness.onHosts(c);
@@ -220,6 +246,81 @@ export class OverlayAgent implements OverlayCluster {
         await sleep(RETRY_MS);
       }
     }
+  }
+
+  /**
+   * Agree on the cluster's tunnel subnet before anything else: the first daemon to join writes
+   * its value; a later one given an explicit --tunnel-subnet that differs refuses to join; one
+   * without the flag takes the cluster's (its guard rule re-rendered in one batch). The value
+   * is kept in the local store, where every render of the firewall reads it.
+   */
+  private async agreeTunnelSubnet(cs: ClusterStore): Promise<UserError | undefined> {
+    const explicit = this.opts.tunnelSubnet;
+    const stored = await cs.tunnelSubnet(explicit ?? this.tunnel);
+    if (explicit !== undefined && stored !== explicit) {
+      return new UserError(
+        `--tunnel-subnet ${explicit} differs from the cluster's tunnel subnet ${stored} (written by the first daemon to join); start this daemon with --tunnel-subnet ${stored}, or without the flag`,
+      );
+    }
+    if (stored !== this.tunnel) {
+      if (this.mesh.current()) return new UserError(`the cluster's tunnel subnet is ${stored}, but this host's encrypted overlay networks use ${this.tunnel}; remove them here first`);
+      try {
+        checkTunnelSubnetFree(stored, { networks: networksOf(this.engine), advertiseAddress: this.vtep }, "the cluster's tunnel subnet");
+      } catch (err) {
+        return err as UserError;
+      }
+      this.opts.log(`cluster: tunnel subnet ${stored} (the cluster's), was ${this.tunnel}`);
+    }
+    this.tunnel = stored;
+    if (this.engine.tunnelSubnet() !== stored) this.engine.setTunnelSubnet(stored);
+    return undefined;
+  }
+
+  /**
+   * `berth system tunnel-subnet CIDR`: change the cluster's tunnel subnet, refused while an
+   * encrypted overlay network exists (cluster-wide: checked in the write) or when the block
+   * clashes with a network or this host's advertise address. Every host takes it from its watch.
+   */
+  async changeTunnelSubnet(to: string): Promise<{ subnet: string; previous: string }> {
+    const cs = this.store();
+    const from = this.tunnel;
+    checkTunnelSubnetFree(to, { networks: networksOf(this.engine), advertiseAddress: this.vtep }, 'tunnel subnet');
+    if (to === from) return { subnet: to, previous: from };
+    await cs.changeTunnelSubnet(from, to, (networks) => {
+      const encrypted = networks.filter((n) => isEncrypted(n)).map((n) => n.name);
+      if (encrypted.length) {
+        throw new ConflictError(`the tunnel subnet cannot change while encrypted overlay networks exist (${encrypted.join(', ')}): remove them first, then change it (it stays ${from})`);
+      }
+      checkTunnelSubnetFree(to, { networks: networks.map((n) => ({ name: n.name, subnets: n.subnets.map((s) => s.subnet) })) }, 'tunnel subnet');
+    });
+    // in the kernel-work queue (as rotateKeys), so the caller sees this host's guard re-rendered
+    const adopted = this.queue.then(() => this.adoptTunnelSubnet(to));
+    this.queue = adopted.then(() => undefined, () => undefined);
+    await adopted;
+    return { subnet: to, previous: from };
+  }
+
+  private onTunnelSubnet(c: WatchChange<string>): void {
+    const value = c.type === 'snapshot' ? c.items[0] : c.type === 'put' ? c.item : undefined;
+    if (typeof value !== 'string' || value === this.tunnel) return;
+    this.enqueue('tunnel subnet changed', () => this.adoptTunnelSubnet(value));
+  }
+
+  /**
+   * Take the cluster's new tunnel subnet: the local copy and the firewall's guard (one atomic
+   * batch). Never under a live WireGuard device of an encrypted network here (its VXLAN keeps
+   * the old guard: unreachable, never plaintext); a leftover device with no such network goes.
+   */
+  private async adoptTunnelSubnet(value: string): Promise<void> {
+    if (value === this.tunnel) return;
+    if (this.engine.listNetworks().some((n) => isClusterNetwork(n) && isEncrypted(n))) {
+      this.opts.log(`cluster: the cluster's tunnel subnet is now ${value}, but encrypted overlay networks are still here on ${this.tunnel}; kept ${this.tunnel} (their traffic stays guarded) until they are gone and the daemon restarts`);
+      return;
+    }
+    if (this.mesh.current()) await this.mesh.stop({ unpublish: true });
+    this.opts.log(`cluster: tunnel subnet ${value} (the cluster's), was ${this.tunnel}`);
+    this.tunnel = value;
+    this.engine.setTunnelSubnet(value);
   }
 
   /** Another host publishes this host's tunnel address: whoever the store says loses it moves. */
@@ -417,4 +518,9 @@ export class OverlayAgent implements OverlayCluster {
     this.cs = undefined;
     if (this.engine.cluster === this) this.engine.cluster = undefined;
   }
+}
+
+/** The subnets of this host's networks (local ones and cluster mirrors): the tunnel subnet must stay clear of them. */
+function networksOf(engine: OverlayAgentHost): { name: string; subnets: string[] }[] {
+  return engine.listNetworks().map((n) => ({ name: n.name, subnets: n.subnets.map((s) => s.subnet) }));
 }

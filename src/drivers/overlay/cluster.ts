@@ -35,6 +35,8 @@ export interface OverlayCluster {
   encryption(): EncryptionState | undefined;
   /** `berth system rotate-keys`: a new key pair for this host, published; peers follow their watch */
   rotateKeys(): Promise<{ publicKey: string; previous: string }>;
+  /** `berth system tunnel-subnet CIDR`: the cluster's tunnel subnet changed (refused while encrypted networks exist) */
+  changeTunnelSubnet(subnet: string): Promise<{ subnet: string; previous: string }>;
 }
 
 export function remoteOf(e: ClusterEndpointRecord): RemoteEndpoint {

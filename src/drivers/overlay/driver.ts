@@ -25,7 +25,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     const cluster = clusterOf(ctx);
     if (isEncrypted(net)) await cluster.ensureEncryption();
     // the engine may have found berth's nft table current just now: not listed again
-    const created = await ensureOverlayNetwork(ctx.hostNetns, cluster.overlaySpecOf(net), { firewallChecked: ctx.firewallChecked === true });
+    const created = await ensureOverlayNetwork(ctx.hostNetns, cluster.overlaySpecOf(net), { tunnelSubnet: ctx.tunnelSubnet, firewallChecked: ctx.firewallChecked === true });
     if (created) await syncRemoteEndpoints(ctx.hostNetns, net.id, cluster.remoteEndpointsOf(net.id));
   },
   async removeNetwork(ctx, net) {

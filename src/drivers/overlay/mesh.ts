@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { SystemError, UserError } from '../../common/errors.js';
 import {
-  TUNNEL_SUBNET, WG_PORT, WIREGUARD_OVERHEAD, detectImplementation, ensureMeshDevice, isTunnelAddress, meshDeviceUp, rekeyMeshDevice, removeMeshDevice,
+  WG_PORT, WIREGUARD_OVERHEAD, detectImplementation, ensureMeshDevice, isTunnelAddress, meshDeviceUp, rekeyMeshDevice, removeMeshDevice,
   syncMeshPeers, wireguardIfname, type MeshDeviceSpec, type MeshPeer, type WireGuardImplementation,
 } from './overlay-encryption.js';
 import { generateKeyPair, publicKeyOf, raiseSocketBuffers, readPrivateKeyFile, writePrivateKeyFile } from '../../kernel/wireguard.js';
@@ -23,7 +23,7 @@ import { ClusterUnreachableError, type ClusterHostRecord, type ClusterStore, typ
 /** This host's WireGuard state once the mesh is up. */
 export interface EncryptionState {
   ifname: string;
-  /** this host's address in TUNNEL_SUBNET: the VTEP of its encrypted networks */
+  /** this host's address in the tunnel subnet: the VTEP of its encrypted networks */
   tunnelAddress: string;
   publicKey: string;
   implementation: 'kernel' | 'wireguard-go';
@@ -39,6 +39,8 @@ export interface MeshOptions {
   listenPort?: number;
   /** the connected cluster store; throws ClusterUnreachableError while there is none */
   store: () => ClusterStore;
+  /** the cluster's tunnel subnet (tunnel-subnet.ts), as this host knows it */
+  tunnelSubnet: () => string;
   /** put this host's record again (it carries info()) */
   publish: () => Promise<void>;
   log: (line: string) => void;
@@ -75,7 +77,7 @@ export class WireGuardMesh {
     if (!existsSync(this.stateFile)) return undefined;
     try {
       const s = JSON.parse(readFileSync(this.stateFile, 'utf8')) as Partial<SavedState>;
-      if (typeof s.tunnelAddress === 'string' && isTunnelAddress(s.tunnelAddress) && (s.implementation === 'kernel' || s.implementation === 'wireguard-go')) {
+      if (typeof s.tunnelAddress === 'string' && isTunnelAddress(s.tunnelAddress, this.opts.tunnelSubnet()) && (s.implementation === 'kernel' || s.implementation === 'wireguard-go')) {
         return { tunnelAddress: s.tunnelAddress, implementation: s.implementation };
       }
     } catch {
@@ -88,6 +90,7 @@ export class WireGuardMesh {
     return {
       ifname: this.ifname,
       tunnelAddress,
+      tunnelSubnet: this.opts.tunnelSubnet(),
       mtu: this.opts.underlayMtu - WIREGUARD_OVERHEAD,
       listenPort: this.opts.listenPort ?? WG_PORT,
       privateKeyFile: this.keyFile,
@@ -122,7 +125,7 @@ export class WireGuardMesh {
     const implementation = saved?.implementation ?? (await detectImplementation());
     let tunnelAddress = saved?.tunnelAddress;
     try {
-      tunnelAddress = await this.opts.store().claimTunnelAddress(TUNNEL_SUBNET, tunnelAddress);
+      tunnelAddress = await this.opts.store().claimTunnelAddress(this.opts.tunnelSubnet(), tunnelAddress);
     } catch (err) {
       // offline with an address from an earlier run: bring the device back, re-claim next time
       if (!(err instanceof ClusterUnreachableError) || tunnelAddress === undefined) throw err;
@@ -159,7 +162,7 @@ export class WireGuardMesh {
   async reclaim(cs: ClusterStore): Promise<boolean> {
     const st = this.state;
     if (!st) return false;
-    const got = await cs.claimTunnelAddress(TUNNEL_SUBNET, st.tunnelAddress);
+    const got = await cs.claimTunnelAddress(this.opts.tunnelSubnet(), st.tunnelAddress);
     if (got === st.tunnelAddress) return false;
     this.opts.log(`cluster: WireGuard: tunnel address ${st.tunnelAddress} is held by another host; moving to ${got}`);
     writeFileSync(this.stateFile, `${JSON.stringify({ tunnelAddress: got, implementation: st.implementation })}\n`, { mode: 0o600 });
@@ -210,7 +213,7 @@ export class WireGuardMesh {
     const out: MeshPeer[] = [];
     for (const h of this.hosts.values()) {
       const wg = h.wireguard;
-      if (h.id === this.opts.hostId || !wg?.tunnelAddress || !isTunnelAddress(wg.tunnelAddress)) continue;
+      if (h.id === this.opts.hostId || !wg?.tunnelAddress || !isTunnelAddress(wg.tunnelAddress, this.opts.tunnelSubnet())) continue;
       out.push({ publicKey: wg.publicKey, endpoint: wg.endpoint, tunnelAddress: wg.tunnelAddress });
     }
     return out;

@@ -1,5 +1,5 @@
 // What `-o encrypted` means in kernel terms on one host: one WireGuard device per host
-// (`wgb-<8 hex of the host id>`), holding this host's tunnel address (TUNNEL_SUBNET, claimed in
+// (`wgb-<8 hex of the host id>`), holding this host's tunnel address (in the tunnel subnet, claimed in
 // the cluster store), listening on UDP 51820, with one peer per other host (allowed-ips = the
 // peer's tunnel address/32, persistent keepalive 25 s). The VXLAN device of an encrypted
 // network uses the tunnel addresses as its local and remote VTEPs, so its UDP 4789 runs inside
@@ -7,13 +7,12 @@
 // through anything but a `wgb-*` device (drivers/firewall.ts), and a VXLAN device bound to a
 // tunnel address cannot send at all while that address is gone (device deleted).
 //
-// The tunnel subnet is a fixed cluster-wide constant, so the firewall rule is static (no
-// per-host data that a firewall reload could lose). 198.18.0.0/15 is reserved for benchmarking
-// (RFC 2544) and routed on no production network; it is outside the overlay pool 10.0.0.0/8 and
-// Docker's local pools.
+// The tunnel subnet is one cluster-wide value (tunnel-subnet.ts), so the firewall rule is static
+// for a host (no per-host data that a firewall reload could lose).
 import { createHash } from 'node:crypto';
 import { UserError } from '../../common/errors.js';
-import { cidrContains, parseAddress, parseCidr } from '../../ipam/index.js';
+import { parseCidr } from '../../ipam/index.js';
+import { inTunnelSubnet } from './tunnel-subnet.js';
 import { addAddress, deleteAddress, listAddresses } from '../../kernel/addresses.js';
 import { probeKernelFeatures } from '../../kernel/features.js';
 import { findLink, getLink, setLinkUp, setMtu } from '../../kernel/links.js';
@@ -25,7 +24,6 @@ import {
 
 export type { WireGuardImplementation } from '../../kernel/wireguard.js';
 
-export const TUNNEL_SUBNET = '198.18.0.0/16';
 /** berth's WireGuard devices: the firewall lets tunnel-subnet VXLAN out through these only. */
 export const WG_IFNAME_PREFIX = 'wgb-';
 export const WG_PORT = 51820;
@@ -33,19 +31,14 @@ export const WG_PORT = 51820;
 export const WIREGUARD_OVERHEAD = 80;
 export const PERSISTENT_KEEPALIVE = 25;
 
-const tunnelCidr = parseCidr(TUNNEL_SUBNET);
-
 /** The WireGuard device name of a host: distinct per host, since wireguard-go's UAPI directory is shared. */
 export function wireguardIfname(hostId: string): string {
   return `${WG_IFNAME_PREFIX}${createHash('sha256').update(hostId).digest('hex').slice(0, 8)}`;
 }
 
-export function isTunnelAddress(address: string): boolean {
-  try {
-    return cidrContains(tunnelCidr, parseAddress(address));
-  } catch {
-    return false;
-  }
+/** True when address is in the cluster's tunnel subnet. */
+export function isTunnelAddress(address: string, tunnelSubnet: string): boolean {
+  return inTunnelSubnet(tunnelSubnet, address);
 }
 
 /** The kernel's WireGuard where it has one (found by trying, in a throwaway namespace), else wireguard-go. */
@@ -57,8 +50,10 @@ export async function detectImplementation(): Promise<WireGuardImplementation> {
 
 export interface MeshDeviceSpec {
   ifname: string;
-  /** this host's address in TUNNEL_SUBNET */
+  /** this host's address in the tunnel subnet */
   tunnelAddress: string;
+  /** the cluster's tunnel subnet (the address's prefix length) */
+  tunnelSubnet: string;
   /** underlay MTU − WIREGUARD_OVERHEAD */
   mtu: number;
   listenPort: number;
@@ -85,13 +80,14 @@ export async function ensureMeshDevice(netns: NetnsTarget | null, spec: MeshDevi
   const have = created ? undefined : await dumpDevice(netns, spec.ifname);
   if (have?.publicKey !== spec.publicKey) await configureDevice(netns, spec.ifname, { privateKeyFile: spec.privateKeyFile });
   if (have?.listenPort !== spec.listenPort) await configureDevice(netns, spec.ifname, { listenPort: spec.listenPort });
-  const cidr = `${spec.tunnelAddress}/${tunnelCidr.prefix}`;
+  const cidr = `${spec.tunnelAddress}/${parseCidr(spec.tunnelSubnet).prefix}`;
   await withRtnl(netns, async (nl) => {
     const link = await getLink(nl, spec.ifname);
     if (link.mtu !== spec.mtu) await setMtu(nl, link.index, spec.mtu);
     const have = await listAddresses(nl, { index: link.index });
-    // an address from an earlier claim (the cluster store was rebuilt): one per host
-    for (const a of have) if (a.cidr !== cidr && isTunnelAddress(a.ip)) await deleteAddress(nl, link.index, a.cidr);
+    // an address from an earlier claim (the cluster store was rebuilt, or another tunnel subnet):
+    // the device holds this host's tunnel address only
+    for (const a of have) if (a.cidr !== cidr && !a.ip.includes(':')) await deleteAddress(nl, link.index, a.cidr);
     if (!have.some((a) => a.cidr === cidr)) await addAddress(nl, link.index, cidr);
     if (!link.up) await setLinkUp(nl, link.index);
   });

@@ -94,7 +94,7 @@ async function underlayOn(nl: Rtnl, address: string): Promise<{ ifname: string; 
  * Create the network's bridge and VXLAN device if missing; make sure they are up, addressed,
  * enslaved. Idempotent. True when the VXLAN device was made now (it has no remote entries yet).
  */
-export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec, opts: { firewallChecked?: boolean } = {}): Promise<boolean> {
+export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec, opts: { tunnelSubnet: string; firewallChecked?: boolean }): Promise<boolean> {
   const names = overlayNames(spec.networkId);
   await ensureBridge(host, bridgeSpecOf(spec), opts);
   return withRtnl(host, async (nl) => {

@@ -9,7 +9,6 @@ import { macForIpv4 } from '../bridge/bridge.js';
 import type { ClusterHandle, DriverContext } from '../driver.js';
 import type { EndpointPlan, EndpointPlanRequest, NetworkPlan, NetworkPlanRequest } from '../plan.js';
 import { NEEDS_CLUSTER, VNI_OPTION, overlayOptions, type OverlayOptions } from './options.js';
-import { TUNNEL_SUBNET } from './overlay-encryption.js';
 
 export function clusterOf(ctx: DriverContext): ClusterHandle {
   if (!ctx.cluster) throw new UserError(NEEDS_CLUSTER);
@@ -19,10 +18,10 @@ export function clusterOf(ctx: DriverContext): ClusterHandle {
 export async function planOverlayNetwork(ctx: DriverContext, req: NetworkPlanRequest): Promise<NetworkPlan<OverlayOptions>> {
   const typed = overlayOptions(req.options);
   const cluster = clusterOf(ctx);
-  const tunnel = parseCidr(TUNNEL_SUBNET);
+  const tunnel = parseCidr(ctx.tunnelSubnet);
   for (const s of req.subnets) {
     if (cidrsOverlap(parseCidr(s.subnet), tunnel)) {
-      throw new UserError(`subnet ${s.subnet} overlaps ${TUNNEL_SUBNET}, which berth reserves for WireGuard tunnel addresses; choose another subnet`);
+      throw new UserError(`subnet ${s.subnet} overlaps ${tunnel.text}, which berth reserves for WireGuard tunnel addresses (the cluster's tunnel subnet); choose another subnet`);
     }
   }
   return {
