@@ -11,7 +11,11 @@ import { SERVE_FLAG, START_FLAG, engineEnvOff, serveWarmEngine, startWarmEngine 
 function serve(socketPath: string, idle: string): void {
   const idleSeconds = Number(idle);
   if (!socketPath.startsWith('/') || !Number.isInteger(idleSeconds) || idleSeconds < 1) process.exit(2);
-  serveWarmEngine({ socketPath, idleSeconds, engineFor: (env) => new Engine(env) }).then(
+  const locationOf = (env: NodeJS.ProcessEnv) => {
+    const p = berthPaths(env);
+    return JSON.stringify([p.root, p.run]);
+  };
+  serveWarmEngine({ socketPath, idleSeconds, engineFor: (env) => new Engine(env), locationOf }).then(
     () => process.exit(0),
     () => process.exit(1),
   );

@@ -35,6 +35,8 @@ export const START_FLAG = '--start-engine';
 const MAX_REQUEST = 4 << 20;
 /** how often the engine checks that its socket is still its own (a newer engine replaced it: exit) */
 const OWNED_CHECK_MS = 2000;
+/** state locations one engine keeps open; a call for yet another one runs in-process */
+const MAX_LOCATIONS = 16;
 
 export const engineSocketPath = (run: string): string => join(run, ENGINE_SOCKET);
 
@@ -119,6 +121,8 @@ export interface WarmEngineOptions {
   idleSeconds: number;
   /** an engine on the caller's state location (its environment's, then the conf's) */
   engineFor: (env: NodeJS.ProcessEnv) => Engine;
+  /** where an environment puts berth's state (the key of the engines kept open) */
+  locationOf: (env: NodeJS.ProcessEnv) => string;
 }
 
 /** Listen and serve until idle, replaced or signalled; resolves when the process may exit. */
@@ -135,6 +139,10 @@ export async function serveWarmEngine(opts: WarmEngineOptions): Promise<void> {
   let idleTimer: NodeJS.Timeout | undefined;
   let ino: number | undefined;
   let queue: Promise<void> = Promise.resolve();
+  // one Engine per state location for the engine's life, as the daemon keeps its one: its store
+  // stays open and its caches, which check the kernel's and the store's generations, stay warm
+  // (an Engine per call would also leave a ruleset-generation socket and commit observer behind)
+  const kept = new Map<string, Engine>();
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
 
@@ -155,6 +163,10 @@ export async function serveWarmEngine(opts: WarmEngineOptions): Promise<void> {
     server.close();
     if (ours()) rmSync(socketPath, { force: true });
     if (busy === 0) done();
+  };
+  const closeEngines = (): void => {
+    for (const e of kept.values()) e.close();
+    kept.clear();
   };
   const armIdle = (): void => {
     clearTimeout(idleTimer);
@@ -183,22 +195,29 @@ export async function serveWarmEngine(opts: WarmEngineOptions): Promise<void> {
       return;
     }
     const callerEnv: NodeJS.ProcessEnv = { ...process.env, BERTH_ROOT: req.berth.BERTH_ROOT ?? '', BERTH_RUN: req.berth.BERTH_RUN ?? '' };
-    const opened: Engine[] = [];
+    let tooMany = false;
     const engineFor = (loc: StateLocation): Engine => {
-      const e = opts.engineFor({ ...callerEnv, ...(loc.berthRoot ? { BERTH_ROOT: loc.berthRoot } : {}), ...(loc.berthRun ? { BERTH_RUN: loc.berthRun } : {}) });
-      opened.push(e);
+      const env = { ...callerEnv, ...(loc.berthRoot ? { BERTH_ROOT: loc.berthRoot } : {}), ...(loc.berthRun ? { BERTH_RUN: loc.berthRun } : {}) };
+      const key = opts.locationOf(env);
+      let e = kept.get(key);
+      if (!e) {
+        if (kept.size >= MAX_LOCATIONS) {
+          tooMany = true;
+          throw new Error('the warm engine serves enough state locations already');
+        }
+        kept.set(key, (e = opts.engineFor(env)));
+      }
       return e;
     };
-    try {
-      const answer = await runCni(engineFor, req.env, req.stdin, reach);
+    const answer = await runCni(engineFor, req.env, req.stdin, reach);
+    if (tooMany) frames.add('l');
+    else {
       // the idle period after a call is the one its conf asks for
       if (answer.engine && !answer.engine.off) idleMs = answer.engine.idleSeconds * 1000;
       frames.add('1', answer.stdout);
       frames.add('x', String(answer.status));
-      sock.end(frames.toBuffer());
-    } finally {
-      for (const e of opened) e.close();
     }
+    sock.end(frames.toBuffer());
   };
 
   const server = createServer({ allowHalfOpen: true }, (sock) => {
@@ -260,4 +279,5 @@ export async function serveWarmEngine(opts: WarmEngineOptions): Promise<void> {
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, stop);
   armIdle();
   await finished;
+  closeEngines();
 }

@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type External, type Host, Lab, REPO_ROOT } from '../lab/index.js';
+import { cniEnginePids } from './cni-runtimes-helpers.js';
 import { sleep, startDaemon, stopDaemon, type Daemon } from './daemon-helpers.js';
 
 const T = { timeout: 120_000 };
@@ -70,19 +71,7 @@ void describe('the warm CNI engine (berth-cni without a daemon)', () => {
     return r.stdout.trim() ? (JSON.parse(r.stdout) as CniOut) : {};
   };
 
-  /** The engines serving this host's socket: processes whose argv is `... --serve-engine <sock> N`. */
-  const engines = async (): Promise<number[]> => {
-    const pids: number[] = [];
-    for (const e of await readdir('/proc')) {
-      if (!/^\d+$/.test(e)) continue;
-      const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-      const argv = cmd.split('\0');
-      const i = argv.indexOf('--serve-engine');
-      const state = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
-      if (i >= 0 && argv[i + 1] === sock && !/\) Z /.test(state)) pids.push(Number(e));
-    }
-    return pids;
-  };
+  const engines = () => cniEnginePids(sock);
   /** The one engine, once it listens (its socket answers). */
   const engineUp = async (not?: number): Promise<number> => {
     for (const end = Date.now() + 30_000; Date.now() < end; ) {
@@ -131,6 +120,11 @@ void describe('the warm CNI engine (berth-cni without a daemon)', () => {
     }
     await ok('CHECK', sb2);
     assert.ok(await sb2.ping(r1.ips?.[0]?.gateway ?? '', { count: 1 }), 'the sandbox added by the engine reaches its gateway');
+    // a long-lived engine keeps what it opens per state location, not per call (no descriptor leak)
+    const fds = async () => (await readdir(`/proc/${pid}/fd`)).length;
+    const before = await fds();
+    for (let k = 0; k < 4; k++) await ok('CHECK', k % 2 ? sb1 : sb2);
+    assert.equal(await fds(), before, 'four more calls opened no descriptor for good');
     assert.deepEqual(await engines(), [pid], 'the same engine served every call');
     await ok('DEL', sb2);
     await ok('DEL', sb1);
