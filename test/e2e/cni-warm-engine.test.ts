@@ -3,7 +3,8 @@
 // that serves the next calls (proved by counting the node processes a call execs: none), exits
 // when idle, is replaced when killed or when its socket is not root's 0600, is not started when
 // the conf or the environment says "off" (or the conf is bad: code 7 naming the field), and an
-// engine that dies during a call is CNI error 11, never a success. A daemon started later wins.
+// engine that dies during a call is CNI error 11, never a success. Concurrent calls, cold (several
+// engines started: one remains) or warm (served one at a time), all succeed. A daemon started later wins.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -217,6 +218,27 @@ void describe('the warm CNI engine (berth-cni without a daemon)', () => {
       }
     }
     await ok('DEL', sb);
+  });
+
+  test('concurrent calls: cold ones race to start engines and one remains; warm ones are served one at a time, all correct', T, async () => {
+    await killEngines();
+    const sbs = await Promise.all([0, 1, 2, 3].map(() => sandbox()));
+    const addresses = async () => {
+      const rs = await Promise.all(sbs.map((sb) => ok('ADD', sb)));
+      const ips = rs.map((r) => r.ips?.[0]?.address ?? '');
+      assert.equal(new Set(ips).size, ips.length, `distinct addresses: ${ips.join(', ')}`);
+      for (const [k, sb] of sbs.entries()) assert.ok(await sb.ping(rs[k]?.ips?.[0]?.gateway ?? '', { count: 1 }), `${sb.name} reaches its gateway`);
+    };
+    // no engine: four in-process calls at once, each starting an engine; the extra ones leave
+    await addresses();
+    let left: number[] = [];
+    for (const end = Date.now() + 30_000; Date.now() < end; await sleep(200)) if ((left = await engines()).length === 1 && existsSync(sock)) break;
+    assert.equal(left.length, 1, `one engine remains: ${JSON.stringify(left)}`);
+    await Promise.all(sbs.map((sb) => ok('DEL', sb)));
+    // the same through that engine
+    await addresses();
+    await Promise.all(sbs.map((sb) => ok('DEL', sb)));
+    assert.deepEqual(await engines(), left, 'the same engine served them');
   });
 
   test('an engine that dies during a call is CNI error 11; one that goes before accepting is no error', T, async () => {
