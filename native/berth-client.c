@@ -13,7 +13,10 @@
 // the configuration on stdin go to the daemon, whose answer is the plugin's output; without a
 // daemon it execs the in-process plugin (node <package>/bin/berth-cni) with the same stdin. The
 // conf may name the daemon's socket ("berthSocket", or "berthRun" holding berth.sock) for
-// runtimes that scrub the environment.
+// runtimes that scrub the environment. Without a daemon (or with BERTH_NO_DAEMON set) it tries the
+// warm CNI engine's socket ($BERTH_RUN/cni-engine.sock, src/cni/warm-engine.ts) first; when none
+// answers, the in-process plugin runs the call and leaves an engine for the next ones
+// (BERTH_CNI_ENGINE=off or the conf's "engine": "off" skip both).
 //
 // Nothing here builds a shell command line: everything is exec'd from argv.
 #define _GNU_SOURCE
@@ -403,12 +406,18 @@ static int handle(struct buf *frames, int argc, char **argv) {
 }
 
 #ifdef BERTH_CNI
-// stdin was read already: give the in-process plugin the same bytes on a fresh stdin
-static _Noreturn void run_local_with_stdin(int argc, char **argv, const struct buf *in) {
+// stdin was read already: give the in-process plugin the same bytes on a fresh stdin. start: no
+// warm engine answered, so the plugin starts one after its call (src/cni/warm-engine.ts).
+static _Noreturn void run_local_with_stdin(int argc, char **argv, const struct buf *in, bool start) {
   int fd = memfd_create("berth-cni-stdin", 0);
   if (fd < 0 || write(fd, in->p ? in->p : "", in->n) != (ssize_t)in->n || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0)
     die(3, "cannot hand the configuration to the in-process plugin: %s", strerror(errno));
-  run_local(argc, argv);
+  if (!start) run_local(argc, argv);
+  char **args = calloc((size_t)argc + 2, sizeof *args);
+  if (!args) die(3, "%s", "out of memory");
+  for (int i = 0; i < argc; i++) args[i] = argv[i];
+  args[argc] = "--start-engine";
+  run_local(argc + 1, args);
 }
 
 static bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -446,9 +455,129 @@ static bool conf_string(const char *json, const char *key, char *out, size_t siz
   return false;
 }
 
+// The conf's cniVersion for an error this client answers itself (the plugin's own answers carry theirs).
+static const char *error_version(const char *conf) {
+  static char v[16];
+  return conf_string(conf, "cniVersion", v, sizeof v) ? v : "1.1.0";
+}
+
+// CNI's error result on stdout (SPEC.md "Error"), exit status 1.
+static _Noreturn void cni_error(const char *conf, int code, const char *msg, const char *details) {
+  struct buf out = {0};
+  char num[32];
+  buf_str(&out, "{\"cniVersion\":");
+  buf_json(&out, error_version(conf));
+  snprintf(num, sizeof num, ",\"code\":%d,\"msg\":", code);
+  buf_str(&out, num);
+  buf_json(&out, msg);
+  buf_str(&out, ",\"details\":");
+  buf_json(&out, details);
+  buf_str(&out, "}\n");
+  write_all(1, out.p, out.n);
+  exit(1);
+}
+
+// The body of a call: {"env":{CNI_*},"stdin":...} (the daemon's route; the engine also gets "berth").
+static void call_body(struct buf *body, const struct buf *in) {
+  buf_str(body, "{\"env\":{");
+  bool first = true;
+  for (char **e = environ; *e; e++) {
+    if (strncmp(*e, "CNI_", 4)) continue;
+    char *eq = strchr(*e, '=');
+    if (!eq) continue;
+    *eq = '\0';
+    if (!first) buf_str(body, ",");
+    buf_json(body, *e);
+    buf_str(body, ":");
+    buf_json(body, eq + 1);
+    *eq = '=';
+    first = false;
+  }
+  buf_str(body, "},\"stdin\":");
+  buf_json(body, in->p ? in->p : "");
+}
+
+static void send_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return; // the engine is gone: the answer (none, or no "x") says what to do
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+// Whether frames (after the engine's "+") are complete and end the call: an "x" frame, or "l".
+static bool frames_complete(const char *p, size_t n, bool *local) {
+  size_t i = 0;
+  bool status = false;
+  *local = false;
+  while (i < n) {
+    char *end;
+    if (i + 2 > n) return false;
+    unsigned long len = strtoul(p + i + 2, &end, 10);
+    if (*end != '\n' || (size_t)(end + 1 - p) + len > n) return false;
+    if (p[i] == 'x') status = true;
+    if (p[i] == 'l') *local = true;
+    i = (size_t)(end + 1 - p) + len;
+  }
+  return status || *local;
+}
+
+enum engine_outcome { ENGINE_NONE, ENGINE_NONE_HERE, ENGINE_LOCAL };
+
+// The warm CNI engine (src/cni/warm-engine.ts) in dir: its answer is this call's (and this process
+// exits), or: ENGINE_NONE (none answers: run in-process and leave one), ENGINE_NONE_HERE (dir
+// cannot hold one: run in-process only) or ENGINE_LOCAL (the engine says: run in-process). The
+// socket is used only if it is root's, mode 0600, in a directory only root may write to.
+static enum engine_outcome call_engine(const char *dir, const struct buf *in, const char *conf) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  struct stat st;
+  int n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/cni-engine.sock", dir);
+  // room for the engine's temporary name (".<pid>") too, else it could not listen
+  if (n < 0 || (size_t)n + 12 >= sizeof addr.sun_path) return ENGINE_NONE_HERE;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) return ENGINE_NONE_HERE;
+  if (lstat(addr.sun_path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0777) != 0600) return ENGINE_NONE;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ENGINE_NONE;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    close(fd);
+    return ENGINE_NONE;
+  }
+  struct buf body = {0}, raw = {0};
+  call_body(&body, in);
+  buf_str(&body, ",\"berth\":{");
+  const char *vars[] = {"BERTH_ROOT", "BERTH_RUN"};
+  for (size_t i = 0; i < 2; i++) {
+    const char *v = getenv(vars[i]);
+    if (i) buf_str(&body, ",");
+    buf_json(&body, vars[i]);
+    buf_str(&body, ":");
+    buf_json(&body, v ? v : "");
+  }
+  buf_str(&body, "}}");
+  send_all(fd, body.p, body.n);
+  shutdown(fd, SHUT_WR);
+  char chunk[65536];
+  for (;;) {
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    buf_add(&raw, chunk, (size_t)r);
+  }
+  close(fd);
+  // no "+": the engine was leaving (idle, or replaced by a newer one) and did nothing
+  if (raw.n == 0) return ENGINE_NONE;
+  bool local;
+  if (raw.p[0] != '+' || !frames_complete(raw.p + 1, raw.n - 1, &local))
+    cni_error(conf, 11, "the warm berth-cni engine went away during the call", "its effect is unknown: try again later (the next call runs without it)");
+  if (local) return ENGINE_LOCAL;
+  struct buf frames = {0};
+  buf_add(&frames, raw.p + 1, raw.n - 1);
+  exit(handle(&frames, 0, NULL));
+}
+
 int main(int argc, char **argv) {
-  const char *no_daemon = getenv("BERTH_NO_DAEMON");
-  if (no_daemon && *no_daemon) run_local(argc, argv);
   struct buf in = {0}, body = {0}, resp = {0};
   char chunk[65536];
   for (;;) {
@@ -458,36 +587,35 @@ int main(int argc, char **argv) {
     buf_add(&in, chunk, (size_t)r);
   }
   const char *conf = in.p ? in.p : ""; // buf_add keeps it NUL-terminated
+  // the warm engine's switch in the environment: on (default) or off; the conf has its own ("engine")
+  const char *engine_env = getenv("BERTH_CNI_ENGINE");
+  if (engine_env && *engine_env && strcmp(engine_env, "on") && strcmp(engine_env, "off"))
+    cni_error(conf, 4, "invalid BERTH_CNI_ENGINE: expected \"on\" or \"off\"", engine_env);
   char run[sizeof socket_path - 11]; // room for "/berth.sock"
-  if (!conf_string(conf, "berthSocket", socket_path, sizeof socket_path) && conf_string(conf, "berthRun", run, sizeof run)) {
+  bool conf_run = conf_string(conf, "berthRun", run, sizeof run);
+  if (!conf_string(conf, "berthSocket", socket_path, sizeof socket_path) && conf_run) {
     memcpy(socket_path, run, strlen(run));
     memcpy(socket_path + strlen(run), "/berth.sock", 12);
   }
+  const char *no_daemon = getenv("BERTH_NO_DAEMON");
   // the connection that tells whether a daemon answers carries the call too (one accept less for it)
-  int conn = connect_daemon();
-  if (conn < 0) run_local_with_stdin(argc, argv, &in);
-  buf_str(&body, "{\"env\":{");
-  bool first = true;
-  for (char **e = environ; *e; e++) {
-    if (strncmp(*e, "CNI_", 4)) continue;
-    char *eq = strchr(*e, '=');
-    if (!eq) continue;
-    *eq = '\0';
-    if (!first) buf_str(&body, ",");
-    buf_json(&body, *e);
-    buf_str(&body, ":");
-    buf_json(&body, eq + 1);
-    *eq = '=';
-    first = false;
+  int conn = no_daemon && *no_daemon ? -1 : connect_daemon();
+  if (conn < 0) {
+    // no daemon: the warm engine, else in-process (which leaves an engine for the next calls)
+    char engine[16];
+    bool off = (engine_env && !strcmp(engine_env, "off")) || (conf_string(conf, "engine", engine, sizeof engine) && !strcmp(engine, "off")) || geteuid() != 0;
+    if (off) run_local_with_stdin(argc, argv, &in, false);
+    const char *env_run = getenv("BERTH_RUN");
+    enum engine_outcome o = call_engine(conf_run ? run : env_run && *env_run ? env_run : "/run/berth", &in, conf);
+    run_local_with_stdin(argc, argv, &in, o == ENGINE_NONE);
   }
-  buf_str(&body, "},\"stdin\":");
-  buf_json(&body, in.p ? in.p : "");
+  call_body(&body, &in);
   // the daemon opens CNI_NETNS through /proc/<pid>/root: this process's mount namespace
   char pid[32];
   snprintf(pid, sizeof pid, ",\"pid\":%d}", (int)getpid());
   buf_str(&body, pid);
   int http = post_on(conn, "/berth/v1/cni", &body, &resp);
-  if (http == -1 || http == 404) run_local_with_stdin(argc, argv, &in);
+  if (http == -1 || http == 404) run_local_with_stdin(argc, argv, &in, false);
   if (http == -2) die(3, "%s", "the daemon went away during the call");
   if (http != 200) die(3, "the daemon refused the call: %s", resp.p ? resp.p : "");
   return handle(&resp, argc, argv);

@@ -2,7 +2,15 @@
 // Debian's libcni 1.1.2), at N = 1, 50, 200 sandboxes attached one after the other and then
 // detached, side by side in one run (for each N, every backend in turn):
 //   berth-cni through the daemon   dist/berth-cni (the native client) -> `berth daemon`'s engine
-//   berth-cni without a daemon     the same with BERTH_NO_DAEMON=1: a Node process per call
+//   berth-cni without a daemon     the same with BERTH_NO_DAEMON=1 and BERTH_CNI_ENGINE=off: a Node
+//                                  process per call (key nodaemon)
+//   warm engine                    BERTH_NO_DAEMON=1 with the warm CNI engine (src/cni/warm-engine.ts):
+//                                  every timed call is served by the engine the untimed first call
+//                                  left (conf "engine": {"idleSeconds": 600}, so that it outlives
+//                                  the other rows' turns) (key warm)
+//   cold engine                    BERTH_NO_DAEMON=1, the engine killed before each call: the first
+//                                  call of a quiet host (in-process, then it starts the engine);
+//                                  N = 1 only: at larger N every call after the first is warm (key cold)
 //   CNI reference                  bridge + host-local + portmap (containernetworking-plugins 1.1.1)
 //   netavark                       /usr/lib/podman/netavark setup/teardown, podman's JSON (not CNI:
 //                                  execed per call by a Node loop, as podman would exec it)
@@ -19,12 +27,13 @@
 // loopback plugin alone: libcni plus one exec of a Go plugin that only sets lo up).
 //
 // Usage (root): npm run build && node dist/bench/cni/run.js [-n 1,50,200] [-c 10]
-//   [-b daemon,nodaemon,reference,netavark,floor-noport,floor-loopback]
+//   [-b daemon,nodaemon,warm,cold,reference,netavark,floor-noport,floor-loopback]
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type External, type Host, Lab } from '../../test/lab/index.js';
 import { startDaemon, stopDaemon } from '../../test/e2e/daemon-helpers.js';
-import { buildCnitool, cniBinDir, cnitoolMissing, missing, writeConflist } from '../../test/e2e/cni-runtimes-helpers.js';
+import { buildCnitool, cniBinDir, cniEnginePids, cnitoolMissing, missing, writeConflist } from '../../test/e2e/cni-runtimes-helpers.js';
 
 const NETAVARK = '/usr/lib/podman/netavark';
 const args = process.argv.slice(2);
@@ -32,8 +41,8 @@ const nIndex = args.indexOf('-n');
 const SIZES = (nIndex >= 0 ? (args[nIndex + 1] ?? '') : '1,50,200').split(',').map(Number);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 250)) throw new Error(`-n: expected sizes 1-250 separated by commas, got ${args[nIndex + 1]}`);
 const bIndex = args.indexOf('-b');
-/** -b: only the rows whose key is listed (daemon, nodaemon, reference, netavark, floor-noport, floor-loopback) */
-const ROWS = bIndex >= 0 ? (args[bIndex + 1] ?? '').split(',') : ['daemon', 'nodaemon', 'reference', 'netavark'];
+/** -b: only the rows whose key is listed (daemon, nodaemon, warm, cold, reference, netavark, floor-noport, floor-loopback) */
+const ROWS = bIndex >= 0 ? (args[bIndex + 1] ?? '').split(',') : ['daemon', 'nodaemon', 'warm', 'cold', 'reference', 'netavark'];
 const cIndex = args.indexOf('-c');
 /** cycles at N = 1 (one sample per cycle); a larger N gives N samples in one cycle */
 const CYCLES = cIndex >= 0 ? Number(args[cIndex + 1]) : 10;
@@ -86,6 +95,8 @@ interface Backend {
   key: string;
   name: string;
   portBase: number;
+  /** the sizes this row is measured at (default: all) */
+  sizes?: number[];
   run(op: 'add' | 'del', sandboxes: External[]): Promise<number[]>;
 }
 
@@ -113,6 +124,7 @@ async function main(): Promise<void> {
     const conf = join(dir, 'net.d');
     await writeConflist(conf, 'berth', '1.0.0', [{ type: 'berth', capabilities: { portMappings: true } }]);
     await writeConflist(conf, 'berth-noport', '1.0.0', [{ type: 'berth' }]);
+    await writeConflist(conf, 'berth-warm', '1.0.0', [{ type: 'berth', capabilities: { portMappings: true }, engine: { idleSeconds: 600 } }]);
     await writeConflist(conf, 'loopback', '1.0.0', [{ type: 'loopback' }]);
     await writeConflist(conf, 'reference', '1.0.0', [
       { type: 'bridge', bridge: 'cni-bench0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'host-local') } },
@@ -151,9 +163,34 @@ async function main(): Promise<void> {
         return parseTimes(r.stdout, op === 'add' ? 'setup' : 'teardown');
       },
     };
+    // the cold row: no engine before each call (the one the previous call left is waited for,
+    // so that it cannot come up late and serve the next call, and killed)
+    const engineSock = join(h.runDir, 'cni-engine.sock');
+    const noEngine = async () => {
+      for (let k = 0; k < 100 && (await cniEnginePids(engineSock)).length === 0; k++) await new Promise((r) => setTimeout(r, 50));
+      for (let k = 0; k < 20 && !existsSync(engineSock); k++) await new Promise((r) => setTimeout(r, 50));
+      for (const pid of await cniEnginePids(engineSock)) process.kill(pid, 'SIGKILL');
+      while ((await cniEnginePids(engineSock)).length) await new Promise((r) => setTimeout(r, 20));
+    };
+    const warmRow = viaCnitool('warm', 'berth-cni without a daemon, warm engine', 'berth-warm', 36000, { BERTH_NO_DAEMON: '1' });
+    const coldEach = viaCnitool('cold', 'berth-cni without a daemon, cold (first call: no engine yet)', 'berth', 37000, { BERTH_NO_DAEMON: '1' });
+    const coldRow: Backend = {
+      ...coldEach,
+      sizes: [1],
+      async run(op, sbs) {
+        const times: number[] = [];
+        for (const sb of sbs) {
+          await noEngine();
+          times.push(...(await coldEach.run(op, [sb])));
+        }
+        return times;
+      },
+    };
     const backends: Backend[] = [
       viaCnitool('daemon', 'berth-cni through the daemon', 'berth', 30000),
-      viaCnitool('nodaemon', 'berth-cni without a daemon (BERTH_NO_DAEMON=1)', 'berth', 31000, { BERTH_NO_DAEMON: '1' }),
+      viaCnitool('nodaemon', 'berth-cni without a daemon, engine off (a Node process per call)', 'berth', 31000, { BERTH_NO_DAEMON: '1', BERTH_CNI_ENGINE: 'off' }),
+      warmRow,
+      coldRow,
       viaCnitool('reference', 'CNI reference bridge+host-local+portmap', 'reference', 32000),
       netavark,
       viaCnitool('floor-noport', 'floor: berth-cni through the daemon, no published port', 'berth-noport', 34000),
@@ -166,6 +203,7 @@ async function main(): Promise<void> {
     for (const b of backends) for (const op of ['add', 'del'] as const) await b.run(op, sandboxes.slice(0, 1));
     for (const n of SIZES) {
       for (const b of backends) {
+        if (b.sizes && !b.sizes.includes(n)) continue;
         const sbs = sandboxes.slice(0, n);
         const add: number[] = [];
         const del: number[] = [];

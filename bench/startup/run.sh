@@ -21,7 +21,9 @@
 #      `berth run --rm --network none|bridge -- true` (bin/berth) and `client: berth run --rm
 #      --network bridge -- true` (dist/berth), no daemon, plus `node -e 0` in the same run; then 10
 #      runs of the client with BERTH_TRACE=cpu (where the time goes: wall and CPU ms since process start)
-#   3. daemonless berth-cni ADD/DEL against netavark: bench/cni/run.js -n 1 -b nodaemon,netavark
+#   3. daemonless berth-cni ADD/DEL against netavark: bench/cni/run.js -n 1 -b nodaemon,warm,cold,netavark
+#      (nodaemon: the warm engine off, a Node process per call; warm: served by the warm CNI
+#      engine; cold: the first call, no engine yet)
 #      (its own lab; this runs the live build of this checkout: the plugin finds its package there)
 # Safety: only the bs-* namespaces are created and deleted; nothing is killed (no daemon here).
 set -u
@@ -157,7 +159,7 @@ done
 # ---- 3. daemonless berth-cni against netavark ------------------------------------------------
 if ((CNI)); then
   quiet_gate cni
-  (cd "$REPO" && node dist/bench/cni/run.js -n 1 -c "$CYCLES" -b nodaemon,netavark) >"$OUT/cni.md" 2>"$OUT/cni.log" || log "bench/cni failed (see $OUT/cni.log)"
+  (cd "$REPO" && node dist/bench/cni/run.js -n 1 -c "$CYCLES" -b nodaemon,warm,cold,netavark) >"$OUT/cni.md" 2>"$OUT/cni.log" || log "bench/cni failed (see $OUT/cni.log)"
 fi
 
 # ---- summary: p50 (hyperfine's median) and p50 / the floor of the same hyperfine run ----------

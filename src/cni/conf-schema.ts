@@ -45,6 +45,25 @@ const runtimeDns = z.strictObject({
 /** A conf-level `dns` (the spec's network configuration DNS). */
 const confDns = z.strictObject({ nameservers: stringList.optional(), domain: z.string().optional(), search: stringList.optional(), options: stringList.optional() });
 
+/**
+ * The warm CNI engine (src/cni/warm-engine.ts): "off", or how long it stays up after its last call.
+ * A day at most: an engine left up longer is a daemon, which `berth daemon` is for.
+ */
+export const ENGINE_IDLE_MAX = 86_400;
+const engineSchema = z.union(
+  [
+    z.literal('off'),
+    z.strictObject({
+      // a refinement, not z.int: a wrong number is then this field's error, not the union's
+      idleSeconds: z
+        .number({ message: `expected a whole number of seconds, 1-${ENGINE_IDLE_MAX}` })
+        .refine((v) => Number.isInteger(v) && v >= 1 && v <= ENGINE_IDLE_MAX, { message: `expected a whole number of seconds, 1-${ENGINE_IDLE_MAX}` })
+        .optional(),
+    }),
+  ],
+  { message: 'expected "off" or {"idleSeconds": N}' },
+);
+
 const aliasList = z.array(z.string().regex(ALIAS, { message: 'expected a name of letters, digits, "_", "." and "-"' }), { message: 'expected a list of names' });
 
 export const runtimeConfigSchema = z.strictObject({
@@ -73,6 +92,8 @@ const known = {
   berthSocket: absolutePath.nullish(),
   /** false: the runtime binds the published host ports itself (podman's conmon holds them), so no relay of berth's does */
   hostPortRelay: z.boolean({ message: 'expected true or false' }).optional(),
+  /** the warm engine that serves later daemonless calls: "off", or {"idleSeconds": N} (default 30) */
+  engine: engineSchema.optional(),
   /** a conf-level rate limit for every sandbox on this conf, as the reference plugin's keys */
   bandwidth: bandwidthSchema.nullish(),
   dns: confDns.nullish(),
@@ -115,6 +136,7 @@ function acceptedAt(path: readonly PropertyKey[]): string {
     'runtimeConfig.bandwidth': Object.keys(bandwidthSchema.shape),
     bandwidth: Object.keys(bandwidthSchema.shape),
     'runtimeConfig.dns': Object.keys(runtimeDns.shape),
+    engine: ['idleSeconds'],
     dns: Object.keys(confDns.shape),
   };
   return (keys[where] ?? []).join(', ');

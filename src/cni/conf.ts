@@ -40,9 +40,15 @@ export interface NetConf {
   berthRun?: string;
   /** the bandwidth capability (or the conf's own keys): bits per second and bits */
   bandwidth?: Bandwidth;
+  /** the warm engine (src/cni/warm-engine.ts): off, or its idle period */
+  engine: EngineSetting;
   /** the dns capability (or the conf's own dns): what the runtime asks the result to carry */
   dns?: { servers?: string[]; searches?: string[]; options?: string[]; domain?: string };
 }
+
+/** Whether a daemonless call leaves a warm engine for the next ones, and for how long it idles. */
+export type EngineSetting = { off: true } | { off: false; idleSeconds: number };
+export const ENGINE_IDLE_DEFAULT = 30;
 
 /** ingress: to the sandbox; egress: from it (the reference bandwidth plugin's sense). */
 export type Bandwidth = SandboxBandwidth;
@@ -165,6 +171,7 @@ export function parseConf(raw: Json): NetConf {
     // podman keys the list by the CNI network's name (the conf's name)
     aliases: Array.isArray(rc.aliases) ? rc.aliases : (rc.aliases?.[c.name ?? ''] ?? []),
     hostPortRelay: c.hostPortRelay !== false,
+    engine: c.engine === 'off' ? { off: true } : { off: false, idleSeconds: c.engine?.idleSeconds ?? ENGINE_IDLE_DEFAULT },
   };
   if (rc.mac) conf.mac = rc.mac.toLowerCase();
   if (c.prevResult) conf.prevResult = c.prevResult;

@@ -47,7 +47,7 @@ function daemonEngine(engine: Engine, loc: StateLocation): Engine {
  * pid (TCP), or not a namespace there either: a 404, on which the native plugin runs the same
  * call in-process, in the caller's namespaces.
  */
-function netnsReach(env: Record<string, string>, pid: number | undefined): (given: string) => string {
+export function netnsReach(env: Record<string, string>, pid: number | undefined): (given: string) => string {
   const netns = env.CNI_NETNS;
   // the caller's view when known (a same-named path in the daemon's namespace may be another one)
   const viaCaller = (p: string) => (pid && p.startsWith('/') ? `/proc/${pid}/root${p}` : p);

@@ -7,7 +7,7 @@ import { BerthError, ConflictError, NotFoundError, UserError } from '../common/e
 import type { Engine } from '../engine/context.js';
 import { DEFAULT_NETWORK, dnsAddressesOf } from '../engine/networks.js';
 import type { SandboxAttachment } from '../engine/sandboxes.js';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, cniArgsOf, type NetConf } from './conf.js';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, confVersion, decodeConf, parseConf, cniArgsOf, type EngineSetting, type NetConf } from './conf.js';
 import { CNI_CODES, CniError } from './errors.js';
 import { formatResult, mergeResults, readResult, type CniDns, type CniResult } from './result.js';
 import { trace } from '../common/trace.js';
@@ -108,7 +108,7 @@ export interface CniHostOptions {
   hostRelay?: boolean;
 }
 
-async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void, reach: NetnsReach, opts: CniHostOptions): Promise<void> {
+async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, raw: Record<string, unknown>, out: (text: string) => void, reach: NetnsReach, opts: CniHostOptions, seen: { engine?: EngineSetting }): Promise<void> {
   const command = envVar(env, 'CNI_COMMAND');
   if (command === 'VERSION') {
     // the runtime's own version echoed when it is one this plugin speaks
@@ -120,6 +120,7 @@ async function handle(engineFor: (loc: StateLocation) => Engine, env: CniEnv, ra
     throw new CniError(CNI_CODES.invalidEnv, `unknown CNI_COMMAND "${command}": expected ADD, DEL, CHECK, GC, STATUS or VERSION`);
   }
   const conf = parseConf(raw);
+  seen.engine = conf.engine;
   trace('cni: conf parsed');
   const loc: StateLocation = { ...(conf.berthRoot ? { berthRoot: conf.berthRoot } : {}), ...(conf.berthRun ? { berthRun: conf.berthRun } : {}) };
   let opened: Engine | undefined;
@@ -203,9 +204,17 @@ function codeOf(err: unknown): number {
   return CNI_CODES.internal;
 }
 
+/** What a plugin call answers; engine: the conf's warm-engine setting, when the conf was valid. */
+export interface CniAnswer {
+  stdout: string;
+  status: number;
+  engine?: EngineSetting;
+}
+
 /** One plugin call: CNI_* variables and the configuration on stdin; what to print and the exit status. */
-export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string, reach: NetnsReach = (p) => p, opts: CniHostOptions = {}): Promise<{ stdout: string; status: number }> {
+export async function runCni(engineFor: (loc: StateLocation) => Engine, env: CniEnv, stdin: string, reach: NetnsReach = (p) => p, opts: CniHostOptions = {}): Promise<CniAnswer> {
   let stdout = '';
+  const seen: { engine?: EngineSetting } = {};
   const out = (text: string) => void (stdout += text);
   let version = LATEST_VERSION;
   try {
@@ -217,11 +226,11 @@ export async function runCni(engineFor: (loc: StateLocation) => Engine, env: Cni
       // refused below, by the command that needs it
     }
     // the engine (and its store) is opened only by the commands that need it, not by VERSION
-    await handle(engineFor, env, raw, out, reach, opts);
-    return { stdout, status: 0 };
+    await handle(engineFor, env, raw, out, reach, opts, seen);
+    return { stdout, status: 0, ...seen };
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     const details = err instanceof CniError ? err.details : '';
-    return { stdout: `${JSON.stringify({ cniVersion: version, code: codeOf(err), msg, details })}\n`, status: 1 };
+    return { stdout: `${JSON.stringify({ cniVersion: version, code: codeOf(err), msg, details })}\n`, status: 1, ...seen };
   }
 }

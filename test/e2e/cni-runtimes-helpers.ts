@@ -236,3 +236,21 @@ export async function ociImageTar(rootfs: string, work: string, name: string, cm
   await run(['tar', '-C', layout, '-cf', out, '.'], { check: true });
   return out;
 }
+
+/**
+ * The warm CNI engines serving a socket (src/cni/warm-engine.ts): live processes whose argv is
+ * `... --serve-engine <sock> <idle seconds>`.
+ */
+export async function cniEnginePids(sock: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const argv = (await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    const i = argv.indexOf('--serve-engine');
+    if (i < 0 || argv[i + 1] !== sock) continue;
+    // a zombie (killed, not yet reaped by whoever adopted it) serves nothing
+    if (/\) Z /.test(await readFile(`/proc/${e}/stat`, 'utf8').catch(() => ''))) continue;
+    pids.push(Number(e));
+  }
+  return pids;
+}

@@ -109,3 +109,36 @@ describe('CNI conf', () => {
     refused(() => parseConf({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ id: 'a' }] }), 7, 'valid-attachments');
   });
 });
+
+describe('CNI conf: the warm engine ("engine")', () => {
+  const base = { cniVersion: '1.0.0', name: 'n', type: 'berth' };
+  const refused = (engine: unknown): CniError => {
+    try {
+      parseConf({ ...base, engine });
+    } catch (err) {
+      assert.ok(err instanceof CniError);
+      return err;
+    }
+    assert.fail(`engine ${JSON.stringify(engine)} was accepted`);
+  };
+  it('defaults to on, 30 s idle; "off" and {"idleSeconds": N} as given', () => {
+    assert.deepEqual(parseConf(base).engine, { off: false, idleSeconds: 30 });
+    assert.deepEqual(parseConf({ ...base, engine: {} }).engine, { off: false, idleSeconds: 30 });
+    assert.deepEqual(parseConf({ ...base, engine: 'off' }).engine, { off: true });
+    assert.deepEqual(parseConf({ ...base, engine: { idleSeconds: 5 } }).engine, { off: false, idleSeconds: 5 });
+  });
+  it('refuses anything else with code 7, naming the field', () => {
+    for (const [engine, msg] of [
+      [{ idleSeconds: 0 }, /"engine\.idleSeconds" 0: expected a whole number of seconds, 1-86400/],
+      [{ idleSeconds: 2.5 }, /"engine\.idleSeconds" 2\.5/],
+      [{ idleSeconds: 86_401 }, /"engine\.idleSeconds" 86401/],
+      [{ idleSeconds: 5, x: 1 }, /unknown field "engine\.x"/],
+      ['on', /"engine" "on": expected "off" or \{"idleSeconds": N\}/],
+      [true, /"engine" true/],
+    ] as const) {
+      const err = refused(engine);
+      assert.equal(err.code, 7, err.message);
+      assert.match(err.message, msg);
+    }
+  });
+});
