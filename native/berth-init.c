@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <poll.h>
 #include <sys/mount.h>
@@ -52,7 +53,7 @@
 
 struct bind { const char *spec, *src, *dst; };
 static struct {
-  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log, *publishfile, *relayhost;
+  const char *netns, *hostname, *rootfs, *workdir, *pidfile, *exitfile, *log, *publishfile, *relayhost, *mountbase, *preparemounts;
   bool no_netns_unshare, detach, proxy_only;
   struct bind *binds;
   int nbinds;
@@ -79,6 +80,25 @@ static _Noreturn void fail(int code, const char *fmt, ...) {
 }
 #define usage(...) fail(125, __VA_ARGS__)
 #define E strerror(errno)
+
+// BERTH_TRACE (as berth's own trace): wall-clock stamps of the start's steps on stderr (the
+// log, once detached), epoch milliseconds so that they line up with the caller's and the
+// daemon's clocks. The first stamp, taken at exec, waits for the first line.
+static bool tracing;
+static struct timespec started_at;
+static void trace_line(const struct timespec *ts, const char *label) {
+  dprintf(STDERR_FILENO, "[berth-init %d %lld.%03ld] %s\n", (int)getpid(), (long long)ts->tv_sec, ts->tv_nsec / 1000000, label);
+}
+static void trace(const char *label) {
+  if (!tracing) return;
+  if (started_at.tv_sec) {
+    trace_line(&started_at, "exec'd");
+    started_at.tv_sec = 0;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  trace_line(&ts, label);
+}
 
 // The value of the option at argv[*i]: present, non-empty and not another option.
 static const char *value(int argc, char **argv, int *i, const char **slot) {
@@ -110,6 +130,8 @@ static void parse(int argc, char **argv) {
     else if (!strcmp(a, "--proxy-only")) opt.proxy_only = true;
     else if (!strcmp(a, "--relay-host")) value(argc, argv, &i, &opt.relayhost);
     else if (!strcmp(a, "--no-netns-unshare")) opt.no_netns_unshare = true;
+    else if (!strcmp(a, "--mount-base")) value(argc, argv, &i, &opt.mountbase);
+    else if (!strcmp(a, "--prepare-mounts")) value(argc, argv, &i, &opt.preparemounts);
     else if (!strcmp(a, "--detach")) opt.detach = true;
     else if (!strcmp(a, "--bind")) {
       const char *v = value(argc, argv, &i, NULL), *colon = strchr(v, ':');
@@ -131,10 +153,15 @@ static void parse(int argc, char **argv) {
     } else if (a[0] == '-') usage("unknown option \"%s\"", a);
     else usage("unexpected argument \"%s\" (the command goes after \"--\")", a);
   }
+  if (opt.preparemounts) {
+    if (i < argc || argc != 3) usage("--prepare-mounts takes only the run directory");
+    if (opt.preparemounts[0] != '/') usage("--prepare-mounts \"%s\": must be an absolute path", opt.preparemounts);
+    return;
+  }
   if (opt.relayhost) {
     // the host's relay, steered over its socket: no ports of its own, no command
     if (i < argc) usage("--relay-host takes no command");
-    if (opt.proxy_only || opt.publishfile || opt.netns || opt.rootfs || opt.exitfile || opt.onexit || opt.nbinds || opt.hostname || opt.workdir || opt.no_netns_unshare)
+    if (opt.proxy_only || opt.publishfile || opt.netns || opt.rootfs || opt.exitfile || opt.onexit || opt.nbinds || opt.hostname || opt.workdir || opt.no_netns_unshare || opt.mountbase)
       usage("--relay-host takes only --pidfile, --detach and --log");
     if (opt.detach && !opt.log) usage("--detach needs --log FILE");
     return;
@@ -143,7 +170,7 @@ static void parse(int argc, char **argv) {
     // only the port relay (CNI sandboxes, whose process is not ours): no command
     if (i < argc) usage("--proxy-only takes no command");
     if (!opt.publishfile) usage("--proxy-only needs --publish-file FILE");
-    if (opt.netns || opt.rootfs || opt.exitfile || opt.onexit || opt.nbinds || opt.hostname || opt.workdir || opt.no_netns_unshare)
+    if (opt.netns || opt.rootfs || opt.exitfile || opt.onexit || opt.nbinds || opt.hostname || opt.workdir || opt.no_netns_unshare || opt.mountbase)
       usage("--proxy-only takes only --publish-file, --pidfile, --detach and --log");
     if (opt.detach && !opt.log) usage("--detach needs --log FILE");
     return;
@@ -154,6 +181,7 @@ static void parse(int argc, char **argv) {
   if (opt.netns && opt.no_netns_unshare) usage("--netns and --no-netns-unshare exclude each other");
   if (opt.detach && !opt.log) usage("--detach needs --log FILE");
   if (opt.log && !opt.detach) usage("--log is only used with --detach");
+  if (opt.mountbase && opt.mountbase[0] != '/') usage("--mount-base \"%s\": must be an absolute path", opt.mountbase);
   if (opt.rootfs && opt.rootfs[0] != '/') usage("--rootfs \"%s\": must be an absolute path", opt.rootfs);
   if (opt.workdir && opt.workdir[0] != '/') usage("--workdir \"%s\": must be an absolute path", opt.workdir);
   if (opt.hostname) {
@@ -189,18 +217,160 @@ static void make_target(const char *dst, bool dir) {
   }
 }
 
+// ---- the containers' mount namespace -------------------------------------------------------------
+//
+// unshare(CLONE_NEWNS) from the host's namespace copies every mount there, and the host holds one
+// per container (its netns bind mount under $BERTH_RUN/netns): starting the 1000th container
+// copied 1000 of them, and each container kept the others' netns files, so a removed
+// container's namespace lived on in every container started after it. Instead (issue 16):
+// - $BERTH_RUN/netns and $BERTH_RUN/mntns are mounts of their own, unbindable: a recursive
+//   clone of the host's tree (open_tree) leaves them and everything under them out;
+// - $BERTH_RUN/mntns/base holds a mount namespace with nothing but an empty tmpfs root, made once;
+// - a container clones the host's tree as it is now (its filesystem view as before, minus those
+//   two directories' contents), enters the base, unshares a copy of it (one mount), and makes the
+//   clone its root. The cost follows the host's own mounts, not the number of containers.
+#define BASE_ROOT "/root" // in the base namespace: where a container attaches the host's tree
+
+// True if path is the root of a mount (statx), false if it is a plain directory.
+static bool mount_root(const char *path) {
+  struct statx stx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx)) fail(125, "statx \"%s\": %s", path, E);
+  if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) fail(125, "statx \"%s\": the kernel does not tell mount roots", path);
+  return stx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
+}
+
+// dir (created if missing) as a mount of its own, unbindable: left out of recursive clones.
+static void unbindable_dir(const char *dir, mode_t mode) {
+  ensure_dir(dir, mode);
+  if (!mount_root(dir) && mount(dir, dir, NULL, MS_BIND, NULL)) fail(125, "bind \"%s\" on itself: %s", dir, E);
+  if (mount(NULL, dir, NULL, MS_UNBINDABLE, NULL)) fail(125, "make \"%s\" unbindable: %s", dir, E);
+}
+
+// An open namespace file of the given type, or -1 (errno set) if path is none.
+static int open_ns(const char *path, int type) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (ioctl(fd, NS_GET_NSTYPE) != type) {
+    close(fd);
+    return errno = EINVAL, -1;
+  }
+  return fd;
+}
+
+// The base namespace's process: a copy of the host's namespace reduced to an empty tmpfs root.
+static _Noreturn void base_namespace(const char *mntdir, int ready, int done) {
+  if (unshare(CLONE_NEWNS)) fail(125, "unshare a mount namespace: %s", E);
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(125, "make \"/\" a private mount: %s", E);
+  if (mount("berth-base", mntdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=8,mode=0755"))
+    fail(125, "mount a tmpfs on \"%s\": %s", mntdir, E);
+  if (chdir(mntdir)) fail(125, "chdir \"%s\": %s", mntdir, E);
+  ensure_dir("." BASE_ROOT, 0755);
+  // the tmpfs becomes the root, the host's tree on top of it is detached: nothing else is left
+  if (syscall(SYS_pivot_root, ".", ".")) fail(125, "pivot_root into the base: %s", E);
+  if (umount2(".", MNT_DETACH)) fail(125, "detach the host's tree from the base: %s", E);
+  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+    fail(125, "make the base's root read-only: %s", E);
+  char c = 0;
+  if (write(ready, &c, 1) != 1) _exit(125);
+  while (read(done, &c, 1) < 0 && errno == EINTR) {}
+  _exit(0);
+}
+
+// --prepare-mounts RUN: the two unbindable directories and the base namespace, once per RUN
+// (idempotent, under a lock: berth processes may start containers side by side).
+static _Noreturn void prepare_mounts(const char *run) {
+  char netns[PATH_MAX], mntdir[PATH_MAX], base[PATH_MAX], lock[PATH_MAX];
+  if (snprintf(lock, sizeof lock, "%s/mntns.lock", run) >= (int)sizeof lock) usage("--prepare-mounts: path too long");
+  snprintf(netns, sizeof netns, "%s/netns", run);
+  snprintf(mntdir, sizeof mntdir, "%s/mntns", run);
+  snprintf(base, sizeof base, "%s/mntns/base", run);
+  ensure_dir(run, 0755);
+  int lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lk < 0) fail(125, "open \"%s\": %s", lock, E);
+  while (flock(lk, LOCK_EX) && errno == EINTR) {}
+  unbindable_dir(netns, 0755);
+  unbindable_dir(mntdir, 0700);
+  int fd = open_ns(base, CLONE_NEWNS);
+  if (fd >= 0) _exit(0);
+  int fl = open(base, O_WRONLY | O_CREAT | O_CLOEXEC, 0400);
+  if (fl < 0) fail(125, "create \"%s\": %s", base, E);
+  close(fl);
+  // EINVAL: the kernel took the new namespace for one not newer than ours (mnt_ns_loop: a bind of
+  // it could make a loop). Seen now and then when the caller's own namespace is recent (a test's
+  // `unshare -m`), never twice in a row: each attempt makes a new namespace.
+  for (int attempt = 1;; attempt++) {
+    int ready[2], done[2];
+    if (pipe2(ready, O_CLOEXEC) || pipe2(done, O_CLOEXEC)) fail(125, "pipe: %s", E);
+    pid_t pid = fork();
+    if (pid < 0) fail(125, "fork: %s", E);
+    if (pid == 0) {
+      close(ready[0]);
+      close(done[1]); // else the read below never sees the end
+      base_namespace(mntdir, ready[1], done[0]);
+    }
+    close(ready[1]);
+    close(done[0]);
+    char c, ns[64];
+    if (read(ready[0], &c, 1) != 1) fail(125, "the base mount namespace could not be made");
+    close(ready[0]);
+    snprintf(ns, sizeof ns, "/proc/%d/ns/mnt", (int)pid);
+    int err = mount(ns, base, NULL, MS_BIND, NULL) ? errno : 0;
+    close(done[1]);
+    waitpid(pid, NULL, 0);
+    if (!err) _exit(0);
+    if (err != EINVAL || attempt == 16) fail(125, "bind the base mount namespace on \"%s\": %s", base, strerror(err));
+  }
+}
+
+// In the container, before anything else touches mounts: a new mount namespace holding the host's
+// tree as it is now (cloned from here), made from the base, so that the copy is of one mount.
+static void enter_mount_base(int basefd) {
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) fail(125, "getcwd: %s", E);
+  int host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (host < 0) fail(125, "open \"/proc/self/ns/mnt\": %s", E);
+  int tree = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) fail(125, "clone the host's mount tree: %s", E);
+  trace("container: host tree cloned");
+  if (setns(basefd, CLONE_NEWNS)) fail(125, "setns --mount-base \"%s\": %s", opt.mountbase, E);
+  close(basefd);
+  if (unshare(CLONE_NEWUTS | CLONE_NEWNS)) fail(125, "unshare UTS and mount namespaces: %s", E);
+  if (move_mount(tree, "", AT_FDCWD, BASE_ROOT, MOVE_MOUNT_F_EMPTY_PATH)) {
+    // ELOOP: the host's tree holds a bind mount of an older mount namespace (unshare --mount=FILE),
+    // which the kernel keeps out of newer ones. Then a copy of the host's namespace, as before.
+    if (errno != ELOOP) fail(125, "attach the host's tree: %s", E);
+    if (setns(host, CLONE_NEWNS) || unshare(CLONE_NEWNS)) fail(125, "unshare a mount namespace: %s", E);
+    close(host);
+    close(tree);
+    if (chdir(cwd)) fail(125, "chdir \"%s\" in the container: %s", cwd, E);
+    return;
+  }
+  close(host);
+  close(tree);
+  if (chdir(BASE_ROOT)) fail(125, "chdir \"%s\": %s", BASE_ROOT, E);
+  // the host's tree becomes the root; the base's root under it is detached
+  if (syscall(SYS_pivot_root, ".", ".")) fail(125, "pivot_root into the host's tree: %s", E);
+  if (umount2(".", MNT_DETACH)) fail(125, "detach the base's root: %s", E);
+  if (chdir("/") || chdir(cwd)) fail(125, "chdir \"%s\" in the container: %s", cwd, E);
+}
+
 // The container's PID 1, before exec. Failures go to the shim through report_fd.
-static _Noreturn void container(int netfd, int shimfd, const sigset_t *mask) {
+static _Noreturn void container(int netfd, int basefd, int shimfd, const sigset_t *mask) {
   // Die with the shim. The shim may already be gone (killed between fork and prctl): its pidfd
   // says so (getppid() is 0 here, the shim is outside this PID namespace).
   if (prctl(PR_SET_PDEATHSIG, SIGKILL)) fail(125, "prctl PR_SET_PDEATHSIG: %s", E);
   struct pollfd gone = {.fd = shimfd, .events = POLLIN};
   if (poll(&gone, 1, 0) != 0) _exit(137);
   close(shimfd);
+  trace("container: forked");
   if (netfd >= 0 && setns(netfd, CLONE_NEWNET)) fail(125, "setns --netns \"%s\": %s", opt.netns, E);
-  if (unshare(CLONE_NEWUTS | CLONE_NEWNS)) fail(125, "unshare UTS and mount namespaces: %s", E);
+  trace("container: in its netns");
+  if (basefd >= 0) enter_mount_base(basefd);
+  else if (unshare(CLONE_NEWUTS | CLONE_NEWNS)) fail(125, "unshare UTS and mount namespaces: %s", E);
+  trace("container: unshared UTS and mount");
   // Private, recursively: no mount made here propagates back to the host.
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(125, "make \"/\" a private mount: %s", E);
+  trace("container: / private");
   if (opt.hostname && sethostname(opt.hostname, strlen(opt.hostname)))
     fail(125, "--hostname \"%s\": %s", opt.hostname, E);
   const char *host = ""; // where the host's files are seen from here
@@ -225,6 +395,7 @@ static _Noreturn void container(int netfd, int shimfd, const sigset_t *mask) {
     if (opt.rootfs) make_target(b->dst, S_ISDIR(st.st_mode));
     if (mount(src, b->dst, NULL, MS_BIND | MS_REC, NULL)) fail(125, "--bind \"%s\": mount on \"%s\": %s", b->spec, b->dst, E);
   }
+  trace("container: bind mounts");
   if (opt.rootfs) ensure_dir("/proc", 0555);
   // A proc of this PID namespace: ps inside sees only the container's processes.
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(125, "mount proc on \"/proc\": %s", E);
@@ -232,6 +403,7 @@ static _Noreturn void container(int netfd, int shimfd, const sigset_t *mask) {
     if (umount2("/" OLDROOT, MNT_DETACH)) fail(125, "unmount the host's root: %s", E);
     if (rmdir("/" OLDROOT)) fail(125, "rmdir \"/%s\": %s", OLDROOT, E);
   }
+  trace("container: proc mounted");
   if (opt.workdir && chdir(opt.workdir)) fail(125, "--workdir \"%s\": %s", opt.workdir, E);
   relay_restore_limit(); // the shim's raised open-files limit (one per published port) is not the command's
   sigprocmask(SIG_SETMASK, mask, NULL);
@@ -333,16 +505,24 @@ static _Noreturn void proxy_only(void) {
 }
 
 int main(int argc, char **argv) {
+  tracing = getenv("BERTH_TRACE") != NULL;
+  if (tracing) clock_gettime(CLOCK_REALTIME, &started_at);
   parse(argc, argv);
   if (opt.detach) detach();
+  trace("shim: detached");
+  if (opt.preparemounts) prepare_mounts(opt.preparemounts);
   if (opt.proxy_only || opt.relayhost) proxy_only();
   open_relay();
+  trace("shim: ports bound");
   int netfd = -1;
   if (opt.netns) {
     netfd = open(opt.netns, O_RDONLY | O_CLOEXEC);
     if (netfd < 0) fail(125, "--netns \"%s\": %s", opt.netns, E);
     if (ioctl(netfd, NS_GET_NSTYPE) != CLONE_NEWNET) fail(125, "--netns \"%s\": not a network namespace", opt.netns);
   }
+  int basefd = -1;
+  if (opt.mountbase && (basefd = open_ns(opt.mountbase, CLONE_NEWNS)) < 0)
+    fail(125, "--mount-base \"%s\": not a mount namespace (%s)", opt.mountbase, E);
 
   // Signals are taken synchronously with sigwaitinfo: blocked from here on (the container
   // gets the caller's mask back before exec), so none is lost between fork and the wait.
@@ -364,25 +544,28 @@ int main(int argc, char **argv) {
   if (shimfd < 0) fail(125, "pidfd_open: %s", E);
   int sp[2];
   if (pipe2(sp, O_CLOEXEC)) fail(125, "pipe: %s", E);
+  trace("shim: PID namespace unshared");
   pid_t child = fork();
   if (child < 0) fail(125, "fork: %s", E);
   if (child == 0) {
     close(sp[0]);
     report_fd = sp[1];
     report_only = true;
-    container(netfd, shimfd, &mask);
+    container(netfd, basefd, shimfd, &mask);
   }
   if (setns(pidns, CLONE_NEWPID)) dprintf(STDERR_FILENO, "berth-init: setns back to the host PID namespace: %s\n", E);
   close(pidns);
   close(shimfd);
   close(sp[1]);
   if (netfd >= 0) close(netfd);
+  if (basefd >= 0) close(basefd);
 
   // EOF: the exec happened (the pipe is close-on-exec). A report: setup or exec failed.
   struct report r;
   ssize_t n;
   while ((n = read(sp[0], &r, sizeof r)) < 0 && errno == EINTR) {}
   close(sp[0]);
+  trace("shim: command exec'd");
   if (n != 0) {
     waitpid(child, NULL, 0);
     if (n != (ssize_t)sizeof r) fail(125, "the container ended during setup");
@@ -415,6 +598,7 @@ int main(int argc, char **argv) {
       fail(125, "--pidfile \"%s\": %s", opt.pidfile, strerror(err));
     }
   }
+  trace("shim: pidfile written");
   if (report_fd >= 0) { // detached: tell the waiting caller the container runs
     struct report ready = {0};
     if (write(report_fd, &ready, sizeof ready) < 0) { /* the caller is gone: carry on */ }

@@ -14,8 +14,10 @@
 // again and removes them B ids per command. With --docker M, Docker 20.10 (dockerd in the same
 // lab host, busybox image, a Docker bridge network) gets M containers the same way as an anchor.
 // Output: Markdown on stdout; results.json and summary.md under --out (default
-// bench/thousand/results/<UTC timestamp>).
-import { mkdirSync, writeFileSync } from 'node:fs';
+// bench/thousand/results/<UTC timestamp>). With BERTH_TRACE set (passed on to the daemon, the
+// client and berth-init), the runs of the three windows also get their berth-init steps (its
+// stamps in the container's log) in ms after the bench started the command, median per window.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { BERTH_CLIENT, type Host, Lab, REPO_ROOT } from '../../test/lab/index.js';
@@ -65,18 +67,27 @@ async function nftCounts(h: Host): Promise<{ rules: number; chains: number; elem
 }
 
 /** The three windows of attach latencies: first 10, the 21 around the middle, last 11. */
-function windows(ms: number[]): { label: string; xs: number[] }[] {
+function windows(ms: number[]): { label: string; xs: number[]; first: number; last: number }[] {
   const n = ms.length;
   const mid = Math.floor(n / 2);
   return [
-    { label: `1-10`, xs: ms.slice(0, 10) },
-    { label: `${mid - 10}-${mid + 10}`, xs: ms.slice(mid - 11, mid + 10) },
-    { label: `${n - 10}-${n}`, xs: ms.slice(n - 11) },
+    { label: `1-10`, xs: ms.slice(0, 10), first: 1, last: 10 },
+    { label: `${mid - 10}-${mid + 10}`, xs: ms.slice(mid - 11, mid + 10), first: mid - 10, last: mid + 10 },
+    { label: `${n - 10}-${n}`, xs: ms.slice(n - 11), first: n - 10, last: n },
   ];
+}
+
+/** berth-init's BERTH_TRACE stamps in a container's log: label -> ms after t0 (epoch ms). */
+function initSteps(log: string, t0: number): Record<string, number> {
+  const steps: Record<string, number> = {};
+  for (const m of log.matchAll(/^\[berth-init \d+ (\d+\.\d+)\] (.+)$/gm)) steps[m[2] as string] = Number(m[1]) * 1000 - t0;
+  return steps;
 }
 
 interface Round {
   attachMs: number[];
+  /** with BERTH_TRACE: berth-init's steps of the runs in the three windows, by container number */
+  steps: Record<number, Record<string, number>>;
   rss: { n: number; rssMb: number; hwmMb: number }[];
   nft: { n: number; rules: number; chains: number; elements: number }[];
   check: { n: number; ms: number; findings: number }[];
@@ -105,12 +116,16 @@ try {
     await ok(['rm', '-f', (await ok(['run', '-d', '--network', 'be-net', '--', 'sleep', '1000000'])).stdout.trim()]);
 
     const round = async (r: number): Promise<{ round: Round; ids: string[] }> => {
-      const out: Round = { attachMs: [], rss: [], nft: [], check: [], rm: { ids: N, commands: 0, totalMs: 0, perCommandMs: [] } };
+      const out: Round = { steps: {}, attachMs: [], rss: [], nft: [], check: [], rm: { ids: N, commands: 0, totalMs: 0, perCommandMs: [] } };
       const ids: string[] = [];
       const checkAt = new Set([10, Math.floor(N / 2), N]);
+      const mid = Math.floor(N / 2);
+      const traced = (i: number) => process.env.BERTH_TRACE && (i <= 10 || Math.abs(i - mid) <= 10 || i >= N - 10);
       for (let i = 1; i <= N; i++) {
+        const t0 = Date.now();
         const res = await ok(['run', '-d', '--name', `be${r}-${i}`, '--network', 'be-net', '-p', `${20000 + i}:80`, '--', 'sleep', '1000000']);
         ids.push(res.stdout.trim());
+        if (traced(i)) out.steps[i] = { start: t0, ...initSteps(readFileSync(join(h.runDir, 'containers', res.stdout.trim(), 'log'), 'utf8'), t0), 'client exited': res.durationMs };
         out.attachMs.push(res.durationMs);
         if (i % 100 === 0 || i === 10 || i === N) {
           const m = await memoryOf(d.proc.pid);
@@ -150,7 +165,7 @@ try {
   } finally {
     // the daemon's own log, for a run that failed (it said why there)
     mkdirSync(OUT, { recursive: true });
-    writeFileSync(join(OUT, 'daemon.log'), `exit: ${d.proc.running ? 'running' : 'gone'}\n${d.proc.stderr().slice(-200_000)}`);
+    writeFileSync(join(OUT, 'daemon.log'), `exit: ${d.proc.running ? 'running' : 'gone'}\n${process.env.BERTH_TRACE ? d.proc.stderr() : d.proc.stderr().slice(-200_000)}`);
     await stopDaemon(d).catch(() => undefined);
     await killContainers(h);
   }
@@ -193,6 +208,16 @@ for (const [k, r] of result.rounds.entries()) {
   md.push(`### Round ${k + 1}: ${N} × \`berth run -d -p\` through the thin client, then \`rm -f\` in ${r.rm.commands} command(s)`, '');
   md.push('| containers | `run -d` p50 ms | p95 ms | p50 / p50 at 1-10 |', '|---|---:|---:|---:|');
   for (const x of w) md.push(`| ${x.label} | **${f1(pct(x.xs, 50))}** | ${f1(pct(x.xs, 95))} | ${(pct(x.xs, 50) / base).toFixed(2)} |`);
+  const traced = Object.keys(r.steps).map(Number);
+  if (traced.length) {
+    md.push('', 'berth-init steps (BERTH_TRACE), median ms after the bench started `run -d`:', '');
+    const labels = Object.keys(r.steps[traced[0] as number] ?? {}).filter((l) => l !== 'start');
+    md.push(`| containers | ${labels.join(' | ')} |`, `|---|${labels.map(() => '---:').join('|')}|`);
+    for (const x of w) {
+      const nums = traced.filter((i) => i >= x.first && i <= x.last);
+      md.push(`| ${x.label} | ${labels.map((l) => f1(pct(nums.map((i) => r.steps[i]?.[l] ?? NaN), 50))).join(' | ')} |`);
+    }
+  }
   md.push('', '| containers | daemon VmRSS MB | VmHWM MB | nft rules | chains | map/set elements |', '|---:|---:|---:|---:|---:|---:|');
   for (const [i, m] of r.rss.entries()) {
     const nf = r.nft[i];

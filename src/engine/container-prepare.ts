@@ -14,6 +14,7 @@ import { checkRunSpec } from './container-spec.js';
 import { getContainer, liveStatus, type ContainerConfig, type ContainerState, type RunSpec } from './container-types.js';
 import { attachNetworkEndpoint, checkRequestedAddresses, syncDefaultRoutes, Undo } from './endpoints.js';
 import { checkAttachable } from './overlay.js';
+import { ensureMountBase } from './mount-base.js';
 import { generateName } from './names.js';
 import { networkModeText, type NetworkMode } from './network-mode.js';
 import { dnsAddressesOf, ensureDefaultNetwork, ensureNetworkKernel, getNetwork } from './networks.js';
@@ -78,6 +79,7 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
   if (network) checkRequestedAddresses(engine, network, spec);
   trace('run: network ready');
   engine.ensureRunDirs();
+  const mountBase = ensureMountBase(engine);
 
   const id = newId();
   const undo = new Undo();
@@ -157,6 +159,7 @@ export async function prepareContainer(engine: Engine, spec: RunSpec): Promise<P
       id,
       dir,
       ...(netns ? { netns } : {}),
+      mountBase,
       hostname,
       files,
       ownNetwork: spec.network.kind !== 'host',

@@ -29,6 +29,8 @@ export interface ShimLaunch {
   netns?: string;
   hostname: string;
   files: SandboxFiles;
+  /** the base mount namespace (engine/mount-base.ts) the container's own is made from */
+  mountBase?: string;
   /** host mode keeps the host's /etc/hosts and resolv.conf */
   ownNetwork: boolean;
   rootfs?: string;
@@ -43,6 +45,7 @@ export function shimArgv(l: ShimLaunch): string[] {
   return [
     BERTH_INIT,
     ...(l.netns ? ['--netns', l.netns] : []),
+    ...(l.mountBase ? ['--mount-base', l.mountBase] : []),
     '--hostname', l.hostname,
     ...(l.ownNetwork ? ['--bind', `${l.files.hosts}:/etc/hosts`, '--bind', `${l.files.resolvConf}:/etc/resolv.conf`] : []),
     '--bind', `${l.files.hostname}:/etc/hostname`,

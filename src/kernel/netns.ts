@@ -28,6 +28,11 @@ export function validateNetnsName(name: string): string {
   return name;
 }
 
+/** True if path is an nsfs file (a namespace handle, of any type), false if it is anything else or missing. */
+export function isNamespaceFile(path: string): boolean {
+  return isNetnsPath(path);
+}
+
 /** True if path is an nsfs file (a namespace handle), false if it is anything else or missing. */
 export function isNetnsPath(path: string): boolean {
   try {

@@ -309,6 +309,8 @@ export async function hostState(h: Host): Promise<HostState> {
       .split('\n')
       .map((line) => line.split(' ')[4] ?? '')
       .filter((m) => m.startsWith(`${h.runDir}/`))
+      // made once per BERTH_RUN for the containers' mount namespaces and kept, as the default bridge
+      .filter((m) => ![`${h.runDir}/netns`, `${h.runDir}/mntns`, `${h.runDir}/mntns/base`].includes(m))
       .sort(),
     containerDirs: await listDir(join(h.runDir, 'containers')),
     nftElements: Object.entries(table.elements).flatMap(([k, v]) => v.map((e) => `${k}: ${e}`)),
