@@ -325,8 +325,10 @@ static _Noreturn void prepare_mounts(const char *run) {
 // In the container, before anything else touches mounts: a new mount namespace holding the host's
 // tree as it is now (cloned from here), made from the base, so that the copy is of one mount.
 static void enter_mount_base(int basefd) {
+  // the caller's working directory, found again in the new root; one that cannot be named
+  // (deleted, or a path too long) leaves the container in "/" rather than failing its start
   char cwd[PATH_MAX];
-  if (!getcwd(cwd, sizeof cwd)) fail(125, "getcwd: %s", E);
+  if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "/");
   int host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (host < 0) fail(125, "open \"/proc/self/ns/mnt\": %s", E);
   int tree = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);

@@ -54,6 +54,15 @@ export interface CliContext {
   runDaemon?: (req: DaemonRequest) => Promise<void>;
 }
 
+/** The working directory; "/" when it cannot be named (deleted), as the native client sends. */
+function workingDirectory(): string {
+  try {
+    return process.cwd();
+  } catch {
+    return '/';
+  }
+}
+
 /** The in-process CLI: process stdio, one engine opened on first use. */
 export function processContext(): CliContext {
   let engineClass: typeof Engine | undefined;
@@ -61,7 +70,7 @@ export function processContext(): CliContext {
   return {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
-    cwd: process.cwd(),
+    cwd: workingDirectory(),
     ready: async () => {
       engineClass ??= (await import('../engine/context.js')).Engine;
     },

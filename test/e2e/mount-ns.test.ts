@@ -4,7 +4,9 @@
 // holds no mount under this host's BERTH_RUN (before, one netns bind mount per container already
 // running, each keeping that container's namespace alive after its removal), in every mode.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Host } from '../lab/index.js';
 import { type BasicLab, basicLab, hostState, inspect, runDetached } from './helpers.js';
@@ -58,5 +60,14 @@ void describe("a container's mount namespace", () => {
     assert.deepEqual(after.mounts, before.mounts.filter((m) => !m.endsWith(`/netns/${first}`)));
     for (const id of [...ids.slice(1), host]) assert.deepEqual(await runMounts(h, id), [], `container ${id.slice(0, 12)}`);
     await h.berthOk(['rm', '-f', ...ids.slice(1), host]);
+  });
+
+  void test('starts from a working directory that was deleted, in "/"', T, async () => {
+    const { h } = L;
+    // the shell enters the directory, removes it, then runs berth there (argv, no interpolation)
+    const dir = await mkdtemp(join(tmpdir(), 'berth-gone-cwd-'));
+    const r = await h.exec(['sh', '-c', 'cd "$1" && rmdir "$1" && shift && exec "$@"', 'sh', dir, ...h.berthArgv(['run', '--rm', '--network', 'none', '--', 'pwd'])]);
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    assert.equal(r.stdout.trim(), '/');
   });
 });
