@@ -18,12 +18,16 @@ import { DaemonDns } from './daemon/dns.js';
 import { watchNftTable } from './engine/nft-watch.js';
 import { stopIdleHostRelay } from './engine/host-relay.js';
 import { tuneHeapForDaemon } from './daemon/heap.js';
+import { releaseFreeMemory, tuneMallocForDaemon } from './kernel/malloc.js';
 import type { OverlayAgent } from './engine/overlay-agent.js';
 import type { DnsContainerRecord } from './dns/index.js';
 import type { DaemonRequest } from './cli/context.js';
 import { checkDockerPluginSocket, listenDockerPlugin } from './plugin/listen.js';
 import { parseUiAddress } from './ui/access.js';
 import { bearerCheck, checkSocketDir, ensureApiToken, planListeners, readTlsFiles, type TlsFiles } from './daemon/api-listeners.js';
+
+/** How often the daemon gives glibc's free memory back (src/kernel/malloc.ts; ~0.1 ms when nothing changed). */
+const TRIM_INTERVAL_MS = 10_000;
 
 export interface DaemonOptions {
   /** unix:///path or tcp://IP:PORT (see api-listeners.ts for who may use each) */
@@ -63,6 +67,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   if (opts.dockerPlugin) await checkDockerPluginSocket(opts.dockerPlugin);
   tuneHeapForDaemon();
+  if (!tuneMallocForDaemon()) opts.log('malloc: glibc refused the daemon\'s thresholds; memory freed after bursts may stay resident');
+  // what the thresholds do not reach (free pages inside the arenas after a burst) goes back at rest;
+  // unref: never what keeps the daemon alive
+  setInterval(() => void releaseFreeMemory(), TRIM_INTERVAL_MS).unref();
   const engine = new Engine();
   engine.ensureRunDirs();
   // before repair, so that overlay networks are checked with the cluster's VTEP and MTU; its

@@ -65,6 +65,13 @@ function backlogDrops(): number {
     .reduce((n, line) => n + parseInt(line.split(/\s+/)[1] ?? '0', 16), 0);
 }
 
+/** Pss and private memory (Private_Clean + Private_Dirty) of pid, MB, from /proc/PID/smaps_rollup. */
+async function rollup(pid: number): Promise<{ pss: number; priv: number }> {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { pss: kb('Pss') / 1024, priv: (kb('Private_Clean') + kb('Private_Dirty')) / 1024 };
+}
+
 /** The network namespace path of a running container (its PID 1's). */
 async function ctrNs(s: ScaleLab, i: number, name: string): Promise<string> {
   const [c] = JSON.parse((await s.cli(i, ['inspect', name], { check: true })).stdout) as { State: { Pid: number } }[];
@@ -393,7 +400,7 @@ async function main(): Promise<void> {
     const loadRest = load();
     const counters0 = await etcdCounters(s);
     const rest = await Promise.all(
-      s.daemons.map(async (d) => ({ cpu: await cpuPercent(d.proc.pid, REST_S * 1000), rss: (await memoryOf(d.proc.pid)).rssKb / 1024 })),
+      s.daemons.map(async (d) => ({ cpu: await cpuPercent(d.proc.pid, REST_S * 1000), rss: (await memoryOf(d.proc.pid)).rssKb / 1024, ...(await rollup(d.proc.pid)) })),
     );
     const counters1 = await etcdCounters(s);
     const restCalls = perOp(counters0, counters1, REST_S);
@@ -427,6 +434,8 @@ async function main(): Promise<void> {
     const mb = (x: number) => x.toFixed(1);
     const cpusOf = rest.map((r) => r.cpu);
     const rss = rest.map((r) => r.rss);
+    const pss = rest.map((r) => r.pss);
+    const priv = rest.map((r) => r.priv);
     const fdbs = ent.map((x) => x.fdb);
     const neighsN = ent.map((x) => x.neigh);
     const callsLine = (o: ReturnType<typeof perOp>) => `${o.total} (${Object.entries(o.calls).map(([k, v]) => `${k} ${v}`).join(', ')}), ${o.revisions} revisions, ${o.events} watch events sent`;
@@ -452,6 +461,7 @@ async function main(): Promise<void> {
       `| etcd calls per detach | ${callsLine(p.detach)} | |`,
       `| etcd at rest, per second | ${restCalls.total} unary calls, ${restCalls.events} watch events; ${keys} keys; member RSS ${etcdMem.map(mb).join(', ')} MB | |`,
       `| daemon RSS at rest (${rest.length} daemons) | median ${mb(pct(rss, 0.5))} MB, max ${mb(Math.max(...rss))} MB | ≤ 100 MB each |`,
+      `| the same: Pss (node's shared file pages counted once over all node processes) / private (anonymous + private file pages) | Pss median ${mb(pct(pss, 0.5))}, max ${mb(Math.max(...pss))} MB; private median ${mb(pct(priv, 0.5))}, max ${mb(Math.max(...priv))} MB | |`,
       `| daemon CPU at rest over ${REST_S} s | median ${pct(cpusOf, 0.5).toFixed(2)} %, max ${Math.max(...cpusOf).toFixed(2)} % of a core | ≤ 1 % each |`,
       `| static FDB entries per host (remote endpoints) | min ${Math.min(...fdbs)}, max ${Math.max(...fdbs)} | |`,
       `| static neighbour entries per host | min ${Math.min(...neighsN)}, max ${Math.max(...neighsN)} | |`,

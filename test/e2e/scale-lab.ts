@@ -31,6 +31,8 @@ export interface ScaleLabOptions {
   leaseTtlSeconds?: number;
   /** extra environment of the daemons (e.g. BERTH_TRACE: '1') */
   daemonEnv?: Record<string, string>;
+  /** extra environment of host i's daemon only, over daemonEnv (e.g. to compare settings side by side) */
+  daemonEnvOf?: (i: number) => Record<string, string>;
   /** recorded in the lab's owner.json */
   label?: string;
   /** progress lines (default: none) */
@@ -103,7 +105,7 @@ export async function inParallel<T>(items: readonly T[], limit: number, fn: (ite
   if (errors.length) throw errors[0];
 }
 
-function check(opts: ScaleLabOptions): Required<Omit<ScaleLabOptions, 'leaseTtlSeconds' | 'label' | 'log' | 'daemonEnv'>> {
+function check(opts: ScaleLabOptions): Required<Omit<ScaleLabOptions, 'leaseTtlSeconds' | 'label' | 'log' | 'daemonEnv' | 'daemonEnvOf'>> {
   const networks = opts.networks ?? 5;
   const encrypted = opts.encrypted ?? Math.min(2, networks);
   const parallel = opts.parallel ?? 4;
@@ -197,7 +199,8 @@ async function build(lab: Lab, o: ReturnType<typeof check>, opts: ScaleLabOption
   const startOn = async (h: Host, i: number): Promise<Daemon> => {
     const args = ['--cluster-store', store, '--advertise-addr', ADDR(i)];
     if (opts.leaseTtlSeconds !== undefined) args.push('--cluster-lease-ttl', String(opts.leaseTtlSeconds));
-    const d = await startDaemon(h, { args, timeoutMs: 60_000, ...(opts.daemonEnv ? { env: opts.daemonEnv } : {}) });
+    const env = { ...opts.daemonEnv, ...opts.daemonEnvOf?.(i) };
+    const d = await startDaemon(h, { args, timeoutMs: 60_000, env });
     await until(`daemon on ${h.name} joins the cluster`, async () => /cluster: joined/.test(d.proc.stderr()), 60_000);
     return d;
   };

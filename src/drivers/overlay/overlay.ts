@@ -11,10 +11,11 @@
 // (observed on this kernel: ARP answered locally, VXLAN TX = the ICMP packets only).
 // The bridge is in berth's firewall as an internal network: traffic stays within it (egress and
 // published ports go through the per-host gateway bridge, a separate bridge network).
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, setMaster, setMtu } from '../../kernel/links.js';
 import { listAddresses } from '../../kernel/addresses.js';
 import { announceArp } from '../../kernel/arp-announce.js';
+import { announceNa } from '../../kernel/na-announce.js';
 import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../../kernel/neighbours.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import { KernelError, type Rtnl, withRtnl } from '../../kernel/rtnl.js';
@@ -157,7 +158,8 @@ async function pipelined(calls: readonly (() => Promise<unknown>)[]): Promise<vo
 
 /**
  * Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address, sent together. Idempotent (replaces).
- * Then its IPv4 addresses are announced (gratuitous ARP) on the network's bridge: a local
+ * Then its addresses are announced (IPv4: gratuitous ARP; IPv6: unsolicited neighbour
+ * advertisement to ff02::1, override flag) on the network's bridge: a local
  * container that asked for one before it existed holds an INCOMPLETE or FAILED entry and would
  * otherwise wait for its next ARP retransmit (1 s by default) although the VXLAN device now
  * answers; one with a stale MAC for a reused address is corrected. The VXLAN device consumes the
@@ -172,6 +174,8 @@ export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: str
   });
   const v4 = ep.addresses.filter((a) => isIPv4(a));
   if (bridgeIndex !== undefined && v4.length) announceArp(host, bridgeIndex, v4.map((ip) => ({ ip, mac: ep.mac })));
+  const v6 = ep.addresses.filter((a) => isIPv6(a));
+  if (bridgeIndex !== undefined && v6.length) announceNa(host, bridgeIndex, v6.map((ip) => ({ ip, mac: ep.mac })));
 }
 
 /** Remove a remote endpoint's entries. Idempotent: missing entries (or device) are fine. */
