@@ -6,20 +6,11 @@
 // INCOMPLETE (or FAILED) entry for it, and without an announcement waits for its next ARP
 // retransmit (retrans_time, 1 s by default) once the address appears; the announcement
 // resolves it at once and sends what it had queued.
-import koffi from 'koffi';
 import { isIPv4 } from 'node:net';
 import { ipToBuffer, macToBuffer } from './addr.js';
-import { LibcError } from './libc.js';
-import { withNetns, type NetnsTarget } from './netns.js';
+import type { NetnsTarget } from './netns.js';
+import { sendFrames } from './packet-socket.js';
 
-const libc = koffi.load('libc.so.6');
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
-const closeFn = libc.func('int close(int fd)');
-
-const AF_PACKET = 17;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_ARP = 0x0806;
 const ARPHRD_ETHER = 1;
 const ARPOP_REPLY = 2;
@@ -62,36 +53,10 @@ export function garpFrame(a: ArpAnnouncement): Buffer {
   return f;
 }
 
-/** struct sockaddr_ll for sending on ifindex to the broadcast address. */
-function sockaddrLl(ifindex: number): Buffer {
-  const sa = Buffer.alloc(20);
-  sa.writeUInt16LE(AF_PACKET, 0);
-  sa.writeUInt16BE(ETH_P_ARP, 2);
-  sa.writeInt32LE(ifindex, 4);
-  sa.writeUInt16LE(ARPHRD_ETHER, 8);
-  sa[10] = 0; // sll_pkttype: unused when sending
-  sa[11] = 6;
-  BROADCAST.copy(sa, 12);
-  return sa;
-}
-
 /**
  * Send one gratuitous ARP per announcement out of link ifindex in netns. Throws on the first
  * failed send (the caller decides whether that matters); the socket is always closed.
  */
 export function announceArp(netns: NetnsTarget | null, ifindex: number, announcements: readonly ArpAnnouncement[]): void {
-  if (!Number.isInteger(ifindex) || ifindex <= 0) throw new Error(`invalid interface index ${ifindex}`);
-  const frames = announcements.map(garpFrame);
-  if (!frames.length) return;
-  // protocol 0: a send-only socket, so the kernel queues no received ARP to it
-  const fd = withNetns(netns, () => socketFn(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0) as number);
-  if (fd < 0) throw new LibcError('socket(AF_PACKET)', koffi.errno());
-  try {
-    const sa = sockaddrLl(ifindex);
-    for (const f of frames) {
-      if ((sendtoFn(fd, f, f.length, 0, sa, sa.length) as number) < 0) throw new LibcError(`sendto (gratuitous ARP on ifindex ${ifindex})`, koffi.errno());
-    }
-  } finally {
-    closeFn(fd);
-  }
+  sendFrames(netns, ifindex, { ethertype: ETH_P_ARP, dst: BROADCAST }, announcements.map(garpFrame), 'gratuitous ARP');
 }

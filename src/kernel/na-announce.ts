@@ -4,22 +4,12 @@
 // counterpart of arp-announce.ts, sent the same way (AF_PACKET in the device's namespace), for
 // the same reason: a container that asked for an overlay address before it existed is answered
 // when it appears, not at its next neighbour solicitation (retrans_time, 1 s by default).
-import koffi from 'koffi';
 import { isIPv6 } from 'node:net';
 import { ipToBuffer, macToBuffer } from './addr.js';
-import { LibcError } from './libc.js';
-import { withNetns, type NetnsTarget } from './netns.js';
+import type { NetnsTarget } from './netns.js';
+import { sendFrames } from './packet-socket.js';
 
-const libc = koffi.load('libc.so.6');
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
-const closeFn = libc.func('int close(int fd)');
-
-const AF_PACKET = 17;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_IPV6 = 0x86dd;
-const ARPHRD_ETHER = 1;
 const IPPROTO_ICMPV6 = 58;
 const ND_NEIGHBOR_ADVERT = 136;
 const ND_OPT_TARGET_LINKADDR = 2;
@@ -88,35 +78,10 @@ export function naFrame(a: NaAnnouncement): Buffer {
   return f;
 }
 
-/** struct sockaddr_ll for sending on ifindex to ff02::1's MAC. */
-function sockaddrLl(ifindex: number): Buffer {
-  const sa = Buffer.alloc(20);
-  sa.writeUInt16LE(AF_PACKET, 0);
-  sa.writeUInt16BE(ETH_P_IPV6, 2);
-  sa.writeInt32LE(ifindex, 4);
-  sa.writeUInt16LE(ARPHRD_ETHER, 8);
-  sa[11] = 6;
-  ALL_NODES_MAC.copy(sa, 12);
-  return sa;
-}
-
 /**
  * Send one unsolicited neighbour advertisement per announcement out of link ifindex in netns.
  * Throws on the first failed send; the socket is always closed.
  */
 export function announceNa(netns: NetnsTarget | null, ifindex: number, announcements: readonly NaAnnouncement[]): void {
-  if (!Number.isInteger(ifindex) || ifindex <= 0) throw new Error(`invalid interface index ${ifindex}`);
-  const frames = announcements.map(naFrame);
-  if (!frames.length) return;
-  // protocol 0: a send-only socket, so the kernel queues nothing received to it
-  const fd = withNetns(netns, () => socketFn(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0) as number);
-  if (fd < 0) throw new LibcError('socket(AF_PACKET)', koffi.errno());
-  try {
-    const sa = sockaddrLl(ifindex);
-    for (const f of frames) {
-      if ((sendtoFn(fd, f, f.length, 0, sa, sa.length) as number) < 0) throw new LibcError(`sendto (neighbour advertisement on ifindex ${ifindex})`, koffi.errno());
-    }
-  } finally {
-    closeFn(fd);
-  }
+  sendFrames(netns, ifindex, { ethertype: ETH_P_IPV6, dst: ALL_NODES_MAC }, announcements.map(naFrame), 'neighbour advertisement');
 }
