@@ -10,11 +10,8 @@ import { join } from 'node:path';
 import { Lab, REPO_ROOT } from '../../test/lab/index.js';
 import { makeTestPki } from '../../test/e2e/auth-helpers.js';
 import { startDaemon, stopDaemon } from '../../test/e2e/daemon-helpers.js';
+import { arg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
 const N = Number(arg('--n', '3000'));
 const ROUNDS = Number(arg('--rounds', '2'));
 const CLIENT = join(REPO_ROOT, 'dist', 'bench', 'api-auth', 'client.js');

@@ -13,15 +13,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { Lab, REPO_ROOT, type Host } from '../../test/lab/index.js';
+import { arg } from '../args.js';
 
 const IPERF = '/usr/bin/iperf3';
 const PEER = '192.168.80.1';
 const HOST = '192.168.80.10';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
 const REPS = Number(arg('--reps', '5'));
 const SECONDS = Number(arg('--seconds', '5'));
 const OUT = arg('--out', join(REPO_ROOT, 'bench', 'macvlan', 'results', new Date().toISOString().replace(/[:.]/g, '-')));

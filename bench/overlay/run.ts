@@ -20,16 +20,13 @@ import { join } from 'node:path';
 import { BERTH_CLIENT, type ExecOptions, type Host, Lab, REPO_ROOT, startEtcdCluster } from '../../test/lab/index.js';
 import { WIREGUARD_GO_SOCKET_BUFFER } from '../../src/kernel/wireguard.js';
 import { bareWireguardTunnel, berthWireguardPids, cpuTicks } from './bare-wireguard.js';
+import { arg } from '../args.js';
 
 const IPERF = '/usr/bin/iperf3';
 const ADDR = (i: number) => `10.97.0.${i + 1}`;
 const SUBNET = '10.124.0.0/24';
 const ENC_SUBNET = '10.126.0.0/24';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
 const REPS = Number(arg('--reps', '3'));
 const SECONDS = Number(arg('--seconds', '5'));
 // --trials 0: throughput only

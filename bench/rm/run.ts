@@ -16,11 +16,8 @@ import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { BERTH_BIN, BERTH_CLIENT, REPO_ROOT } from '../../test/lab/index.js';
 import { dockerCmd, dockerMissing, dockerOk, pluginLab } from '../../test/e2e/docker-plugin-helpers.js';
+import { arg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
 const REPS = Number(arg('--reps', '20'));
 const OUT = arg('--out', join(REPO_ROOT, 'bench', 'rm', 'results', new Date().toISOString().replace(/[:.]/g, '-')));
 if (!Number.isInteger(REPS) || REPS < 2) {

@@ -14,19 +14,9 @@ import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { buildScaleLab, inParallel } from '../../test/e2e/scale-lab.js';
 import { cpuPercent } from '../../test/e2e/daemon-helpers.js';
+import { arg, wholeNumberArg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
-const num = (name: string, fallback: number): number => {
-  const v = Number(arg(name, String(fallback)));
-  if (!Number.isInteger(v) || v < 0) {
-    console.error(`invalid ${name}: expected a whole number >= 0`);
-    process.exit(2);
-  }
-  return v;
-};
+const num = (name: string, fallback: number): number => wholeNumberArg(name, fallback);
 /** Variants by name: the extra environment of the daemon (the launcher passes it on to node). */
 const VARIANTS: Record<string, Record<string, string>> = {
   base: {},

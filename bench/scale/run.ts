@@ -26,19 +26,9 @@ import { join } from 'node:path';
 import { type BackgroundProcess, type Host, REPO_ROOT, fdb, neighs } from '../../test/lab/index.js';
 import { cpuPercent, memoryOf } from '../../test/e2e/daemon-helpers.js';
 import { type ScaleLab, buildScaleLab, inParallel } from '../../test/e2e/scale-lab.js';
+import { arg, wholeNumberArg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
-const num = (name: string, fallback: number, min: number): number => {
-  const v = Number(arg(name, String(fallback)));
-  if (!Number.isInteger(v) || v < min) {
-    console.error(`invalid ${name} "${arg(name, '')}": expected a whole number >= ${min}`);
-    process.exit(2);
-  }
-  return v;
-};
+const num = wholeNumberArg;
 const HOSTS = num('--hosts', 20, 2);
 const CONTAINERS = num('--containers', 1000, 0);
 const TRIALS = num('--trials', 200, 1);

@@ -19,19 +19,9 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type BackgroundProcess, type Host, REPO_ROOT } from '../../test/lab/index.js';
 import { buildScaleLab, type ScaleLab } from '../../test/e2e/scale-lab.js';
+import { arg, wholeNumberArg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
-const num = (name: string, fallback: number, min: number): number => {
-  const v = Number(arg(name, String(fallback)));
-  if (!Number.isInteger(v) || v < min) {
-    console.error(`invalid ${name} "${arg(name, '')}": expected a whole number >= ${min}`);
-    process.exit(2);
-  }
-  return v;
-};
+const num = wholeNumberArg;
 const HOSTS = num('--hosts', 3, 2);
 const TRIALS = num('--trials', 10, 1);
 const PING_MS = num('--ping-ms', 2, 1);

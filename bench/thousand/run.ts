@@ -24,11 +24,8 @@ import { BERTH_CLIENT, type Host, Lab, REPO_ROOT } from '../../test/lab/index.js
 import { killContainers, memoryOf, startDaemon, stopDaemon } from '../../test/e2e/daemon-helpers.js';
 import { dockerCmd, dockerMissing, importBusybox, startDockerd, stopDockerd } from '../../test/e2e/docker-plugin-helpers.js';
 import { RESOLVE_ALL } from './resolve-all.js';
+import { arg } from '../args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
 const N = Number(arg('-n', '1000'));
 const BATCH = Number(arg('--batch', '0'));
 const DOCKER = Number(arg('--docker', '0'));
