@@ -6,6 +6,7 @@
 // underlay carries only WireGuard (no VXLAN, not the payload), and berth's guard rule on every
 // host drops tunnel-subnet VXLAN leaving through anything but WireGuard, also after a flush.
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,12 +190,19 @@ test('a configurable tunnel subnet for encrypted overlays', { timeout: 300_000 }
       });
       assert.equal(cap.lines.filter((l) => /\.4789: VXLAN|\.4789: UDP/.test(l)).length, 0, 'no VXLAN on the underlay');
       assert.equal(cap.hits, 0);
-      // a detach through the daemon is one etcd request: the record and its address claim in one transaction
-      const before = await kvCalls();
-      await cliOk(a, ['network', 'disconnect', 'tsn2', 'ua']);
-      const calls = diff(before, await kvCalls());
-      t.diagnostic(`etcd KV requests for one network disconnect: ${JSON.stringify(calls)}`);
-      assert.deepEqual(calls, { Txn: 1 });
+      // a detach through the daemon is one etcd request: the record and its address claim in one
+      // transaction. The count is the member's, so another host's background request (its mesh
+      // following the new network) can land in the window: up to three tries, one must be exact.
+      const seen: Record<string, number>[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (attempt > 0) await cliOk(a, ['network', 'connect', 'tsn2', 'ua']);
+        const before = await kvCalls();
+        await cliOk(a, ['network', 'disconnect', 'tsn2', 'ua']);
+        seen.push(diff(before, await kvCalls()));
+        if (isDeepStrictEqual(seen.at(-1), { Txn: 1 })) break;
+      }
+      t.diagnostic(`etcd KV requests for one network disconnect: ${seen.map((c) => JSON.stringify(c)).join(', ')}`);
+      assert.deepEqual(seen.at(-1), { Txn: 1 }, `every try made more requests than the detach's one: ${JSON.stringify(seen)}`);
     });
 
     await t.test('a daemon given another --tunnel-subnet refuses to join, naming both values', async () => {
