@@ -2,6 +2,7 @@
 // check, repair by re-ensuring, firewall elements, remove. No engine, no store.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { bridgeMacOf } from '../../src/drivers/bridge/bridge.js';
 import { driverOf } from '../../src/drivers/registry.js';
 import { ENDPOINT_ALIAS_PREFIX, type HostView } from '../../src/drivers/driver.js';
 import { listAddresses } from '../../src/kernel/addresses.js';
@@ -86,6 +87,34 @@ describe('driver: bridge', () => {
       assert.deepEqual(await addressesOf(host, 'br-b1d1test', 4), ['10.91.0.1/24']);
     } finally {
       for (let i = 0; i < 20; i++) await runIn(host, ['ip', 'link', 'del', `vb${i}`]);
+    }
+  });
+
+  it('keeps its own MAC when a port with a lower MAC joins; a changed MAC is put back and announced', async () => {
+    const ctx = contextOf(host);
+    await driver.ensureNetwork(ctx, net);
+    const mac = bridgeMacOf({ ifname: 'br-b1d1test', gateways: ['10.91.0.1/24'] });
+    assert.equal(mac, '02:42:0a:5b:00:01');
+    assert.equal((await link(host, 'br-b1d1test'))?.address, mac);
+    // a kernel-chosen bridge MAC follows the lowest port MAC: a container joining moved it
+    await runIn(host, ['ip', 'link', 'add', 'lowmac', 'address', '00:00:00:00:00:01', 'type', 'veth', 'peer', 'name', 'lowpeer', 'netns', ctr.netnsPath]);
+    try {
+      await runIn(host, ['ip', 'link', 'set', 'lowmac', 'master', 'br-b1d1test', 'up']);
+      assert.equal((await link(host, 'br-b1d1test'))?.address, mac, 'a port with a lower MAC did not move the bridge\'s');
+      // a container that knows the gateway at another MAC is told when the MAC is put back
+      await runIn(host, ['ip', 'link', 'set', 'br-b1d1test', 'address', '02:00:00:00:00:99']);
+      await runIn(ctr, ['ip', 'link', 'set', 'lowpeer', 'up']);
+      await runIn(ctr, ['ip', 'addr', 'add', '10.91.0.77/24', 'dev', 'lowpeer']);
+      await runIn(ctr, ['ip', 'neigh', 'replace', '10.91.0.1', 'lladdr', '02:00:00:00:00:99', 'dev', 'lowpeer', 'nud', 'reachable']);
+      await driver.ensureNetwork(ctx, net);
+      assert.equal((await link(host, 'br-b1d1test'))?.address, mac, 're-ensuring put the MAC back');
+      let entry = '';
+      for (const end = Date.now() + 3000; Date.now() < end && !entry.includes(mac); await new Promise((r) => setTimeout(r, 50))) {
+        entry = (await runIn(ctr, ['ip', 'neigh', 'show', '10.91.0.1', 'dev', 'lowpeer'])).stdout;
+      }
+      assert.match(entry, new RegExp(`lladdr ${mac}`), 'the container\'s entry for the gateway follows at once (gratuitous ARP)');
+    } finally {
+      await runIn(host, ['ip', 'link', 'del', 'lowmac']);
     }
   });
 

@@ -1,9 +1,11 @@
 // The bridge driver: what a bridge network and its endpoints are in kernel terms. A network is
 // a Linux bridge holding the gateway address, plus elements in berth's nft table; an endpoint
 // is a veth pair, host side on the bridge, container side born inside the sandbox as ethN.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { addAddress } from '../../kernel/addresses.js';
-import { createBridge, createVethPort, deleteLink, findLink, getLink, LOOPBACK_IFINDEX, setLinkUp } from '../../kernel/links.js';
+import { announceArp } from '../../kernel/arp-announce.js';
+import { createBridge, createVethPort, deleteLink, findLink, getLink, LOOPBACK_IFINDEX, setLinkUp, setMac } from '../../kernel/links.js';
+import { announceNa } from '../../kernel/na-announce.js';
 import { openNetns, type NetnsTarget } from '../../kernel/netns.js';
 import { addRoute } from '../../kernel/routes.js';
 import { KernelError, withRtnl } from '../../kernel/rtnl.js';
@@ -38,18 +40,25 @@ function firewallOf(spec: BridgeSpec): BridgeFirewall {
 
 /** Create the bridge if it is missing and make sure it is up, addressed and in the firewall. Idempotent. */
 export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, opts: { tunnelSubnet: string; firewallChecked?: boolean }): Promise<void> {
-  await withRtnl(host, async (nl) => {
+  const mac = bridgeMacOf(spec);
+  const remacked = await withRtnl(host, async (nl) => {
     let br = await findLink(nl, spec.ifname);
     if (!br) {
       // another berth process may create it at the same moment: EEXIST means it won the race
-      await createBridge(nl, { name: spec.ifname, ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
+      await createBridge(nl, { name: spec.ifname, mac, ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
       br = await getLink(nl, spec.ifname);
     }
+    // a bridge made before the MAC was fixed (or changed by hand): fixed now, and announced below
+    const remac = br.mac !== undefined && br.mac !== mac;
+    if (remac) await setMac(nl, br.index, mac);
     // an add that finds the address there answers EEXIST: one round trip per gateway, where a
     // listing dumped every address of the host (a link-local one per veth: it grew with containers)
     for (const gw of spec.gateways) await addAddress(nl, br.index, gw).catch(ignoreExists);
     if (!br.up) await setLinkUp(nl, br.index);
+    return remac ? br.index : undefined;
   });
+  // the containers on it hold the gateway at its old MAC: tell them now, not when their entry expires
+  if (remacked !== undefined) announceGateways(host, remacked, spec.gateways, mac);
   trace('bridge: link and addresses');
   if (!spec.internal) {
     if (spec.gateways.some((g) => !g.includes(':'))) writeSysctl(host, sysctls.ipForward, '1');
@@ -63,6 +72,34 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, o
   // the caller may have just found berth's table current (engine/networks.ts ensureNetworkKernel)
   if (!opts.firewallChecked) ensureFirewall(host, opts.tunnelSubnet);
   addBridgeRules(host, firewallOf(spec));
+}
+
+/**
+ * The bridge's own MAC, set when it is made. Why: a bridge whose MAC the kernel chose takes the
+ * lowest MAC among its ports, so it changes when a container joins or leaves, and every other
+ * container keeps sending to the gateway's old MAC until its neighbour entry expires (up to ~45 s
+ * without DNS or a way out; Docker sets the MAC for the same reason). From the IPv4 gateway
+ * (02:42 + its address, Docker's classic scheme: no container has that address); without one,
+ * from the bridge's name. Locally administered, unicast.
+ */
+export function bridgeMacOf(spec: Pick<BridgeSpec, 'ifname' | 'gateways'>): string {
+  const v4 = spec.gateways.find((g) => !g.includes(':'));
+  if (v4) return macForIpv4(v4);
+  const hash = createHash('sha256').update(`berth-bridge:${spec.ifname}`).digest();
+  return ['02', ...[...hash.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+function announceGateways(host: NetnsTarget | null, ifindex: number, gateways: readonly string[], mac: string): void {
+  const plain = gateways.map((g) => g.split('/')[0] ?? '');
+  const v4 = plain.filter((ip) => !ip.includes(':')).map((ip) => ({ ip, mac }));
+  const v6 = plain.filter((ip) => ip.includes(':')).map((ip) => ({ ip, mac }));
+  // best effort: without it the entries still expire on their own, as before
+  try {
+    if (v4.length) announceArp(host, ifindex, v4);
+    if (v6.length) announceNa(host, ifindex, v6);
+  } catch {
+    /* nothing to undo */
+  }
 }
 
 /** Delete the bridge and its firewall elements. Idempotent. */
