@@ -28,6 +28,8 @@ export interface BridgeSpec {
   alias?: string;
   /** the network's subnets */
   subnets?: string[];
+  /** a NAT-free bridge wears its NIC's MAC, set when bridge-parent.ts made it: left as it is */
+  keepMac?: boolean;
 }
 
 const ignoreExists = (err: unknown): void => {
@@ -45,11 +47,11 @@ export async function ensureBridge(host: NetnsTarget | null, spec: BridgeSpec, o
     let br = await findLink(nl, spec.ifname);
     if (!br) {
       // another berth process may create it at the same moment: EEXIST means it won the race
-      await createBridge(nl, { name: spec.ifname, mac, ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
+      await createBridge(nl, { name: spec.ifname, ...(spec.keepMac ? {} : { mac }), ...(spec.mtu ? { mtu: spec.mtu } : {}), ...(spec.alias ? { alias: spec.alias } : {}) }).catch(ignoreExists);
       br = await getLink(nl, spec.ifname);
     }
     // a bridge made before the MAC was fixed (or changed by hand): fixed now, and announced below
-    const remac = br.mac !== undefined && br.mac !== mac;
+    const remac = !spec.keepMac && br.mac !== undefined && br.mac !== mac;
     if (remac) await setMac(nl, br.index, mac);
     // an add that finds the address there answers EEXIST: one round trip per gateway, where a
     // listing dumped every address of the host (a link-local one per veth: it grew with containers)

@@ -49,6 +49,7 @@ export function bridgeSpecOf(net: NetworkRecord): BridgeSpec {
     ...(o.mtu ? { mtu: o.mtu } : {}),
     alias: `${NETWORK_ALIAS_PREFIX}${net.id}`,
     subnets: net.subnets.map((s) => s.subnet),
+    ...(o.parent ? { keepMac: true } : {}),
   };
 }
 
