@@ -75,7 +75,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   engine.ensureRunDirs();
   // before repair, so that overlay networks are checked with the cluster's VTEP and MTU; its
   // options are checked here (a bad --advertise-addr fails the start), etcd is joined in the background
-  const dnsRemote: { set?: (r: DnsContainerRecord[]) => void; early?: DnsContainerRecord[] } = {};
+  const dnsRemote: { set?: (r: DnsContainerRecord[], full: boolean) => void; early: Map<string, DnsContainerRecord> } = { early: new Map() };
   // the etcd client is loaded only by a daemon that joins a cluster (~11 MB, see cluster-errors.ts)
   const overlay = opts.cluster ? await import('./engine/overlay-agent.js') : undefined;
   const agent = opts.cluster && overlay
@@ -87,7 +87,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ...(opts.cluster.wireguardPort ? { wireguardPort: opts.cluster.wireguardPort } : {}),
         ...(opts.cluster.tunnelSubnet ? { tunnelSubnet: opts.cluster.tunnelSubnet } : {}),
         log: opts.log,
-        onRemoteRecords: (r) => (dnsRemote.set ? dnsRemote.set(r) : void (dnsRemote.early = r)),
+        onRemoteRecords: (records, full) => {
+          if (dnsRemote.set) return dnsRemote.set(records, full);
+          // before the DNS exists: kept, as the whole set it will start from
+          if (full) dnsRemote.early.clear();
+          for (const r of records) {
+            if (r.endpoints.length) dnsRemote.early.set(r.id, r);
+            else dnsRemote.early.delete(r.id);
+          }
+        },
       })
     : undefined;
   const findings = await checkSystem(engine, { repair: true });
@@ -148,11 +156,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (ui) servers.push(ui.server);
 
   const dns = new DaemonDns(engine, opts.log);
-  dnsRemote.set = (records) => {
-    dns.setRemote(records);
+  dnsRemote.set = (records, full) => {
+    dns.setRemote(records, full);
     void dns.refresh().catch((err: Error) => opts.log(`dns: ${err.message}`));
   };
-  if (dnsRemote.early) dns.setRemote(dnsRemote.early);
+  dns.setRemote([...dnsRemote.early.values()], true);
   await dns.refresh(true);
   // CLI processes change the store too: follow it (cheap when nothing changed)
   let refreshing = false;

@@ -16,7 +16,7 @@
 //      and to a container on it answering probers on every other host.
 //
 //   npm run build && node dist/bench/scale/run.js [--hosts 20] [--containers 1000] [--trials 200]
-//       [--enc-trials 50] [--rest-seconds 10] [--ping-ms 2] [--out DIR]
+//       [--enc-trials 50] [--rest-seconds 10] [--ping-ms 2] [--cpu-prof-host I] [--out DIR]
 //
 // Everything happens in one lab (namespaces bt<tag>-bh*, removed at the end). Output: Markdown on
 // stdout; results.json + summary.md under --out (default bench/scale/results/<UTC timestamp>).
@@ -24,7 +24,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type BackgroundProcess, type Host, REPO_ROOT, fdb, neighs } from '../../test/lab/index.js';
-import { cpuPercent, memoryOf } from '../../test/e2e/daemon-helpers.js';
+import { cpuPercent, cpuTicks, memoryOf } from '../../test/e2e/daemon-helpers.js';
 import { type ScaleLab, buildScaleLab, inParallel } from '../../test/e2e/scale-lab.js';
 import { arg, wholeNumberArg } from '../args.js';
 
@@ -37,6 +37,8 @@ const REST_S = num('--rest-seconds', 10, 1);
 // each prober's ping interval: 2 ms × 38 probers (20 hosts) overflows the kernel's per-CPU
 // backlog on 2 cores, and a dropped ARP reply costs the new container a 1 s retransmit
 const PING_MS = num('--ping-ms', 2, 1);
+// host i's daemon runs with --cpu-prof (its profile under OUT/prof when the lab closes); -1: none
+const PROF_HOST = Number(arg('--cpu-prof-host', '-1'));
 const OUT = arg('--out', join(REPO_ROOT, 'bench', 'scale', 'results', new Date().toISOString().replace(/[:.]/g, '-')));
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -309,7 +311,9 @@ async function main(): Promise<void> {
   const load0 = load();
   const t00 = Date.now();
   // BERTH_TRACE: the daemons stamp publish / receive / programmed (wall clock) for the breakdown
-  const s = await buildScaleLab({ hosts: HOSTS, containers: CONTAINERS, label: 'bench scale', log, daemonEnv: { BERTH_TRACE: '1' } });
+  const prof = join(OUT, 'prof');
+  const daemonEnvOf = (i: number): Record<string, string> => (i === PROF_HOST ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {});
+  const s = await buildScaleLab({ hosts: HOSTS, containers: CONTAINERS, label: 'bench scale', log, daemonEnv: { BERTH_TRACE: '1' }, daemonEnvOf });
   const result: Record<string, unknown> = { hosts: HOSTS, containers: CONTAINERS, build: s.timings };
   const lines: string[] = [];
   try {
@@ -377,13 +381,19 @@ async function main(): Promise<void> {
     const loadTrials0 = load();
     const drops0 = backlogDrops();
     const disk0 = await etcdCounters(s);
+    // the daemons' CPU over the plain trials: what one attach (and its detach) costs each host
+    const ticks = () => Promise.all(s.daemons.map((d) => cpuTicks(d.proc.pid)));
+    const ticks0 = await ticks();
     const p = await runTrials(plain.name, third(plain.subnet), plainProbers, TRIALS);
+    const ticks1 = await ticks();
+    // clock ticks are 10 ms: per trial, ms of CPU
+    const cpuPerTrial = ticks1.map((x, i) => ((x - (ticks0[i] ?? 0)) * 10) / TRIALS);
     const disk1 = await etcdCounters(s);
     const drops = backlogDrops() - drops0;
     const fsync = { p50: fsyncQuantile(disk0, disk1, 0.5), p99: fsyncQuantile(disk0, disk1, 0.99), count: (disk1.fsync.get(Infinity) ?? 0) - (disk0.fsync.get(Infinity) ?? 0) };
     const loadTrials1 = load();
     const e = enc && ENC_TRIALS ? await runTrials(enc.name, third(enc.subnet), encProbers, ENC_TRIALS) : undefined;
-    result.convergence = { plain: p, encrypted: e, load: [loadTrials0, loadTrials1], etcdWalFsyncMs: fsync, backlogDrops: drops, pingMs: PING_MS };
+    result.convergence = { plain: p, encrypted: e, load: [loadTrials0, loadTrials1], etcdWalFsyncMs: fsync, backlogDrops: drops, pingMs: PING_MS, daemonCpuMsPerTrial: cpuPerTrial };
 
     // 3. at rest: let the removals settle, then every daemon over the same window
     await sleep(5000);
@@ -447,6 +457,7 @@ async function main(): Promise<void> {
       `| the same, encrypted | ${e ? tailLine(e.diags) : '-'} | |`,
       `| etcd WAL fsync during the plain trials (bucket bounds, ${fsync.count} fsyncs; lab data dirs on the machine's disk) | p50 ≤ ${fsync.p50} ms, p99 ≤ ${fsync.p99} ms | |`,
       `| packets dropped for a full kernel backlog during the plain trials (/proc/net/softnet_stat, whole machine; probers ping every ${PING_MS} ms) | ${drops} | |`,
+      `| daemon CPU per plain trial (its attach, detach and probes), ms: the sending host / each other host (median, max) / all hosts together | ${(cpuPerTrial[0] ?? NaN).toFixed(1)} / ${pct(cpuPerTrial.slice(1), 0.5).toFixed(1)}, ${Math.max(...cpuPerTrial.slice(1)).toFixed(1)} / ${cpuPerTrial.reduce((a, b) => a + b, 0).toFixed(1)} | |`,
       `| etcd calls per attach (all members) | ${callsLine(p.attach)} | |`,
       `| etcd calls per detach | ${callsLine(p.detach)} | |`,
       `| etcd at rest, per second | ${restCalls.total} unary calls, ${restCalls.events} watch events; ${keys} keys; member RSS ${etcdMem.map(mb).join(', ')} MB | |`,

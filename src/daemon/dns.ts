@@ -34,14 +34,40 @@ export class DaemonDns {
   readonly table = new DnsTable({ hostUpstreams: hostResolvers() });
   private readonly servers: DnsServers;
   private lastVersion = -1;
-  /** containers on other hosts (overlay endpoints from the cluster store), set by the overlay agent */
-  private remote: DnsContainerRecord[] = [];
+  /** containers on other hosts (overlay endpoints from the cluster store), by id, set by the overlay agent */
+  private readonly remote = new Map<string, DnsContainerRecord>();
   private remoteChanged = false;
+  /** remote records applied one by one (not by a rebuild): counts for tests */
+  remoteApplied = 0;
 
-  /** Replace the records of containers on other hosts; the next refresh (or lookup miss) rebuilds. */
-  setRemote(records: DnsContainerRecord[]): void {
-    this.remote = records;
-    this.remoteChanged = true;
+  /**
+   * Records of containers on other hosts: all of them (full: the next refresh rebuilds), or only
+   * those that changed (a record without endpoints: gone), put in the table at once. Why: a
+   * rebuild reads every container, endpoint and network from the store, and each remote attach
+   * on any host did one on every host (issue 17: 19 daemons sharing 2 cores).
+   */
+  setRemote(records: readonly DnsContainerRecord[], full = true): void {
+    if (full) this.remote.clear();
+    for (const r of records) {
+      if (r.endpoints.length) this.remote.set(r.id, r);
+      else this.remote.delete(r.id);
+    }
+    if (full || this.seq === undefined || this.remoteChanged) {
+      this.remoteChanged = true;
+      return;
+    }
+    for (const r of records) this.applyRemote(r);
+  }
+
+  /** One remote container's record into the built table, on the networks it knows. */
+  private applyRemote(r: DnsContainerRecord): void {
+    this.remoteApplied++;
+    const eps = r.endpoints.filter((e) => this.knownNetworks.has(e.networkId));
+    if (eps.length) this.setRecord({ ...r, endpoints: eps });
+    else if (this.known.has(r.id)) {
+      this.table.removeContainer(r.id);
+      this.known.delete(r.id);
+    }
   }
 
   constructor(
@@ -145,7 +171,7 @@ export class DaemonDns {
     for (const [id, eps] of endpoints) {
       if (!berthIds.has(id)) records.push(this.sandboxRecord(id, eps));
     }
-    for (const r of this.remote) {
+    for (const r of this.remote.values()) {
       const eps = r.endpoints.filter((e) => ids.has(e.networkId));
       if (eps.length) records.push({ ...r, endpoints: eps });
     }
@@ -176,7 +202,7 @@ export class DaemonDns {
     const rec = !eps.length ? undefined : r?.id === id ? this.containerRecord(asContainer(r), eps) : this.sandboxRecord(id, eps);
     // a remote record of the same id (an overlay endpoint seen from the cluster) stays as it is
     if (rec) this.setRecord(rec);
-    else if (this.known.has(id) && !this.remote.some((x) => x.id === id)) {
+    else if (this.known.has(id) && !this.remote.has(id)) {
       this.table.removeContainer(id);
       this.known.delete(id);
     }

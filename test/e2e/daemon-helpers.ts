@@ -58,7 +58,7 @@ export async function stopDaemon(d: Daemon | undefined): Promise<ExecResult | un
 // ---- idle cost ---------------------------------------------------------------------------------------
 
 /** CPU time of pid: user + system, its own and its waited-for children's (an `nft` it ran), in clock ticks (100/s). */
-async function cpuTicks(pid: number): Promise<number> {
+export async function cpuTicks(pid: number): Promise<number> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8');
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // fields 14-17

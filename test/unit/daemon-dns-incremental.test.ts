@@ -68,4 +68,44 @@ void describe('DaemonDns follows the store', () => {
       }
     });
   }
+
+  void test('containers on other hosts: one changed is put in the table alone, without reading the store', async () => {
+    const root = join(scratch, 'remote');
+    const store = new SqliteStore(root);
+    const engine = { store, paths: { root, run: join(root, 'run') } } as unknown as Engine;
+    const dns = new DaemonDns(engine, () => undefined);
+    try {
+      const ov = store.createNetwork(net('ov', '10.11.0.0/16'));
+      addContainer(store, ov.id, 'here', 0);
+      const remote = (i: number, name = `r-${i}`) => ({ id: `remote-${i}`, name, endpoints: [{ networkId: ov.id, ipv4: `10.11.${(i + 10) >> 8}.${(i + 10) & 255}`, aliases: [] }] });
+      dns.setRemote(Array.from({ length: 400 }, (_, i) => remote(i)), true);
+      assert.deepEqual(dns.view.lookupName('r-7', [ov.id])?.v4, ['10.11.0.17']);
+      assert.equal(dns.rebuilds, 1);
+      const read = dns.containersRead;
+
+      dns.setRemote([remote(400)], false);
+      assert.deepEqual(dns.view.lookupName('r-400', [ov.id])?.v4, ['10.11.1.154'], 'a new remote container resolves');
+      dns.setRemote([remote(7, 'renamed')], false);
+      assert.deepEqual(dns.view.lookupName('renamed', [ov.id])?.v4, ['10.11.0.17']);
+      assert.equal(dns.view.lookupName('r-7', [ov.id]), undefined, 'its old name is gone');
+      dns.setRemote([{ id: 'remote-8', name: '', endpoints: [] }], false);
+      assert.equal(dns.view.lookupName('r-8', [ov.id]), undefined, 'a remote container without endpoints is gone');
+      assert.equal(dns.rebuilds, 1, 'no rebuild');
+      assert.equal(dns.containersRead, read, 'no container read from the store');
+      assert.equal(dns.remoteApplied, 3);
+      assert.ok(dns.view.lookupName('here', [ov.id]), 'the local container still resolves');
+
+      // a rebuild (a network written) keeps what the partial updates said
+      store.createNetwork(net('other', '10.12.0.0/16'));
+      assert.equal(dns.view.lookupName('nothing', [ov.id]), undefined);
+      assert.equal(dns.rebuilds, 2);
+      assert.ok(dns.view.lookupName('renamed', [ov.id]));
+      assert.ok(dns.view.lookupName('r-400', [ov.id]));
+      assert.equal(dns.view.lookupName('r-8', [ov.id]), undefined);
+      assert.ok(dns.view.lookupName('r-399', [ov.id]));
+    } finally {
+      await dns.close();
+      store.close();
+    }
+  });
 });

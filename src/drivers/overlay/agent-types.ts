@@ -33,8 +33,11 @@ export interface OverlayAgentOptions {
   /** how long after a host's lease expired its addresses are released for reuse (default 300 s) */
   reclaimAfterSeconds?: number;
   log: (line: string) => void;
-  /** remote endpoints changed: the DNS records of other hosts' containers */
-  onRemoteRecords?: (records: DnsContainerRecord[]) => void;
+  /**
+   * remote endpoints changed: the DNS records of other hosts' containers, all of them (full) or
+   * only those that changed since the last call (a record without endpoints: the container is gone)
+   */
+  onRemoteRecords?: (records: DnsContainerRecord[], full: boolean) => void;
   /** WireGuard listen port of encrypted overlays (default 51820) */
   wireguardPort?: number;
   /** --tunnel-subnet, checked (parseTunnelSubnet): the cluster's must be this one (written by the first daemon to join) */

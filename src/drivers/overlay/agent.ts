@@ -63,6 +63,8 @@ export class OverlayAgent implements OverlayCluster {
   private readonly unmirrored = new Set<string>();
   /** a DNS publication is queued (scheduleDns) */
   private dnsPending = false;
+  /** the containers whose DNS records changed since the last publication; undefined: all of them */
+  private dnsDirty: Set<string> | undefined;
   /** resyncs against local endpoint changes in flight (resync-gate.ts) */
   private readonly gate = new ResyncGate();
   /** the cluster's tunnel subnet as this host knows it (local copy, else the flag, else the default) */
@@ -440,6 +442,7 @@ export class OverlayAgent implements OverlayCluster {
     if (c.type === 'snapshot') {
       this.remotes.clear();
       for (const e of c.items) if (e.hostId !== this.hostId) this.remotes.set(e.id, e);
+      this.dnsDirty = undefined;
       this.enqueue('endpoints', async () => {
         for (const networkId of this.networks.keys()) {
           if (!this.hasDevice(networkId)) continue;
@@ -451,6 +454,8 @@ export class OverlayAgent implements OverlayCluster {
       if (e.hostId === this.hostId) return;
       const prev = this.remotes.get(e.id);
       this.remotes.set(e.id, e);
+      this.dnsDirty?.add(e.containerId);
+      if (prev) this.dnsDirty?.add(prev.containerId);
       // wall-clock stamps: bench/scale lines them up with other hosts' and the prober's
       if (tracing) trace(`cluster: endpoint ${e.containerName} received at ${Date.now()}`);
       this.enqueue(`endpoint ${e.containerName}`, async () => {
@@ -464,6 +469,7 @@ export class OverlayAgent implements OverlayCluster {
       const e = c.item;
       if (e.hostId === this.hostId || !this.remotes.has(e.id)) return;
       this.remotes.delete(e.id);
+      this.dnsDirty?.add(e.containerId);
       this.enqueue(`endpoint ${e.containerName} removed`, async () => {
         if (!this.hasDevice(e.networkId)) return;
         await removeRemoteEndpoint(this.engine.hostNetns, e.networkId, remoteOf(e));
@@ -493,16 +499,26 @@ export class OverlayAgent implements OverlayCluster {
     });
   }
 
+  /**
+   * Only the records of the containers that changed (issue 17: each event rebuilt all 1,000
+   * records here, and the whole DNS table from the store in the daemon, on every host); all of
+   * them after a snapshot. A changed container with no endpoint left goes with none.
+   */
   private publishDns(): void {
     if (!this.opts.onRemoteRecords || this.closed) return;
-    const byContainer = new Map<string, DnsContainerRecord & { endpoints: DnsContainerRecord['endpoints'][number][] }>();
+    const dirty = this.dnsDirty;
+    this.dnsDirty = new Set();
+    type RemoteRecord = { id: string; name: string; endpoints: DnsContainerRecord['endpoints'][number][] };
+    const byContainer = new Map<string, RemoteRecord>();
+    for (const id of dirty ?? []) byContainer.set(id, { id, name: '', endpoints: [] });
     for (const e of this.remotes.values()) {
-      const key = `${e.hostId}/${e.containerId}`;
-      let r = byContainer.get(key);
-      if (!r) byContainer.set(key, (r = { id: e.containerId, name: e.containerName, endpoints: [] }));
+      if (dirty && !dirty.has(e.containerId)) continue;
+      let r = byContainer.get(e.containerId);
+      if (!r) byContainer.set(e.containerId, (r = { id: e.containerId, name: e.containerName, endpoints: [] }));
+      r.name = e.containerName;
       r.endpoints.push({ networkId: e.networkId, ipv4: e.ipv4 ?? undefined, ipv6: e.ipv6 ?? undefined, aliases: e.aliases });
     }
-    this.opts.onRemoteRecords([...byContainer.values()]);
+    this.opts.onRemoteRecords([...byContainer.values()], dirty === undefined);
   }
 
   /** Leave: watches and the lease keepalive stop; this host's records expire after the lease TTL. */
