@@ -37,7 +37,7 @@ const REST_S = num('--rest-seconds', 10, 1);
 // each prober's ping interval: 2 ms × 38 probers (20 hosts) overflows the kernel's per-CPU
 // backlog on 2 cores, and a dropped ARP reply costs the new container a 1 s retransmit
 const PING_MS = num('--ping-ms', 2, 1);
-// host i's daemon runs with --cpu-prof (its profile under OUT/prof when the lab closes); -1: none
+// host i's daemon is profiled (OUT/daemon-I.cpuprofile, written when the lab closes); -1: none
 const PROF_HOST = Number(arg('--cpu-prof-host', '-1'));
 const OUT = arg('--out', join(REPO_ROOT, 'bench', 'scale', 'results', new Date().toISOString().replace(/[:.]/g, '-')));
 
@@ -311,8 +311,8 @@ async function main(): Promise<void> {
   const load0 = load();
   const t00 = Date.now();
   // BERTH_TRACE: the daemons stamp publish / receive / programmed (wall clock) for the breakdown
-  const prof = join(OUT, 'prof');
-  const daemonEnvOf = (i: number): Record<string, string> => (i === PROF_HOST ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {});
+  const daemonEnvOf = (i: number): Record<string, string> =>
+    i === PROF_HOST ? { NODE_OPTIONS: `--require ${join(REPO_ROOT, 'bench', 'scale', 'cpu-prof.cjs')}`, BERTH_CPU_PROF: join(OUT, `daemon-${i}.cpuprofile`) } : {};
   const s = await buildScaleLab({ hosts: HOSTS, containers: CONTAINERS, label: 'bench scale', log, daemonEnv: { BERTH_TRACE: '1' }, daemonEnvOf });
   const result: Record<string, unknown> = { hosts: HOSTS, containers: CONTAINERS, build: s.timings };
   const lines: string[] = [];

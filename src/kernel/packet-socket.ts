@@ -28,21 +28,42 @@ function sockaddrLl(ifindex: number, ethertype: number, dst: Buffer): Buffer {
   return sa;
 }
 
+/** the process's own namespace's socket, kept: see sendFrames */
+let ownSocket: number | undefined;
+let opened = 0;
+
+/** Packet sockets this process opened so far (tests: the daemon's namespace keeps one). */
+export function packetSocketsOpened(): number {
+  return opened;
+}
+
+function openSocket(netns: NetnsTarget | null): number {
+  const fd = withNetns(netns, () => socketFn(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0) as number);
+  if (fd < 0) throw new LibcError('socket(AF_PACKET)', koffi.errno());
+  opened++;
+  return fd;
+}
+
 /**
  * Send whole Ethernet frames (headers included) out of link ifindex in netns. Throws on the first
- * failed send (what names the frames in the error); the socket is always closed.
+ * failed send (what names the frames in the error).
+ *
+ * Closing an AF_PACKET socket waits for an RCU grace period (synchronize_net: 8-22 ms here), and
+ * that blocked the daemon's event loop once per remote endpoint programmed (issue 17: a third of
+ * a receiving daemon's busy time at 20 hosts). So the socket of the process's own namespace (the
+ * daemon's) stays open; one opened in another namespace is closed on a worker thread (it would
+ * keep that namespace alive).
  */
 export function sendFrames(netns: NetnsTarget | null, ifindex: number, link: { ethertype: number; dst: Buffer }, frames: readonly Buffer[], what: string): void {
   if (!Number.isInteger(ifindex) || ifindex <= 0) throw new Error(`invalid interface index ${ifindex}`);
   if (!frames.length) return;
-  const fd = withNetns(netns, () => socketFn(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0) as number);
-  if (fd < 0) throw new LibcError('socket(AF_PACKET)', koffi.errno());
+  const fd = netns === null ? (ownSocket ??= openSocket(null)) : openSocket(netns);
   try {
     const sa = sockaddrLl(ifindex, link.ethertype, link.dst);
     for (const f of frames) {
       if ((sendtoFn(fd, f, f.length, 0, sa, sa.length) as number) < 0) throw new LibcError(`sendto (${what} on ifindex ${ifindex})`, koffi.errno());
     }
   } finally {
-    closeFn(fd);
+    if (fd !== ownSocket) closeFn.async(fd, () => undefined);
   }
 }

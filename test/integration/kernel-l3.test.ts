@@ -7,7 +7,7 @@ import * as L from '../../src/kernel/links.js';
 import * as N from '../../src/kernel/neighbours.js';
 import * as R from '../../src/kernel/routes.js';
 import { KernelError, Rtnl } from '../../src/kernel/rtnl.js';
-import { Lab, addressesOf, fdb, neighs, routes, type Host } from '../lab/index.js';
+import { Lab, addressesOf, fdb, neighs, routes, runIn, type Host } from '../lab/index.js';
 
 describe('kernel: addresses, routes, neighbours, fdb', () => {
   let lab: Lab;
@@ -107,5 +107,31 @@ describe('kernel: addresses, routes, neighbours, fdb', () => {
     await N.addFdb(nl, port.index, '02:00:00:00:0b:01', { master: true });
     assert.ok((await fdb(host, { br: 'br0' })).some((e) => e.mac === '02:00:00:00:0b:01' && e.ifname === 'vf0' && e.master === 'br0'));
     assert.equal(await N.deleteFdb(nl, port.index, '02:00:00:00:0b:01', { master: true }), true);
+  });
+
+  it('gratuitous ARP from the process\'s own namespace: a neighbour\'s entry follows, and one packet socket serves every announcement', async () => {
+    // a daemon runs in its host's namespace: announced there, its socket is kept (closing one
+    // waits for an RCU grace period, 8-22 ms, which blocked the daemon's loop per endpoint)
+    const peer = await lab.createHost('p');
+    await runIn(host, ['ip', 'link', 'add', 'ga0', 'type', 'veth', 'peer', 'name', 'gb0', 'netns', peer.netnsPath]);
+    await runIn(host, ['ip', 'addr', 'add', '10.71.0.1/24', 'dev', 'ga0']);
+    await runIn(host, ['ip', 'link', 'set', 'ga0', 'up']);
+    await runIn(peer, ['ip', 'addr', 'add', '10.71.0.2/24', 'dev', 'gb0']);
+    await runIn(peer, ['ip', 'link', 'set', 'gb0', 'up']);
+    await runIn(peer, ['ip', 'neigh', 'replace', '10.71.0.1', 'lladdr', '02:00:00:00:71:99', 'dev', 'gb0', 'nud', 'stale']);
+    const mac = (await L.getLink(nl, 'ga0')).mac ?? '';
+    const index = (await L.getLink(nl, 'ga0')).index;
+    const announce = new URL('../../src/kernel/arp-announce.js', import.meta.url).href;
+    const sockets = new URL('../../src/kernel/packet-socket.js', import.meta.url).href;
+    const script = `const { announceArp } = await import(${JSON.stringify(announce)}); const { packetSocketsOpened } = await import(${JSON.stringify(sockets)});
+      for (let i = 0; i < 5; i++) announceArp(null, ${index}, [{ ip: '10.71.0.1', mac: ${JSON.stringify(mac)} }]);
+      console.log(packetSocketsOpened());`;
+    const r = await runIn(host, [process.execPath, '--input-type=module', '-e', script]);
+    assert.equal(r.stdout.trim(), '1', `packet sockets opened for 5 announcements: ${r.stdout}${r.stderr}`);
+    let entry = '';
+    for (const end = Date.now() + 3000; Date.now() < end && !entry.includes(mac); await new Promise((res) => setTimeout(res, 50))) {
+      entry = (await runIn(peer, ['ip', 'neigh', 'show', '10.71.0.1', 'dev', 'gb0'])).stdout;
+    }
+    assert.match(entry, new RegExp(`lladdr ${mac}`), 'the peer\'s entry follows the announcement');
   });
 });
