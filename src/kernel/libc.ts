@@ -76,3 +76,26 @@ export function umount2Async(target: string, flags: number): Promise<number> {
     umount2Fn.async(target, flags, (err: unknown, rc: unknown) => (err ? reject(err instanceof Error ? err : new Error(`umount : the worker thread's call failed`)) : resolve(rc as number)));
   });
 }
+
+const sigmaskFn = libc.func('int pthread_sigmask(int how, const void *set, void *oldset)');
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** glibc's sigset_t: 1024 bits */
+const SIGSET_BYTES = 128;
+const ALL_SIGNALS = Buffer.alloc(SIGSET_BYTES, 0xff);
+
+/**
+ * Run fn with every signal blocked on the calling thread (the process's signals go to its other
+ * threads meanwhile, or wait). Why: a library call that waits in select() fails with EINTR when a
+ * signal lands on its thread, whatever SA_RESTART says; the daemon's children send it SIGCHLD.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const old = Buffer.alloc(SIGSET_BYTES);
+  const rc = sigmaskFn(SIG_BLOCK, ALL_SIGNALS, old) as number;
+  if (rc !== 0) throw new LibcError('pthread_sigmask', rc);
+  try {
+    return fn();
+  } finally {
+    sigmaskFn(SIG_SETMASK, old, null);
+  }
+}

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { SystemError } from '../../common/errors.js';
+import { withSignalsBlocked } from '../libc.js';
 import type { NetnsTarget } from '../netns.js';
 
 export type NftEngine = 'library' | 'process';
@@ -108,7 +109,9 @@ function runLibrary(lib: NftLibrary, input: string, o: RunOptions): RunResult {
     if (o.dryRun) lib.setDryRun(ctx, true);
     lib.bufferOutput(ctx);
     lib.bufferError(ctx);
-    const rc = lib.run(ctx, input);
+    // nft waits for the kernel's answers in select(), which a signal interrupts (EINTR, though
+    // the batch may have been committed): the daemon's children send SIGCHLD at any time
+    const rc = withSignalsBlocked(() => lib.run(ctx, input));
     return { ok: rc === 0, output: lib.getOutput(ctx) ?? '', error: lib.getError(ctx) ?? '' };
   } finally {
     lib.ctxFree(ctx);
