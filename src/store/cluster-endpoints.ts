@@ -49,7 +49,7 @@ export class ClusterEndpoints {
           const rec = checkEndpointRecord(recordOf(addresses), s.hostId, host.vtep);
           if (rec.id !== endpointId || rec.networkId !== networkId) throw new Error('cluster store: claimAndPut record of another endpoint or network');
           return { ops: [op.put(s.keys.endpoint(networkId, rec.id), rec, lease)], result: rec };
-        }),
+        }, { newOwner: true }),
       ),
     );
     s.localEndpoints.set(s.keys.endpoint(record.networkId, record.id), record);
@@ -97,6 +97,7 @@ export class ClusterEndpoints {
     const key = s.keys.endpoint(networkId, endpointId);
     const ipamPrefix = s.keys.ipamPrefix(networkId);
     const local = s.localEndpoints.get(key);
+    this.addresses.forgetHint(networkId);
     const removed = await s.run(async () => {
       let held: { address: string; value: string }[] | undefined;
       if (!(opts.release ?? true)) held = [];

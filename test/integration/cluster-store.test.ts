@@ -247,6 +247,21 @@ void test('cluster store on a 3-member etcd cluster in a lab', { timeout: 120_00
           assert.equal(held?.hostId, r.hostId);
           assert.equal(r.mac, `02:42:${(r.ipv4 ?? '').split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join(':')}`, 'the record was built from the claimed address');
         }
+        // an attach is one etcd request too once the host has claimed in the network: it picks
+        // from what it saw then (a stale pick fails its guard and is retried, as with other hosts)
+        const claimOne = async (w: Worker) => (await w.op<{ endpoints: { id: string; address: string }[] }>('claimAndPutMany', { networkId: claims.id, count: 1, startAt: 0 })).endpoints;
+        const settled = await claimOne(a);
+        const beforeClaim = await kvCalls();
+        const next = await claimOne(a);
+        const claimCalls = diff(beforeClaim, await kvCalls());
+        t.diagnostic(`etcd KV requests for one claimAndPutEndpoint after another: ${JSON.stringify(claimCalls)}`);
+        assert.deepEqual(claimCalls, { Txn: 1 }, 'one transaction, no read');
+        const stale = await claimOne(b);
+        const taken = await claimOne(a); // a's view lacks b's claim: the guard catches a collision
+        const ids = [...settled, ...next, ...stale, ...taken];
+        assert.equal(new Set(ids.map((e) => e.address)).size, 4, `distinct addresses: ${ids.map((e) => e.address).join(' ')}`);
+        for (const e of [...settled, ...next, ...taken]) assert.equal(await a.call('removeEndpoint', claims.id, e.id), true);
+        for (const e of stale) assert.equal(await b.call('removeEndpoint', claims.id, e.id), true);
         // a detach is one etcd request: the record and its address claim go in one transaction
         const [first, ...rest] = runs[0]?.endpoints ?? [];
         assert.ok(first);
