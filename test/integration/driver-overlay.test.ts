@@ -6,6 +6,8 @@ import { UserError } from '../../src/common/errors.js';
 import type { ClusterHandle, DriverContext } from '../../src/drivers/driver.js';
 import { driverOf } from '../../src/drivers/registry.js';
 import { DEFAULT_TUNNEL_SUBNET } from '../../src/drivers/overlay/tunnel-subnet.js';
+import { addRemoteEndpoint } from '../../src/drivers/overlay/overlay.js';
+import { rtnlRequestCount } from '../../src/kernel/rtnl.js';
 import { Lab, addressesOf, fdb, link, runOk, type Host } from '../lab/index.js';
 import { endpointRecord, idOf, networkRecord, planRequestOf } from './driver-helpers.js';
 
@@ -77,6 +79,20 @@ describe('driver: overlay', () => {
     assert.equal(eth?.address, '02:42:0a:5d:00:04');
     await driver.detachEndpoint(ctx, net, ep, { netns: '', sandboxGoing: false, ports: [] });
     assert.equal(await link(host, 'vethd4d4d4d'), undefined);
+  });
+
+  it('programs a remote endpoint without looking the VXLAN device up again, and follows the device when it is made anew', async () => {
+    await addRemoteEndpoint(host.netnsPath, net.id, { mac: '02:42:0a:5d:00:0a', vtep: '192.0.2.21', addresses: ['10.93.0.10'] });
+    const requests = rtnlRequestCount();
+    await addRemoteEndpoint(host.netnsPath, net.id, { mac: '02:42:0a:5d:00:0b', vtep: '192.0.2.21', addresses: ['10.93.0.11'] });
+    assert.equal(rtnlRequestCount() - requests, 2, 'the FDB entry and the neighbour entry, no lookup');
+    // another process makes the device again (a new index) behind this one's back
+    await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'link', 'del', 'vx-c3c300000000']);
+    await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'link', 'add', 'vx-c3c300000000', 'type', 'vxlan', 'id', '4242', 'dstport', '4789', 'local', '192.0.2.10', 'nolearning', 'proxy']);
+    await runOk(['nsenter', `--net=${host.netnsPath}`, '--', 'ip', 'link', 'set', 'vx-c3c300000000', 'master', 'ov-c3c300000000', 'up']);
+    await addRemoteEndpoint(host.netnsPath, net.id, { mac: '02:42:0a:5d:00:0c', vtep: '192.0.2.22', addresses: ['10.93.0.12'] });
+    const entries = await fdb(host, { dev: 'vx-c3c300000000' });
+    assert.ok(entries.some((e) => e.mac === '02:42:0a:5d:00:0c' && e.dst === '192.0.2.22'), JSON.stringify(entries));
   });
 
   it('removes both devices, idempotently', async () => {

@@ -97,6 +97,8 @@ async function underlayOn(nl: Rtnl, address: string): Promise<{ ifname: string; 
  */
 export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec, opts: { tunnelSubnet: string; firewallChecked?: boolean }): Promise<boolean> {
   const names = overlayNames(spec.networkId);
+  // either device may be made again below: the next remote endpoint looks them up
+  forgetVxlanIndex(host, spec.networkId);
   await ensureBridge(host, bridgeSpecOf(spec), opts);
   return withRtnl(host, async (nl) => {
     const br = await getLink(nl, names.bridge);
@@ -133,6 +135,7 @@ export async function ensureOverlayNetwork(host: NetnsTarget | null, spec: Overl
 
 /** Delete the VXLAN device, the bridge and its firewall elements. Idempotent. */
 export async function removeOverlayNetwork(host: NetnsTarget | null, spec: OverlaySpec): Promise<void> {
+  forgetVxlanIndex(host, spec.networkId);
   await withRtnl(host, (nl) => deleteLink(nl, overlayNames(spec.networkId).vxlan));
   await removeBridge(host, bridgeSpecOf(spec));
 }
@@ -165,17 +168,54 @@ async function pipelined(calls: readonly (() => Promise<unknown>)[]): Promise<vo
  * answers; one with a stale MAC for a reused address is corrected. The VXLAN device consumes the
  * announcement (ARP proxy), so nothing crosses the underlay.
  */
+/**
+ * The VXLAN device's index and its bridge's, per namespace and network, kept between remote
+ * endpoints (issue 17: a lookup per endpoint was a third of the rtnetlink requests every host
+ * made for each attach anywhere, all waiting on the kernel's one RTNL lock). Dropped when the
+ * device is made again or removed here, and when the kernel says the index is gone.
+ */
+const vxlanIndexes = new Map<string, { vx: number; bridge: number | undefined }>();
+
+function vxlanKey(host: NetnsTarget | null, networkId: string): string | undefined {
+  // a namespace given by an open fd has no lasting name
+  return typeof host === 'number' ? undefined : `${host ?? ''} ${networkId}`;
+}
+
+function forgetVxlanIndex(host: NetnsTarget | null, networkId: string): void {
+  const key = vxlanKey(host, networkId);
+  if (key !== undefined) vxlanIndexes.delete(key);
+}
+
 export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: string, ep: RemoteEndpoint): Promise<void> {
   const names = overlayNames(networkId);
+  const key = vxlanKey(host, networkId);
   const bridgeIndex = await withRtnl(host, async (nl) => {
+    const program = (vx: number) => pipelined([() => addFdb(nl, vx, ep.mac, { dst: ep.vtep }), ...ep.addresses.map((ip) => () => addNeighbour(nl, vx, ip, ep.mac))]);
+    const known = key !== undefined ? vxlanIndexes.get(key) : undefined;
+    if (known) {
+      try {
+        await program(known.vx);
+        return known.bridge;
+      } catch (err) {
+        // made again under another index (or removed) by another process: look it up
+        if (!(err instanceof KernelError && err.code === 'ENODEV')) throw err;
+        vxlanIndexes.delete(key as string);
+      }
+    }
     const vx = await getLink(nl, names.vxlan);
-    await pipelined([() => addFdb(nl, vx.index, ep.mac, { dst: ep.vtep }), ...ep.addresses.map((ip) => () => addNeighbour(nl, vx.index, ip, ep.mac))]);
+    await program(vx.index);
+    if (key !== undefined) vxlanIndexes.set(key, { vx: vx.index, bridge: vx.master });
     return vx.master;
   });
   const v4 = ep.addresses.filter((a) => isIPv4(a));
-  if (bridgeIndex !== undefined && v4.length) announceArp(host, bridgeIndex, v4.map((ip) => ({ ip, mac: ep.mac })));
   const v6 = ep.addresses.filter((a) => isIPv6(a));
-  if (bridgeIndex !== undefined && v6.length) announceNa(host, bridgeIndex, v6.map((ip) => ({ ip, mac: ep.mac })));
+  try {
+    if (bridgeIndex !== undefined && v4.length) announceArp(host, bridgeIndex, v4.map((ip) => ({ ip, mac: ep.mac })));
+    if (bridgeIndex !== undefined && v6.length) announceNa(host, bridgeIndex, v6.map((ip) => ({ ip, mac: ep.mac })));
+  } catch (err) {
+    forgetVxlanIndex(host, networkId); // the bridge may be another one now
+    throw err;
+  }
 }
 
 /** Remove a remote endpoint's entries. Idempotent: missing entries (or device) are fine. */
