@@ -22,6 +22,7 @@ function agentHostOf(engine: Engine): OverlayAgentHost {
       engine.cluster = c;
     },
     listNetworks: () => engine.store.listNetworks(),
+    hasNetwork: (networkId) => engine.store.findNetwork(networkId)?.id === networkId,
     mirror: (n) => mirrorOverlayNetwork(engine, n),
     forget: (networkId) => forgetOverlayNetwork(engine, networkId),
     localEndpoints: () => localOverlayEndpoints(engine),

@@ -13,6 +13,8 @@ export interface OverlayAgentHost {
   cluster: OverlayCluster | undefined;
   /** this host's networks (local records, cluster mirrors included) */
   listNetworks(): NetworkRecord[];
+  /** whether this host holds the network (its record, by id): one row, not every network decoded */
+  hasNetwork(networkId: string): boolean;
   /** a cluster network made present here: local mirror and kernel objects */
   mirror(n: ClusterNetworkRecord): Promise<unknown>;
   /** a cluster network gone: false while local endpoints keep it */

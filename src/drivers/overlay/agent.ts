@@ -435,7 +435,8 @@ export class OverlayAgent implements OverlayCluster {
   }
 
   private hasDevice(networkId: string): boolean {
-    return this.networks.has(networkId) && this.engine.listNetworks().some((n) => n.id === networkId);
+    // per remote endpoint on every host: one row, where listing decoded every network
+    return this.networks.has(networkId) && this.engine.hasNetwork(networkId);
   }
 
   private onEndpoints(c: WatchChange<ClusterEndpointRecord>): void {
