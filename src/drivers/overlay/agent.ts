@@ -51,6 +51,8 @@ export class OverlayAgent implements OverlayCluster {
   private readonly liveness: HostLiveness;
   /** endpoints of other hosts, by endpoint id */
   private readonly remotes = new Map<string, ClusterEndpointRecord>();
+  /** the same by container: a changed container's DNS record without a walk over every endpoint */
+  private readonly remotesByContainer = new Map<string, Set<string>>();
   private queue: Promise<void> = Promise.resolve();
   private dirty: string | undefined;
   private closed = false;
@@ -442,7 +444,8 @@ export class OverlayAgent implements OverlayCluster {
   private onEndpoints(c: WatchChange<ClusterEndpointRecord>): void {
     if (c.type === 'snapshot') {
       this.remotes.clear();
-      for (const e of c.items) if (e.hostId !== this.hostId) this.remotes.set(e.id, e);
+      this.remotesByContainer.clear();
+      for (const e of c.items) if (e.hostId !== this.hostId) this.setRemote(e);
       this.dnsDirty = undefined;
       this.enqueue('endpoints', async () => {
         for (const networkId of this.networks.keys()) {
@@ -454,7 +457,8 @@ export class OverlayAgent implements OverlayCluster {
       const e = c.item;
       if (e.hostId === this.hostId) return;
       const prev = this.remotes.get(e.id);
-      this.remotes.set(e.id, e);
+      if (prev) this.deleteRemote(prev);
+      this.setRemote(e);
       this.dnsDirty?.add(e.containerId);
       if (prev) this.dnsDirty?.add(prev.containerId);
       // wall-clock stamps: bench/scale lines them up with other hosts' and the prober's
@@ -468,8 +472,9 @@ export class OverlayAgent implements OverlayCluster {
       });
     } else {
       const e = c.item;
-      if (e.hostId === this.hostId || !this.remotes.has(e.id)) return;
-      this.remotes.delete(e.id);
+      const known = this.remotes.get(e.id);
+      if (e.hostId === this.hostId || !known) return;
+      this.deleteRemote(known);
       this.dnsDirty?.add(e.containerId);
       this.enqueue(`endpoint ${e.containerName} removed`, async () => {
         if (!this.hasDevice(e.networkId)) return;
@@ -505,6 +510,20 @@ export class OverlayAgent implements OverlayCluster {
    * records here, and the whole DNS table from the store in the daemon, on every host); all of
    * them after a snapshot. A changed container with no endpoint left goes with none.
    */
+  private setRemote(e: ClusterEndpointRecord): void {
+    this.remotes.set(e.id, e);
+    let ids = this.remotesByContainer.get(e.containerId);
+    if (!ids) this.remotesByContainer.set(e.containerId, (ids = new Set()));
+    ids.add(e.id);
+  }
+
+  private deleteRemote(e: ClusterEndpointRecord): void {
+    this.remotes.delete(e.id);
+    const ids = this.remotesByContainer.get(e.containerId);
+    ids?.delete(e.id);
+    if (ids?.size === 0) this.remotesByContainer.delete(e.containerId);
+  }
+
   private publishDns(): void {
     if (!this.opts.onRemoteRecords || this.closed) return;
     const dirty = this.dnsDirty;
@@ -512,8 +531,9 @@ export class OverlayAgent implements OverlayCluster {
     type RemoteRecord = { id: string; name: string; endpoints: DnsContainerRecord['endpoints'][number][] };
     const byContainer = new Map<string, RemoteRecord>();
     for (const id of dirty ?? []) byContainer.set(id, { id, name: '', endpoints: [] });
-    for (const e of this.remotes.values()) {
-      if (dirty && !dirty.has(e.containerId)) continue;
+    const changed = dirty ? [...dirty].flatMap((id) => [...(this.remotesByContainer.get(id) ?? [])].map((k) => this.remotes.get(k))) : [...this.remotes.values()];
+    for (const e of changed) {
+      if (!e) continue;
       let r = byContainer.get(e.containerId);
       if (!r) byContainer.set(e.containerId, (r = { id: e.containerId, name: e.containerName, endpoints: [] }));
       r.name = e.containerName;
