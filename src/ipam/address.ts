@@ -59,6 +59,20 @@ export function parseAddress(text: string, what = 'address'): IpAddress {
   return toIpAddress(ip);
 }
 
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+/**
+ * An address's numeric value: canonical IPv4 text (what the store holds) read directly, anything
+ * else through parseAddress. Why: the allocator reads every used address of a subnet per
+ * allocation, and parsing each through ip-address cost ~1 ms per allocation at 1,000 (issue 16).
+ */
+export function addressValue(text: string, what = 'address'): bigint {
+  const m = DOTTED_QUAD.exec(text);
+  if (!m) return parseAddress(text, what).value;
+  return BigInt(Number(m[1]) * 16777216 + Number(m[2]) * 65536 + Number(m[3]) * 256 + Number(m[4]));
+}
+
 /** The block of length `prefix` that contains `address` (host bits cleared). */
 export function cidrContaining(address: IpAddress, prefix: number): Cidr {
   const text = `${address.text}/${prefix}`;

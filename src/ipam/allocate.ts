@@ -3,7 +3,7 @@
 // lowest-free is simpler, needs no extra state, and reuses released addresses first.
 // Cost grows with the number of used addresses, never with the size of the subnet.
 import { ConflictError, UserError } from '../common/errors.js';
-import { addressFromValue, cidrContains, familyName, parseAddress, type IpAddress } from './address.js';
+import { addressFromValue, addressValue, cidrContains, familyName, parseAddress, type IpAddress } from './address.js';
 import { subnetOwnAddresses, type Subnet } from './subnet.js';
 
 /** Every address never handed out, with the reason: network/broadcast, gateway, aux addresses. */
@@ -31,6 +31,10 @@ function toAddress(address: string | IpAddress, what: string): IpAddress {
   return typeof address === 'string' ? parseAddress(address, what) : address;
 }
 
+function valueOf(address: string | IpAddress, what: string): bigint {
+  return typeof address === 'string' ? addressValue(address, what) : address.value;
+}
+
 function compareBigInt(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -38,7 +42,7 @@ function compareBigInt(a: bigint, b: bigint): number {
 function nextFreeAddress(subnet: Subnet, used: Iterable<string | IpAddress>): IpAddress {
   const { first, last, text } = pool(subnet);
   const taken = new Set(reservedAddresses(subnet).keys());
-  for (const u of used) taken.add(toAddress(u, 'used address').value);
+  for (const u of used) taken.add(valueOf(u, 'used address'));
 
   // Walk the taken values in order; the first gap at or after `first` is the answer.
   const sorted = [...taken].filter((v) => first <= v && v <= last).sort(compareBigInt);
@@ -72,7 +76,7 @@ function checkRequestedAddress(subnet: Subnet, used: Iterable<string | IpAddress
     throw new UserError(`requested address ${requested.text} is ${reason} of ${cidr.text}; choose another address`);
   }
   for (const u of used) {
-    if (toAddress(u, 'used address').value === requested.value) {
+    if (valueOf(u, 'used address') === requested.value) {
       throw new ConflictError(`requested address ${requested.text} is already in use in ${cidr.text}`);
     }
   }

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   addressFromValue,
+  addressValue,
   cidrContaining,
   cidrContains,
   cidrCovers,
@@ -50,6 +51,20 @@ void describe('parseAddress', () => {
   void test('round-trips its canonical text', () => {
     fc.assert(fc.property(addressArb, (a) => assert.deepEqual(parseAddress(a.text), a)));
   });
+});
+
+void describe('addressValue (the allocator\'s fast read of stored addresses)', () => {
+  void test('equals parseAddress(...).value for every canonical address of both families', () => {
+    fc.assert(fc.property(addressArb, (a) => assert.equal(addressValue(a.text), a.value)), { numRuns: 2000 });
+    assert.equal(addressValue('255.255.255.255'), 0xffffffffn);
+    assert.equal(addressValue('0.0.0.0'), 0n);
+  });
+
+  for (const bad of ['', '10.0.0', '10.0.0.256', '010.0.0.1', ' 10.0.0.1', '10.0.0.1/24', '1.2.3.4.5']) {
+    void test(`refuses ${JSON.stringify(bad)} as parseAddress does`, () => {
+      throwsUser(() => addressValue(bad, 'used address'), 'used address', JSON.stringify(bad));
+    });
+  }
 });
 
 void describe('parseCidr', () => {
