@@ -18,8 +18,6 @@ export class ClusterAddresses {
   private readonly seen = new Map<string, ClusterAllocation[]>();
   /** owners whose claim did not complete: their next one reads afresh (a timed-out write may have landed) */
   private readonly unsettled = new Set<string>();
-  /** claims that started from the hint (tests) */
-  hinted = 0;
 
   constructor(
     private readonly s: ClusterSession,
@@ -76,7 +74,6 @@ export class ClusterAddresses {
     // maybe from another host, is found only in the current list
     const hint = !opts.newOwner || this.unsettled.has(owner) ? undefined : this.seen.get(networkId);
     this.unsettled.add(owner);
-    if (hint) this.hinted++;
     let allocations = hint ?? (await this.read(networkId));
     let current = hint === undefined;
     for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {

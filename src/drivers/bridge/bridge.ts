@@ -3,9 +3,8 @@
 // is a veth pair, host side on the bridge, container side born inside the sandbox as ethN.
 import { createHash, randomBytes } from 'node:crypto';
 import { addAddress } from '../../kernel/addresses.js';
-import { announceArp } from '../../kernel/arp-announce.js';
+import { announceAddresses } from '../../kernel/announce.js';
 import { createBridge, createVethPort, deleteLink, findLink, getLink, LOOPBACK_IFINDEX, setLinkUp, setMac } from '../../kernel/links.js';
-import { announceNa } from '../../kernel/na-announce.js';
 import { openNetns, type NetnsTarget } from '../../kernel/netns.js';
 import { addRoute } from '../../kernel/routes.js';
 import { KernelError, withRtnl } from '../../kernel/rtnl.js';
@@ -92,13 +91,9 @@ export function bridgeMacOf(spec: Pick<BridgeSpec, 'ifname' | 'gateways'>): stri
 }
 
 function announceGateways(host: NetnsTarget | null, ifindex: number, gateways: readonly string[], mac: string): void {
-  const plain = gateways.map((g) => g.split('/')[0] ?? '');
-  const v4 = plain.filter((ip) => !ip.includes(':')).map((ip) => ({ ip, mac }));
-  const v6 = plain.filter((ip) => ip.includes(':')).map((ip) => ({ ip, mac }));
   // best effort: without it the entries still expire on their own, as before
   try {
-    if (v4.length) announceArp(host, ifindex, v4);
-    if (v6.length) announceNa(host, ifindex, v6);
+    announceAddresses(host, ifindex, gateways.map((g) => g.split('/')[0] ?? ''), mac);
   } catch {
     /* nothing to undo */
   }

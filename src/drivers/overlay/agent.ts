@@ -505,11 +505,6 @@ export class OverlayAgent implements OverlayCluster {
     });
   }
 
-  /**
-   * Only the records of the containers that changed (issue 17: each event rebuilt all 1,000
-   * records here, and the whole DNS table from the store in the daemon, on every host); all of
-   * them after a snapshot. A changed container with no endpoint left goes with none.
-   */
   private setRemote(e: ClusterEndpointRecord): void {
     this.remotes.set(e.id, e);
     let ids = this.remotesByContainer.get(e.containerId);
@@ -524,6 +519,11 @@ export class OverlayAgent implements OverlayCluster {
     if (ids?.size === 0) this.remotesByContainer.delete(e.containerId);
   }
 
+  /**
+   * Only the records of the containers that changed (issue 17: each event rebuilt all 1,000
+   * records here, and the whole DNS table from the store in the daemon, on every host); all of
+   * them after a snapshot. A changed container with no endpoint left goes with none.
+   */
   private publishDns(): void {
     if (!this.opts.onRemoteRecords || this.closed) return;
     const dirty = this.dnsDirty;

@@ -11,11 +11,9 @@
 // (observed on this kernel: ARP answered locally, VXLAN TX = the ICMP packets only).
 // The bridge is in berth's firewall as an internal network: traffic stays within it (egress and
 // published ports go through the per-host gateway bridge, a separate bridge network).
-import { isIPv4, isIPv6 } from 'node:net';
 import { createVxlan, deleteLink, findLink, getLink, getLinkByIndex, setLinkUp, setMaster, setMtu } from '../../kernel/links.js';
 import { listAddresses } from '../../kernel/addresses.js';
-import { announceArp } from '../../kernel/arp-announce.js';
-import { announceNa } from '../../kernel/na-announce.js';
+import { announceAddresses } from '../../kernel/announce.js';
 import { addFdb, addNeighbour, deleteFdb, deleteNeighbour, listFdb, listNeighbours } from '../../kernel/neighbours.js';
 import type { NetnsTarget } from '../../kernel/netns.js';
 import { KernelError, type Rtnl, withRtnl } from '../../kernel/rtnl.js';
@@ -160,15 +158,6 @@ async function pipelined(calls: readonly (() => Promise<unknown>)[]): Promise<vo
 }
 
 /**
- * Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address, sent together. Idempotent (replaces).
- * Then its addresses are announced (IPv4: gratuitous ARP; IPv6: unsolicited neighbour
- * advertisement to ff02::1, override flag) on the network's bridge: a local
- * container that asked for one before it existed holds an INCOMPLETE or FAILED entry and would
- * otherwise wait for its next ARP retransmit (1 s by default) although the VXLAN device now
- * answers; one with a stale MAC for a reused address is corrected. The VXLAN device consumes the
- * announcement (ARP proxy), so nothing crosses the underlay.
- */
-/**
  * The VXLAN device's index and its bridge's, per namespace and network, kept between remote
  * endpoints (issue 17: a lookup per endpoint was a third of the rtnetlink requests every host
  * made for each attach anywhere, all waiting on the kernel's one RTNL lock). Dropped when the
@@ -186,6 +175,15 @@ function forgetVxlanIndex(host: NetnsTarget | null, networkId: string): void {
   if (key !== undefined) vxlanIndexes.delete(key);
 }
 
+/**
+ * Program one remote endpoint: FDB MAC -> VTEP and a neighbour per address, sent together. Idempotent (replaces).
+ * Then its addresses are announced (IPv4: gratuitous ARP; IPv6: unsolicited neighbour
+ * advertisement to ff02::1, override flag) on the network's bridge: a local
+ * container that asked for one before it existed holds an INCOMPLETE or FAILED entry and would
+ * otherwise wait for its next ARP retransmit (1 s by default) although the VXLAN device now
+ * answers; one with a stale MAC for a reused address is corrected. The VXLAN device consumes the
+ * announcement (ARP proxy), so nothing crosses the underlay.
+ */
 export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: string, ep: RemoteEndpoint): Promise<void> {
   const names = overlayNames(networkId);
   const key = vxlanKey(host, networkId);
@@ -207,11 +205,9 @@ export async function addRemoteEndpoint(host: NetnsTarget | null, networkId: str
     if (key !== undefined) vxlanIndexes.set(key, { vx: vx.index, bridge: vx.master });
     return vx.master;
   });
-  const v4 = ep.addresses.filter((a) => isIPv4(a));
-  const v6 = ep.addresses.filter((a) => isIPv6(a));
+  if (bridgeIndex === undefined) return;
   try {
-    if (bridgeIndex !== undefined && v4.length) announceArp(host, bridgeIndex, v4.map((ip) => ({ ip, mac: ep.mac })));
-    if (bridgeIndex !== undefined && v6.length) announceNa(host, bridgeIndex, v6.map((ip) => ({ ip, mac: ep.mac })));
+    announceAddresses(host, bridgeIndex, ep.addresses, ep.mac);
   } catch (err) {
     forgetVxlanIndex(host, networkId); // the bridge may be another one now
     throw err;
